@@ -1,0 +1,162 @@
+/**
+ * The Backend contract: the narrow interface every backend (built-in or plugin) implements.
+ * The Router is the wide service built on top of it.
+ *
+ * Invariants a backend keeps (the contract test suite checks them):
+ * - `generate` emits `Start` once the server has accepted the request (headers received),
+ *   then any number of `TextDelta` / `Usage`, then exactly one `Done` as its last event.
+ *   A stream that ends without `Done` is treated as `StreamCut`.
+ * - Every failure is a `BackendError` with a reason from the closed set; nothing is thrown.
+ * - Interrupting the stream aborts the upstream request.
+ * - `probe` never spends tokens; a server that is loading a model is `Busy`, not dead.
+ * - Secrets are `Redacted` and never appear in errors, probes or events.
+ */
+import { Data, type Effect, type Redacted, type Schema, type Scope, type Stream } from "effect"
+import type { BackendError } from "./BackendError.ts"
+
+/** The contract version this core implements. A plugin's major version must match. */
+export const CONTRACT_VERSION = "1.0"
+
+export interface Capabilities {
+  readonly text: boolean
+  readonly images: boolean
+  readonly streaming: boolean
+  readonly pull: boolean
+}
+
+export interface Image {
+  readonly data: Uint8Array
+  readonly mime: string
+}
+
+export interface Message {
+  readonly role: "system" | "user" | "assistant"
+  readonly content: string
+  readonly images?: ReadonlyArray<Image>
+}
+
+export interface Options {
+  readonly temperature?: number
+  readonly topP?: number
+  readonly maxTokens?: number
+  readonly stop?: ReadonlyArray<string>
+  readonly seed?: number
+}
+
+/**
+ * What the caller wants done. Most backends only chat; vision backends such as Moondream map
+ * `Caption` to their caption endpoint and `Chat` with an image to a visual question.
+ */
+export type Task =
+  | { readonly _tag: "Chat" }
+  | { readonly _tag: "Caption"; readonly length: "short" | "normal" | "long" }
+
+export interface GenerateRequest {
+  readonly model: string
+  readonly messages: ReadonlyArray<Message>
+  readonly options?: Options
+  readonly task?: Task
+  /** Backend-specific hints (e.g. Ollama's keep_alive) passed through from routing.yaml. */
+  readonly extra?: Readonly<Record<string, unknown>>
+}
+
+export interface Usage {
+  readonly inputTokens?: number
+  readonly outputTokens?: number
+}
+
+export type FinishReason = "stop" | "length" | "other"
+
+export type GenerateEvent = Data.TaggedEnum<{
+  /** The server accepted the request; `model` is what it says it runs. */
+  Start: { readonly model: string }
+  TextDelta: { readonly text: string }
+  Usage: { readonly usage: Usage }
+  Done: { readonly finishReason: FinishReason }
+}>
+export const GenerateEvent = Data.taggedEnum<GenerateEvent>()
+
+/** Layered, token-free health: reachable -> API answers -> model listed -> model loaded. */
+export type Probe = Data.TaggedEnum<{
+  /** Nothing answers at the address. */
+  Unreachable: { readonly detail: string }
+  /** Something listens but the API does not answer yet (server starting). */
+  Starting: { readonly detail: string }
+  /** The API answers but the server is busy loading a model: alive, not ready. */
+  Busy: { readonly detail: string }
+  /** The API answers; `models` are listed, `loaded` are in memory now. */
+  Ready: { readonly models: ReadonlyArray<string>; readonly loaded: ReadonlyArray<string> }
+}>
+export const Probe = Data.taggedEnum<Probe>()
+
+export interface PullProgress {
+  readonly status: string
+  readonly total?: number
+  readonly completed?: number
+}
+
+export interface Backend {
+  readonly name: string
+  readonly type: string
+  readonly capabilities: Capabilities
+  readonly probe: Effect.Effect<Probe>
+  readonly models: Effect.Effect<ReadonlyArray<string>, BackendError>
+  /** Make the model present (pull it when the server can); progress as it goes. */
+  readonly ensureModel: (model: string) => Stream.Stream<PullProgress, BackendError>
+  readonly generate: (request: GenerateRequest) => Stream.Stream<GenerateEvent, BackendError>
+}
+
+/** Per-attempt deadlines in milliseconds. */
+export interface Timeouts {
+  /** Until the server accepts the request (the `Start` event: response headers). */
+  readonly connect: number
+  /** Until the first token (or `Done` for an empty answer). */
+  readonly firstToken: number
+  /** Between two events after the first token. */
+  readonly idle: number
+  /** The whole attempt. */
+  readonly total: number
+}
+
+/** What a backend's constructor receives from its routing.yaml entry. */
+export interface MakeContext<Options> {
+  readonly name: string
+  readonly url: string | undefined
+  readonly apiKey: Redacted.Redacted<string> | undefined
+  readonly options: Options
+  /** The directory of the routing.yaml that named this backend. */
+  readonly configDir: string
+}
+
+/** How the supervisor starts and watches this backend's server (optional for a plugin). */
+export interface SuperviseDefaults {
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly installHint?: string
+}
+
+/**
+ * A backend definition: what a backend package (built-in or plugin) exports. routing.yaml
+ * names it by `type:`; the loader checks `contract`, validates the entry's own options with
+ * `options`, then calls `make`.
+ */
+export interface Definition<Options = unknown> {
+  readonly _tag: "BackendDefinition"
+  readonly name: string
+  readonly contract: string
+  readonly version?: string
+  readonly options: Schema.Schema<Options, any>
+  readonly timeouts?: Partial<Timeouts>
+  readonly make: (context: MakeContext<Options>) => Effect.Effect<Backend, BackendError, Scope.Scope>
+  readonly supervise?: (context: MakeContext<Options>) => SuperviseDefaults
+}
+
+/** Build a backend definition. Built-in backends use this too: the plugin path is the main path. */
+export const plugin = <Options>(definition: Omit<Definition<Options>, "_tag">): Definition<Options> => ({
+  _tag: "BackendDefinition",
+  ...definition
+})
+
+export const isDefinition = (u: unknown): u is Definition =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "BackendDefinition" &&
+  typeof (u as { make?: unknown }).make === "function"

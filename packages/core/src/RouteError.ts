@@ -1,0 +1,22 @@
+/** Why the router could not answer, always with the trace of what it tried. */
+import { Schema } from "effect"
+import { Trace } from "./Trace.ts"
+
+export const Reason = Schema.Literal(
+  "UnknownCategory", // the category is not in routing.yaml (the message lists the known ones)
+  "UnknownBackend", // a pinned backend is not in routing.yaml
+  "InvalidRequest", // the request itself is malformed (no prompt, no messages)
+  "NoCandidates", // every backend was skipped (no model, no image support, circuit open, failed to load)
+  "AllFailed", // every backend tried failed with a reason that allows fallback
+  "BadRequest", // a backend rejected the caller's own request; no other backend would accept it
+  "StreamFailed" // the answer failed after tokens had reached the caller
+)
+export type Reason = typeof Reason.Type
+
+export class RouteError extends Schema.TaggedError<RouteError>()("RouteError", {
+  reason: Reason,
+  message: Schema.String,
+  trace: Trace,
+  /** Known categories (UnknownCategory) or backends (UnknownBackend). */
+  known: Schema.optional(Schema.Array(Schema.String))
+}) {}

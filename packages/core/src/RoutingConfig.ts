@@ -1,0 +1,329 @@
+/**
+ * routing.yaml: find it, read it, validate it, and say exactly where it is wrong.
+ *
+ * Every problem becomes an Issue with file, line, column, the field's path and what was
+ * expected. Nothing here throws; `parse` is pure so a hot reload can test an edit before it
+ * replaces the running config.
+ */
+import { Effect, Either, ParseResult, Schema } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { Timeouts } from "./Backend.ts"
+import type { Policy as BreakerPolicy } from "./CircuitBreaker.ts"
+import { ConfigError, formatPath, Issue } from "./ConfigError.ts"
+import { didYouMean } from "./internal/didYouMean.ts"
+import { keysAt } from "./internal/schemaKeys.ts"
+import * as SourceMap from "./internal/SourceMap.ts"
+import { backendCommonKeys, type InputKind, inputKinds, RoutingFile } from "./RoutingSchema.ts"
+
+export { ConfigError, Issue } from "./ConfigError.ts"
+export type { InputKind } from "./RoutingSchema.ts"
+
+export interface BackendConfig {
+  readonly name: string
+  readonly type: string
+  readonly url: string | undefined
+  /** The environment variable that holds the API key (`apiKey: env:NAME`); never the key. */
+  readonly apiKeyEnv: string | undefined
+  readonly enabled: boolean
+  readonly timeouts: Partial<Timeouts>
+  readonly breaker: Partial<BreakerPolicy>
+  /** The backend type's own options: every key of the entry besides the common ones. */
+  readonly options: Readonly<Record<string, unknown>>
+}
+
+export interface CategoryConfig {
+  readonly name: string
+  readonly description: string | undefined
+  readonly input: InputKind
+  /** Backend name -> model, in the order written. */
+  readonly models: Readonly<Record<string, string>>
+  /** The list this category tries: its own `priority`, or its input kind's. */
+  readonly priority: ReadonlyArray<string>
+  readonly priorityOverridden: boolean
+  readonly timeouts: Partial<Timeouts>
+}
+
+export interface Config {
+  readonly file: string
+  readonly dir: string
+  readonly defaults: { readonly timeouts: Timeouts; readonly breaker: BreakerPolicy }
+  readonly backends: Readonly<Record<string, BackendConfig>>
+  readonly priorities: Readonly<Record<InputKind, ReadonlyArray<string>>>
+  readonly categories: Readonly<Record<string, CategoryConfig>>
+}
+
+export const defaultTimeouts: Timeouts = { connect: 30_000, firstToken: 60_000, idle: 30_000, total: 600_000 }
+export const defaultBreaker: BreakerPolicy = { failures: 3, cooldown: 30_000 }
+
+/** Validates a backend type's own options, when the type's definition is known. */
+export type OptionsSchemaFor = (type: string) => Schema.Schema<any, any> | undefined
+
+export interface ParseOptions {
+  readonly optionsSchemaFor?: OptionsSchemaFor
+}
+
+const SECRET_KEY = /(api[-_]?key|token|secret|password)$/i
+
+/** Parse and validate the text of a routing.yaml. `file` is used for locations only. */
+export const parse = (text: string, file: string, options: ParseOptions = {}): Either.Either<Config, ConfigError> => {
+  const source = SourceMap.parse(text)
+  const issues: Array<Issue> = []
+  const report = (at: ReadonlyArray<PropertyKey>, message: string, key = false) => {
+    const { line, column } = source.locate(at, { key })
+    issues.push(new Issue({ file, line, column, path: formatPath(at), message }))
+  }
+  const invalid = () =>
+    Either.left(new ConfigError({ reason: "Invalid", file, issues: issues.sort(byPosition) }))
+
+  for (const error of source.document.errors) {
+    const { line, column } = source.at(error.pos[0])
+    issues.push(new Issue({ file, line, column, path: "", message: `YAML syntax: ${firstLine(error.message)}` }))
+  }
+  if (issues.length > 0) return invalid()
+
+  let raw: unknown
+  try {
+    raw = source.document.toJS({ maxAliasCount: 100 })
+  } catch (cause) {
+    // yaml throws here only for alias abuse (e.g. a billion-laughs file).
+    report([], `YAML: ${cause instanceof Error ? firstLine(cause.message) : String(cause)}`)
+    return invalid()
+  }
+  if (raw === null || raw === undefined) {
+    report([], "the file is empty; expected backends, priorities and categories")
+    return invalid()
+  }
+
+  const decoded = Schema.decodeUnknownEither(RoutingFile, { errors: "all", onExcessProperty: "error" })(raw)
+  if (Either.isLeft(decoded)) {
+    for (const problem of ParseResult.ArrayFormatter.formatErrorSync(decoded.left)) {
+      reportSchemaIssue(problem, RoutingFile.ast, report)
+    }
+    checkInlineSecrets(raw, report)
+    return invalid()
+  }
+  const routing = decoded.right
+  checkInlineSecrets(raw, report)
+  checkReferences(routing, report)
+  if (options.optionsSchemaFor) checkBackendOptions(routing, options.optionsSchemaFor, report)
+  if (issues.length > 0) return invalid()
+  return Either.right(resolve(routing, file))
+}
+
+type Report = (at: ReadonlyArray<PropertyKey>, message: string, key?: boolean) => void
+
+const reportSchemaIssue = (
+  problem: ParseResult.ArrayFormatterIssue,
+  ast: Parameters<typeof keysAt>[0],
+  report: Report
+) => {
+  const at = problem.path
+  const key = at[at.length - 1]
+  const parent = at.slice(0, -1)
+  switch (problem._tag) {
+    case "Unexpected": {
+      const known = keysAt(ast, parent)
+      if (known.length === 0) {
+        // A map of names (backends, categories): the key itself is not a valid name.
+        report(at, `invalid name "${String(key)}": expected letters, digits, '_', '.' or '-', starting with a letter`, true)
+        return
+      }
+      const hint = didYouMean(String(key), known)
+      report(at, `unknown key "${String(key)}"${hint ? ` (did you mean "${hint}"?)` : known.length ? ` (expected one of: ${known.join(", ")})` : ""}`, true)
+      return
+    }
+    case "Missing":
+      report(parent, `missing required key "${String(key)}"`)
+      return
+    default:
+      report(at, problem.message.replace(/^Expected /, "expected "))
+  }
+}
+
+const checkInlineSecrets = (raw: unknown, report: Report) => {
+  const backends = (raw as { backends?: unknown })?.backends
+  if (!isRecord(backends)) return
+  for (const [name, entry] of Object.entries(backends)) {
+    if (!isRecord(entry)) continue
+    for (const [key, value] of Object.entries(entry)) {
+      if (key === "apiKey" || !SECRET_KEY.test(key)) continue
+      if (typeof value === "string" && !/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
+        // The value itself is never repeated: it may be a real secret.
+        report(["backends", name, key], "expected a secret reference like env:API_KEY (secrets are never written inline)")
+      }
+    }
+  }
+}
+
+const checkReferences = (routing: RoutingFile, report: Report) => {
+  const backends = Object.keys(routing.backends)
+  const unknownBackend = (name: string) => {
+    const hint = didYouMean(name, backends)
+    return `unknown backend "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; backends are: ${backends.join(", ") || "(none)"}`
+  }
+  const checkList = (list: ReadonlyArray<string>, at: ReadonlyArray<PropertyKey>) => {
+    const seen = new Set<string>()
+    list.forEach((name, i) => {
+      if (!routing.backends[name]) report([...at, i], unknownBackend(name))
+      else if (seen.has(name)) report([...at, i], `backend "${name}" is listed twice`)
+      seen.add(name)
+    })
+  }
+  for (const kind of inputKinds) {
+    const list = routing.priorities[kind]
+    if (list) checkList(list, ["priorities", kind])
+  }
+  for (const [name, category] of Object.entries(routing.categories)) {
+    for (const backend of Object.keys(category.models)) {
+      if (!routing.backends[backend]) report(["categories", name, "models", backend], unknownBackend(backend), true)
+    }
+    if (category.priority) checkList(category.priority, ["categories", name, "priority"])
+    const list = category.priority ?? routing.priorities[category.input]
+    if (!list) {
+      report(["categories", name, "input"], `no priority list for input "${category.input}": add priorities.${category.input} or a priority list to this category`)
+      continue
+    }
+    if (!list.some((backend) => category.models[backend] !== undefined)) {
+      report(
+        ["categories", name, "models"],
+        `no backend to try: models names none of ${category.priority ? "this category's priority list" : `priorities.${category.input}`} (${list.join(", ")})`
+      )
+    }
+  }
+}
+
+const checkBackendOptions = (routing: RoutingFile, schemaFor: OptionsSchemaFor, report: Report) => {
+  for (const [name, entry] of Object.entries(routing.backends)) {
+    const schema = schemaFor(entry.type)
+    if (!schema) continue
+    const own = ownOptions(entry)
+    const result = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(own)
+    if (Either.isRight(result)) continue
+    for (const problem of ParseResult.ArrayFormatter.formatErrorSync(result.left)) {
+      const at = problem.path
+      if (problem._tag === "Unexpected") {
+        const known = [...backendCommonKeys, ...keysAt(schema.ast, at.slice(0, -1))]
+        const hint = didYouMean(String(at[at.length - 1]), known)
+        report(["backends", name, ...at], `unknown key "${String(at[at.length - 1])}" for a ${entry.type} backend${hint ? ` (did you mean "${hint}"?)` : ""}`, true)
+      } else if (problem._tag === "Missing") {
+        report(["backends", name, ...at.slice(0, -1)], `missing required key "${String(at[at.length - 1])}" for a ${entry.type} backend`)
+      } else {
+        report(["backends", name, ...at], problem.message.replace(/^Expected /, "expected "))
+      }
+    }
+  }
+}
+
+const ownOptions = (entry: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(entry).filter(([key]) => !(backendCommonKeys as ReadonlyArray<string>).includes(key)))
+
+const resolve = (routing: RoutingFile, file: string): Config => {
+  const timeouts = { ...defaultTimeouts, ...routing.defaults?.timeouts }
+  const breaker = { ...defaultBreaker, ...routing.defaults?.breaker }
+  const priorities = {
+    text: routing.priorities.text ?? [],
+    image: routing.priorities.image ?? [],
+    pdf: routing.priorities.pdf ?? []
+  }
+  const backends = Object.fromEntries(
+    Object.entries(routing.backends).map(([name, entry]): [string, BackendConfig] => [name, {
+      name,
+      type: entry.type,
+      url: entry.url,
+      apiKeyEnv: entry.apiKey?.slice("env:".length),
+      enabled: entry.enabled ?? true,
+      timeouts: entry.timeouts ?? {},
+      breaker: entry.breaker ?? {},
+      options: ownOptions(entry)
+    }])
+  )
+  const categories = Object.fromEntries(
+    Object.entries(routing.categories).map(([name, category]): [string, CategoryConfig] => [name, {
+      name,
+      description: category.description,
+      input: category.input,
+      models: category.models,
+      priority: category.priority ?? priorities[category.input],
+      priorityOverridden: category.priority !== undefined,
+      timeouts: category.timeouts ?? {}
+    }])
+  )
+  return { file, dir: path.dirname(path.resolve(file)), defaults: { timeouts, breaker }, backends, priorities, categories }
+}
+
+/** Read and validate a routing.yaml from disk. */
+export const load = (file: string, options: ParseOptions = {}): Effect.Effect<Config, ConfigError> =>
+  Effect.flatMap(
+    Effect.tryPromise({
+      try: () => fs.promises.readFile(file, "utf8"),
+      catch: (cause) => {
+        const code = (cause as NodeJS.ErrnoException).code
+        return new ConfigError({
+          reason: code === "ENOENT" ? "NotFound" : "Unreadable",
+          file,
+          issues: [],
+          detail: code === "ENOENT" ? `${file}: no such file` : `${file}: cannot read (${code ?? String(cause)})`
+        })
+      }
+    }),
+    (text) => Either.match(parse(text, file, options), { onLeft: Effect.fail, onRight: Effect.succeed })
+  )
+
+export interface LocateInput {
+  readonly flag?: string | undefined
+  readonly env?: Readonly<Record<string, string | undefined>>
+  readonly cwd?: string
+  readonly home?: string
+}
+
+/** Where the config comes from: `--config`, then LOCAL_ROUTER_CONFIG, ./routing.yaml, ~/.config/local-router/routing.yaml. */
+export const candidates = (input: LocateInput = {}): ReadonlyArray<{ readonly file: string; readonly from: string }> => {
+  const env = input.env ?? process.env
+  const cwd = input.cwd ?? process.cwd()
+  const home = input.home ?? os.homedir()
+  if (input.flag) return [{ file: path.resolve(cwd, input.flag), from: "--config" }]
+  if (env.LOCAL_ROUTER_CONFIG) return [{ file: path.resolve(cwd, env.LOCAL_ROUTER_CONFIG), from: "LOCAL_ROUTER_CONFIG" }]
+  return [
+    { file: path.resolve(cwd, "routing.yaml"), from: "./routing.yaml" },
+    { file: path.join(home, ".config", "local-router", "routing.yaml"), from: "~/.config/local-router/routing.yaml" }
+  ]
+}
+
+export const locate = (input: LocateInput = {}): Effect.Effect<string, ConfigError> =>
+  Effect.suspend(() => {
+    const tried = candidates(input)
+    const found = tried.find((c) => fs.existsSync(c.file))
+    if (found) return Effect.succeed(found.file)
+    return Effect.fail(new ConfigError({
+      reason: "NotFound",
+      file: tried[0]!.file,
+      issues: [],
+      detail: `no routing.yaml found; looked at: ${tried.map((c) => `${c.file} (${c.from})`).join(", ")}`
+    }))
+  })
+
+export interface RouteStep {
+  readonly backend: string
+  readonly model: string | undefined
+  /** Why this backend is not tried for the category, when it is not. */
+  readonly skip: string | undefined
+}
+
+/** The ordered backends a category tries, with the model for each, and those it skips and why. */
+export const routeOf = (config: Config, category: CategoryConfig): ReadonlyArray<RouteStep> =>
+  category.priority.map((backend) => {
+    const model = category.models[backend]
+    const entry = config.backends[backend]
+    const skip = model === undefined
+      ? "no model for this category"
+      : entry && !entry.enabled
+      ? "disabled in routing.yaml"
+      : undefined
+    return { backend, model, skip }
+  })
+
+const byPosition = (a: Issue, b: Issue) => a.line - b.line || a.column - b.column
+const firstLine = (s: string) => s.split("\n")[0]!.trim()
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)

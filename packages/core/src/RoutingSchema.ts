@@ -1,0 +1,121 @@
+/**
+ * The shape of routing.yaml, as an Effect Schema. Its encoded side is what a person writes
+ * (and what the committed JSON Schema describes); its type side is what the loader works with.
+ */
+import { ParseResult, Schema } from "effect"
+
+/** An optional key that, when present, is never `undefined` (fits exactOptionalPropertyTypes). */
+const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const
+
+/** A duration in milliseconds, written as `30s`, `500ms`, `2m`, `1h` or a number of milliseconds. */
+export const Millis = Schema.transformOrFail(
+  Schema.Union(
+    Schema.Number.pipe(Schema.nonNegative()),
+    Schema.String.pipe(Schema.pattern(DURATION))
+  ).annotations({ message: () => ({ message: "expected a duration like 30s, 500ms or 2m", override: true }) }),
+  Schema.Number,
+  {
+    strict: true,
+    decode: (value, _, ast) => {
+      if (typeof value === "number") return ParseResult.succeed(value)
+      const match = DURATION.exec(value)
+      return match
+        ? ParseResult.succeed(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS])
+        : ParseResult.fail(new ParseResult.Type(ast, value, "expected a duration like 30s, 500ms or 2m"))
+    },
+    encode: (ms) => ParseResult.succeed(ms)
+  }
+).annotations({
+  jsonSchema: {
+    description: "A duration: 30s, 500ms, 2m, 1h, or a number of milliseconds",
+    anyOf: [{ type: "number", minimum: 0 }, { type: "string", pattern: DURATION.source }]
+  }
+})
+
+export const Name = Schema.String.pipe(Schema.pattern(/^[A-Za-z][A-Za-z0-9_.-]*$/)).annotations({
+  message: () => ({ message: "expected a name of letters, digits, '_', '.' or '-', starting with a letter", override: true })
+})
+
+export const ModelName = Schema.String.pipe(Schema.pattern(/^\S+$/)).annotations({
+  message: () => ({ message: 'expected a model name like "phi3.5:3.8b"', override: true }),
+  description: 'The model this backend uses for the category, as the backend names it (e.g. "phi3.5:3.8b")'
+})
+
+/** A secret is never written inline: only a reference to an environment variable. */
+export const SecretRef = Schema.String.pipe(Schema.pattern(/^env:[A-Za-z_][A-Za-z0-9_]*$/)).annotations({
+  message: () => ({ message: "expected a secret reference like env:OPENAI_API_KEY (secrets are never written inline)", override: true }),
+  description: "env:NAME — the secret is read from that environment variable"
+})
+
+export const Url = Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s/]+(\/\S*)?$/)).annotations({
+  message: () => ({ message: 'expected an http(s) URL like "http://127.0.0.1:11434"', override: true })
+})
+
+export const InputKind = Schema.Literal("text", "image", "pdf").annotations({
+  message: () => ({ message: "expected one of text, image, pdf", override: true })
+})
+export type InputKind = typeof InputKind.Type
+export const inputKinds: ReadonlyArray<InputKind> = ["text", "image", "pdf"]
+
+export const Timeouts = Schema.Struct({
+  connect: optional(Millis).annotations({ description: "Until the server accepts the request" }),
+  firstToken: optional(Millis).annotations({ description: "Until the first token arrives" }),
+  idle: optional(Millis).annotations({ description: "Between two tokens" }),
+  total: optional(Millis).annotations({ description: "For the whole attempt" })
+})
+
+export const Breaker = Schema.Struct({
+  failures: optional(Schema.Int.pipe(Schema.positive())).annotations({
+    description: "Failures in a row that open a backend's circuit"
+  }),
+  cooldown: optional(Millis).annotations({ description: "How long an open circuit skips the backend" })
+})
+
+/** Keys every backend entry may have; the rest are the backend type's own options. */
+export const backendCommonKeys = ["type", "url", "apiKey", "enabled", "timeouts", "breaker"] as const
+
+export const BackendEntry = Schema.Struct(
+  {
+    type: Schema.String.pipe(Schema.minLength(1)).annotations({
+      message: () => ({ message: "expected a backend type: mlx, ollama, moondream, cloud, a package name or a ./relative/path.js", override: true }),
+      description: "mlx | ollama | moondream | cloud, a plugin package name, or a path relative to this file"
+    }),
+    url: optional(Url),
+    apiKey: optional(SecretRef),
+    enabled: optional(Schema.Boolean),
+    timeouts: optional(Timeouts),
+    breaker: optional(Breaker)
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+
+const PriorityList = Schema.Array(Name)
+
+export const Category = Schema.Struct({
+  description: optional(Schema.String),
+  input: InputKind,
+  models: Schema.Record({ key: Name, value: ModelName }).annotations({
+    description: "Backend name -> the model that backend uses for this category"
+  }),
+  priority: optional(PriorityList).annotations({
+    description: "Overrides the priority list of this category's input kind"
+  }),
+  timeouts: optional(Timeouts)
+})
+
+export const RoutingFile = Schema.Struct({
+  $schema: optional(Schema.String),
+  version: optional(Schema.Literal(1)),
+  defaults: optional(Schema.Struct({ timeouts: optional(Timeouts), breaker: optional(Breaker) })),
+  backends: Schema.Record({ key: Name, value: BackendEntry }),
+  priorities: Schema.Struct({
+    text: optional(PriorityList),
+    image: optional(PriorityList),
+    pdf: optional(PriorityList)
+  }),
+  categories: Schema.Record({ key: Name, value: Category })
+}).annotations({ title: "local-router routing.yaml" })
+export type RoutingFile = typeof RoutingFile.Type

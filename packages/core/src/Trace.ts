@@ -1,0 +1,38 @@
+/** What the router did for one request: every candidate, tried or skipped, and why. */
+import { Schema } from "effect"
+
+export const Outcome = Schema.Literal("answered", "failed", "skipped")
+
+export const Attempt = Schema.Struct({
+  backend: Schema.String,
+  model: Schema.optional(Schema.String),
+  outcome: Outcome,
+  /** A BackendError reason for a failure, or why the candidate was skipped. */
+  reason: Schema.optional(Schema.String),
+  message: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number),
+  /** True when the failure came after tokens had reached the caller. */
+  committed: Schema.optional(Schema.Boolean),
+  durationMs: Schema.Number
+})
+export type Attempt = typeof Attempt.Type
+
+export const Trace = Schema.Struct({
+  category: Schema.optional(Schema.String),
+  pinned: Schema.optional(Schema.Boolean),
+  backend: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  attempts: Schema.Array(Attempt),
+  configVersion: Schema.Number,
+  durationMs: Schema.Number
+})
+export type Trace = typeof Trace.Type
+
+/** One line per attempt, e.g. `mlx (qwen) failed Unreachable 3ms: connection refused`. */
+export const describe = (trace: Trace): string =>
+  trace.attempts
+    .map((a) =>
+      `${a.backend}${a.model ? ` (${a.model})` : ""} ${a.outcome}${a.reason ? ` ${a.reason}` : ""}` +
+      `${a.outcome === "skipped" ? "" : ` ${Math.round(a.durationMs)}ms`}${a.message ? `: ${a.message}` : ""}`
+    )
+    .join("\n")

@@ -1,0 +1,2 @@
+export * as ScriptedBackend from "./ScriptedBackend.ts"
+export { contractSuite, type ContractTarget } from "./contract.ts"
