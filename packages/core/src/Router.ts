@@ -18,7 +18,7 @@ import * as CircuitBreaker from "./CircuitBreaker.ts"
 import { didYouMean } from "./internal/didYouMean.ts"
 import * as TimedEvents from "./internal/TimedEvents.ts"
 import { RouteError } from "./RouteError.ts"
-import type { CategoryConfig, Config } from "./RoutingConfig.ts"
+import type { BackendConfig, CategoryConfig, Config } from "./RoutingConfig.ts"
 import type { Attempt, Trace } from "./Trace.ts"
 
 export { RouteError } from "./RouteError.ts"
@@ -47,6 +47,11 @@ export interface Request {
   readonly messages?: ReadonlyArray<Message> | undefined
   readonly options?: Options | undefined
   readonly task?: Task | undefined
+  /**
+   * Adapt the messages to the backend about to be tried (e.g. scale images to its limits).
+   * Called once per attempt, with that backend's routing.yaml entry.
+   */
+  readonly prepare?: ((backend: BackendConfig) => Effect.Effect<ReadonlyArray<Message>>) | undefined
 }
 
 export type Event = Data.TaggedEnum<{
@@ -157,7 +162,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
     const walk = <A>(
       request: Request,
       attempt: (
-        context: { readonly snap: Snapshot; readonly plan: Plan; readonly candidate: Candidate; readonly backend: Backend; readonly model: string; readonly timeouts: Timeouts; readonly attempts: Array<Attempt>; readonly started: number; readonly attemptStarted: number }
+        context: { readonly snap: Snapshot; readonly plan: Plan; readonly candidate: Candidate; readonly backend: Backend; readonly model: string; readonly timeouts: Timeouts; readonly attempts: Array<Attempt>; readonly started: number; readonly attemptStarted: number; readonly messages: ReadonlyArray<Message> }
       ) => Effect.Effect<Either.Either<A, BackendError>, RouteError, Scope.Scope>
     ): Effect.Effect<A, RouteError, Scope.Scope> =>
       Effect.gen(function*() {
@@ -175,8 +180,11 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             attempts.push(skipped(candidate, "circuit open"))
             continue
           }
+          const entry = snap.config.backends[candidate.backend]
+          const messages = request.prepare && entry ? yield* request.prepare(entry) : plan.messages
           const t0 = yield* Clock.currentTimeMillis
           const result = yield* attempt({
+            messages,
             snap,
             plan,
             candidate,
@@ -213,9 +221,9 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
       })
 
     const run = (request: Request): Effect.Effect<Answer, RouteError> =>
-      Effect.scoped(walk(request, ({ attemptStarted, attempts, backend, candidate, model, plan, snap, started, timeouts }) =>
+      Effect.scoped(walk(request, ({ attemptStarted, attempts, backend, candidate, messages, model, plan, snap, started, timeouts }) =>
         Effect.gen(function*() {
-          const events = yield* TimedEvents.open(candidate.backend, model, () => backend.generate(toGenerate(plan, request, model)), timeouts)
+          const events = yield* TimedEvents.open(candidate.backend, model, () => backend.generate(toGenerate(messages, request, model)), timeouts)
           let text = ""
           let usage: Usage = {}
           while (true) {
@@ -244,14 +252,14 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
 
     const stream = (request: Request): Stream.Stream<Event, RouteError> =>
       Stream.unwrapScopedWith((scope) =>
-        Effect.scoped(walk(request, ({ attemptStarted: t0, attempts, backend, candidate, model, plan, snap, started, timeouts }) =>
+        Effect.scoped(walk(request, ({ attemptStarted: t0, attempts, backend, candidate, messages, model, plan, snap, started, timeouts }) =>
           Effect.gen(function*() {
             // Each attempt owns a scope; a failed one is closed (aborting its request) before the next starts.
             const attemptScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
             const events = yield* TimedEvents.open(
               candidate.backend,
               model,
-              () => backend.generate(toGenerate(plan, request, model)),
+              () => backend.generate(toGenerate(messages, request, model)),
               timeouts
             ).pipe(Scope.extend(attemptScope))
             const held: Array<Event> = []
@@ -427,9 +435,9 @@ const answered = (candidate: Candidate, model: string, durationMs: number): Atte
   durationMs
 })
 
-const toGenerate = (plan: Plan, request: Request, model: string) => ({
+const toGenerate = (messages: ReadonlyArray<Message>, request: Request, model: string) => ({
   model,
-  messages: plan.messages,
+  messages,
   ...(request.options ? { options: request.options } : {}),
   ...(request.task ? { task: request.task } : {})
 })

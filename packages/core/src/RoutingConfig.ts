@@ -29,6 +29,8 @@ export interface BackendConfig {
   readonly enabled: boolean
   readonly timeouts: Partial<Timeouts>
   readonly breaker: Partial<BreakerPolicy>
+  /** Limits for image input (scaled down to fit before sending). */
+  readonly images: { readonly maxSide?: number; readonly maxPixels?: number; readonly maxBytes?: number }
   /** The backend type's own options: every key of the entry besides the common ones. */
   readonly options: Readonly<Record<string, unknown>>
 }
@@ -236,6 +238,7 @@ const resolve = (routing: RoutingFile, file: string): Config => {
       enabled: entry.enabled ?? true,
       timeouts: entry.timeouts ?? {},
       breaker: entry.breaker ?? {},
+      images: entry.images ?? {},
       options: ownOptions(entry)
     }])
   )

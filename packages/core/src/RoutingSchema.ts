@@ -74,8 +74,15 @@ export const Breaker = Schema.Struct({
   cooldown: optional(Millis).annotations({ description: "How long an open circuit skips the backend" })
 })
 
+/** What a backend accepts as image input; images are scaled down to fit before they are sent. */
+export const ImageLimits = Schema.Struct({
+  maxSide: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Longest side in pixels" }),
+  maxPixels: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Width x height" }),
+  maxBytes: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Encoded size in bytes" })
+})
+
 /** Keys every backend entry may have; the rest are the backend type's own options. */
-export const backendCommonKeys = ["type", "url", "apiKey", "enabled", "timeouts", "breaker"] as const
+export const backendCommonKeys = ["type", "url", "apiKey", "enabled", "timeouts", "breaker", "images"] as const
 
 export const BackendEntry = Schema.Struct(
   {
@@ -87,7 +94,8 @@ export const BackendEntry = Schema.Struct(
     apiKey: optional(SecretRef),
     enabled: optional(Schema.Boolean),
     timeouts: optional(Timeouts),
-    breaker: optional(Breaker)
+    breaker: optional(Breaker),
+    images: optional(ImageLimits)
   },
   Schema.Record({ key: Schema.String, value: Schema.Unknown })
 )
