@@ -74,10 +74,15 @@ export const make = (options: Options): Scripted => {
         : end === "defect"
         ? Stream.die(new Error("scripted defect"))
         : Stream.fail(error(end, model))
+      // Marked only when the script itself reaches its end (or fails); a consumer that stops
+      // early, or an interruption, leaves it unset and counts as abandoned.
       let finished = false
+      const mark = Effect.sync(() => {
+        finished = true
+      })
       return Stream.concat(Stream.concat(start, body), tail).pipe(
-        Stream.onDone(() => Effect.sync(() => (finished = true))),
-        Stream.onError(() => Effect.sync(() => (finished = true))),
+        Stream.tapError(() => mark),
+        Stream.concat(Stream.execute(mark)),
         Stream.ensuring(Effect.sync(() => {
           if (!finished) abandoned++
         }))
