@@ -123,6 +123,8 @@ export interface MakeContext<Options> {
   readonly name: string
   readonly url: string | undefined
   readonly apiKey: Redacted.Redacted<string> | undefined
+  /** The environment variable the key comes from (`apiKey: env:NAME`), to name it in errors. */
+  readonly apiKeyEnv: string | undefined
   readonly options: Options
   /** The directory of the routing.yaml that named this backend. */
   readonly configDir: string

@@ -256,10 +256,9 @@ const resolve = (routing: RoutingFile, file: string): Config => {
   return { file, dir: path.dirname(path.resolve(file)), defaults: { timeouts, breaker }, backends, priorities, categories }
 }
 
-/** Read and validate a routing.yaml from disk. */
-export const load = (file: string, options: ParseOptions = {}): Effect.Effect<Config, ConfigError> =>
-  Effect.flatMap(
-    Effect.tryPromise({
+/** Read a routing.yaml's text, with a clear error when it is missing or unreadable. */
+export const readFile = (file: string): Effect.Effect<string, ConfigError> =>
+  Effect.tryPromise({
       try: () => fs.promises.readFile(file, "utf8"),
       catch: (cause) => {
         const code = (cause as NodeJS.ErrnoException).code
@@ -270,7 +269,12 @@ export const load = (file: string, options: ParseOptions = {}): Effect.Effect<Co
           detail: code === "ENOENT" ? `${file}: no such file` : `${file}: cannot read (${code ?? String(cause)})`
         })
       }
-    }),
+    })
+
+/** Read and validate a routing.yaml from disk. */
+export const load = (file: string, options: ParseOptions = {}): Effect.Effect<Config, ConfigError> =>
+  Effect.flatMap(
+    readFile(file),
     (text) => Either.match(parse(text, file, options), { onLeft: Effect.fail, onRight: Effect.succeed })
   )
 

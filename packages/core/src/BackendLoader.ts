@@ -1,0 +1,136 @@
+/**
+ * Turns routing.yaml's backend entries into Backends. A `type` is looked up among the
+ * definitions the application registers (the built-ins), then as a relative path
+ * (`./backends/foo.js`, relative to routing.yaml), then as a package resolved with Node's
+ * resolution from routing.yaml's directory and then from local-router's own install.
+ *
+ * A backend that cannot be loaded, whose contract major differs, or whose `make` fails or
+ * hangs past a deadline is marked Failed with the reason; the rest of the config runs.
+ */
+import { Cause, Duration, Effect, Either, Redacted, Schema, Scope } from "effect"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import { CONTRACT_VERSION, type Definition, isDefinition } from "./Backend.ts"
+import type { BackendConfig, Config } from "./RoutingConfig.ts"
+import { Slot } from "./Router.ts"
+
+export interface Loaded {
+  readonly type: string
+  readonly definition: Definition
+  /** Where it came from: "built-in", or the resolved file. */
+  readonly from: string
+}
+
+export class LoadError extends Schema.TaggedError<LoadError>()("LoadError", {
+  reason: Schema.Literal("NotFound", "ImportFailed", "NoDefinition", "ContractMismatch", "MakeFailed", "MakeTimeout"),
+  type: Schema.String,
+  message: Schema.String
+}) {}
+
+export interface Options {
+  /** Definitions registered by the application (local-router's built-in backends). */
+  readonly builtins?: ReadonlyMap<string, Definition>
+  /** Where local-router itself is installed, for the second resolution step. */
+  readonly selfDir?: string
+  /** How long a backend's `make` may take. */
+  readonly makeTimeout?: Duration.DurationInput
+  readonly env?: Readonly<Record<string, string | undefined>>
+}
+
+const majorOf = (version: string) => version.split(".")[0]
+
+export const resolve = (type: string, configDir: string, options: Options = {}): Effect.Effect<Loaded, LoadError> =>
+  Effect.gen(function*() {
+    const builtin = options.builtins?.get(type)
+    if (builtin) return { type, definition: builtin, from: "built-in" }
+    const searched: Array<string> = []
+    let file: string | undefined
+    if (type.startsWith("./") || type.startsWith("../") || path.isAbsolute(type)) {
+      file = path.resolve(configDir, type)
+      searched.push(path.dirname(file))
+    } else {
+      for (const dir of [configDir, options.selfDir ?? process.cwd()]) {
+        searched.push(dir)
+        try {
+          file = createRequire(path.join(dir, "routing.yaml")).resolve(type)
+          break
+        } catch {
+          // Not found from this directory; the next one is tried and all are named in the error.
+        }
+      }
+      if (!file) {
+        return yield* new LoadError({
+          reason: "NotFound",
+          type,
+          message: `backend package "${type}" not found; searched from ${searched.join(" and ")}. Install it next to routing.yaml: (cd ${configDir} && npm install ${type})`
+        })
+      }
+    }
+    const resolved = file!
+    // The file's mtime in the URL makes a hot reload pick up an edited plugin (ESM caches by URL).
+    const stamp = yield* Effect.promise(() => fs.promises.stat(resolved).then((s) => s.mtimeMs, () => 0))
+    const module = yield* Effect.tryPromise({
+      try: () => import(`${pathToFileURL(resolved).href}?v=${stamp}`) as Promise<Record<string, unknown>>,
+      catch: (cause) =>
+        new LoadError({
+          reason: "ImportFailed",
+          type,
+          message: `backend "${type}" failed to load from ${resolved}: ${cause instanceof Error ? cause.message : String(cause)}`
+        })
+    })
+    const definition = [module.definition, module.default, ...Object.values(module)].find(isDefinition)
+    if (!definition) {
+      return yield* new LoadError({
+        reason: "NoDefinition",
+        type,
+        message: `${resolved} exports no backend definition (export one built with Backend.plugin({ name, contract, options, make }))`
+      })
+    }
+    if (majorOf(definition.contract) !== majorOf(CONTRACT_VERSION)) {
+      return yield* new LoadError({
+        reason: "ContractMismatch",
+        type,
+        message: `backend "${type}" implements contract ${definition.contract}, but this local-router implements ${CONTRACT_VERSION}`
+      })
+    }
+    return { type, definition, from: resolved }
+  })
+
+/** Make one backend from its entry. The backend's resources live in `scope`. */
+export const make = (
+  entry: BackendConfig,
+  loaded: Loaded,
+  config: Config,
+  scope: Scope.Scope,
+  options: Options = {}
+): Effect.Effect<Slot> => {
+  const env = options.env ?? process.env
+  const decoded = Schema.decodeUnknownEither(loaded.definition.options)(entry.options)
+  if (Either.isLeft(decoded)) {
+    return Effect.succeed(Slot.Failed({ reason: `invalid options for ${entry.type}: ${decoded.left.message.split("\n")[0]}` }))
+  }
+  const key = entry.apiKeyEnv ? env[entry.apiKeyEnv] : undefined
+  return loaded.definition.make({
+    name: entry.name,
+    url: entry.url,
+    apiKey: key ? Redacted.make(key) : undefined,
+    apiKeyEnv: entry.apiKeyEnv,
+    options: decoded.right,
+    configDir: config.dir
+  }).pipe(
+    Scope.extend(scope),
+    Effect.timeoutFail({
+      duration: options.makeTimeout ?? Duration.seconds(10),
+      onTimeout: () => new LoadError({ reason: "MakeTimeout", type: entry.type, message: `backend "${entry.name}" did not start within ${Duration.format(options.makeTimeout ?? Duration.seconds(10))}` })
+    }),
+    Effect.map((backend) => Slot.Ready({ backend, timeouts: loaded.definition.timeouts ?? {} })),
+    Effect.catchAllCause((cause) => Effect.succeed(Slot.Failed({ reason: describe(Cause.squash(cause)) })))
+  )
+}
+
+const describe = (error: unknown): string =>
+  (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+    ? String((error as { message: unknown }).message)
+    : String(error)).split("\n")[0]!

@@ -1,0 +1,259 @@
+/**
+ * One HTTP call to a model server, the way every backend makes it: fetch, wait for the
+ * response headers, and turn every way that can go wrong into a BackendError with a reason
+ * the Router can act on.
+ *
+ * Invariants:
+ * - `send` succeeds only with a 2xx response, once its headers are in; the body is the
+ *   caller's to read (`body` turns it into bytes).
+ * - Interrupting `send` aborts the request; closing the `body` stream cancels the response,
+ *   which closes the connection. Deadlines are not kept here: the Router keeps them from the
+ *   events a backend emits.
+ * - Error messages say what the server said (its error text, truncated), never a secret:
+ *   header values given as `Redacted` are only unwrapped on the wire and scrubbed from every
+ *   message.
+ */
+import { Clock, Effect, Option, Redacted, Stream } from "effect"
+import { BackendError, type Reason } from "./BackendError.ts"
+
+export interface Call {
+  /** The backend's name from routing.yaml, for errors. */
+  readonly backend: string
+  /** The model the call is about; a 404 then means the model is missing. */
+  readonly model?: string | undefined
+  readonly method?: "GET" | "POST" | "DELETE"
+  readonly url: string
+  /** Secrets (API keys, Authorization) go in as Redacted. */
+  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>>
+  /** Sent as JSON (with Content-Length: mlx_lm rejects or drops chunked uploads). */
+  readonly body?: unknown
+}
+
+/** How much of a server's error text an error message quotes. */
+export const maxErrorText = 500
+
+/** Send the call; succeed with the response once its headers are in and its status is 2xx. */
+export const send = (call: Call): Effect.Effect<Response, BackendError> =>
+  Effect.gen(function*() {
+    const method = call.method ?? (call.body === undefined ? "GET" : "POST")
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(call.headers ?? {})) {
+      headers[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+    }
+    if (call.body !== undefined) headers["content-type"] ??= "application/json"
+    const response = yield* Effect.tryPromise({
+      try: (signal) =>
+        fetch(call.url, {
+          method,
+          headers,
+          signal,
+          ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) })
+        }),
+      catch: (error) => connectFailure(call, error)
+    })
+    if (response.ok) return response
+    // An error body we cannot read still leaves the status to report.
+    const text = yield* Effect.tryPromise({
+      try: () => response.text(),
+      catch: () => ""
+    }).pipe(Effect.merge)
+    const now = yield* Clock.currentTimeMillis
+    return yield* Effect.fail(statusFailure(call, response.status, text, response.headers, now))
+  })
+
+/** Send the call and read its whole body as JSON. */
+export const json = (call: Call): Effect.Effect<unknown, BackendError> =>
+  Effect.flatMap(send(call), (response) =>
+    Effect.tryPromise({
+      try: () => response.text(),
+      catch: (error) => bodyFailure(call, error)
+    }).pipe(
+      Effect.flatMap((text) =>
+        Effect.try({
+          try: (): unknown => JSON.parse(text),
+          catch: () =>
+            failure(call, "Upstream", `${call.backend} answered with something that is not JSON: ${truncate(text)}`, response.status)
+        })
+      )
+    ))
+
+/**
+ * The response body as bytes. A connection that breaks mid-body is a `StreamCut` (the answer
+ * started and did not finish); closing the stream early cancels the response.
+ */
+export const body = (call: Call, response: Response): Stream.Stream<Uint8Array, BackendError> => {
+  const readable = response.body
+  if (readable === null) return Stream.empty
+  return Stream.unwrapScoped(
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => readable.getReader()),
+        // Cancelling a body that already failed rejects with that same failure, which the
+        // stream has reported; there is nothing more to say about it here.
+        (reader) => Effect.promise(() => reader.cancel().catch(() => undefined))
+      ),
+      (reader) =>
+        Stream.repeatEffectOption(
+          Effect.tryPromise({
+            try: () => reader.read(),
+            catch: (error) => Option.some(bodyFailure(call, error))
+          }).pipe(
+            Effect.flatMap(({ done, value }) => done ? Effect.fail(Option.none()) : Effect.succeed(value))
+          )
+        )
+    )
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failure mapping. Exported so backends that get errors inside a 200 body (OpenRouter,
+// Moondream) classify them the same way.
+
+/** The reason an HTTP status means, when the body does not say more. */
+export const reasonOfStatus = (status: number, hasModel: boolean): Reason => {
+  if (status === 401 || status === 403 || status === 402) return "Auth"
+  if (status === 429 || status === 503 || status === 529) return "Overloaded"
+  if (status === 400 || status === 411 || status === 413 || status === 422) return "BadRequest"
+  if (status === 404) return hasModel ? "ModelMissing" : "Upstream"
+  if (status === 408) return "Timeout"
+  return "Upstream"
+}
+
+/**
+ * The error text in a server's error body: OpenAI `{error:{message,code}}`, Ollama/mlx
+ * `{error:"…"}`, Anthropic `{type:"error",error:{type,message}}`, FastAPI `{detail}`, or the
+ * raw text when it is not JSON.
+ */
+export const errorText = (text: string): string => {
+  const parsed = parseJson(text)
+  if (parsed === undefined) return truncate(text.trim())
+  const said = describeError(parsed)
+  return truncate(said ?? text.trim())
+}
+
+/** What an error value (the `error` member of a body, or the body itself) says, if anything. */
+export const describeError = (value: unknown): string | undefined => {
+  if (typeof value === "string") return value
+  if (!isRecord(value)) return undefined
+  const inner = value["error"]
+  if (typeof inner === "string") return inner
+  if (isRecord(inner)) {
+    const message = typeof inner["message"] === "string" ? inner["message"] : undefined
+    const code = typeof inner["code"] === "string" ? inner["code"] : typeof inner["type"] === "string" ? inner["type"] : undefined
+    if (message !== undefined) return code === undefined ? message : `${message} (${code})`
+    if (code !== undefined) return code
+  }
+  const detail = value["detail"]
+  if (typeof detail === "string") return detail
+  if (detail !== undefined) return JSON.stringify(detail)
+  if (typeof value["message"] === "string") return value["message"]
+  return undefined
+}
+
+/**
+ * Milliseconds the server asks us to wait: `retry-after-ms` (OpenAI, Anthropic), else
+ * `retry-after` in seconds or as an HTTP date.
+ */
+export const retryAfterMs = (headers: Headers, now: number): number | undefined => {
+  const ms = headers.get("retry-after-ms")
+  if (ms !== null && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Math.round(Number(ms))
+  const after = headers.get("retry-after")
+  if (after === null || after.trim() === "") return undefined
+  const seconds = Number(after)
+  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.round(seconds * 1000) : undefined
+  const date = Date.parse(after)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+/** Remove every secret the call carries from a message. */
+export const scrub = (call: Call, message: string): string => {
+  let out = message
+  for (const value of Object.values(call.headers ?? {})) {
+    if (!Redacted.isRedacted(value)) continue
+    const raw = Redacted.value(value)
+    // The bare key as well as "Bearer <key>": servers echo either.
+    for (const secret of [raw, raw.replace(/^\s*(Bearer|Basic)\s+/i, "")]) {
+      if (secret.length >= 4) out = out.split(secret).join("[redacted]")
+    }
+  }
+  return out
+}
+
+const statusFailure = (call: Call, status: number, text: string, headers: Headers, now: number): BackendError => {
+  const said = errorText(text)
+  const parsed = parseJson(text)
+  let reason = reasonOfStatus(status, call.model !== undefined)
+  // A billing stop, not a busy server: waiting will not help (protocols.md §4.1).
+  if (status === 429 && /insufficient_quota/.test(text)) reason = "Auth"
+  // Queue limits said in words (Ollama's 503 "server busy", Moondream's "Queue is full").
+  if (/queue (is )?full|server busy/i.test(said)) reason = "Overloaded"
+  // A 404 for the route itself (`Not Found` with no JSON) cannot be about a model we did not name.
+  if (status === 404 && call.model === undefined && parsed === undefined) reason = "Upstream"
+  const retry = reason === "Overloaded" ? retryAfterMs(headers, now) : undefined
+  const what = reason === "ModelMissing" ? ` (model "${call.model}")` : ""
+  return failure(
+    call,
+    reason,
+    `${call.backend} answered HTTP ${status}${what}${said ? `: ${said}` : ""}`,
+    status,
+    retry
+  )
+}
+
+const connectFailure = (call: Call, error: unknown): BackendError => {
+  const code = errorCode(error)
+  const where = originOf(call.url)
+  const reason: Reason = code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT" ? "Timeout" : "Unreachable"
+  return failure(call, reason, `${call.backend}: no answer from ${where} (${code ?? describe(error)})`)
+}
+
+const bodyFailure = (call: Call, error: unknown): BackendError => {
+  const code = errorCode(error)
+  const reason: Reason = code === "UND_ERR_BODY_TIMEOUT" ? "Timeout" : "StreamCut"
+  return failure(call, reason, `${call.backend}: the connection broke mid-answer (${code ?? describe(error)})`)
+}
+
+const failure = (call: Call, reason: Reason, message: string, status?: number, retryAfter?: number) =>
+  new BackendError({
+    reason,
+    backend: call.backend,
+    message: scrub(call, message),
+    ...(call.model === undefined ? {} : { model: call.model }),
+    ...(status === undefined ? {} : { status }),
+    ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter })
+  })
+
+/** fetch wraps the socket error: TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }). */
+const errorCode = (error: unknown): string | undefined => {
+  for (let e: unknown = error, depth = 0; isRecord(e) && depth < 4; e = e["cause"], depth++) {
+    if (typeof e["code"] === "string") return e["code"]
+  }
+  return undefined
+}
+
+const describe = (error: unknown): string => {
+  const cause = isRecord(error) && error["cause"] instanceof Error ? error["cause"].message : undefined
+  return cause ?? (error instanceof Error ? error.message : String(error))
+}
+
+const originOf = (url: string): string => {
+  try {
+    return new URL(url).origin
+  } catch {
+    // Not a URL at all: say so rather than echo it (it might carry a key in its query).
+    return "an invalid URL"
+  }
+}
+
+const truncate = (text: string): string => (text.length > maxErrorText ? `${text.slice(0, maxErrorText)}…` : text)
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    // Not JSON is an answer too: callers use the raw text.
+    return undefined
+  }
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null

@@ -1,0 +1,192 @@
+/**
+ * The running config: routing.yaml loaded, its backends made, and the file watched.
+ *
+ * A valid edit builds a new snapshot (plugins resolved once per version, unchanged backends
+ * kept as they are) and swaps it in atomically: requests read the snapshot once when they
+ * start, so those in flight finish on the version they began with. An invalid edit keeps the
+ * running snapshot and is reported with its file:line:col.
+ */
+import { Data, Duration, Effect, Either, Exit, Fiber, PubSub, Queue, Ref, Scope, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as BackendLoader from "./BackendLoader.ts"
+import type { ConfigError } from "./ConfigError.ts"
+import { Slot, type Snapshot } from "./Router.ts"
+import * as RoutingConfig from "./RoutingConfig.ts"
+
+export type ReloadResult = Data.TaggedEnum<{
+  Applied: { readonly version: number; readonly changed: ReadonlyArray<string> }
+  Rejected: { readonly error: ConfigError }
+  Unchanged: {}
+}>
+export const ReloadResult = Data.taggedEnum<ReloadResult>()
+
+export interface PluginInfo {
+  readonly type: string
+  readonly from: string | undefined
+  readonly version: string | undefined
+  readonly contract: string | undefined
+  readonly error: string | undefined
+}
+
+export interface LiveRouting {
+  readonly file: string
+  readonly snapshot: Effect.Effect<Snapshot>
+  /** Re-read the file now (the watcher calls this on every change). */
+  readonly reload: Effect.Effect<ReloadResult>
+  /** Every reload's outcome, as it happens. */
+  readonly results: Stream.Stream<ReloadResult>
+  /** The last rejected edit, if the running config is older than the file. */
+  readonly lastError: Effect.Effect<ConfigError | undefined>
+  readonly plugins: Effect.Effect<ReadonlyArray<PluginInfo>>
+}
+
+export interface Options extends BackendLoader.Options {
+  /** Watch the file and reload on change (default true). */
+  readonly watch?: boolean
+  /** Quiet time after a change before reloading, so a multi-step save reloads once. */
+  readonly debounce?: Duration.DurationInput
+}
+
+interface Version {
+  readonly text: string
+  readonly snapshot: Snapshot
+  readonly keys: ReadonlyMap<string, string>
+  readonly scopes: ReadonlyMap<string, Scope.CloseableScope>
+  readonly plugins: ReadonlyArray<PluginInfo>
+}
+
+export const make = (file: string, options: Options = {}): Effect.Effect<LiveRouting, ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const results = yield* PubSub.unbounded<ReloadResult>()
+    const lastError = yield* Ref.make<ConfigError | undefined>(undefined)
+    const lock = yield* Effect.makeSemaphore(1)
+
+    const build = (text: string, version: number, previous: Version | undefined): Effect.Effect<Version, ConfigError> =>
+      Effect.gen(function*() {
+        const first = RoutingConfig.parse(text, file)
+        if (Either.isLeft(first)) return yield* first.left
+        const config = first.right
+        const types = [...new Set(Object.values(config.backends).map((b) => b.type))]
+        const loaded = new Map<string, Either.Either<BackendLoader.Loaded, BackendLoader.LoadError>>()
+        for (const type of types) loaded.set(type, yield* Effect.either(BackendLoader.resolve(type, config.dir, options)))
+        const schemaOf = (type: string) => {
+          const l = loaded.get(type)
+          return l && Either.isRight(l) ? l.right.definition.options : undefined
+        }
+        const checked = RoutingConfig.parse(text, file, { optionsSchemaFor: schemaOf })
+        if (Either.isLeft(checked)) return yield* checked.left
+
+        const backends = new Map<string, Slot>()
+        const keys = new Map<string, string>()
+        const scopes = new Map<string, Scope.CloseableScope>()
+        for (const entry of Object.values(config.backends)) {
+          const l = loaded.get(entry.type)!
+          const key = JSON.stringify([entry, Either.isRight(l) ? l.right.from : l.left.message])
+          keys.set(entry.name, key)
+          const kept = previous?.keys.get(entry.name) === key ? previous.snapshot.backends.get(entry.name) : undefined
+          if (kept) {
+            backends.set(entry.name, kept)
+            const scope = previous!.scopes.get(entry.name)
+            if (scope) scopes.set(entry.name, scope)
+            continue
+          }
+          if (Either.isLeft(l)) {
+            backends.set(entry.name, Slot.Failed({ reason: l.left.message }))
+            continue
+          }
+          const scope = yield* Scope.make()
+          scopes.set(entry.name, scope)
+          backends.set(entry.name, yield* BackendLoader.make(entry, l.right, config, scope, options))
+        }
+        const plugins = types.map((type): PluginInfo => {
+          const l = loaded.get(type)!
+          return Either.isRight(l)
+            ? { type, from: l.right.from, version: l.right.definition.version, contract: l.right.definition.contract, error: undefined }
+            : { type, from: undefined, version: undefined, contract: undefined, error: l.left.message }
+        })
+        return { text, snapshot: { version, config, backends }, keys, scopes, plugins }
+      })
+
+    const text0 = yield* readText(file)
+    const current = yield* Ref.make(yield* build(text0, 1, undefined))
+
+    // Backends no longer used are closed once requests that may still hold them have had time to finish.
+    const retire = (scopes: ReadonlyArray<Scope.CloseableScope>, grace: number) =>
+      scopes.length === 0 ? Effect.void : Effect.forkDaemon(
+        Effect.sleep(Duration.millis(grace)).pipe(Effect.zipRight(Effect.forEach(scopes, (s) => Scope.close(s, Exit.void))))
+      )
+
+    const reload: Effect.Effect<ReloadResult> = lock.withPermits(1)(
+      Effect.gen(function*() {
+        const before = yield* Ref.get(current)
+        const text = yield* Effect.either(readText(file))
+        if (Either.isLeft(text)) return yield* reject(text.left)
+        if (text.right === before.text) return ReloadResult.Unchanged()
+        const next = yield* Effect.either(build(text.right, before.snapshot.version + 1, before))
+        if (Either.isLeft(next)) return yield* reject(next.left)
+        yield* Ref.set(current, next.right)
+        yield* Ref.set(lastError, undefined)
+        const stale = [...before.scopes].filter(([name, scope]) => next.right.scopes.get(name) !== scope).map(([, s]) => s)
+        yield* retire(stale, before.snapshot.config.defaults.timeouts.total)
+        const changed = [...new Set([...before.keys.keys(), ...next.right.keys.keys()])]
+          .filter((name) => before.keys.get(name) !== next.right.keys.get(name))
+        const result = ReloadResult.Applied({ version: next.right.snapshot.version, changed })
+        yield* Effect.logInfo(`routing.yaml reloaded (version ${next.right.snapshot.version}${changed.length ? `; backends changed: ${changed.join(", ")}` : ""})`)
+        yield* PubSub.publish(results, result)
+        return result
+      })
+    )
+
+    const reject = (error: ConfigError) =>
+      Effect.gen(function*() {
+        yield* Ref.set(lastError, error)
+        yield* Effect.logWarning(`routing.yaml edit rejected; the running config stays in place.\n${error.message}`)
+        const result = ReloadResult.Rejected({ error })
+        yield* PubSub.publish(results, result)
+        return result
+      })
+
+    if (options.watch ?? true) yield* watch(file, reload, options.debounce ?? Duration.millis(75))
+
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Ref.get(current), (v) => Effect.forEach(v.scopes.values(), (s) => Scope.close(s, Exit.void)))
+    )
+
+    return {
+      file,
+      snapshot: Effect.map(Ref.get(current), (v) => v.snapshot),
+      reload,
+      results: Stream.fromPubSub(results),
+      lastError: Ref.get(lastError),
+      plugins: Effect.map(Ref.get(current), (v) => v.plugins)
+    }
+  })
+
+const readText = RoutingConfig.readFile
+
+/**
+ * Watch the directory, not the file: editors save by writing a new file and renaming it over
+ * the old one, which a watch on the old inode would miss.
+ */
+const watch = (file: string, reload: Effect.Effect<ReloadResult>, debounce: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const changes = yield* Queue.sliding<void>(1)
+    const base = path.basename(file)
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        fs.watch(path.dirname(path.resolve(file)), { persistent: false }, (_event, name) => {
+          if (name === null || String(name) === base) Queue.unsafeOffer(changes, undefined)
+        })
+      ),
+      (watcher) => Effect.sync(() => watcher.close())
+    )
+    const loop = Queue.take(changes).pipe(
+      Effect.zipRight(Effect.sleep(debounce)),
+      Effect.zipRight(Queue.takeAll(changes)),
+      Effect.zipRight(reload),
+      Effect.forever
+    )
+    const fiber = yield* Effect.forkDaemon(loop)
+    yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
+  })

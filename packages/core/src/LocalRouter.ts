@@ -1,0 +1,59 @@
+/**
+ * The plain async face of local-router, for callers that do not use Effect:
+ *
+ *   const router = await LocalRouter.create({ config: "routing.yaml" })
+ *   const answer = await router.runLocalLlm("Summarise this", "fast")
+ *   for await (const event of router.streamLocalLlm({ prompt: "Hi", category: "fast" })) ...
+ *   await router.close()
+ *
+ * It is an edge: the one place below the CLI that runs Effects as Promises.
+ */
+import { Effect, Exit, Scope, Stream } from "effect"
+import * as LiveRouting from "./LiveRouting.ts"
+import * as Router from "./Router.ts"
+import * as RoutingConfig from "./RoutingConfig.ts"
+
+export interface CreateOptions extends LiveRouting.Options {
+  /** routing.yaml's path; default: LOCAL_ROUTER_CONFIG, ./routing.yaml, ~/.config/local-router/routing.yaml. */
+  readonly config?: string
+}
+
+export type Ask = Router.Request & { readonly signal?: AbortSignal }
+
+export interface LocalRouter {
+  /** The successor of the old `router.run_local_llm(prompt, category)`. */
+  readonly runLocalLlm: (request: string | Ask, category?: string) => Promise<Router.Answer>
+  /** The answer as it is generated, through the commit gate. Breaking out of the loop cancels upstream. */
+  readonly streamLocalLlm: (request: Ask) => AsyncIterable<Router.Event>
+  readonly router: Router.Router
+  readonly live: LiveRouting.LiveRouting
+  readonly close: () => Promise<void>
+}
+
+export const create = async (options: CreateOptions = {}): Promise<LocalRouter> => {
+  const scope = Effect.runSync(Scope.make())
+  const setup = Effect.gen(function*() {
+    const file = yield* RoutingConfig.locate({ flag: options.config })
+    const live = yield* LiveRouting.make(file, options)
+    const router = yield* Router.make(live.snapshot)
+    return { live, router }
+  }).pipe(Scope.extend(scope))
+  const exit = await Effect.runPromiseExit(setup)
+  if (Exit.isFailure(exit)) {
+    await Effect.runPromise(Scope.close(scope, exit))
+    throw Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : new Error(String(exit.cause))
+  }
+  const { live, router } = exit.value
+  const toRequest = (request: string | Ask, category?: string): Router.Request =>
+    typeof request === "string" ? { prompt: request, category } : request
+  return {
+    router,
+    live,
+    runLocalLlm: (request, category) => {
+      const signal = typeof request === "string" ? undefined : request.signal
+      return Effect.runPromise(router.run(toRequest(request, category)), signal ? { signal } : undefined)
+    },
+    streamLocalLlm: (request) => Stream.toAsyncIterable(router.stream(request)),
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}

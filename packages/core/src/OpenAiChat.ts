@@ -1,0 +1,269 @@
+/**
+ * The one OpenAI-compatible chat client: `POST <base>/chat/completions` with `stream: true`,
+ * and `GET <base>/models`. mlx_lm.server, mlx_vlm.server, llama.cpp's llama-server, vLLM,
+ * LM Studio, OpenAI and OpenRouter all speak it; their backends compose this module and only
+ * add what is their own (addresses, headers, probes).
+ *
+ * Invariants:
+ * - `Start` is emitted when the response headers arrive, before any body is read.
+ * - The answer ends with exactly one `Done`: at `data: [DONE]`, or at the end of the body if
+ *   a choice already said `finish_reason` (mlx_lm drops `[DONE]` in some configurations).
+ *   A body that ends with neither is a `StreamCut`.
+ * - An error after the headers (`data: {"error": …}`, llama-server's `error:` line,
+ *   OpenRouter's `finish_reason: "error"`) fails the stream; it never ends it cleanly.
+ * - Requests are checked before they are sent: mlx_lm drops the connection without a status
+ *   line on an out-of-range parameter (protocols.md §2.3), which would look like a dead server.
+ *
+ * Reasoning: the answer is the `content` the server streams. A `<think>…</think>` block a
+ * model writes into its content is passed through unchanged (it is what the server answered,
+ * and only the caller knows whether to show it). Reasoning that a server streams in separate
+ * fields (`reasoning`, `reasoning_content`) is not part of the answer and is not emitted.
+ */
+import { Effect, Either, type Redacted, Stream } from "effect"
+import type { FinishReason, GenerateRequest, Message, Usage } from "./Backend.ts"
+import { GenerateEvent } from "./Backend.ts"
+import { BackendError } from "./BackendError.ts"
+import * as HttpCall from "./HttpCall.ts"
+import * as Sse from "./Sse.ts"
+
+export interface Client {
+  /** The backend's name from routing.yaml, for errors. */
+  readonly backend: string
+  /** The API base including its version segment, as the OpenAI SDK takes it: `http://127.0.0.1:11435/v1`. */
+  readonly baseUrl: string
+  /** Extra headers; secrets (Authorization) as Redacted. */
+  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>>
+  /**
+   * The field that carries the token limit. OpenAI's reasoning models reject `max_tokens`;
+   * older local servers only know `max_tokens`. Default `max_tokens`.
+   */
+  readonly maxTokensField?: "max_tokens" | "max_completion_tokens"
+  /** Ask for a final usage chunk (`stream_options: {include_usage: true}`). Default true. */
+  readonly streamUsage?: boolean
+  /** The token limit to send when a request gives none (mlx_lm silently stops at 512). */
+  readonly defaultMaxTokens?: number
+}
+
+/** The chat request body, or why the request cannot be sent. */
+export const body = (client: Client, request: GenerateRequest): Either.Either<Record<string, unknown>, BackendError> => {
+  const bad = (message: string) =>
+    Either.left(new BackendError({ reason: "BadRequest", backend: client.backend, model: request.model, message: `${client.backend}: ${message}` }))
+  const o = request.options ?? {}
+  if (request.messages.length === 0) return bad("the request has no messages")
+  if (o.temperature !== undefined && !(Number.isFinite(o.temperature) && o.temperature >= 0)) {
+    return bad(`temperature must be a number ≥ 0 (got ${o.temperature})`)
+  }
+  if (o.topP !== undefined && !(o.topP >= 0 && o.topP <= 1)) return bad(`topP must be between 0 and 1 (got ${o.topP})`)
+  if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) && o.maxTokens > 0)) {
+    return bad(`maxTokens must be a positive integer (got ${o.maxTokens})`)
+  }
+  if (o.seed !== undefined && !Number.isInteger(o.seed)) return bad(`seed must be an integer (got ${o.seed})`)
+  const maxTokens = o.maxTokens ?? client.defaultMaxTokens
+  const streamUsage = client.streamUsage ?? true
+  return Either.right({
+    ...request.extra,
+    model: request.model,
+    messages: request.messages.map(toWire),
+    ...(o.temperature === undefined ? {} : { temperature: o.temperature }),
+    ...(o.topP === undefined ? {} : { top_p: o.topP }),
+    ...(maxTokens === undefined ? {} : { [client.maxTokensField ?? "max_tokens"]: maxTokens }),
+    ...(o.stop === undefined || o.stop.length === 0 ? {} : { stop: [...o.stop] }),
+    ...(o.seed === undefined ? {} : { seed: o.seed }),
+    stream: true,
+    // The key must be present whenever the object is: mlx_lm ends the stream early otherwise.
+    ...(streamUsage ? { stream_options: { include_usage: true } } : {})
+  })
+}
+
+const toWire = (message: Message): Record<string, unknown> => {
+  const images = message.images ?? []
+  if (images.length === 0) return { role: message.role, content: message.content }
+  return {
+    role: message.role,
+    content: [
+      ...(message.content.length > 0 ? [{ type: "text", text: message.content }] : []),
+      ...images.map((image) => ({
+        type: "image_url",
+        image_url: { url: `data:${image.mime};base64,${Buffer.from(image.data).toString("base64")}` }
+      }))
+    ]
+  }
+}
+
+/** Stream an answer: Start on headers, then the decoded SSE body. */
+export const generate = (client: Client, request: GenerateRequest): Stream.Stream<GenerateEvent, BackendError> =>
+  Stream.unwrap(
+    Effect.gen(function*() {
+      const payload = yield* body(client, request)
+      const call: HttpCall.Call = {
+        backend: client.backend,
+        model: request.model,
+        method: "POST",
+        url: `${client.baseUrl}/chat/completions`,
+        headers: { accept: "text/event-stream", ...client.headers },
+        body: payload
+      }
+      const response = yield* HttpCall.send(call)
+      const source = { backend: client.backend, model: request.model }
+      const start = GenerateEvent.Start({ model: request.model })
+      // A server that ignores `stream: true` answers with one JSON completion.
+      if ((response.headers.get("content-type") ?? "").includes("application/json")) {
+        return Stream.concat(
+          Stream.make(start),
+          Stream.fromIterableEffect(
+            Effect.flatMap(
+              Effect.tryPromise({ try: () => response.json() as Promise<unknown>, catch: () => malformed(source, "a JSON body that is not JSON") }),
+              (json) => decodeCompletion(source, json)
+            )
+          )
+        )
+      }
+      return Stream.concat(Stream.make(start), HttpCall.body(call, response).pipe(Sse.decode(source), decodeStream(source)))
+    })
+  )
+
+/**
+ * Chat-completion SSE events -> GenerateEvents (everything after Start). Also used for
+ * recorded fixtures in tests.
+ */
+export const decodeStream = (source: Sse.Source) =>
+<E, R>(events: Stream.Stream<Sse.Event, E, R>): Stream.Stream<GenerateEvent, E | BackendError, R> =>
+  Stream.suspend(() => {
+    let finish: FinishReason | undefined
+    let done = false
+    const onEvent = (event: Sse.Event): Effect.Effect<ReadonlyArray<GenerateEvent>, BackendError> => {
+      if (done) return Effect.succeed([])
+      if (event.event === "error") return Effect.fail(inStreamError(source, parseOr(event.data, event.data)))
+      const data = event.data.trim()
+      if (data === "[DONE]") {
+        done = true
+        return Effect.succeed([GenerateEvent.Done({ finishReason: finish ?? "stop" })])
+      }
+      if (data === "") return Effect.succeed([])
+      const chunk = parseOr(data, undefined)
+      if (!isRecord(chunk)) return Effect.fail(malformed(source, `an event that is not a JSON object: ${truncate(data)}`))
+      if (chunk["error"] !== undefined && chunk["error"] !== null) return Effect.fail(inStreamError(source, chunk))
+      const out: Array<GenerateEvent> = []
+      for (const choice of arrayOf(chunk["choices"])) {
+        if (!isRecord(choice)) continue
+        const delta = choice["delta"]
+        const text = isRecord(delta) ? delta["content"] : undefined
+        if (typeof text === "string" && text.length > 0) out.push(GenerateEvent.TextDelta({ text }))
+        const reason = choice["finish_reason"]
+        if (reason === "error") return Effect.fail(inStreamError(source, chunk))
+        if (typeof reason === "string") finish = finishReasonOf(reason)
+      }
+      const usage = usageOf(chunk["usage"])
+      if (usage) out.push(GenerateEvent.Usage({ usage }))
+      return Effect.succeed(out)
+    }
+    const end = Stream.suspend(() =>
+      done
+        ? Stream.empty
+        : finish !== undefined
+        ? Stream.make(GenerateEvent.Done({ finishReason: finish }))
+        : Stream.fail(
+          new BackendError({
+            reason: "StreamCut",
+            backend: source.backend,
+            ...(source.model === undefined ? {} : { model: source.model }),
+            message: `${source.backend} ended the answer without [DONE] or a finish reason`
+          })
+        )
+    )
+    return events.pipe(
+      Stream.mapConcatEffect(onEvent),
+      Stream.concat(end),
+      // Stop reading at [DONE]: closing the body releases the connection.
+      Stream.takeUntil((event) => event._tag === "Done")
+    )
+  })
+
+/** A whole (non-streamed) chat completion -> the events it amounts to. */
+export const decodeCompletion = (source: Sse.Source, json: unknown): Effect.Effect<ReadonlyArray<GenerateEvent>, BackendError> => {
+  if (!isRecord(json)) return Effect.fail(malformed(source, "a completion that is not a JSON object"))
+  if (json["error"] !== undefined && json["error"] !== null) return Effect.fail(inStreamError(source, json))
+  const choice = arrayOf(json["choices"])[0]
+  if (!isRecord(choice)) return Effect.fail(malformed(source, "a completion without choices"))
+  if (choice["finish_reason"] === "error") return Effect.fail(inStreamError(source, json))
+  const message = choice["message"]
+  const text = isRecord(message) && typeof message["content"] === "string" ? message["content"] : ""
+  const usage = usageOf(json["usage"])
+  const reason = choice["finish_reason"]
+  return Effect.succeed([
+    ...(text.length > 0 ? [GenerateEvent.TextDelta({ text })] : []),
+    ...(usage ? [GenerateEvent.Usage({ usage })] : []),
+    GenerateEvent.Done({ finishReason: typeof reason === "string" ? finishReasonOf(reason) : "stop" })
+  ])
+}
+
+/** The model ids a server lists at `<base>/models`. */
+export const models = (client: Client): Effect.Effect<ReadonlyArray<string>, BackendError> =>
+  HttpCall.json({ backend: client.backend, url: `${client.baseUrl}/models`, ...(client.headers ? { headers: client.headers } : {}) }).pipe(
+    Effect.flatMap((json) => {
+      const ids = parseModels(json)
+      return ids === undefined
+        ? Effect.fail(malformed({ backend: client.backend }, `a model list without "data": ${truncate(JSON.stringify(json))}`))
+        : Effect.succeed(ids)
+    })
+  )
+
+/** `{"object":"list","data":[{"id":…}]}` -> ids; undefined when the shape is not a list. */
+export const parseModels = (json: unknown): ReadonlyArray<string> | undefined => {
+  if (!isRecord(json) || !Array.isArray(json["data"])) return undefined
+  return json["data"].flatMap((m) => (isRecord(m) && typeof m["id"] === "string" ? [m["id"]] : []))
+}
+
+export const finishReasonOf = (reason: string): FinishReason =>
+  reason === "stop" ? "stop" : reason === "length" ? "length" : "other"
+
+const usageOf = (u: unknown): Usage | undefined => {
+  if (!isRecord(u)) return undefined
+  const input = u["prompt_tokens"]
+  const output = u["completion_tokens"]
+  if (typeof input !== "number" && typeof output !== "number") return undefined
+  return {
+    ...(typeof input === "number" ? { inputTokens: input } : {}),
+    ...(typeof output === "number" ? { outputTokens: output } : {})
+  }
+}
+
+/**
+ * An error the server reported after the headers. OpenRouter carries the HTTP status it would
+ * have sent as a numeric `code`; an overload there is still an overload.
+ */
+const inStreamError = (source: Sse.Source, value: unknown): BackendError => {
+  const inner = isRecord(value) ? value["error"] : undefined
+  const code = isRecord(inner) ? inner["code"] : isRecord(value) ? value["code"] : undefined
+  const reason = typeof code === "number" && HttpCall.reasonOfStatus(code, false) === "Overloaded" ? "Overloaded" : "Upstream"
+  const said = HttpCall.describeError(value) ?? (typeof value === "string" ? value : JSON.stringify(value))
+  return new BackendError({
+    reason,
+    backend: source.backend,
+    ...(source.model === undefined ? {} : { model: source.model }),
+    message: `${source.backend} failed mid-answer: ${truncate(said)}`
+  })
+}
+
+const malformed = (source: Sse.Source, what: string) =>
+  new BackendError({
+    reason: "Upstream",
+    backend: source.backend,
+    ...(source.model === undefined ? {} : { model: source.model }),
+    message: `${source.backend} sent ${what}`
+  })
+
+const parseOr = <A>(text: string, fallback: A): unknown => {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    // The caller decides what unreadable data means; here it is just "not JSON".
+    return fallback
+  }
+}
+
+const truncate = (text: string) => (text.length > HttpCall.maxErrorText ? `${text.slice(0, HttpCall.maxErrorText)}…` : text)
+
+const arrayOf = (u: unknown): ReadonlyArray<unknown> => (Array.isArray(u) ? u : [])
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null

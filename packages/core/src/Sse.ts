@@ -1,0 +1,93 @@
+/**
+ * The one Server-Sent Events reader: response bytes in, events out. Every backend that
+ * streams SSE (mlx_lm, OpenAI, OpenRouter, Anthropic, Moondream) reads through this, so the
+ * framing rules of protocols.md §0 rule 3 hold everywhere: comment lines (`: keepalive 2048/9731`,
+ * `: OPENROUTER PROCESSING`) are skipped, multi-line `data:` is joined with "\n", `\n`, `\r\n`
+ * and `\r` all end a line, and `event:` / `id:` are carried along.
+ *
+ * The parsing itself is eventsource-parser's (spec-compliant); this module only adapts it to
+ * Effect streams and to BackendError.
+ */
+import { Chunk, Effect, Stream } from "effect"
+import { createParser } from "eventsource-parser"
+import { BackendError } from "./BackendError.ts"
+
+export interface Event {
+  readonly event?: string
+  readonly data: string
+  readonly id?: string
+}
+
+/** Who is talking, for error messages. */
+export interface Source {
+  readonly backend: string
+  readonly model?: string | undefined
+}
+
+/**
+ * A stream that buffers more than this without finishing an event is not a stream we can
+ * read (and would otherwise grow memory without bound).
+ */
+export const maxEventBytes = 16 * 1024 * 1024
+
+/**
+ * Decode SSE. An incomplete event at the end of the bytes is dropped, as the SSE spec says:
+ * callers detect a cut stream by the missing terminal event, not by a half line.
+ *
+ * llama.cpp's llama-server reports an error inside a stream as a non-standard `error: {json}`
+ * line (protocols.md §6). The spec says to ignore unknown fields, which would turn the failure
+ * into an empty answer, so that one field is surfaced as an event named `error`.
+ */
+export const decode = (source: Source) =>
+<E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Event, E | BackendError, R> =>
+  Stream.suspend(() => {
+    const decoder = new TextDecoder()
+    let pending: Array<Event> = []
+    let overflow = false
+    const parser = createParser({
+      maxBufferSize: maxEventBytes,
+      onEvent: (message) =>
+        pending.push({
+          data: message.data,
+          ...(message.event === undefined ? {} : { event: message.event }),
+          ...(message.id === undefined ? {} : { id: message.id })
+        }),
+      onError: (error) => {
+        if (error.type === "unknown-field" && error.field === "error") {
+          pending.push({ event: "error", data: error.value ?? "" })
+        } else if (error.type === "max-buffer-size-exceeded") {
+          overflow = true
+        }
+      }
+    })
+    // The parser drops an unknown field split across chunks before it sees the whole line, so
+    // it is fed whole lines only; the tail waits here for its line ending.
+    let partial = ""
+    const feed = (text: string): Effect.Effect<Chunk.Chunk<Event>, BackendError> =>
+      Effect.suspend(() => {
+        partial += text
+        const end = Math.max(partial.lastIndexOf("\n"), partial.lastIndexOf("\r"))
+        if (end >= 0) {
+          parser.feed(partial.slice(0, end + 1))
+          partial = partial.slice(end + 1)
+        }
+        if (partial.length > maxEventBytes) overflow = true
+        if (overflow) {
+          return Effect.fail(
+            new BackendError({
+              reason: "Upstream",
+              backend: source.backend,
+              ...(source.model === undefined ? {} : { model: source.model }),
+              message: `${source.backend} sent an SSE event larger than ${maxEventBytes} bytes`
+            })
+          )
+        }
+        const out = pending
+        pending = []
+        return Effect.succeed(Chunk.unsafeFromArray(out))
+      })
+    return bytes.pipe(
+      Stream.mapConcatChunkEffect((chunk) => feed(decoder.decode(chunk, { stream: true }))),
+      Stream.concat(Stream.flatMap(Stream.fromEffect(Effect.suspend(() => feed(decoder.decode()))), Stream.fromChunk))
+    )
+  })

@@ -1,0 +1,218 @@
+/**
+ * Wire details of HttpCall against a small real HTTP server (status mapping, headers, abort).
+ * Protocol behaviour of real model servers is tested in the backend packages against the
+ * simulators.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Deferred, Effect, Fiber, Redacted, Stream } from "effect"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { HttpCall } from "../src/index.ts"
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
+
+/** A server on an OS-assigned port, closed with the test's scope. */
+const serve = (handler: Handler) =>
+  Effect.acquireRelease(
+    Effect.async<http.Server>((resume) => {
+      const server = http.createServer(handler)
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
+
+const answer = (status: number, body: string, headers: Record<string, string> = {}): Handler => (_req, res) => {
+  res.writeHead(status, { "content-type": "application/json", ...headers })
+  res.end(body)
+}
+
+const secret = Redacted.make("sk-test-THE-SECRET-123")
+
+const failWith = (handler: Handler, model: string | undefined) =>
+  Effect.gen(function*() {
+    const url = yield* serve(handler)
+    return yield* Effect.flip(
+      HttpCall.send({
+        backend: "cloud",
+        ...(model === undefined ? {} : { model }),
+        url: `${url}/v1/chat/completions`,
+        headers: { authorization: Redacted.make(`Bearer ${Redacted.value(secret)}`) },
+        body: { hello: 1 }
+      })
+    )
+  })
+
+describe("HttpCall.send", () => {
+  it.scoped("sends JSON with Content-Length and unwraps Redacted headers only on the wire", () =>
+    Effect.gen(function*() {
+      let seen: { headers: http.IncomingHttpHeaders; body: string } | undefined
+      const url = yield* serve((req, res) => {
+        let body = ""
+        req.on("data", (c) => (body += c))
+        req.on("end", () => {
+          seen = { headers: req.headers, body }
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end("{\"ok\":true}")
+        })
+      })
+      const json = yield* HttpCall.json({ backend: "mlx", url, headers: { "x-api-key": secret }, body: { a: "é" } })
+      expect(json).toEqual({ ok: true })
+      expect(seen?.headers["content-length"]).toBe(String(Buffer.byteLength("{\"a\":\"é\"}")))
+      expect(seen?.headers["content-type"]).toBe("application/json")
+      expect(seen?.headers["x-api-key"]).toBe(Redacted.value(secret))
+      expect(seen?.body).toBe("{\"a\":\"é\"}")
+    }))
+
+  it.effect("connection refused is Unreachable", () =>
+    Effect.gen(function*() {
+      // Bind then close to get a port that nothing listens on.
+      const url = yield* Effect.scoped(serve(answer(200, "{}")))
+      const error = yield* Effect.flip(HttpCall.send({ backend: "mlx", url }))
+      expect(error.reason).toBe("Unreachable")
+      expect(error.backend).toBe("mlx")
+      expect(error.message).toContain("ECONNREFUSED")
+    }))
+
+  it.scoped("a connection dropped without a status line is Unreachable (mlx_lm on a bad parameter)", () =>
+    Effect.gen(function*() {
+      const error = yield* failWith((req) => req.socket.destroy(), "m1")
+      expect(error.reason).toBe("Unreachable")
+    }))
+
+  it.scoped("401 and 403 are Auth, quoting the server and never the key it echoed", () =>
+    Effect.gen(function*() {
+      const echo = JSON.stringify({ error: { message: `Incorrect API key provided: ${Redacted.value(secret)}`, type: "invalid_request_error", code: "invalid_api_key" } })
+      for (const status of [401, 403]) {
+        const error = yield* failWith(answer(status, echo), "m1")
+        expect(error.reason).toBe("Auth")
+        expect(error.status).toBe(status)
+        expect(error.message).toContain("Incorrect API key provided")
+        expect(error.message).toContain("invalid_api_key")
+        expect(JSON.stringify(error) + error.message).not.toContain(Redacted.value(secret))
+      }
+    }))
+
+  it.scoped("429 with Retry-After seconds is Overloaded with retryAfterMs", () =>
+    Effect.gen(function*() {
+      const error = yield* failWith(answer(429, "{\"error\":{\"message\":\"Rate limit reached\",\"code\":\"rate_limit_exceeded\"}}", { "retry-after": "7" }), "m1")
+      expect(error.reason).toBe("Overloaded")
+      expect(error.retryAfterMs).toBe(7000)
+      expect(error.message).toContain("Rate limit reached")
+    }))
+
+  it.scoped("retry-after-ms wins over retry-after", () =>
+    Effect.gen(function*() {
+      const error = yield* failWith(answer(429, "{}", { "retry-after": "7", "retry-after-ms": "1250" }), "m1")
+      expect(error.retryAfterMs).toBe(1250)
+    }))
+
+  it.scoped("429 insufficient_quota is Auth (billing: waiting will not help)", () =>
+    Effect.gen(function*() {
+      const error = yield* failWith(answer(429, "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\",\"code\":\"insufficient_quota\"}}"), "m1")
+      expect(error.reason).toBe("Auth")
+    }))
+
+  it.scoped("503 and Anthropic's 529 are Overloaded; Ollama's \"server busy\" text too", () =>
+    Effect.gen(function*() {
+      const e529 = yield* failWith(answer(529, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"), "m1")
+      expect(e529.reason).toBe("Overloaded")
+      expect(e529.message).toContain("Overloaded (overloaded_error)")
+      const e503 = yield* failWith(answer(503, "{\"error\":\"server busy, please try again.  maximum pending requests exceeded\"}", { "retry-after": "2" }), "m1")
+      expect(e503.reason).toBe("Overloaded")
+      expect(e503.retryAfterMs).toBe(2000)
+      const queue = yield* failWith(answer(500, "{\"error\":\"Queue is full\",\"status\":\"rejected\"}"), "m1")
+      expect(queue.reason).toBe("Overloaded")
+    }))
+
+  it.scoped("400, 413 and 422 are BadRequest; FastAPI's detail is quoted", () =>
+    Effect.gen(function*() {
+      for (const status of [400, 413, 422]) {
+        const error = yield* failWith(answer(status, "{\"detail\":\"messages: field required\"}"), "m1")
+        expect(error.reason).toBe("BadRequest")
+        expect(error.message).toContain("messages: field required")
+      }
+    }))
+
+  it.scoped("404 for a model is ModelMissing; a 404 `Not Found` page without a model is Upstream", () =>
+    Effect.gen(function*() {
+      const missing = yield* failWith(answer(404, "{\"error\":\"Repository Not Found for url: https://huggingface.co/nope\"}"), "m1")
+      expect(missing.reason).toBe("ModelMissing")
+      expect(missing.model).toBe("m1")
+      expect(missing.message).toContain("Repository Not Found")
+      const route = yield* failWith(answer(404, "Not Found"), undefined)
+      expect(route.reason).toBe("Upstream")
+    }))
+
+  it.scoped("other 5xx are Upstream; long error text is truncated", () =>
+    Effect.gen(function*() {
+      const error = yield* failWith(answer(500, `{"error":"${"x".repeat(5000)}"}`), "m1")
+      expect(error.reason).toBe("Upstream")
+      expect(error.status).toBe(500)
+      expect(error.message.length).toBeLessThan(HttpCall.maxErrorText + 100)
+    }))
+
+  it.scoped("interrupting the call before headers aborts the request: the server sees the connection close", () =>
+    Effect.gen(function*() {
+      const arrived = yield* Deferred.make<void>()
+      const closed = yield* Deferred.make<void>()
+      const url = yield* serve((req) => {
+        Deferred.unsafeDone(arrived, Effect.void)
+        req.socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+      })
+      const fiber = yield* Effect.fork(HttpCall.send({ backend: "mlx", url, body: {} }))
+      yield* Deferred.await(arrived)
+      yield* Fiber.interrupt(fiber)
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "the server never saw the close" }))
+    }))
+})
+
+describe("HttpCall.body", () => {
+  it.scoped("a connection broken mid-body is StreamCut, after the bytes that did arrive", () =>
+    Effect.gen(function*() {
+      const url = yield* serve((_req, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.write("data: one\n\n")
+        setTimeout(() => res.socket?.destroy(), 50)
+      })
+      const call = { backend: "mlx", model: "m1", url }
+      const response = yield* HttpCall.send(call)
+      const got: Array<string> = []
+      const error = yield* HttpCall.body(call, response).pipe(
+        Stream.runForEach((bytes) => Effect.sync(() => got.push(new TextDecoder().decode(bytes)))),
+        Effect.flip
+      )
+      expect(got.join("")).toBe("data: one\n\n")
+      expect(error.reason).toBe("StreamCut")
+      expect(error.model).toBe("m1")
+    }))
+
+  it.scoped("closing the body stream early closes the connection", () =>
+    Effect.gen(function*() {
+      const closed = yield* Deferred.make<void>()
+      const url = yield* serve((req, res) => {
+        req.socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        const timer = setInterval(() => res.write("data: tick\n\n"), 10)
+        res.on("close", () => clearInterval(timer))
+      })
+      const call = { backend: "mlx", url }
+      const response = yield* HttpCall.send(call)
+      const first = yield* HttpCall.body(call, response).pipe(Stream.take(1), Stream.runCollect)
+      expect(Chunk.size(first)).toBe(1)
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "the server never saw the close" }))
+    }))
+})
+
+describe("HttpCall.retryAfterMs", () => {
+  it("reads seconds, milliseconds and HTTP dates", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z")
+    expect(HttpCall.retryAfterMs(new Headers({ "retry-after": "1.5" }), now)).toBe(1500)
+    expect(HttpCall.retryAfterMs(new Headers({ "retry-after": "Thu, 01 Jan 2026 00:00:30 GMT" }), now)).toBe(30_000)
+    expect(HttpCall.retryAfterMs(new Headers({ "retry-after": "soon" }), now)).toBeUndefined()
+    expect(HttpCall.retryAfterMs(new Headers(), now)).toBeUndefined()
+  })
+})
