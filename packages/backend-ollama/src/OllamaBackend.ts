@@ -1,0 +1,98 @@
+/**
+ * The `ollama` backend: Ollama's native API through the official `ollama` client.
+ *
+ * - generate = `/api/chat`, streaming. `Start` is emitted when the response headers arrive,
+ *   which for a cold model is after the load (Ollama spends it before the status line), so
+ *   the connect deadline covers model loading; the defaults below leave room for it.
+ * - With `autoPull`, a missing model is pulled (progress in the log, see Pull.ts) and the
+ *   request is retried once, all before `Start`: the router's connect deadline bounds it.
+ * - ensureModel does not touch the registry when the model is already listed, so an offline
+ *   Mac with its models installed never fails on it.
+ */
+import { Backend, type BackendError } from "@local-router/core"
+import { Effect, Redacted, Stream } from "effect"
+import pkg from "../package.json" with { type: "json" }
+import * as Chat from "./Chat.ts"
+import * as Client from "./internal/Client.ts"
+import * as ModelName from "./ModelName.ts"
+import { OllamaOptions } from "./OllamaOptions.ts"
+import * as Probe from "./Probe.ts"
+import * as Pull from "./Pull.ts"
+
+export const DEFAULT_URL = "http://127.0.0.1:11434"
+
+export const capabilities: Backend.Capabilities = { text: true, images: true, streaming: true, pull: true }
+
+const targetOf = (context: Backend.MakeContext<OllamaOptions>): Client.Target => ({
+  host: (context.url ?? DEFAULT_URL).replace(/\/+$/, ""),
+  // Only for an Ollama behind an authenticating proxy or ollama.com; the local server needs none.
+  headers: context.apiKey === undefined ? {} : { Authorization: `Bearer ${Redacted.value(context.apiKey)}` }
+})
+
+export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect<Backend.Backend> =>
+  Effect.sync(() => {
+    const target = targetOf(context)
+    const backend = context.name
+    const options = context.options
+
+    const listModels = Client.call(target, { backend, action: "list models", url: target.host }, (ollama) => ollama.list()).pipe(
+      Effect.map((list) => list.models.map((m) => m.name))
+    )
+
+    const openChat = (request: Backend.GenerateRequest) =>
+      Client.open(
+        target,
+        { backend, model: request.model, action: "chat", url: target.host },
+        (ollama) => ollama.chat(Chat.toChatRequest(request, options))
+      )
+
+    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
+      Stream.unwrapScoped(
+        openChat(request).pipe(
+          Effect.catchIf(
+            (error) => options.autoPull && error.reason === "ModelMissing",
+            () => Pull.pullLogged(target, backend, request.model).pipe(Effect.zipRight(openChat(request)))
+          ),
+          Effect.map((chunks) =>
+            Stream.concat(
+              Stream.make(Backend.GenerateEvent.Start({ model: request.model })),
+              Stream.flatMap(chunks, (chunk) => Stream.fromIterable(Chat.eventsOf(chunk)))
+            )
+          )
+        )
+      )
+
+    const ensureModel = (model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> =>
+      Stream.unwrap(
+        listModels.pipe(
+          Effect.map((listed) =>
+            ModelName.isListed(model, listed) ? Stream.succeed<Backend.PullProgress>({ status: "already present" }) : Pull.pull(target, backend, model)
+          )
+        )
+      )
+
+    return {
+      name: backend,
+      type: "ollama",
+      capabilities,
+      probe: Probe.probe(target, backend, options.probeTimeout),
+      models: listModels,
+      ensureModel,
+      generate
+    }
+  })
+
+export const definition: Backend.Definition<OllamaOptions> = Backend.plugin({
+  name: "ollama",
+  contract: Backend.CONTRACT_VERSION,
+  version: pkg.version,
+  options: OllamaOptions,
+  // A cold model loads before Ollama sends headers: give connect room for a load.
+  timeouts: { connect: 120_000, firstToken: 180_000 },
+  make,
+  supervise: () => ({
+    command: "ollama",
+    args: ["serve"],
+    installHint: "brew install ollama, or the Ollama app from https://ollama.com/download"
+  })
+})

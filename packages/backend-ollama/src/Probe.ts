@@ -1,0 +1,57 @@
+/**
+ * The layered, token-free health check (protocols.md §1.14): `GET /` says the server is up,
+ * `/api/tags` lists the installed models, `/api/ps` the resident ones. A model that is not
+ * resident is not a problem: it loads on first use (slow, not down).
+ */
+import { Backend } from "@local-router/core"
+import { Duration, Effect } from "effect"
+import type { Ollama } from "ollama"
+import * as Client from "./internal/Client.ts"
+import * as Failure from "./internal/Failure.ts"
+
+const { Probe } = Backend
+
+/** `GET /`: Ollama answers `200 Ollama is running` once it serves HTTP. */
+const root = (target: Client.Target, where: Failure.Where) =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const response = await fetch(`${target.host}/`, { headers: { ...target.headers }, signal })
+      return { status: response.status, text: (await response.text()).slice(0, 200) }
+    },
+    catch: Failure.classify(where, "open")
+  })
+
+export const probe = (target: Client.Target, backend: string, timeoutMs: number): Effect.Effect<Backend.Probe> => {
+  const where = (action: string): Failure.Where => ({ backend, action, url: target.host })
+  const bounded = <A, E>(effect: Effect.Effect<A, E>) => Effect.timeoutOption(effect, Duration.millis(timeoutMs))
+  return Effect.gen(function*() {
+    const up = yield* Effect.either(bounded(root(target, where("GET /"))))
+    if (up._tag === "Left") {
+      return up.left.reason === "Unreachable" ? Probe.Unreachable({ detail: up.left.message }) : Probe.Starting({ detail: up.left.message })
+    }
+    if (up.right._tag === "None") {
+      return Probe.Starting({ detail: `${backend}: ${target.host} accepts connections but did not answer GET / within ${timeoutMs}ms` })
+    }
+    const { status, text } = up.right.value
+    if (status !== 200 || !/ollama is running/i.test(text)) {
+      return Probe.Unreachable({ detail: `${backend}: something other than Ollama answers at ${target.host} (HTTP ${status}: ${text.trim() || "empty body"})` })
+    }
+
+    const step = <A>(action: string, run: (ollama: Ollama) => Promise<A>) =>
+      Effect.either(bounded(Client.call(target, where(action), run)))
+
+    const tags = yield* step("GET /api/tags", (ollama) => ollama.list())
+    if (tags._tag === "Left") {
+      return tags.left.reason === "Overloaded" ? Probe.Busy({ detail: tags.left.message }) : Probe.Starting({ detail: tags.left.message })
+    }
+    if (tags.right._tag === "None") return Probe.Busy({ detail: `${backend}: /api/tags did not answer within ${timeoutMs}ms` })
+    const models = tags.right.value.models.map((m) => m.name)
+
+    const ps = yield* step("GET /api/ps", (ollama) => ollama.ps())
+    if (ps._tag === "Left") {
+      return ps.left.reason === "Overloaded" ? Probe.Busy({ detail: ps.left.message }) : Probe.Starting({ detail: ps.left.message })
+    }
+    if (ps.right._tag === "None") return Probe.Busy({ detail: `${backend}: /api/ps did not answer within ${timeoutMs}ms` })
+    return Probe.Ready({ models, loaded: ps.right.value.models.map((m) => m.name) })
+  })
+}

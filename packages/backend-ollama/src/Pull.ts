@@ -1,0 +1,64 @@
+/**
+ * `/api/pull` as a stream of progress, and the auto-pull that generate runs for a missing
+ * model. Progress for an auto-pull has no place in a GenerateEvent stream (the contract's
+ * events are about the answer), so it goes to the log: one line per status change and per
+ * 10 % of a layer, annotated with backend, model, status, completed and total.
+ */
+import { Backend, BackendError } from "@local-router/core"
+import { Effect, Stream } from "effect"
+import type { ProgressResponse } from "ollama"
+import * as Client from "./internal/Client.ts"
+
+/** What the registry says when it has no such model (streamed pull, protocols.md §1.8). */
+const NO_SUCH_MODEL = /file does not exist|manifest unknown|not found/i
+
+export const toProgress = (line: ProgressResponse): Backend.PullProgress => ({
+  status: line.status,
+  // Absent while zero on the wire (omitempty); ollama-js passes that through as undefined.
+  ...(typeof line.total === "number" ? { total: line.total } : {}),
+  ...(typeof line.completed === "number" ? { completed: line.completed } : {})
+})
+
+/** Downloads `model`. Interrupting aborts the request; Ollama resumes the layer next time. */
+export const pull = (target: Client.Target, backend: string, model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> => {
+  const where = { backend, model, action: "pull", url: target.host }
+  return Stream.unwrapScoped(Client.open(target, where, (ollama) => ollama.pull({ model, stream: true }))).pipe(
+    Stream.map(toProgress),
+    Stream.mapError((error) =>
+      error.reason === "Upstream" && NO_SUCH_MODEL.test(error.message)
+        ? new BackendError.BackendError({ reason: "ModelMissing", backend, model, message: `${backend}: the registry has no model "${model}" (${error.message})` })
+        : error
+    )
+  )
+}
+
+const decile = (p: Backend.PullProgress): number =>
+  p.total !== undefined && p.total > 0 && p.completed !== undefined ? Math.floor((p.completed / p.total) * 10) : -1
+
+/** Whether a progress line is worth a log line: a new status, or the next 10 % of a layer. */
+export const isMilestone = (previous: Backend.PullProgress | undefined, next: Backend.PullProgress): boolean =>
+  previous === undefined || previous.status !== next.status || decile(previous) !== decile(next)
+
+/** Pulls `model` to completion, logging milestones; what generate runs when autoPull is on. */
+export const pullLogged = (target: Client.Target, backend: string, model: string): Effect.Effect<void, BackendError.BackendError> =>
+  Effect.suspend(() => {
+    let previous: Backend.PullProgress | undefined
+    return pull(target, backend, model).pipe(
+      Stream.runForEach((progress) => {
+        const log = isMilestone(previous, progress)
+        previous = progress
+        return log
+          ? Effect.logInfo(`pulling ${model}: ${progress.status}`).pipe(
+            Effect.annotateLogs({
+              backend,
+              model,
+              status: progress.status,
+              ...(progress.completed === undefined ? {} : { completed: progress.completed }),
+              ...(progress.total === undefined ? {} : { total: progress.total })
+            })
+          )
+          : Effect.void
+      })
+    )
+  })
+
