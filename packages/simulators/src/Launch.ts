@@ -24,7 +24,8 @@ export const run = async (
     const built = await build(parsed)
     await Harness.serve(built.definition, {
       host: parsed.host,
-      port: parsed.port === undefined ? built.defaultPort : Cli.number("port", parsed.port),
+      // A custom bind decides the port itself (Station reads it from its config file).
+      port: built.bind !== undefined || parsed.port === undefined ? built.defaultPort : Cli.number("port", parsed.port),
       faults: parsed.faults,
       dieWithStdin: parsed.values["die-with-stdin"] === true,
       ignoreSigterm: parsed.values["ignore-sigterm"] === true,
