@@ -13,6 +13,8 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { CONTRACT_VERSION, type Definition, isDefinition } from "./Backend.ts"
+import type { ConfigError } from "./ConfigError.ts"
+import * as RoutingConfig from "./RoutingConfig.ts"
 import type { BackendConfig, Config } from "./RoutingConfig.ts"
 import { Slot } from "./Router.ts"
 
@@ -51,7 +53,7 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
       file = path.resolve(configDir, type)
       searched.push(path.dirname(file))
     } else {
-      for (const dir of [configDir, options.selfDir ?? process.cwd()]) {
+      for (const dir of new Set([configDir, options.selfDir ?? process.cwd()])) {
         searched.push(dir)
         try {
           file = createRequire(path.join(dir, "routing.yaml")).resolve(type)
@@ -134,3 +136,31 @@ const describe = (error: unknown): string =>
   (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
     ? String((error as { message: unknown }).message)
     : String(error)).split("\n")[0]!
+
+export interface Checked {
+  readonly config: Config
+  /** Every backend type named in the file: its definition, or why it could not be loaded. */
+  readonly types: ReadonlyMap<string, Either.Either<Loaded, LoadError>>
+}
+
+/**
+ * Validate a routing.yaml's text completely: the file's shape, then each backend's own
+ * options against its type's schema (types resolved once, here), all with file:line:col.
+ */
+export const check = (text: string, file: string, options: Options = {}): Effect.Effect<Checked, ConfigError> =>
+  Effect.gen(function*() {
+    const first = RoutingConfig.parse(text, file)
+    if (Either.isLeft(first)) return yield* first.left
+    const config = first.right
+    const types = new Map<string, Either.Either<Loaded, LoadError>>()
+    for (const entry of Object.values(config.backends)) {
+      if (!types.has(entry.type)) types.set(entry.type, yield* Effect.either(resolve(entry.type, config.dir, options)))
+    }
+    const optionsSchemaFor = (type: string) => {
+      const loaded = types.get(type)
+      return loaded && Either.isRight(loaded) ? loaded.right.definition.options : undefined
+    }
+    const checked = RoutingConfig.parse(text, file, { optionsSchemaFor })
+    if (Either.isLeft(checked)) return yield* checked.left
+    return { config: checked.right, types }
+  })

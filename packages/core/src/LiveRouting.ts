@@ -64,19 +64,8 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
 
     const build = (text: string, version: number, previous: Version | undefined): Effect.Effect<Version, ConfigError> =>
       Effect.gen(function*() {
-        const first = RoutingConfig.parse(text, file)
-        if (Either.isLeft(first)) return yield* first.left
-        const config = first.right
-        const types = [...new Set(Object.values(config.backends).map((b) => b.type))]
-        const loaded = new Map<string, Either.Either<BackendLoader.Loaded, BackendLoader.LoadError>>()
-        for (const type of types) loaded.set(type, yield* Effect.either(BackendLoader.resolve(type, config.dir, options)))
-        const schemaOf = (type: string) => {
-          const l = loaded.get(type)
-          return l && Either.isRight(l) ? l.right.definition.options : undefined
-        }
-        const checked = RoutingConfig.parse(text, file, { optionsSchemaFor: schemaOf })
-        if (Either.isLeft(checked)) return yield* checked.left
-
+        const { config, types: loaded } = yield* BackendLoader.check(text, file, options)
+        const types = [...loaded.keys()]
         const backends = new Map<string, Slot>()
         const keys = new Map<string, string>()
         const scopes = new Map<string, Scope.CloseableScope>()

@@ -1,0 +1,27 @@
+/** `--config FILE`, accepted by the root command and by every subcommand (the nearer one wins). */
+import { Options } from "@effect/cli"
+import { BackendLoader, RoutingConfig } from "@local-router/core"
+import { Effect, Option } from "effect"
+import { builtins } from "./Builtins.ts"
+
+export const configOption = Options.file("config").pipe(
+  Options.withAlias("c"),
+  Options.withDescription(
+    "routing.yaml to use (default: $LOCAL_ROUTER_CONFIG, ./routing.yaml, ~/.config/local-router/routing.yaml)"
+  ),
+  Options.optional
+)
+
+export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON for scripts"))
+
+// Plugins are resolved from routing.yaml's directory first, then from local-router's own install.
+export const loaderOptions: BackendLoader.Options = { builtins, selfDir: import.meta.dirname }
+
+/** The config file this command uses. */
+export const locate = (own: Option.Option<string>, root: Option.Option<string>) =>
+  RoutingConfig.locate({ flag: Option.getOrUndefined(Option.orElse(own, () => root)) })
+
+/** Locate, read and fully check the config (backend options included). */
+export const load = (own: Option.Option<string>, root: Option.Option<string>) =>
+  Effect.flatMap(locate(own, root), (file) =>
+    Effect.flatMap(RoutingConfig.readFile(file), (text) => BackendLoader.check(text, file, loaderOptions)))

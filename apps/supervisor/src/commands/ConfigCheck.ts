@@ -1,0 +1,31 @@
+/** `local-router config check [file]`: validate routing.yaml and say exactly where it is wrong. */
+import { Args, Command } from "@effect/cli"
+import { Console, Effect, Either, Option } from "effect"
+import { configOption, jsonOption, load } from "../CliConfig.ts"
+import { root } from "../Root.ts"
+
+const check = Command.make(
+  "check",
+  { file: Args.file({ name: "file" }).pipe(Args.optional), config: configOption, json: jsonOption },
+  ({ config, file, json }) =>
+    Effect.gen(function*() {
+      const parent = yield* root
+      const { config: routing, types } = yield* load(Option.orElse(file, () => config), parent.config)
+      const unavailable = [...types].flatMap(([type, loaded]) => Either.isLeft(loaded) ? [{ type, error: loaded.left.message }] : [])
+      const summary = {
+        file: routing.file,
+        ok: true,
+        backends: Object.keys(routing.backends).length,
+        categories: Object.keys(routing.categories).length,
+        unavailableTypes: unavailable
+      }
+      if (json) return yield* Console.log(JSON.stringify(summary, null, 2))
+      yield* Console.log(`${routing.file}: OK (${summary.backends} backends, ${summary.categories} categories)`)
+      for (const u of unavailable) yield* Console.log(`  note: backend type "${u.type}" cannot be loaded here: ${u.error}`)
+    })
+).pipe(Command.withDescription("Validate routing.yaml: every error is shown with file:line:column and exits non-zero"))
+
+export const configCommand = Command.make("config").pipe(
+  Command.withDescription("Work with routing.yaml"),
+  Command.withSubcommands([check])
+)

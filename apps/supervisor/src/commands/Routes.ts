@@ -1,0 +1,43 @@
+/** `local-router routes`: per category, the ordered backends and models it would try. */
+import { Command } from "@effect/cli"
+import { RoutingConfig } from "@local-router/core"
+import { Console, Effect, Either } from "effect"
+import { configOption, jsonOption, load } from "../CliConfig.ts"
+import { root } from "../Root.ts"
+
+export const routes = Command.make("routes", { config: configOption, json: jsonOption }, ({ config, json }) =>
+  Effect.gen(function*() {
+    const parent = yield* root
+    const { config: routing, types } = yield* load(config, parent.config)
+    const categories = Object.values(routing.categories).map((category) => ({
+      name: category.name,
+      input: category.input,
+      description: category.description ?? null,
+      priority: category.priorityOverridden ? "category" : `priorities.${category.input}`,
+      route: RoutingConfig.routeOf(routing, category).map((step) => {
+        const entry = routing.backends[step.backend]!
+        const loaded = types.get(entry.type)
+        const unavailable = loaded && Either.isLeft(loaded) ? loaded.left.message : undefined
+        return {
+          backend: step.backend,
+          type: entry.type,
+          model: step.model ?? null,
+          skip: step.skip ?? (unavailable ? `type "${entry.type}" unavailable: ${unavailable}` : null)
+        }
+      })
+    }))
+    if (json) return yield* Console.log(JSON.stringify({ file: routing.file, categories }, null, 2))
+    const lines = [`Routes from ${routing.file}`, ""]
+    for (const category of categories) {
+      lines.push(`${category.name}  (${category.input}${category.description ? `: ${category.description}` : ""})`)
+      let n = 0
+      const width = Math.max(...category.route.map((r) => r.backend.length))
+      for (const step of category.route) {
+        lines.push(step.skip
+          ? `   -  ${step.backend.padEnd(width)}  skipped: ${step.skip}`
+          : `  ${String(++n).padStart(2)}. ${step.backend.padEnd(width)}  ${step.model}`)
+      }
+      lines.push("")
+    }
+    yield* Console.log(lines.join("\n").trimEnd())
+  })).pipe(Command.withDescription("Print, per category, the backends and models local-router would try, in order"))

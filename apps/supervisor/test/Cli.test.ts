@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest"
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { promisify } from "node:util"
+
+const repo = path.resolve(import.meta.dirname, "../../..")
+const bin = path.join(repo, "apps/supervisor/src/bin.ts")
+
+const cli = async (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], {
+      cwd: options.cwd ?? repo,
+      env: { ...process.env, NO_COLOR: "1", LOCAL_ROUTER_CONFIG: "", ...options.env }
+    })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lr-cli-"))
+
+describe("local-router CLI", () => {
+  it("--version and --help", async () => {
+    const version = await cli(["--version"])
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+    const help = await cli(["--help"])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("routes")
+    expect(help.stdout).toContain("config check")
+    expect(help.stdout).toContain("--config")
+  })
+
+  it("routes --json prints each category's ordered backends and models from ./routing.yaml", async () => {
+    const { code, stdout } = await cli(["routes", "--json"])
+    expect(code).toBe(0)
+    const out = JSON.parse(stdout) as { file: string; categories: Array<{ name: string; route: Array<{ backend: string; model: string | null }> }> }
+    expect(out.file).toBe(path.join(repo, "routing.yaml"))
+    const fast = out.categories.find((c) => c.name === "fast")!
+    expect(fast.route.map((r) => [r.backend, r.model])).toEqual([
+      ["mlx", "mlx-community/Phi-3.5-mini-instruct-4bit"],
+      ["ollama", "phi3.5:3.8b"],
+      ["cloud", "gpt-4o-mini"]
+    ])
+    const pdf = out.categories.find((c) => c.name === "vision_pdf")!
+    expect(pdf.route.filter((r) => r.model).map((r) => r.backend)).toEqual(["ollama", "cloud"])
+  })
+
+  it("routes in text shows the order and the skipped backends", async () => {
+    const { stdout } = await cli(["routes"])
+    expect(stdout).toMatch(/vision_pdf[^\n]*\n\s+-\s+moondream\s+skipped: no model for this category\n\s+1\. ollama\s+llava:7b\n\s+2\. cloud\s+gpt-4o-mini/)
+  })
+
+  it("config check exits non-zero with file:line:column for a bad file, given as an argument", async () => {
+    const bad = path.join(tmp, "bad.yaml")
+    fs.writeFileSync(bad, fs.readFileSync(path.join(repo, "routing.yaml"), "utf8").replace(`ollama: "phi3.5:3.8b"`, `ollama: "phi 3.5"`))
+    const { code, stderr, stdout } = await cli(["config", "check", bad])
+    expect(code).toBe(1)
+    expect(stderr).toMatch(new RegExp(`${bad.replace(/[.]/g, "\\.")}:\\d+:\\d+ categories\\.fast\\.models\\.ollama: expected a model name like "phi3\\.5:3\\.8b"`))
+    expect(stderr + stdout).not.toMatch(/\n\s+at /)
+  })
+
+  it("the global --config is accepted before or after the subcommand, and LOCAL_ROUTER_CONFIG is honoured", async () => {
+    const file = path.join(tmp, "mine.yaml")
+    fs.writeFileSync(file, fs.readFileSync(path.join(repo, "routing.yaml"), "utf8"))
+    for (const args of [["--config", file, "routes", "--json"], ["routes", "--json", "--config", file]]) {
+      const { code, stdout } = await cli(args, { cwd: tmp })
+      expect(code).toBe(0)
+      expect(JSON.parse(stdout).file).toBe(file)
+    }
+    const viaEnv = await cli(["config", "check", "--json"], { cwd: tmp, env: { LOCAL_ROUTER_CONFIG: file } })
+    expect(JSON.parse(viaEnv.stdout)).toMatchObject({ file, ok: true, categories: 7 })
+  })
+
+  it("a missing config says where it looked, with exit code 2", async () => {
+    const { code, stderr } = await cli(["routes"], { cwd: tmp, env: { HOME: tmp } })
+    expect(code).toBe(2)
+    expect(stderr).toContain("no routing.yaml found; looked at:")
+    expect(stderr).toContain(path.join(tmp, "routing.yaml"))
+  })
+})
