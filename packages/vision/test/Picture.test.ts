@@ -39,9 +39,9 @@ describe("Picture.fromBytes", () => {
     }))
 
   it.effect.each([
-    ["text", new TextEncoder().encode("just some text, not an image at all")],
-    ["a TIFF-less zip", new Uint8Array([0x50, 0x4b, 0x03, 0x04, ...new Array(60).fill(0)])]
-  ])("refuses %s with UnsupportedFormat", ([, bytes]) =>
+    { what: "text", bytes: new TextEncoder().encode("just some text, not an image at all") },
+    { what: "a zip", bytes: new Uint8Array([0x50, 0x4b, 0x03, 0x04, ...new Array<number>(60).fill(0)]) }
+  ])("refuses $what with UnsupportedFormat", ({ bytes }) =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(load(bytes))
       expect(error.reason).toBe("UnsupportedFormat")
