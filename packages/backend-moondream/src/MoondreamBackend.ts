@@ -1,0 +1,199 @@
+/**
+ * The `moondream` backend: Moondream Station on this machine, or the Moondream cloud API,
+ * over plain HTTP through core's HttpCall and Sse reader.
+ *
+ * - It answers about images only (capabilities.text is false): caption for a Caption task or
+ *   an image with no words, query for a question about an image. Detect and point are extra
+ *   functions with typed results (`detect`, `point` below).
+ * - Station reports failures as HTTP 200 with an `error` key; they are read before `Start`
+ *   is emitted, so a refused request never looks like an accepted one.
+ * - When Station does not answer at the configured URL, the port it wrote to its
+ *   config.json is tried (port drift); once found there, requests go there until it moves.
+ */
+import { Backend, BackendError, HttpCall, Sse } from "@local-router/core"
+import { Effect, Either, type Redacted, Ref, type Schema, Stream } from "effect"
+import pkg from "../package.json" with { type: "json" }
+import * as Answer from "./Answer.ts"
+import * as Endpoint from "./Endpoint.ts"
+import { MoondreamOptions } from "./MoondreamOptions.ts"
+import * as Probe from "./Probe.ts"
+import * as Spatial from "./Spatial.ts"
+
+export const capabilities: Backend.Capabilities = { text: false, images: true, streaming: true, pull: false }
+
+/** A Backend with Moondream's spatial functions. */
+export interface MoondreamBackend extends Backend.Backend {
+  readonly detect: (request: Spatial.SpatialRequest) => Effect.Effect<Spatial.Detected, BackendError.BackendError>
+  readonly point: (request: Spatial.SpatialRequest) => Effect.Effect<Spatial.Pointed, BackendError.BackendError>
+}
+
+export const isMoondream = (backend: Backend.Backend): backend is MoondreamBackend =>
+  backend.type === "moondream" && typeof (backend as Partial<MoondreamBackend>).detect === "function"
+
+const notMoondream = (backend: Backend.Backend) =>
+  new BackendError.BackendError({ reason: "BadRequest", backend: backend.name, message: `${backend.name} is a ${backend.type} backend; detect and point need a moondream one` })
+
+/** Bounding boxes of `object` in the image, as fractions of its size. */
+export const detect = (backend: Backend.Backend, request: Spatial.SpatialRequest): Effect.Effect<Spatial.Detected, BackendError.BackendError> =>
+  isMoondream(backend) ? backend.detect(request) : Effect.fail(notMoondream(backend))
+
+/** Centre points of `object` in the image, as fractions of its size. */
+export const point = (backend: Backend.Backend, request: Spatial.SpatialRequest): Effect.Effect<Spatial.Pointed, BackendError.BackendError> =>
+  isMoondream(backend) ? backend.point(request) : Effect.fail(notMoondream(backend))
+
+const bodyText = (call: HttpCall.Call, response: Response) =>
+  HttpCall.body(call, response).pipe(Stream.decodeText(), Stream.mkString)
+
+const parseJson = (backend: string, what: string, text: string): Effect.Effect<unknown, BackendError.BackendError> =>
+  Effect.try({
+    try: (): unknown => JSON.parse(text),
+    catch: () => new BackendError.BackendError({ reason: "Upstream", backend, message: `${backend}: ${what} is not JSON: ${text.slice(0, 200)}` })
+  })
+
+export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Effect<MoondreamBackend, BackendError.BackendError> =>
+  Effect.gen(function*() {
+    const name = context.name
+    const options = context.options
+    const cloud = options.service === "cloud"
+    if (cloud && context.apiKey === undefined) {
+      return yield* new BackendError.BackendError({
+        reason: "Auth",
+        backend: name,
+        message: context.apiKeyEnv === undefined
+          ? `${name}: the Moondream cloud needs a key: add apiKey: env:MOONDREAM_API_KEY`
+          : `${name}: the Moondream cloud needs a key, and ${context.apiKeyEnv} is not set`
+      })
+    }
+    const configured = Endpoint.parse(context.url ?? (cloud ? Endpoint.DEFAULT_CLOUD_URL : Endpoint.DEFAULT_STATION_URL))
+    const current = yield* Ref.make(configured)
+    const home = Endpoint.homeOf(options.home, context.configDir)
+    const discover = !cloud && options.discoverPort
+    const headers: Record<string, Redacted.Redacted<string>> = context.apiKey === undefined ? {} : { "X-Moondream-Auth": context.apiKey }
+    // Station's own wait limit; the cloud keeps its own.
+    const timeoutSeconds = cloud || options.requestTimeout === undefined ? undefined : options.requestTimeout / 1000
+
+    /**
+     * Runs `use` at the current endpoint; when nothing answers there, looks for Station where
+     * its config.json says it went, moves there, and runs `use` once more.
+     */
+    const located = <A>(use: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, BackendError.BackendError>) =>
+      Effect.flatMap(Ref.get(current), (endpoint) =>
+        use(endpoint).pipe(
+          Effect.catchIf(
+            (error) => discover && error.reason === "Unreachable",
+            (error) =>
+              Effect.flatMap(Endpoint.rediscover(name, configured, endpoint, home), (found) =>
+                Either.isRight(found)
+                  ? Ref.set(current, found.right).pipe(
+                    Effect.zipRight(Effect.logWarning(`${name}: Moondream Station answers on port ${found.right.port}, not ${endpoint.port}; using it`)),
+                    Effect.zipRight(use(found.right))
+                  )
+                  : Effect.fail(new BackendError.BackendError({ reason: "Unreachable", backend: name, message: `${error.message}; ${found.left}` })))
+          )
+        ))
+
+    // No model in the call: Station ignores it, so a 404 is a wrong URL, never a missing model.
+    const callFor = (endpoint: Endpoint.Endpoint, fn: string, body: unknown): HttpCall.Call => ({
+      backend: name,
+      url: `${endpoint.api}/${fn}`,
+      headers,
+      body
+    })
+
+    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const model = request.model
+        const wire = Answer.toWire(name, request, timeoutSeconds)
+        if (wire instanceof BackendError.BackendError) return yield* wire
+        const { call, response } = yield* located((endpoint) => {
+          const call = callFor(endpoint, wire.fn, wire.body)
+          return Effect.map(HttpCall.send(call), (response) => ({ call, response }))
+        })
+        if (!(response.headers.get("content-type") ?? "").includes("text/event-stream")) {
+          // Not SSE although we asked for it: a 200-with-error (or a whole answer) — read it before Start.
+          const body = yield* Effect.flatMap(Stream.runHead(bodyText(call, response)), (text) => parseJson(name, "the answer", text._tag === "Some" ? text.value : ""))
+          const events = Answer.eventsOfBody(name, model, body)
+          return events instanceof BackendError.BackendError ? yield* events : Stream.fromIterable(events)
+        }
+        let done = false
+        const events = HttpCall.body(call, response).pipe(
+          Sse.decode({ backend: name, model }),
+          Stream.mapEffect((event) => parseJson(name, "an SSE event", event.data)),
+          Stream.mapConcatEffect((data) => {
+            const events = Answer.eventsOfChunk(name, model, data)
+            return events instanceof BackendError.BackendError ? Effect.fail(events) : Effect.succeed(events)
+          }),
+          Stream.takeUntil((event) => event._tag === "Done"),
+          Stream.tap((event) => Effect.sync(() => (done ||= event._tag === "Done")))
+        )
+        const cut = Stream.suspend(() =>
+          done
+            ? Stream.empty
+            : Stream.fail(new BackendError.BackendError({ reason: "StreamCut", backend: name, model, message: `${name}: the stream ended without {"completed": true}` }))
+        )
+        return Stream.concat(Stream.concat(Stream.make(Backend.GenerateEvent.Start({ model })), events), cut)
+      }))
+
+    const spatial = <A, I>(fn: "detect" | "point", schema: Schema.Schema<A, I>) =>
+      (request: Spatial.SpatialRequest): Effect.Effect<A, BackendError.BackendError> =>
+        located((endpoint) =>
+          HttpCall.json(callFor(endpoint, fn, Spatial.wireBody(request, Answer.dataUrl(request.image), timeoutSeconds)))
+        ).pipe(Effect.flatMap((body) => Spatial.decode(name, schema, body)))
+
+    const models: Effect.Effect<ReadonlyArray<string>, BackendError.BackendError> = cloud
+      ? Effect.succeed([])
+      : located((endpoint) => HttpCall.json({ backend: name, url: `${endpoint.origin}/v1/models` })).pipe(Effect.map(Probe.modelIds))
+
+    const probe: Effect.Effect<Backend.Probe> = Effect.gen(function*() {
+      if (cloud) {
+        // The cloud has no token-free health route we know of: reaching it is all we can check.
+        const reached = yield* Effect.either(HttpCall.send({ backend: name, url: `${configured.origin}/`, headers }))
+        return Either.isLeft(reached) && (reached.left.reason === "Unreachable" || reached.left.reason === "Timeout")
+          ? Backend.Probe.Unreachable({ detail: reached.left.message })
+          : Backend.Probe.Ready({ models: [], loaded: [] })
+      }
+      const found = yield* Effect.either(located((endpoint) =>
+        Effect.map(Endpoint.health(name, endpoint), (isStation) => ({ endpoint, isStation }))
+      ))
+      if (Either.isLeft(found)) {
+        return found.left.reason === "Unreachable" ? Backend.Probe.Unreachable({ detail: found.left.message }) : Backend.Probe.Starting({ detail: found.left.message })
+      }
+      const { endpoint, isStation } = found.right
+      if (!isStation) return Backend.Probe.Unreachable({ detail: `${name}: something other than Moondream Station answers at ${endpoint.origin}` })
+      return yield* Probe.station(name, endpoint, options.probeTimeout)
+    })
+
+    const ensureModel = (model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> =>
+      // Station picks and downloads its own model (`models switch` in its REPL); the model
+      // named in routing.yaml is a label. Being reachable is all there is to ensure.
+      Stream.fromEffect(Effect.map(models, (listed) => ({ status: listed.includes(model) ? "already present" : `Moondream serves ${listed.join(", ") || "its own model"}; it does not pull on request` })))
+
+    return {
+      name,
+      type: "moondream",
+      capabilities,
+      probe,
+      models,
+      ensureModel,
+      generate,
+      detect: spatial("detect", Spatial.Detected),
+      point: spatial("point", Spatial.Pointed)
+    }
+  })
+
+export const definition: Backend.Definition<MoondreamOptions> = Backend.plugin({
+  name: "moondream",
+  contract: Backend.CONTRACT_VERSION,
+  version: pkg.version,
+  options: MoondreamOptions,
+  // Station answers `Request timeout` itself after its 30 s wait limit; connect leaves room for it.
+  timeouts: { connect: 45_000, firstToken: 60_000 },
+  make,
+  supervise: () => ({
+    // An interactive REPL: it needs a stdin pipe that stays open (it loops on EOF) and stops
+    // cleanly on SIGINT or the `exit` command (protocols.md §3.1).
+    command: "moondream-station",
+    args: [],
+    installHint: "pip install moondream-station"
+  })
+})
