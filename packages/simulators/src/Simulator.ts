@@ -88,8 +88,13 @@ export const start = async (kind: Kind, options: StartOptions = {}): Promise<Run
   if (!args.includes("--port")) args.push("--port", "0")
   let home = options.home
   if (kind === "moondream") {
-    home ??= mkdtempSync(join(tmpdir(), "sim-moondream-home-"))
-    args.push("--home", home)
+    const given = args.indexOf("--home")
+    if (given >= 0) home = args[given + 1]
+    else {
+      // Never let a test write the real ~/.moondream-station/config.json.
+      home ??= mkdtempSync(join(tmpdir(), "sim-moondream-home-"))
+      args.push("--home", home)
+    }
   }
   for (const f of options.faults ?? []) args.push("--fault", JSON.stringify(f))
   args.push("--die-with-stdin")
