@@ -47,10 +47,28 @@ export interface CategoryConfig {
   readonly timeouts: Partial<Timeouts>
 }
 
+export interface ServerConfig {
+  readonly host: string
+  readonly port: number
+  /** The environment variable holding the gateway's bearer token (`token: env:NAME`); never the token. */
+  readonly tokenEnv: string | undefined
+  readonly corsOrigins: ReadonlyArray<string>
+  readonly maxBodyBytes: number
+}
+
+export const defaultServer: ServerConfig = {
+  host: "127.0.0.1",
+  port: 4141,
+  tokenEnv: undefined,
+  corsOrigins: [],
+  maxBodyBytes: 32 * 1024 * 1024
+}
+
 export interface Config {
   readonly file: string
   readonly dir: string
   readonly defaults: { readonly timeouts: Timeouts; readonly breaker: BreakerPolicy }
+  readonly server: ServerConfig
   readonly backends: Readonly<Record<string, BackendConfig>>
   readonly priorities: Readonly<Record<InputKind, ReadonlyArray<string>>>
   readonly categories: Readonly<Record<string, CategoryConfig>>
@@ -253,7 +271,14 @@ const resolve = (routing: RoutingFile, file: string): Config => {
       timeouts: category.timeouts ?? {}
     }])
   )
-  return { file, dir: path.dirname(path.resolve(file)), defaults: { timeouts, breaker }, backends, priorities, categories }
+  const server: ServerConfig = {
+    host: routing.server?.host ?? defaultServer.host,
+    port: routing.server?.port ?? defaultServer.port,
+    tokenEnv: routing.server?.token?.slice("env:".length),
+    corsOrigins: routing.server?.cors?.origins ?? [],
+    maxBodyBytes: routing.server?.maxBodyBytes ?? defaultServer.maxBodyBytes
+  }
+  return { file, dir: path.dirname(path.resolve(file)), defaults: { timeouts, breaker }, server, backends, priorities, categories }
 }
 
 /** Read a routing.yaml's text, with a clear error when it is missing or unreadable. */

@@ -114,10 +114,24 @@ export const Category = Schema.Struct({
   timeouts: optional(Timeouts)
 })
 
+/** Where `local-router serve` listens, and who may talk to it. */
+export const Server = Schema.Struct({
+  host: optional(Schema.String.pipe(Schema.minLength(1))).annotations({
+    description: "Address to bind (default 127.0.0.1); anything but loopback requires a token"
+  }),
+  port: optional(Schema.Int.pipe(Schema.between(0, 65535))).annotations({ description: "Port (default 4141)" }),
+  token: optional(SecretRef).annotations({ description: "Bearer token every request must carry, as env:NAME" }),
+  cors: optional(Schema.Struct({ origins: Schema.Array(Schema.String) })).annotations({
+    description: "Origins allowed to call from a browser (CORS is off unless set)"
+  }),
+  maxBodyBytes: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Largest request body (default 32 MiB)" })
+})
+
 export const RoutingFile = Schema.Struct({
   $schema: optional(Schema.String),
   version: optional(Schema.Literal(1)),
   defaults: optional(Schema.Struct({ timeouts: optional(Timeouts), breaker: optional(Breaker) })),
+  server: optional(Server),
   backends: Schema.Record({ key: Name, value: BackendEntry }),
   priorities: Schema.Struct({
     text: optional(PriorityList),

@@ -87,6 +87,8 @@ const cases: ReadonlyArray<Case> = [
   { name: "YAML syntax: unclosed flow map", text: edit(`cloud: gpt-4o-mini }`, `cloud: gpt-4o-mini`), at: "", path: "", message: /YAML syntax/ },
   { name: "YAML: duplicate category", text: `${base}  fast:\n    input: text\n    models: { ollama: x }\n`, at: "fast:\n    input: text\n    models: { ollama: x }", path: "", message: /YAML syntax: Map keys must be unique/ },
   { name: "YAML: tab indentation", text: edit("    input: text\n", "\tinput: text\n"), at: "", path: "", message: /YAML syntax/ },
+  { name: "gateway token written inline", text: base.replace("backends:", "server:\n  token: hunter2\nbackends:"), at: "hunter2", path: "server.token", message: /secret reference like env:/ },
+  { name: "server port out of range", text: base.replace("backends:", "server: { port: 70000 }\nbackends:"), at: "70000", path: "server.port", message: /between|65535/ },
   { name: "empty file", text: "", at: "", path: "", message: /the file is empty/ },
   { name: "a list instead of a map", text: "- backends\n- priorities\n", at: "- backends", path: "", message: /expected/ }
 ]
