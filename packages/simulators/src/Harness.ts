@@ -79,11 +79,12 @@ const sendJson = (res: ServerResponse, status: number, value: unknown): void => 
 export const serve = async (def: Definition, options: Options): Promise<{ server: Server; port: number }> => {
   const book = new FaultBook(options.faults)
   const log = new RequestLog()
-  const crashAfter = book.global("crashAfter")?.requests
   let served = 0
+  // crashAfter counts from when the fault set was installed (start-up or POST /__sim/faults).
+  let sinceFaults = 0
 
   const crash = (): never => {
-    process.stderr.write(`sim-${def.sim}: crashing after ${crashAfter} requests (fault crashAfter)\n`)
+    process.stderr.write(`sim-${def.sim}: crashing after ${book.global("crashAfter")?.requests} requests (fault crashAfter)\n`)
     process.exit(1)
   }
 
@@ -92,11 +93,13 @@ export const serve = async (def: Definition, options: Options): Promise<{ server
       if (req.method === "GET") return sendJson(res, 200, { faults: book.list() })
       if (req.method === "DELETE") {
         book.replace([])
+        sinceFaults = 0
         return sendJson(res, 200, { faults: [] })
       }
       if (req.method === "POST" || req.method === "PUT") {
         try {
           book.replace(Faults.decodeSet(JSON.parse(body.toString("utf8") || "[]")))
+          sinceFaults = 0
           return sendJson(res, 200, { faults: book.list() })
         } catch (e) {
           return sendJson(res, 400, { error: e instanceof Error ? e.message : String(e) })
@@ -121,8 +124,10 @@ export const serve = async (def: Definition, options: Options): Promise<{ server
     if (path.startsWith("/__sim/")) return control(req, res, path, body)
 
     served += 1
-    if (crashAfter !== undefined && served > crashAfter) crash()
-    if (crashAfter !== undefined && served === crashAfter) res.on("close", crash)
+    sinceFaults += 1
+    const crashAfter = book.global("crashAfter")?.requests
+    if (crashAfter !== undefined && sinceFaults > crashAfter) crash()
+    if (crashAfter !== undefined && sinceFaults === crashAfter) res.on("close", crash)
 
     let json: unknown
     let jsonError: string | undefined

@@ -137,9 +137,11 @@ describe("faults, observed by a client", () => {
 })
 
 describe("process faults", () => {
-  it("crashAfter exits the process after N requests", async () => {
-    const sim = await Simulator.start("ollama", { faults: [{ kind: "crashAfter", requests: 2 }] })
+  it("crashAfter (set at run time) exits the process after N more requests", async () => {
+    const sim = await Simulator.start("ollama")
     try {
+      expect((await fetch(`${sim.url}/`)).status).toBe(200)
+      await sim.setFaults([{ kind: "crashAfter", requests: 2 }])
       expect((await fetch(`${sim.url}/`)).status).toBe(200)
       expect((await fetch(`${sim.url}/`)).status).toBe(200)
       const exit = await sim.exited
