@@ -43,6 +43,8 @@ export interface OpenOptions {
 export const isPdf = (bytes: Uint8Array): boolean =>
   Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 1024)).includes("%PDF-")
 
+export const MIN_WORKER_MEMORY_MB = 128
+
 const workerUrl = new URL("./internal/renderWorker.ts", import.meta.url)
 
 export const open = (bytes: Uint8Array, source: string, options: OpenOptions): Effect.Effect<PdfDocument, VisionError, Scope.Scope> =>
@@ -69,7 +71,7 @@ export const open = (bytes: Uint8Array, source: string, options: OpenOptions): E
           done(Effect.fail(failure(
             "RenderFailed",
             error.code === "ERR_WORKER_OUT_OF_MEMORY"
-              ? `the renderer ran out of memory (workerMemoryMb: ${limits.workerMemoryMb})`
+              ? `the renderer ran out of memory (workerMemoryMb: ${Math.max(MIN_WORKER_MEMORY_MB, limits.workerMemoryMb)})`
               : `the renderer failed: ${error.message}`,
             page
           )))
@@ -118,7 +120,9 @@ export const open = (bytes: Uint8Array, source: string, options: OpenOptions): E
       })
 
     const spawn = Effect.gen(function*() {
-      const worker = new Worker(workerUrl, { resourceLimits: { maxOldGenerationSizeMb: limits.workerMemoryMb } })
+      // Below about 64 MiB V8 cannot even start the isolate, and that failure is fatal to the whole process.
+      const heap = Math.max(MIN_WORKER_MEMORY_MB, limits.workerMemoryMb)
+      const worker = new Worker(workerUrl, { resourceLimits: { maxOldGenerationSizeMb: heap } })
       live.add(worker)
       const opened = yield* call(worker, {
         op: "open",

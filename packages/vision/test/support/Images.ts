@@ -62,3 +62,11 @@ export const bombHeader = (width: number, height: number): Uint8Array => {
     chunk("IEND", Buffer.alloc(0))
   ]))
 }
+
+/** The darkest red value in a region (sharp's own `stats()` would ignore the crop). */
+export const darkest = async (data: Uint8Array, region: { left: number; top: number; width: number; height: number }) => {
+  const { data: raw, info } = await sharp(data).extract(region).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+  let min = 255
+  for (let i = 0; i < raw.length; i += info.channels) min = Math.min(min, raw[i]!)
+  return min
+}

@@ -14,6 +14,8 @@ export interface PageSpec {
   readonly size?: readonly [number, number]
   /** A full-page RGB image, 8 bits per channel: a scanned page with no text layer. */
   readonly image?: { readonly width: number; readonly height: number; readonly rgb: Uint8Array }
+  /** Raw content-stream operators drawn after the rest (deflated, so a huge stream stays a small file). */
+  readonly operators?: string
 }
 
 export interface PdfSpec {
@@ -75,7 +77,8 @@ export const make = (spec: PdfSpec): Uint8Array => {
       content += page.lines.map((line) => `(${escape(line)}) Tj T*`).join("\n")
       content += "\nET\n"
     }
-    const contents = add("<<", Buffer.from(content, "latin1"))
+    if (page.operators) content += page.operators
+    const contents = add("<< /Filter /FlateDecode >>", deflateSync(Buffer.from(content, "latin1")))
     kids.push(add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${w} ${h}] /Resources << ${resources} >> /Contents ${contents} 0 R >>`))
   }
   objects[0] = { dict: "<< /Type /Catalog /Pages 2 0 R >>" }
