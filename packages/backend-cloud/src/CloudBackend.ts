@@ -1,0 +1,157 @@
+/**
+ * The `cloud` backend: OpenAI, Anthropic or OpenRouter, chosen by `provider`. OpenAI and
+ * OpenRouter go through core's OpenAiChat (the one OpenAI-compatible client); Anthropic
+ * through its own small translation (Anthropic.ts).
+ *
+ * - The API key comes from `apiKey: env:NAME` as a Redacted value and is only unwrapped on
+ *   the wire; it never appears in an error, a probe or an event.
+ * - A missing key fails only this backend, and only when it is used: generate and models fail
+ *   with `Auth` naming the environment variable to set (never a value). Loading never fails
+ *   for it, so a Mac without cloud keys still routes locally.
+ * - The probe is token-free: it lists models (`GET /v1/models`), which no provider bills.
+ */
+import { Backend, BackendError, OpenAiChat } from "@local-router/core"
+import { Effect, Either, Redacted, Stream } from "effect"
+import pkg from "../package.json" with { type: "json" }
+import * as Anthropic from "./Anthropic.ts"
+import { CloudOptions, type Provider } from "./CloudOptions.ts"
+
+export const DEFAULT_URLS: Record<Provider, string> = {
+  openai: "https://api.openai.com/v1",
+  openrouter: "https://openrouter.ai/api/v1",
+  anthropic: Anthropic.DEFAULT_URL
+}
+
+/** The variable a user is told to set when routing.yaml names none. */
+export const CONVENTIONAL_KEY_ENV: Record<Provider, string> = {
+  openai: "OPENAI_API_KEY",
+  openrouter: "OPENROUTER_API_KEY",
+  anthropic: "ANTHROPIC_API_KEY"
+}
+
+export const capabilities: Backend.Capabilities = { text: true, images: true, streaming: true, pull: false }
+
+/**
+ * OpenAI-compatible bases include the version segment (as the OpenAI SDK's baseURL does); a
+ * bare origin such as a simulator's `http://127.0.0.1:PORT` gets `/v1`.
+ */
+export const openAiBaseOf = (url: string): string => {
+  const trimmed = url.replace(/\/+$/, "")
+  return new URL(trimmed).pathname === "/" ? `${trimmed}/v1` : trimmed
+}
+
+/** Anthropic's base is the origin; a `/v1` written in routing.yaml is tolerated. */
+export const anthropicBaseOf = (url: string): string => url.replace(/\/+$/, "").replace(/\/v1$/, "")
+
+type CloudContext = Backend.MakeContext<CloudOptions>
+
+const missingKey = (context: CloudContext, model?: string): BackendError.BackendError => {
+  const env = context.apiKeyEnv ?? CONVENTIONAL_KEY_ENV[context.options.provider]
+  return new BackendError.BackendError({
+    reason: "Auth",
+    backend: context.name,
+    ...(model === undefined ? {} : { model }),
+    message: context.apiKeyEnv === undefined
+      ? `${context.name}: no API key: add \`apiKey: env:${env}\` to this backend in routing.yaml and set ${env}`
+      : `${context.name}: no API key: the environment variable ${env} is not set`
+  })
+}
+
+/** What a provider needs to answer: its generate and its model list. */
+interface Wire {
+  readonly generate: (request: Backend.GenerateRequest) => Stream.Stream<Backend.GenerateEvent, BackendError.BackendError>
+  readonly models: Effect.Effect<ReadonlyArray<string>, BackendError.BackendError>
+}
+
+const wireOf = (context: CloudContext, apiKey: Redacted.Redacted<string>): Wire => {
+  const { name, options } = context
+  const url = context.url ?? DEFAULT_URLS[options.provider]
+  if (options.provider === "anthropic") {
+    const client: Anthropic.Client = {
+      backend: name,
+      baseUrl: anthropicBaseOf(url),
+      apiKey,
+      version: options.anthropicVersion ?? Anthropic.DEFAULT_VERSION,
+      defaultMaxTokens: options.maxTokens ?? Anthropic.DEFAULT_MAX_TOKENS
+    }
+    return { generate: (request) => Anthropic.generate(client, request), models: Anthropic.models(client) }
+  }
+  const openrouter = options.provider === "openrouter"
+  const client: OpenAiChat.Client = {
+    backend: name,
+    baseUrl: openAiBaseOf(url),
+    headers: {
+      authorization: Redacted.make(`Bearer ${Redacted.value(apiKey)}`),
+      ...(openrouter && options.referer !== undefined ? { "HTTP-Referer": options.referer } : {}),
+      ...(openrouter && options.title !== undefined ? { "X-Title": options.title, "X-OpenRouter-Title": options.title } : {})
+    },
+    // OpenAI's reasoning models reject the older `max_tokens`; OpenRouter documents `max_tokens`.
+    maxTokensField: openrouter ? "max_tokens" : "max_completion_tokens",
+    ...(options.maxTokens === undefined ? {} : { defaultMaxTokens: options.maxTokens })
+  }
+  const generate = (request: Backend.GenerateRequest) => {
+    const stream = OpenAiChat.generate(client, request)
+    // OpenRouter answers an unknown model with 400 "… is not a valid model ID"; for the Router
+    // that is a missing model (try elsewhere), not a request every backend would reject.
+    return openrouter
+      ? Stream.mapError(stream, (error) =>
+        error.reason === "BadRequest" && /not a valid model/i.test(error.message)
+          ? new BackendError.BackendError({
+            reason: "ModelMissing",
+            backend: error.backend,
+            message: error.message,
+            model: request.model,
+            ...(error.status === undefined ? {} : { status: error.status })
+          })
+          : error)
+      : stream
+  }
+  return { generate, models: OpenAiChat.models(client) }
+}
+
+export const make = (context: CloudContext): Effect.Effect<Backend.Backend> =>
+  Effect.sync(() => {
+    const apiKey = context.apiKey
+    const wire = apiKey === undefined ? undefined : wireOf(context, apiKey)
+    const models = wire?.models ?? Effect.fail(missingKey(context))
+
+    const probe: Effect.Effect<Backend.Probe> = Effect.map(Effect.either(models), (result) => {
+      if (Either.isRight(result)) return Backend.Probe.Ready({ models: result.right, loaded: [] })
+      const error = result.left
+      if (error.reason === "Overloaded") return Backend.Probe.Busy({ detail: error.message })
+      // A missing or rejected key leaves the API out of reach as surely as a network failure.
+      return Backend.Probe.Unreachable({ detail: error.message })
+    })
+
+    return {
+      name: context.name,
+      type: "cloud",
+      capabilities,
+      probe,
+      models,
+      ensureModel: (model) =>
+        Stream.fromEffect(models).pipe(
+          Stream.flatMap((listed) =>
+            listed.includes(model)
+              ? Stream.make({ status: `${model} is available` })
+              : Stream.fail(
+                new BackendError.BackendError({
+                  reason: "ModelMissing",
+                  backend: context.name,
+                  model,
+                  message: `${context.name}: ${context.options.provider} does not list ${model}`
+                })
+              )
+          )
+        ),
+      generate: (request) => (wire === undefined ? Stream.fail(missingKey(context, request.model)) : wire.generate(request))
+    }
+  })
+
+export const definition: Backend.Definition<CloudOptions> = Backend.plugin({
+  name: "cloud",
+  contract: Backend.CONTRACT_VERSION,
+  version: pkg.version,
+  options: CloudOptions,
+  make
+})
