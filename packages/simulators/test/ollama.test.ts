@@ -3,6 +3,7 @@
  * would see from a real `ollama serve`.
  */
 import { Ollama } from "ollama"
+import OpenAI, { BadRequestError } from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Answer from "../src/Answer.ts"
 import * as Simulator from "../src/Simulator.ts"
@@ -105,5 +106,24 @@ describe("sim-ollama with the ollama client", () => {
     for await (const p of second) if (p.completed && firstCompleted.length === 0) firstCompleted.push(p.completed)
     expect(firstCompleted[0]).toBe(had)
     expect((await client.list()).models.map((m) => m.name)).toContain("llama3.2:1b")
+  })
+
+  it("serves the OpenAI-compatible /v1 surface: data-URL images accepted, http image URLs rejected with 400", async () => {
+    const openai = new OpenAI({ baseURL: `${sim.url}/v1`, apiKey: "ollama", maxRetries: 0 })
+    const png = tinyPng(3, 3, [9, 9, 9])
+    const url = `data:image/png;base64,${png.toString("base64")}`
+    const res = await openai.chat.completions.create({
+      model: "llava:7b",
+      messages: [{ role: "user", content: [{ type: "text", text: "describe" }, { type: "image_url", image_url: { url } }] }]
+    })
+    expect(res.system_fingerprint).toBe("fp_ollama")
+    expect(res.choices[0]?.message.content).toContain(`[image ${Answer.sha256(png).slice(0, 12)} ${png.length}b]`)
+    const err = await openai.chat.completions
+      .create({ model: "llava:7b", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/a.png" } }] }] })
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(BadRequestError)
+    expect((err as BadRequestError).message).toContain("image URLs are not currently supported")
+    const models = await openai.models.list()
+    expect(models.data.map((m) => m.id)).toContain("llava:7b")
   })
 })
