@@ -141,7 +141,7 @@ describe("cloud: the API key", () => {
       for (const sim of [openai, openrouter, anthropic]) expect(yield* Effect.promise(() => sim.requests())).toHaveLength(0)
     }))
 
-  it.effect("without apiKey in routing.yaml, the message says what to add", () =>
+  it.scoped("without apiKey in routing.yaml, the message says what to add", () =>
     Effect.gen(function*() {
       const backend = yield* definition.make(contextOf(undefined, { provider: "anthropic" }, undefined, undefined))
       const { error } = yield* failureOf(backend, ask("claude-sonnet-4-5"))
