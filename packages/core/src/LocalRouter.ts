@@ -8,7 +8,7 @@
  *
  * It is an edge: the one place below the CLI that runs Effects as Promises.
  */
-import { Effect, Exit, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Option, Scope, Stream } from "effect"
 import * as LiveRouting from "./LiveRouting.ts"
 import * as Router from "./Router.ts"
 import * as RoutingConfig from "./RoutingConfig.ts"
@@ -38,12 +38,9 @@ export const create = async (options: CreateOptions = {}): Promise<LocalRouter> 
     const router = yield* Router.make(live.snapshot)
     return { live, router }
   }).pipe(Scope.extend(scope))
-  const exit = await Effect.runPromiseExit(setup)
-  if (Exit.isFailure(exit)) {
-    await Effect.runPromise(Scope.close(scope, exit))
-    throw Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : new Error(String(exit.cause))
-  }
-  const { live, router } = exit.value
+  const setupExit = await Effect.runPromiseExit(setup)
+  if (Exit.isFailure(setupExit)) await Effect.runPromise(Scope.close(scope, setupExit))
+  const { live, router } = unwrap(setupExit)
   const toRequest = (request: string | Ask, category?: string): Router.Request =>
     typeof request === "string" ? { prompt: request, category } : request
   return {
@@ -51,9 +48,15 @@ export const create = async (options: CreateOptions = {}): Promise<LocalRouter> 
     live,
     runLocalLlm: (request, category) => {
       const signal = typeof request === "string" ? undefined : request.signal
-      return Effect.runPromise(router.run(toRequest(request, category)), signal ? { signal } : undefined)
+      return Effect.runPromiseExit(router.run(toRequest(request, category)), signal ? { signal } : undefined).then(unwrap)
     },
     streamLocalLlm: (request) => Stream.toAsyncIterable(router.stream(request)),
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
+}
+
+/** The value, or the typed error itself (a RouteError, a ConfigError) thrown as is. */
+const unwrap = <A, E>(exit: Exit.Exit<A, E>): A => {
+  if (Exit.isSuccess(exit)) return exit.value
+  throw Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
 }
