@@ -26,7 +26,7 @@ export const capabilities: Backend.Capabilities = { text: true, images: true, st
 const targetOf = (context: Backend.MakeContext<OllamaOptions>): Client.Target => ({
   host: (context.url ?? DEFAULT_URL).replace(/\/+$/, ""),
   // Only for an Ollama behind an authenticating proxy or ollama.com; the local server needs none.
-  headers: context.apiKey === undefined ? {} : { Authorization: `Bearer ${Redacted.value(context.apiKey)}` }
+  headers: context.apiKey === undefined ? {} : { Authorization: Redacted.make(`Bearer ${Redacted.value(context.apiKey)}`) }
 })
 
 export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect<Backend.Backend> =>

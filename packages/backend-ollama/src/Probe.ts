@@ -3,8 +3,8 @@
  * `/api/tags` lists the installed models, `/api/ps` the resident ones. A model that is not
  * resident is not a problem: it loads on first use (slow, not down).
  */
-import { Backend } from "@local-router/core"
-import { Duration, Effect } from "effect"
+import { Backend, HttpCall } from "@local-router/core"
+import { Duration, Effect, Option, Stream } from "effect"
 import type { Ollama } from "ollama"
 import * as Client from "./internal/Client.ts"
 import * as Failure from "./internal/Failure.ts"
@@ -12,14 +12,15 @@ import * as Failure from "./internal/Failure.ts"
 const { Probe } = Backend
 
 /** `GET /`: Ollama answers `200 Ollama is running` once it serves HTTP. */
-const root = (target: Client.Target, where: Failure.Where) =>
-  Effect.tryPromise({
-    try: async (signal) => {
-      const response = await fetch(`${target.host}/`, { headers: { ...target.headers }, signal })
-      return { status: response.status, text: (await response.text()).slice(0, 200) }
-    },
-    catch: Failure.classify(where, "open")
-  })
+const root = (target: Client.Target, where: Failure.Where) => {
+  const call: HttpCall.Call = { backend: where.backend, url: `${target.host}/`, headers: target.headers }
+  return HttpCall.send(call).pipe(
+    Effect.flatMap((response) => Stream.runHead(Stream.mkString(Stream.decodeText(HttpCall.body(call, response))))),
+    Effect.map((text) => ({ status: 200, text: Option.getOrElse(text, () => "").slice(0, 200) })),
+    // A non-2xx answer is still an answer: something listens, and it is not (yet) Ollama.
+    Effect.catchIf((error) => error.status !== undefined, (error) => Effect.succeed({ status: error.status ?? 0, text: error.message }))
+  )
+}
 
 export const probe = (target: Client.Target, backend: string, timeoutMs: number): Effect.Effect<Backend.Probe> => {
   const where = (action: string): Failure.Where => ({ backend, action, url: target.host })

@@ -86,12 +86,29 @@ describe("ollama: failures map to the reason the router acts on", () => {
       expect(seen).toEqual([])
     }))
 
-  it.scoped("503 server busy is Overloaded", () =>
+  it.scoped("503 server busy is Overloaded, with the wait the server asked for", () =>
     Effect.gen(function*() {
-      yield* withFaults([{ kind: "status", status: 503, route: "/api/chat" }])
+      yield* withFaults([{ kind: "status", status: 503, route: "/api/chat", retryAfter: 2 }])
       const { error } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
       expect(error.reason).toBe("Overloaded")
       expect(error.message).toContain("server busy")
+      expect(error.retryAfterMs).toBe(2000)
+    }))
+
+  it.scoped("a line that is not JSON is Upstream (ollama-js alone would skip it in silence)", () =>
+    Effect.gen(function*() {
+      yield* withFaults([{ kind: "malformedJson", route: "/api/chat" }])
+      const { error, seen } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
+      expect(error.reason).toBe("Upstream")
+      expect(error.message).toContain("not JSON")
+      expect(seen.some((e) => e._tag === "Done")).toBe(false)
+    }))
+
+  it.scoped("an unknown route (text 404 page not found) is Upstream, not a missing model", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failureOf(yield* make(`${sim.url}/not-ollama`), ask("phi3.5:3.8b"))
+      expect(error.reason).toBe("Upstream")
+      expect(error.status).toBe(404)
     }))
 
   it.scoped("500 runner crash is Upstream", () =>

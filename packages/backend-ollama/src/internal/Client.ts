@@ -1,27 +1,77 @@
 /**
- * ollama-js with cancellation. ollama-js takes no AbortSignal on its non-streaming calls and
- * aborts streams only through its own iterator (protocols.md §1.15), so every call here gets
- * a fresh client whose `fetch` carries our signal: interrupting the Effect aborts the HTTP
- * request, and the server sees the connection close (and stops generating).
+ * ollama-js on core's wire. ollama-js builds the requests and reads the NDJSON semantics
+ * (`done`, `success`, an `{"error"}` line, no `done` at EOF), but the HTTP underneath is
+ * core's: its `fetch` is HttpCall (connection errors and statuses mapped to reasons once for
+ * every backend, Retry-After kept) and every NDJSON body passes core's Ndjson reader first,
+ * because ollama-js skips a line that is not JSON with a console warning — a token lost in
+ * silence. A bad line fails the body with Upstream instead.
+ *
+ * Cancellation: ollama-js takes no AbortSignal on non-streaming calls and aborts streams
+ * only through its own iterator (protocols.md §1.15), so every call gets a fresh client whose
+ * `fetch` carries our signal; interrupting the Effect aborts the HTTP request and the server
+ * sees the connection close (and stops generating).
  */
-import type { BackendError } from "@local-router/core"
-import { Effect, Option, type Scope, Stream } from "effect"
+import { type BackendError, HttpCall, Ndjson } from "@local-router/core"
+import { Cause, Effect, Exit, Option, type Redacted, type Scope, Stream } from "effect"
 import { Ollama } from "ollama"
 import * as Failure from "./Failure.ts"
 
 export interface Target {
   /** Base URL, e.g. http://127.0.0.1:11434, without a trailing slash. */
   readonly host: string
-  readonly headers: Readonly<Record<string, string>>
+  readonly headers: Readonly<Record<string, string | Redacted.Redacted<string>>>
 }
 
-const client = (target: Target, signal: AbortSignal): Ollama =>
-  new Ollama({
-    host: target.host,
-    headers: { ...target.headers },
-    fetch: (input, init) =>
-      fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal })
+const headersOf = (init: RequestInit | undefined): Record<string, string> =>
+  init?.headers === undefined ? {} : Object.fromEntries(new Headers(init.headers).entries())
+
+/** Completes when `signal` aborts. */
+const aborted = (signal: AbortSignal): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (signal.aborted) return resume(Effect.void)
+    const onAbort = () => resume(Effect.void)
+    signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
   })
+
+/**
+ * The NDJSON body re-framed after core's reader has checked every line. The body is read by
+ * HttpCall outside the fetch's own signal, so our abort has to stop it here (which cancels
+ * the response and closes the connection).
+ */
+const checked = (call: HttpCall.Call, response: Response, signal: AbortSignal): Response => {
+  const lines = HttpCall.body(call, response).pipe(
+    Stream.interruptWhen(aborted(signal)),
+    Ndjson.decode({ backend: call.backend, model: call.model }),
+    Stream.map((value) => `${JSON.stringify(value)}\n`),
+    Stream.encodeText
+  )
+  return new Response(Stream.toReadableStream(lines), { status: response.status, statusText: response.statusText, headers: response.headers })
+}
+
+const wireFetch = (target: Target, where: Failure.Where, signal: AbortSignal): typeof fetch => (input, init) => {
+  const text = typeof init?.body === "string" ? init.body : undefined
+  const call: HttpCall.Call = {
+    backend: where.backend,
+    model: where.model,
+    method: init?.method === "DELETE" ? "DELETE" : init?.method === "POST" ? "POST" : "GET",
+    url: input instanceof Request ? input.url : String(input),
+    // ollama-js's own headers (User-Agent, Accept) first; ours (credentials) win.
+    headers: { ...headersOf(init), ...target.headers },
+    ...(text === undefined ? {} : { body: JSON.parse(text) as unknown })
+  }
+  const both = init?.signal ? AbortSignal.any([init.signal, signal]) : signal
+  const sent = HttpCall.send(call).pipe(
+    Effect.map((response) => ((response.headers.get("content-type") ?? "").includes("ndjson") ? checked(call, response, both) : response))
+  )
+  // runPromise would wrap the BackendError in a FiberFailure; ollama-js must rethrow it as is.
+  return Effect.runPromiseExit(sent, { signal: both }).then((exit) =>
+    Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
+  )
+}
+
+const client = (target: Target, where: Failure.Where, signal: AbortSignal): Ollama =>
+  new Ollama({ host: target.host, fetch: wireFetch(target, where, signal) })
 
 /** One non-streaming ollama-js call; interruption aborts it. */
 export const call = <A>(
@@ -29,7 +79,7 @@ export const call = <A>(
   where: Failure.Where,
   run: (ollama: Ollama) => Promise<A>
 ): Effect.Effect<A, BackendError.BackendError> =>
-  Effect.tryPromise({ try: (signal) => run(client(target, signal)), catch: Failure.classify(where, "open") })
+  Effect.tryPromise({ try: (signal) => run(client(target, where, signal)), catch: Failure.classify(where, "open") })
 
 /**
  * Opens a streaming ollama-js call. Succeeds when the response headers have arrived (the
@@ -47,7 +97,7 @@ export const open = <A extends object>(
     // for headers (a cold model load can hold them for minutes).
     yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
     const iterable = yield* Effect.tryPromise({
-      try: () => run(client(target, controller.signal)),
+      try: () => run(client(target, where, controller.signal)),
       catch: Failure.classify(where, "open")
     })
     const iterator = iterable[Symbol.asyncIterator]()
