@@ -76,13 +76,13 @@ describe("sim-moondream with the moondream client", () => {
 
 describe("sim-moondream worker and port", () => {
   it("rejects beyond the queue limit and times out slow requests while the work continues", async () => {
-    const busy = await Simulator.start("moondream", { args: ["--queue-size", "1", "--infer-ms", "150", "--timeout-ms", "100"] })
+    const busy = await Simulator.start("moondream", { args: ["--queue-size", "1", "--infer-ms", "1000", "--timeout-ms", "100"] })
     try {
       const imageUrl = `data:image/png;base64,${tinyPng().toString("base64")}`
       const send = () =>
         fetch(`${busy.url}/v1/caption`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ image_url: imageUrl }) }).then((r) => r.json())
       const results = await Promise.all([send(), send(), send()])
-      // One processing, one waiting, the third rejected; the first exceeds 100 ms and times out.
+      // One processing, one waiting, the third rejected; the first two exceed 100 ms and time out.
       expect(results).toContainEqual({ error: "Queue is full", status: "rejected" })
       expect(results).toContainEqual({ error: "Request timeout", status: "timeout" })
     } finally {
