@@ -1,0 +1,50 @@
+/** `local-router ask "prompt" [-c category] [--stream] [--json]`: one question, routed. */
+import { Args, Command, Options } from "@effect/cli"
+import { Trace } from "@local-router/core"
+import { Console, Effect, Stream } from "effect"
+import { configOption, jsonOption, router } from "../CliConfig.ts"
+import { root } from "../Root.ts"
+
+const category = Options.text("category").pipe(
+  Options.withAlias("c"),
+  Options.withDescription("The category to route (see `local-router routes`)"),
+  Options.withDefault("default")
+)
+const stream = Options.boolean("stream").pipe(Options.withDescription("Print tokens as they arrive"))
+const system = Options.text("system").pipe(Options.withDescription("A system prompt"), Options.optional)
+
+const summary = (trace: Trace.Trace) => {
+  const fallbacks = trace.attempts.filter((a) => a.outcome === "failed").length
+  return `answered by ${trace.backend} (${trace.model}) in ${Math.round(trace.durationMs)} ms` +
+    (fallbacks ? ` after ${fallbacks} fallback${fallbacks > 1 ? "s" : ""}:\n${Trace.describe(trace)}` : "")
+}
+
+export const ask = Command.make(
+  "ask",
+  { prompt: Args.text({ name: "prompt" }), category, stream, system, json: jsonOption, config: configOption },
+  (args) =>
+    Effect.gen(function*() {
+      const parent = yield* root
+      const { router: r } = yield* router(args.config, parent.config)
+      const request = { prompt: args.prompt, category: args.category, system: args.system._tag === "Some" ? args.system.value : undefined }
+      if (!args.stream) {
+        const answer = yield* r.run(request)
+        if (args.json) return yield* Console.log(JSON.stringify(answer, null, 2))
+        yield* Console.log(answer.text)
+        return yield* Console.error(summary(answer.trace))
+      }
+      yield* r.stream(request).pipe(
+        Stream.runForEach((event) => {
+          if (args.json) return Console.log(JSON.stringify(event))
+          switch (event._tag) {
+            case "TextDelta":
+              return Effect.sync(() => process.stdout.write(event.text))
+            case "Done":
+              return Effect.zipRight(Effect.sync(() => process.stdout.write("\n")), Console.error(summary(event.trace)))
+            default:
+              return Effect.void
+          }
+        })
+      )
+    }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Ask a question; local-router picks the backend for the category and falls back as needed"))
