@@ -1,0 +1,56 @@
+/**
+ * Who may talk to the gateway.
+ *
+ * - A loopback bind is reachable only from this machine, so it may run without a token. Any
+ *   other bind exposes local models (and the cloud keys behind them) to the network, so it
+ *   refuses to start without one.
+ * - With a token, every request carries `Authorization: Bearer <token>`. Both sides are
+ *   hashed before comparing so the comparison takes the same time whatever the length or
+ *   the first differing byte.
+ * - Without a token (loopback), a browser page on another site could still reach us through
+ *   DNS rebinding; like Ollama, such requests are recognised by their `Host` header and refused.
+ */
+import { Redacted } from "effect"
+import * as crypto from "node:crypto"
+import * as net from "node:net"
+import * as os from "node:os"
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export const isLoopback = (host: string): boolean => {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase()
+  if (bare === "localhost" || bare.endsWith(".localhost")) return true
+  if (net.isIPv4(bare)) return bare.startsWith("127.")
+  if (net.isIPv6(bare)) return bare === "::1" || bare.startsWith("::ffff:127.")
+  return false
+}
+
+const digest = (value: string): Buffer => crypto.createHash("sha256").update(value).digest()
+
+/** Checks an `Authorization` header against the configured token. */
+export interface Gate {
+  readonly allows: (authorization: string | undefined) => boolean
+}
+
+export const bearer = (token: Redacted.Redacted<string>): Gate => {
+  const expected = digest(Redacted.value(token))
+  return {
+    allows: (authorization) => {
+      if (authorization === undefined || !authorization.startsWith("Bearer ")) return false
+      return crypto.timingSafeEqual(digest(authorization.slice(7).trim()), expected)
+    }
+  }
+}
+
+const hostname = os.hostname().toLowerCase()
+
+/**
+ * May a request with this `Host` header be served on a loopback bind without a token?
+ * IP literals, localhost and local-only names pass; a public name means a rebinding attack.
+ */
+export const isLocalHostHeader = (header: string | undefined): boolean => {
+  if (header === undefined) return true
+  const name = (header.startsWith("[") ? header.slice(1, header.indexOf("]")) : header.replace(/:\d+$/, "")).toLowerCase()
+  if (net.isIP(name) !== 0) return true
+  return name === "localhost" || name === hostname || name.endsWith(".localhost") || name.endsWith(".local") ||
+    name.endsWith(".internal")
+}

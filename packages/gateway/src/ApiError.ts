@@ -1,0 +1,87 @@
+/**
+ * Why the gateway answers a request with an error, as a closed set of reasons. Each API
+ * dialect (OpenAI, Ollama, native) renders it in its own shape; the reason alone decides the
+ * HTTP status. Messages are written for the caller: they never carry a stack trace or a
+ * secret (backend messages are already scrubbed by core).
+ */
+import { Schema } from "effect"
+import { type RouteError, Trace } from "@local-router/core"
+
+export const Reason = Schema.Literal(
+  "NotFound", // no such route
+  "MethodNotAllowed", // the route exists with another method
+  "Unauthorized", // missing or wrong bearer token
+  "Forbidden", // a foreign Host header on a loopback bind (DNS rebinding)
+  "TooLarge", // the body is over maxBodyBytes
+  "BadJson", // the body is not JSON
+  "InvalidRequest", // JSON, but not a request this API accepts
+  "UnknownModel", // `model` names no category and no backend/model
+  "Rejected", // a backend rejected the caller's own request; no other would accept it
+  "Unavailable", // no backend could be tried (all skipped: circuits open, models missing...)
+  "AllFailed", // every backend tried failed
+  "StreamFailed", // the answer failed after it had started
+  "Internal" // a defect in local-router itself
+)
+export type Reason = typeof Reason.Type
+
+export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
+  reason: Reason,
+  message: Schema.String,
+  /** Categories then pinned names, for UnknownModel. */
+  known: Schema.optional(Schema.Array(Schema.String)),
+  /** What the router tried, when the router was involved. */
+  trace: Schema.optional(Trace.Trace)
+}) {}
+
+export const status = (reason: Reason): number => {
+  switch (reason) {
+    case "NotFound":
+    case "UnknownModel":
+      return 404
+    case "MethodNotAllowed":
+      return 405
+    case "Unauthorized":
+      return 401
+    case "Forbidden":
+      return 403
+    case "TooLarge":
+      return 413
+    case "BadJson":
+    case "InvalidRequest":
+    case "Rejected":
+      return 400
+    case "Unavailable":
+      return 503
+    case "AllFailed":
+    case "StreamFailed":
+      return 502
+    case "Internal":
+      return 500
+  }
+}
+
+export const invalid = (message: string): ApiError => new ApiError({ reason: "InvalidRequest", message })
+
+/** What the caller sees for a router failure. */
+export const fromRouteError = (error: RouteError.RouteError, model: string, known: ReadonlyArray<string>): ApiError => {
+  switch (error.reason) {
+    case "UnknownCategory":
+    case "UnknownBackend":
+      return new ApiError({
+        reason: "UnknownModel",
+        message: `model "${model}" not found: use a category (${known.join(", ")}) or backend/model`,
+        known,
+        trace: error.trace
+      })
+    case "InvalidRequest":
+      return new ApiError({ reason: "InvalidRequest", message: error.message, trace: error.trace })
+    case "BadRequest":
+      return new ApiError({ reason: "Rejected", message: error.message, trace: error.trace })
+    case "NoCandidates":
+      return new ApiError({ reason: "Unavailable", message: error.message, trace: error.trace })
+    case "AllFailed":
+      return new ApiError({ reason: "AllFailed", message: error.message, trace: error.trace })
+    case "StreamFailed":
+      return new ApiError({ reason: "StreamFailed", message: error.message, trace: error.trace })
+  }
+}

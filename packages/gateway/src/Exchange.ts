@@ -1,0 +1,145 @@
+/**
+ * One routed exchange, whatever the API dialect: hand the request to the router, time the
+ * gateway's own share, record metrics, and answer in the dialect's shape.
+ *
+ * Streams keep the router's commit gate visible on the wire: the response status and headers
+ * are written only once the router has committed to a backend (its first token), so a
+ * failure before that is still an ordinary HTTP error the client's library understands.
+ * After that a failure is the dialect's explicit error frame and the body ends without its
+ * clean terminator. The response body pulls events straight from the router, so a client
+ * that disconnects interrupts the pull, and with it the upstream request.
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type { Router } from "@local-router/core"
+import { Chunk, Effect, Option, Stream } from "effect"
+import type { Scope } from "effect/Scope"
+import * as Answered from "./Answered.ts"
+import * as ApiError from "./ApiError.ts"
+import type { Metrics } from "./Metrics.ts"
+
+export interface Context {
+  readonly router: Router.Router
+  readonly metrics: Metrics
+  /** `performance.now()` when the request arrived. */
+  readonly started: number
+  /** Metrics label for the endpoint. */
+  readonly endpoint: string
+  /** Renders an error in the dialect's shape. */
+  readonly error: (error: ApiError.ApiError, headers?: Record<string, string>) => HttpServerResponse.HttpServerResponse
+  /** Known model names for an unknown-model error (read only when needed). */
+  readonly known: Effect.Effect<ReadonlyArray<string>>
+  /** The `model` as the caller wrote it. */
+  readonly model: string
+}
+
+/** Writes a dialect's stream from router events. One instance per response. */
+export interface StreamEncoder {
+  /** Frames for a batch of events after the commit ("" when there is nothing to send). */
+  readonly events: (events: Chunk.Chunk<Router.Event>) => string
+  /** The explicit error frame that ends a stream which failed after the commit. */
+  readonly failed: (error: ApiError.ApiError) => string
+}
+
+const routeFailure = (context: Context, error: Router.RouteError, routerMs: number) =>
+  Effect.map(context.known, (known) => {
+    const apiError = ApiError.fromRouteError(error, context.model, known)
+    context.metrics.trace(error.trace)
+    const gatewayMs = performance.now() - context.started - routerMs
+    const response = context.error(apiError, Answered.timing(gatewayMs, routerMs))
+    context.metrics.request(context.endpoint, response.status, (performance.now() - context.started) / 1000, gatewayMs / 1000)
+    return response
+  })
+
+/** Answer whole; `render` turns the answer into the dialect's JSON body. */
+export const run = (
+  context: Context,
+  request: Router.Request,
+  render: (answer: Router.Answer) => string
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.suspend(() => {
+    const routeStarted = performance.now()
+    return Effect.matchEffect(context.router.run(request), {
+      onFailure: (error) => routeFailure(context, error, performance.now() - routeStarted),
+      onSuccess: (answer) =>
+        Effect.sync(() => {
+          const routed = performance.now()
+          const body = render(answer)
+          const end = performance.now()
+          const gatewayMs = routeStarted - context.started + (end - routed)
+          context.metrics.trace(answer.trace)
+          context.metrics.request(context.endpoint, 200, (end - context.started) / 1000, gatewayMs / 1000)
+          return HttpServerResponse.text(body, {
+            contentType: "application/json; charset=utf-8",
+            headers: Answered.headers(
+              { backend: answer.backend, model: answer.model, attempts: answer.trace.attempts.length },
+              gatewayMs,
+              routed - routeStarted
+            )
+          })
+        })
+    })
+  })
+
+const encode = (text: string): Chunk.Chunk<Uint8Array> => (text === "" ? Chunk.empty() : Chunk.of(Buffer.from(text, "utf8")))
+
+/** Answer as a stream in `contentType`; `encoder` is made once the backend is known. */
+export const stream = (
+  context: Context,
+  request: Router.Request,
+  contentType: string,
+  encoder: (routed: Router.Event & { readonly _tag: "Routed" }) => StreamEncoder
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope> =>
+  Effect.gen(function*() {
+    const routeStarted = performance.now()
+    const pull = yield* Stream.toPull(context.router.stream(request))
+    const first = yield* Effect.either(pull)
+    const committed = performance.now()
+    if (first._tag === "Left") {
+      if (Option.isSome(first.left)) return yield* routeFailure(context, first.left.value, committed - routeStarted)
+      return context.error(new ApiError.ApiError({ reason: "Internal", message: "the router ended the stream without an answer" }))
+    }
+    const head = first.right
+    const routed = Chunk.unsafeHead(head)
+    if (routed._tag !== "Routed") {
+      return context.error(new ApiError.ApiError({ reason: "Internal", message: "the router's stream did not start with its commit" }))
+    }
+    const frames = encoder(routed)
+    const watch = (events: Chunk.Chunk<Router.Event>) => {
+      const last = Chunk.unsafeLast(events)
+      if (last._tag === "Done") context.metrics.trace(last.trace)
+    }
+    watch(head)
+    const firstFrames = encode(frames.events(head))
+    let ended = false
+    const rest = Stream.repeatEffectChunkOption(
+      Effect.suspend(() => {
+        if (ended) return Effect.fail(Option.none())
+        return Effect.matchEffect(pull, {
+          onFailure: Option.match({
+            onNone: () => Effect.fail(Option.none()),
+            onSome: (error) =>
+              Effect.map(context.known, (known) => {
+                ended = true
+                context.metrics.trace(error.trace)
+                return encode(frames.failed(ApiError.fromRouteError(error, context.model, known)))
+              })
+          }),
+          onSuccess: (events) => {
+            watch(events)
+            return Effect.succeed(encode(frames.events(events)))
+          }
+        })
+      })
+    )
+    const gatewayMs = routeStarted - context.started + (performance.now() - committed)
+    context.metrics.firstToken(routed.backend, (committed - context.started) / 1000)
+    context.metrics.request(context.endpoint, 200, (committed - context.started) / 1000, gatewayMs / 1000)
+    return HttpServerResponse.stream(Stream.concat(Stream.fromChunk(firstFrames), rest), {
+      contentType,
+      headers: {
+        ...Answered.headers({ backend: routed.backend, model: routed.model, attempts: routed.attempt }, gatewayMs, committed - routeStarted),
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no"
+      }
+    })
+  })

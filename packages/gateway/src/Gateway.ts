@@ -1,0 +1,343 @@
+/**
+ * The gateway: local-router's HTTP front door. Any OpenAI or Ollama client pointed at it gets
+ * routing, fallback and supervision, with a category (or `backend/model`) as its model.
+ *
+ *   const gateway = yield* Gateway.make({ router, routing: live, host: "127.0.0.1", port: 4141 })
+ *   gateway.url // http://127.0.0.1:4141
+ *
+ * Invariants:
+ * - It binds 127.0.0.1 by default and refuses any non-loopback host without a token; with a
+ *   token every request must carry it (`Authorization: Bearer`).
+ * - Every response comes from this module's own renderers: errors are JSON in the caller's
+ *   dialect, never a stack trace; a defect is logged here and answered as a plain 500.
+ * - The server, its connections and requests in flight live in the caller's scope: closing
+ *   it stops listening and interrupts what is running (which aborts the upstream requests).
+ */
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type { Router, RoutingConfig } from "@local-router/core"
+import { Cause, Context, Effect, Either, Layer, Redacted, type Scope } from "effect"
+import * as http from "node:http"
+import * as Access from "./Access.ts"
+import * as ApiError from "./ApiError.ts"
+import * as Exchange from "./Exchange.ts"
+import { GatewayError } from "./GatewayError.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Catalog from "./Catalog.ts"
+import * as Generation from "./ollama/Generation.ts"
+import * as OllamaError from "./ollama/OllamaError.ts"
+import * as Tags from "./ollama/Tags.ts"
+import * as ChatCompletions from "./openai/ChatCompletions.ts"
+import * as Models from "./openai/Models.ts"
+import * as OpenAiError from "./openai/OpenAiError.ts"
+import * as RequestBody from "./RequestBody.ts"
+import * as Status from "./Status.ts"
+
+export { GatewayError } from "./GatewayError.ts"
+
+export interface Settings {
+  /** Address to bind; default 127.0.0.1. Anything but loopback needs `token`. */
+  readonly host?: string | undefined
+  /** Port; default 4141; 0 = any free port (see `Gateway.address`). */
+  readonly port?: number | undefined
+  readonly token?: Redacted.Redacted<string> | undefined
+  /** Browser origins allowed to call the gateway (`*` for any); CORS is off when absent. */
+  readonly cors?: { readonly origins: ReadonlyArray<string> } | undefined
+  /** Largest request body accepted (413 above it); default 32 MiB. */
+  readonly maxBodyBytes?: number | undefined
+}
+
+export interface Options extends Settings {
+  readonly router: Router.Router
+  /** The running routing (a `LiveRouting` fits): for /v1/models, /api/tags and /status. */
+  readonly routing: Status.Routing
+  /** The supervisor's state for /status, when the app has one. */
+  readonly status?: Status.Provider | undefined
+}
+
+export interface Gateway {
+  readonly address: { readonly host: string; readonly port: number }
+  /** `http://host:port`, ready for a client's base URL (add `/v1` for OpenAI clients). */
+  readonly url: string
+  readonly metrics: Metrics.Metrics
+}
+
+export const Gateway = Context.GenericTag<Gateway>("@local-router/gateway/Gateway")
+
+export const defaultHost = "127.0.0.1"
+export const defaultPort = 4141
+export const defaultMaxBodyBytes = 32 * 1024 * 1024
+
+/**
+ * The settings routing.yaml's `server:` block asks for. The token comes from the variable it
+ * names (`token: env:NAME`), else from LOCAL_ROUTER_TOKEN.
+ */
+export const settingsFromConfig = (
+  server: RoutingConfig.ServerConfig,
+  env: Readonly<Record<string, string | undefined>> = process.env
+): Either.Either<Settings, GatewayError> => {
+  const fromFile = server.tokenEnv === undefined ? undefined : env[server.tokenEnv]
+  if (server.tokenEnv !== undefined && !fromFile) {
+    return Either.left(new GatewayError({
+      reason: "TokenMissing",
+      message: `routing.yaml sets server.token: env:${server.tokenEnv}, but ${server.tokenEnv} is not set`
+    }))
+  }
+  const token = fromFile || env.LOCAL_ROUTER_TOKEN
+  return Either.right({
+    host: server.host,
+    port: server.port,
+    token: token ? Redacted.make(token) : undefined,
+    cors: server.corsOrigins.length > 0 ? { origins: server.corsOrigins } : undefined,
+    maxBodyBytes: server.maxBodyBytes
+  })
+}
+
+type Dialect = "openai" | "ollama" | "native"
+
+const dialectOf = (path: string): Dialect =>
+  path.startsWith("/v1/") ? "openai" : path === "/health" || path === "/status" || path === "/metrics" ? "native" : "ollama"
+
+const nativeError = (error: ApiError.ApiError, headers?: Record<string, string>) =>
+  HttpServerResponse.text(JSON.stringify({ error: { reason: error.reason, message: error.message } }), {
+    status: ApiError.status(error.reason),
+    contentType: "application/json",
+    ...(headers ? { headers } : {})
+  })
+
+const renderError = (dialect: Dialect) =>
+  dialect === "openai" ? OpenAiError.response : dialect === "ollama" ? OllamaError.response : nativeError
+
+const json = (body: string) => HttpServerResponse.text(body, { contentType: "application/json; charset=utf-8" })
+
+const exposed = "x-local-router-backend, x-local-router-model, x-local-router-attempts, server-timing"
+
+/** Bind, then serve until the scope closes. */
+export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const host = options.host ?? defaultHost
+    const loopback = Access.isLoopback(host)
+    if (!loopback && options.token === undefined) {
+      return yield* new GatewayError({
+        reason: "UnsafeBind",
+        message: `refusing to listen on ${host} without a token: anything but 127.0.0.1, ::1 or localhost is reachable ` +
+          `from the network. Set LOCAL_ROUTER_TOKEN (or server.token: env:NAME in routing.yaml), or bind 127.0.0.1.`
+      })
+    }
+    const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
+    const gate = options.token ? Access.bearer(options.token) : undefined
+    const origins = options.cors ? new Set(options.cors.origins) : undefined
+    const metrics = Metrics.make()
+    const { router, routing } = options
+    const startedAt = Date.now()
+    const created = Math.floor(startedAt / 1000)
+    const modifiedAt = new Date(startedAt).toISOString()
+
+    let nodeServer: http.Server | undefined
+    const server = yield* NodeHttpServer.make(() => (nodeServer = http.createServer()), { host, port: options.port ?? defaultPort }).pipe(
+      Effect.mapError((error) =>
+        new GatewayError({ reason: "Listen", message: `cannot listen on ${host}:${options.port ?? defaultPort}: ${describe(error.cause)}` })
+      )
+    )
+    // Runs before the platform's own close, which would wait for every open connection:
+    // requests still streaming are cut (interrupting them aborts their upstream requests),
+    // and idle keep-alive connections are let go.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        nodeServer?.close()
+        nodeServer?.closeAllConnections()
+      })
+    )
+    const bound = server.address._tag === "TcpAddress" ? server.address : { hostname: host, port: 0 }
+    const url = `http://${bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname}:${bound.port}`
+
+    const known = Effect.map(routing.snapshot, (snapshot) => Catalog.entries(snapshot).map((e) => e.id))
+
+    const routed = (
+      dialect: "openai" | "ollama",
+      endpoint: string,
+      request: HttpServerRequest.HttpServerRequest,
+      started: number,
+      decode: (body: Record<string, unknown>, snapshot: Router.Snapshot) => Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope>
+    ) =>
+      Effect.gen(function*() {
+        const body = yield* RequestBody.json(request, maxBodyBytes)
+        const snapshot = yield* routing.snapshot
+        return yield* decode(body, snapshot)
+      }).pipe(
+        Effect.catchAll((error) => {
+          const response = renderError(dialect)(error)
+          metrics.request(endpoint, response.status, (performance.now() - started) / 1000, (performance.now() - started) / 1000)
+          return Effect.succeed(
+            error.reason === "TooLarge" ? HttpServerResponse.setHeader(response, "connection", "close") : response
+          )
+        })
+      )
+
+    const exchange = (dialect: "openai" | "ollama", endpoint: string, started: number, model: string): Exchange.Context => ({
+      router,
+      metrics,
+      started,
+      endpoint,
+      error: renderError(dialect),
+      known,
+      model
+    })
+
+    const chatCompletions = (request: HttpServerRequest.HttpServerRequest, started: number) =>
+      routed("openai", "openai_chat", request, started, (body, snapshot) =>
+        Effect.flatMap(ChatCompletions.decode(body, snapshot), (decoded) => {
+          const context = exchange("openai", "openai_chat", started, decoded.model)
+          return decoded.stream
+            ? Exchange.stream(context, decoded.request, "text/event-stream", () => ChatCompletions.encoder(decoded.model, decoded.includeUsage))
+            : Exchange.run(context, decoded.request, ChatCompletions.render(decoded.model))
+        }))
+
+    const generation = (kind: Generation.Kind, request: HttpServerRequest.HttpServerRequest, started: number) =>
+      routed("ollama", `ollama_${kind}`, request, started, (body, snapshot) =>
+        Effect.flatMap(Generation.decode(kind, body, snapshot), (decoded) => {
+          const context = exchange("ollama", `ollama_${kind}`, started, decoded.model)
+          if (decoded.load) {
+            const line = Generation.loaded(kind, decoded.model)
+            return Effect.succeed(
+              decoded.stream
+                ? HttpServerResponse.text(`${line}\n`, { contentType: "application/x-ndjson" })
+                : json(line)
+            )
+          }
+          return decoded.stream
+            ? Exchange.stream(context, decoded.request, "application/x-ndjson", () => Generation.encoder(kind, decoded.model))
+            : Exchange.run(context, decoded.request, Generation.render(kind, decoded.model))
+        }))
+
+    const notFound = (path: string) => new ApiError.ApiError({ reason: "NotFound", message: `no route for ${path}` })
+    const wrongMethod = (method: string, path: string) =>
+      new ApiError.ApiError({ reason: "MethodNotAllowed", message: `${method} is not allowed on ${path}` })
+
+    const dispatch = (
+      request: HttpServerRequest.HttpServerRequest,
+      path: string,
+      started: number
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope> => {
+      const method = request.method
+      const read = method === "GET" || method === "HEAD"
+      if (method === "POST") {
+        switch (path) {
+          case "/v1/chat/completions":
+            return chatCompletions(request, started)
+          case "/api/chat":
+            return generation("chat", request, started)
+          case "/api/generate":
+            return generation("generate", request, started)
+        }
+      } else if (read) {
+        switch (path) {
+          case "/":
+            return Effect.succeed(HttpServerResponse.text("Ollama is running", { contentType: "text/plain; charset=utf-8" }))
+          case "/api/version":
+            return Effect.succeed(json(JSON.stringify({ version: Tags.version })))
+          case "/api/tags":
+            return Effect.map(routing.snapshot, (snapshot) => json(Tags.tags(snapshot, modifiedAt)))
+          case "/v1/models":
+            return Effect.map(routing.snapshot, (snapshot) => json(Models.list(snapshot, created)))
+          case "/health":
+            return Effect.succeed(json(`{"status":"ok"}`))
+          case "/status":
+            return Effect.map(
+              Status.render({ routing, circuits: router.circuits, provider: options.status, gateway: { url, startedAt } }),
+              json
+            )
+          case "/metrics":
+            return Effect.flatMap(router.circuits, (circuits) => {
+              metrics.breakers(circuits)
+              return Effect.map(
+                Effect.promise(() => metrics.render()),
+                (text) => HttpServerResponse.text(text, { contentType: metrics.registry.contentType })
+              )
+            })
+        }
+        if (path.startsWith("/v1/models/")) {
+          const id = decodeURIComponent(path.slice("/v1/models/".length))
+          return Effect.flatMap(routing.snapshot, (snapshot) => {
+            const body = Models.one(snapshot, id, created)
+            return body === undefined
+              ? Effect.flatMap(known, (list) =>
+                Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category or backend/model`, known: list })))
+              : Effect.succeed(json(body))
+          })
+        }
+      }
+      const exists = [
+        "/v1/chat/completions", "/api/chat", "/api/generate", "/", "/api/version", "/api/tags", "/v1/models", "/health", "/status", "/metrics"
+      ].includes(path)
+      return Effect.fail(exists ? wrongMethod(method, path) : notFound(path))
+    }
+
+    const cors = (request: HttpServerRequest.HttpServerRequest): Record<string, string> | undefined => {
+      if (!origins) return undefined
+      const origin = request.headers.origin
+      if (origin === undefined || !(origins.has(origin) || origins.has("*"))) return undefined
+      return { "access-control-allow-origin": origin, "access-control-expose-headers": exposed, vary: "origin" }
+    }
+
+    const app = Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | Scope.Scope>(
+      (fiber) => {
+        const started = performance.now()
+        const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+        const raw = request.url
+        const q = raw.indexOf("?")
+        const path = q < 0 ? raw : raw.slice(0, q)
+        const dialect = dialectOf(path)
+        const allowed = cors(request)
+        if (request.method === "OPTIONS" && origins) {
+          // A preflight carries no credentials; it only learns what the real request may do.
+          return Effect.succeed(HttpServerResponse.empty({
+            status: 204,
+            headers: allowed
+              ? {
+                ...allowed,
+                "access-control-allow-methods": "GET, HEAD, POST, OPTIONS",
+                "access-control-allow-headers": request.headers["access-control-request-headers"] ?? "authorization, content-type",
+                "access-control-max-age": "600"
+              }
+              : {}
+          }))
+        }
+        const refused = gate
+          ? (gate.allows(request.headers.authorization) ? undefined : new ApiError.ApiError({
+            reason: "Unauthorized",
+            message: "missing or wrong token: send Authorization: Bearer <token>"
+          }))
+          : loopback && !Access.isLocalHostHeader(request.headers.host)
+          ? new ApiError.ApiError({ reason: "Forbidden", message: "requests to a loopback-bound gateway must use a local Host name" })
+          : undefined
+        const handled: Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> = refused
+          ? Effect.succeed(renderError(dialect)(refused))
+          : dispatch(request, path, started).pipe(
+            Effect.catchAll((error) => Effect.succeed(renderError(dialect)(error))),
+            Effect.catchAllCause((cause) =>
+              Effect.as(
+                Effect.logError("gateway: unexpected failure", cause),
+                renderError(dialect)(new ApiError.ApiError({ reason: "Internal", message: "local-router hit an internal error; see its log" }))
+              )
+            )
+          )
+        return allowed ? Effect.map(handled, (response) => HttpServerResponse.setHeaders(response, allowed)) : handled
+      }
+    )
+
+    // The platform runs handlers uninterruptibly; ours must stop the moment the client leaves.
+    yield* server.serve(Effect.interruptible(app)).pipe(HttpMiddleware.withTracerDisabledWhenEffect(() => true))
+
+    return { address: { host: bound.hostname, port: bound.port }, url, metrics }
+  })
+
+/** The gateway as a layer; it listens while the layer is in use. */
+export const layer = (options: Options): Layer.Layer<Gateway, GatewayError> => Layer.scoped(Gateway, make(options))
+
+const describe = (cause: unknown): string => {
+  if (cause instanceof Error) return (cause as NodeJS.ErrnoException).code ?? cause.message
+  return Cause.isCause(cause) ? Cause.pretty(cause) : String(cause)
+}

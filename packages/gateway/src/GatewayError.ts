@@ -1,0 +1,14 @@
+/** Why the gateway could not start. Request-time failures are ApiErrors, answered to the caller. */
+import { Schema } from "effect"
+
+export const Reason = Schema.Literal(
+  "UnsafeBind", // a non-loopback host without a token
+  "TokenMissing", // routing.yaml names a token variable that is not set
+  "Listen" // the address could not be bound (in use, not local, no permission)
+)
+export type Reason = typeof Reason.Type
+
+export class GatewayError extends Schema.TaggedError<GatewayError>()("GatewayError", {
+  reason: Reason,
+  message: Schema.String
+}) {}

@@ -1,0 +1,171 @@
+/**
+ * `POST /api/chat` and `POST /api/generate` as Ollama defines them. The two differ only in
+ * where text goes (`message.content` or `response`) and how the prompt is given, so one
+ * module reads both into a router request and writes both back.
+ *
+ * - `stream` defaults to true, as on Ollama (its npm client always sends it explicitly).
+ * - Streaming is NDJSON, one object per token, then a `done:true` object with `done_reason`
+ *   and nanosecond durations; metric keys that would be zero are left out, as Ollama does.
+ * - A failure after the first token is an `{"error":"..."}` line and the body ends without
+ *   `done:true`: the `ollama` client throws on it.
+ * - An empty prompt (or no messages) is Ollama's "load the model" call: it is answered at
+ *   once with `done_reason:"load"`, since the router loads nothing ahead of time.
+ */
+import type { Backend, Router } from "@local-router/core"
+import { Chunk, Either } from "effect"
+import * as ApiError from "../ApiError.ts"
+import * as Catalog from "../Catalog.ts"
+import type { StreamEncoder } from "../Exchange.ts"
+import * as ImageInput from "../ImageInput.ts"
+import * as OllamaError from "./OllamaError.ts"
+
+export type Kind = "chat" | "generate"
+
+export interface Decoded {
+  readonly model: string
+  readonly stream: boolean
+  /** An empty prompt: answer the load call without routing. */
+  readonly load: boolean
+  readonly request: Router.Request
+}
+
+const images = (raw: unknown, at: string): Either.Either<ReadonlyArray<Backend.Image> | undefined, ApiError.ApiError> => {
+  if (raw === undefined || raw === null) return Either.right(undefined)
+  if (!Array.isArray(raw)) return Either.left(ApiError.invalid(`${at} must be an array of base64 strings`))
+  const out: Array<Backend.Image> = []
+  for (let i = 0; i < raw.length; i++) {
+    const value = raw[i]
+    if (typeof value !== "string") return Either.left(ApiError.invalid(`${at}[${i}] must be a base64 string`))
+    const image = ImageInput.fromBase64(value)
+    if (Either.isLeft(image)) return Either.left(ApiError.invalid(`${at}[${i}]: ${image.left}`))
+    out.push(image.right)
+  }
+  return Either.right(out.length > 0 ? out : undefined)
+}
+
+const options = (raw: unknown): Either.Either<Backend.Options, ApiError.ApiError> => {
+  if (raw === undefined || raw === null) return Either.right({})
+  if (typeof raw !== "object") return Either.left(ApiError.invalid("options must be an object"))
+  const o = raw as Record<string, unknown>
+  const out: { -readonly [K in keyof Backend.Options]: Backend.Options[K] } = {}
+  for (const [key, field] of [["temperature", "temperature"], ["top_p", "topP"], ["seed", "seed"], ["num_predict", "maxTokens"]] as const) {
+    const value = o[key]
+    if (value === undefined || value === null) continue
+    if (typeof value !== "number" || !Number.isFinite(value)) return Either.left(ApiError.invalid(`options.${key} must be a number`))
+    // num_predict -1 (or -2) means "no limit" on Ollama.
+    if (field === "maxTokens" && value < 0) continue
+    out[field] = value
+  }
+  if (Array.isArray(o.stop) && o.stop.every((s) => typeof s === "string")) out.stop = o.stop as Array<string>
+  else if (o.stop !== undefined && o.stop !== null) return Either.left(ApiError.invalid("options.stop must be an array of strings"))
+  return Either.right(out)
+}
+
+const roles: Record<string, Backend.Message["role"]> = { system: "system", user: "user", assistant: "assistant" }
+
+const messages = (raw: unknown): Either.Either<ReadonlyArray<Backend.Message>, ApiError.ApiError> => {
+  if (raw === undefined || raw === null) return Either.right([])
+  if (!Array.isArray(raw)) return Either.left(ApiError.invalid("messages must be an array"))
+  const out: Array<Backend.Message> = []
+  for (let i = 0; i < raw.length; i++) {
+    const m = raw[i] as { role?: unknown; content?: unknown; images?: unknown } | null
+    const role = typeof m?.role === "string" ? roles[m.role] : undefined
+    if (role === undefined) return Either.left(ApiError.invalid(`messages[${i}].role must be system, user or assistant (tools are not supported)`))
+    const content = m?.content ?? ""
+    if (typeof content !== "string") return Either.left(ApiError.invalid(`messages[${i}].content must be a string`))
+    const imgs = images(m?.images, `messages[${i}].images`)
+    if (Either.isLeft(imgs)) return Either.left(imgs.left)
+    out.push(imgs.right ? { role, content, images: imgs.right } : { role, content })
+  }
+  return Either.right(out)
+}
+
+export const decode = (kind: Kind, body: Record<string, unknown>, snapshot: Router.Snapshot): Either.Either<Decoded, ApiError.ApiError> => {
+  const model = body.model
+  if (typeof model !== "string" || model === "") return Either.left(ApiError.invalid("model is required"))
+  if (Array.isArray(body.tools) && body.tools.length > 0) return Either.left(ApiError.invalid(`${model} does not support tools`))
+  const opts = options(body.options)
+  if (Either.isLeft(opts)) return Either.left(opts.left)
+  const target = Catalog.resolve(snapshot, model)
+  const stream = body.stream !== false
+  if (kind === "chat") {
+    const list = messages(body.messages)
+    if (Either.isLeft(list)) return Either.left(list.left)
+    return Either.right({ model, stream, load: list.right.length === 0, request: { ...target, messages: list.right, options: opts.right } })
+  }
+  const prompt = body.prompt ?? ""
+  if (typeof prompt !== "string") return Either.left(ApiError.invalid("prompt must be a string"))
+  const system = typeof body.system === "string" && body.system !== "" ? body.system : undefined
+  const imgs = images(body.images, "images")
+  if (Either.isLeft(imgs)) return Either.left(imgs.left)
+  const user: Backend.Message = imgs.right ? { role: "user", content: prompt, images: imgs.right } : { role: "user", content: prompt }
+  return Either.right({
+    model,
+    stream,
+    load: prompt === "" && imgs.right === undefined,
+    request: { ...target, system, messages: [user], options: opts.right }
+  })
+}
+
+const doneReason = (reason: Backend.FinishReason) => (reason === "length" ? "length" : "stop")
+
+/** Ollama's final metrics: nanoseconds, and absent when zero. */
+const metrics = (usage: Backend.Usage, durationMs: number) => ({
+  ...(durationMs > 0 ? { total_duration: Math.round(durationMs * 1e6) } : {}),
+  ...(usage.inputTokens ? { prompt_eval_count: usage.inputTokens } : {}),
+  ...(usage.outputTokens ? { eval_count: usage.outputTokens } : {})
+})
+
+const text = (kind: Kind, content: string) =>
+  kind === "chat" ? { message: { role: "assistant", content } } : { response: content }
+
+export const render = (kind: Kind, model: string) => (answer: Router.Answer): string =>
+  JSON.stringify({
+    model,
+    created_at: new Date().toISOString(),
+    ...text(kind, answer.text),
+    done: true,
+    done_reason: doneReason(answer.finishReason),
+    ...metrics(answer.usage, answer.trace.durationMs)
+  })
+
+export const loaded = (kind: Kind, model: string): string =>
+  JSON.stringify({ model, created_at: new Date().toISOString(), ...text(kind, ""), done: true, done_reason: "load" })
+
+export const encoder = (kind: Kind, model: string): StreamEncoder => {
+  // Each line is stamped; the stamp is recomputed only when the millisecond changes.
+  let stampedAt = 0
+  let stamp = ""
+  const now = () => {
+    const ms = Date.now()
+    if (ms !== stampedAt) {
+      stampedAt = ms
+      stamp = new Date(ms).toISOString()
+    }
+    return stamp
+  }
+  const head = `{"model":${JSON.stringify(model)},"created_at":"`
+  const open = kind === "chat" ? `",${`"message":{"role":"assistant","content":`}` : `","response":`
+  const close = kind === "chat" ? `},"done":false}\n` : `,"done":false}\n`
+  return {
+    events: (events) => {
+      let out = ""
+      for (const event of Chunk.toReadonlyArray(events)) {
+        if (event._tag === "TextDelta") {
+          out += head + now() + open + JSON.stringify(event.text) + close
+        } else if (event._tag === "Done") {
+          out += JSON.stringify({
+            model,
+            created_at: now(),
+            ...text(kind, ""),
+            done: true,
+            done_reason: doneReason(event.finishReason),
+            ...metrics(event.usage, event.trace.durationMs)
+          }) + "\n"
+        }
+      }
+      return out
+    },
+    failed: (error) => OllamaError.line(error) + "\n"
+  }
+}
