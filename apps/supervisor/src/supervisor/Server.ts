@@ -1,0 +1,324 @@
+/**
+ * One supervised server: a single fiber owns its state and its child process (see README.md
+ * for the states and why each transition happens). The fiber loops: adopt a running server, or
+ * start our own, wait until it is ready, watch it with probes, and on a failure back off and
+ * start again, or stop in `failed` when failures come too fast. Interrupting the server (the
+ * scope closing) stops the child's whole process group.
+ */
+import type { Backend } from "@local-router/core"
+import { Cause, Clock, Duration, Effect, Either, Queue, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import * as Binary from "./Binary.ts"
+import * as Child from "./Child.ts"
+import * as LogFile from "./LogFile.ts"
+import type * as Plans from "./Plans.ts"
+import * as Policy from "./Policy.ts"
+import * as Port from "./Port.ts"
+import * as Pull from "./Pull.ts"
+
+export interface Models {
+  readonly present: ReadonlyArray<string>
+  readonly missing: ReadonlyArray<string>
+}
+
+export interface Status {
+  readonly name: string
+  readonly type: string
+  readonly phase: Policy.Phase
+  /** Why it is in this phase, in words a person can act on. */
+  readonly reason: string
+  /** When the phase began (epoch ms). */
+  readonly since: number
+  readonly address: string
+  readonly command: string
+  /** Our child's pid; undefined for an adopted server or when nothing runs. */
+  readonly pid: number | undefined
+  /** When our child started (epoch ms), for uptime. */
+  readonly startedAt: number | undefined
+  readonly restarts: number
+  /** Compared with `supervise.models`; undefined until a probe listed the server's models. */
+  readonly models: Models | undefined
+  readonly lastError: string | undefined
+  /** The child's last output lines when it failed. */
+  readonly lastLines: ReadonlyArray<string>
+  readonly pull: Pull.Progress | undefined
+  /** "backend": the backend's own layered probe; "tcp": its type cannot be loaded here, an open port counts. */
+  readonly probe: "backend" | "tcp"
+  readonly log: string
+}
+
+export interface Server {
+  readonly name: string
+  readonly status: Effect.Effect<Status>
+  readonly changes: Stream.Stream<Status>
+  /** Leave `failed` / `not-installed` now instead of waiting for the next check. */
+  readonly retry: Effect.Effect<void>
+  /** Make a model present (one pull per server at a time), with progress. */
+  readonly pull: (model: string) => Stream.Stream<Pull.Progress, Pull.PullError>
+}
+
+export interface Options {
+  readonly logDir: string
+  /** How often a missing binary or a taken port is checked again. */
+  readonly recheck?: number
+  readonly env?: Readonly<Record<string, string | undefined>>
+}
+
+const PROBE_DEADLINE = Duration.seconds(10)
+
+/** `moondream` is listed as `moondream:latest` by Ollama. */
+export const isListed = (model: string, listed: ReadonlyArray<string>) =>
+  listed.some((m) => m === model || m === `${model}:latest` || `${m}:latest` === model)
+
+export const modelsOf = (wanted: ReadonlyArray<string>, probe: Backend.Probe): Models | undefined =>
+  probe._tag === "Ready"
+    ? { present: wanted.filter((m) => isListed(m, probe.models)), missing: wanted.filter((m) => !isListed(m, probe.models)) }
+    : undefined
+
+const detail = (probe: Backend.Probe) => (probe._tag === "Ready" ? "ready" : probe.detail)
+
+export const make = (server: Plans.Server, options: Options): Effect.Effect<Server, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const plan = server.plan
+    const env = options.env ?? process.env
+    const recheck = options.recheck ?? 30_000
+    const address = `${plan.host}:${plan.port}`
+    const log = yield* Effect.acquireRelease(
+      Effect.sync(() => LogFile.open(options.logDir, plan.name)),
+      (l) => Effect.sync(() => l.close())
+    )
+    const backend = yield* makeBackend(server, env)
+    if (Either.isLeft(backend)) yield* Effect.logWarning(`${plan.name}: health is checked by TCP connect only: ${backend.left}`)
+    const probe: Effect.Effect<Backend.Probe> = Either.isRight(backend)
+      ? Effect.timeoutTo(backend.right.probe, {
+        duration: PROBE_DEADLINE,
+        onSuccess: (p) => p,
+        onTimeout: (): Backend.Probe => ({ _tag: "Starting", detail: `the probe did not finish within ${Duration.format(PROBE_DEADLINE)}` })
+      })
+      : Port.tcpProbe(plan.host, plan.port)
+
+    const state = yield* SubscriptionRef.make<Status>({
+      name: plan.name,
+      type: plan.type,
+      phase: "stopped",
+      reason: "not started yet",
+      since: Date.now(),
+      address,
+      command: [plan.command, ...plan.args].join(" "),
+      pid: undefined,
+      startedAt: undefined,
+      restarts: 0,
+      models: undefined,
+      lastError: undefined,
+      lastLines: [],
+      pull: undefined,
+      probe: Either.isRight(backend) ? "backend" : "tcp",
+      log: log.file
+    })
+    const kick = yield* Queue.sliding<void>(1)
+    const pullLock = yield* Effect.makeSemaphore(1)
+    const starts = yield* Ref.make(0)
+
+    const update = (patch: Partial<Status>) => SubscriptionRef.update(state, (s) => ({ ...s, ...patch }))
+
+    /** The only way the phase changes: checked against Policy.transitions, logged with its reason. */
+    const move = (to: Policy.Phase, reason: string, patch: Partial<Status> = {}) =>
+      Effect.gen(function*() {
+        const from = (yield* SubscriptionRef.get(state)).phase
+        if (from !== to && !Policy.canMove(from, to)) {
+          return yield* Effect.dieMessage(`${plan.name}: transition ${from} -> ${to} is not allowed (${reason})`)
+        }
+        const now = yield* Clock.currentTimeMillis
+        yield* update({ ...patch, phase: to, reason, since: now })
+        log.note(`${from} -> ${to}: ${reason}`)
+        const line = `${plan.name}: ${from} -> ${to}: ${reason}`
+        yield* to === "failed" || to === "unhealthy" || to === "not-installed" || to === "backing-off"
+          ? Effect.logWarning(line)
+          : Effect.logInfo(line)
+      })
+
+    const waitOrKick = (ms: number) => Effect.race(Effect.sleep(Duration.millis(ms)), Queue.take(kick))
+
+    const pull = (model: string): Stream.Stream<Pull.Progress, Pull.PullError> =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        yield* Effect.acquireRelease(pullLock.take(1), () => pullLock.release(1))
+        return Pull.run({ plan, backend: Either.getOrUndefined(backend), model, log }).pipe(
+          Stream.tap((progress) => update({ pull: progress })),
+          Stream.ensuring(Effect.zipRight(update({ pull: undefined }), refreshModels))
+        )
+      }))
+
+    const refreshModels = Effect.flatMap(probe, (p) => {
+      const models = modelsOf(plan.models, p)
+      return models ? update({ models }) : Effect.void
+    })
+
+    const pullMissing = Effect.gen(function*() {
+      const missing = (yield* SubscriptionRef.get(state)).models?.missing ?? []
+      for (const model of missing) {
+        yield* Effect.logInfo(`${plan.name}: pulling missing model ${model}`)
+        const result = yield* Effect.either(Stream.runDrain(pull(model)))
+        if (Either.isLeft(result)) {
+          yield* update({ lastError: result.left.message })
+          yield* Effect.logWarning(`${plan.name}: pull of ${model} failed: ${result.left.message}`)
+        }
+      }
+    })
+
+    /** Watch a running server; fails with the reason it must be restarted. */
+    const watch = (onRecover: Effect.Effect<void>, onDead: (failures: number, probe: Backend.Probe) => Effect.Effect<void>) =>
+      Effect.gen(function*() {
+        let failures = 0
+        while (true) {
+          yield* Effect.sleep(Duration.millis(plan.health.interval))
+          const p = yield* probe
+          const verdict = Policy.afterProbe(plan.health.failures, failures, p)
+          switch (verdict._tag) {
+            case "Healthy": {
+              if (failures > 0) yield* onRecover
+              failures = 0
+              const models = modelsOf(plan.models, p)
+              if (models) yield* update({ models })
+              break
+            }
+            case "Unhealthy":
+              failures = verdict.failures
+              yield* onDead(failures, p)
+              break
+            case "Restart":
+              return yield* Effect.fail(`${verdict.failures} health probes failed in a row (${detail(p)})`)
+          }
+        }
+      })
+
+    /** Our own child, from spawn to the reason its run ended. */
+    const run = (file: string): Effect.Effect<string, never, Scope.Scope> =>
+      Effect.gen(function*() {
+        const spawned = yield* Effect.either(Child.spawn({ file, args: plan.args, env: plan.env, cwd: plan.cwd, stdin: plan.stdin, stop: plan.stop }, log))
+        if (Either.isLeft(spawned)) return spawned.left.message
+        const child = spawned.right
+        const n = yield* Ref.updateAndGet(starts, (k) => k + 1)
+        yield* move("starting", `started ${file} (pid ${child.pid})`, { pid: child.pid, startedAt: child.startedAt, restarts: n - 1 })
+        const exited = Effect.flatMap(child.exited, (e) => Effect.fail(`${plan.command} ${Child.describeExit(e)}`))
+
+        const ready = Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          let loading = false
+          while (true) {
+            const p = yield* probe
+            const r = Policy.readiness(p)
+            const now = yield* Clock.currentTimeMillis
+            if (r === "ready") return { probe: p, ms: now - started }
+            if (r === "loading" && !loading) {
+              loading = true
+              yield* update({ reason: `loading: ${detail(p)}` })
+            }
+            if (!loading && now - started > plan.readiness.deadline) {
+              return yield* Effect.fail(`not ready within ${plan.readiness.deadline}ms (${detail(p)})`)
+            }
+            yield* Effect.sleep(Duration.millis(plan.readiness.interval))
+          }
+        })
+        const up = yield* Effect.either(Effect.raceFirst(ready, exited))
+        if (Either.isLeft(up)) return up.left
+        yield* move("ready", `answers at ${address} (${up.right.ms}ms after start)`, { models: modelsOf(plan.models, up.right.probe) })
+        if (plan.pull.onStart) yield* Effect.forkScoped(pullMissing)
+        const ended = yield* Effect.either(Effect.raceFirst(
+          watch(
+            move("ready", "probes answer again"),
+            (n, p) => move("unhealthy", `health probe ${n}/${plan.health.failures} failed: ${detail(p)}`)
+          ),
+          exited
+        ))
+        return Either.isLeft(ended) ? ended.left : "stopped watching"
+      })
+
+    /** A server that answered before we started anything: watch it until it goes away. */
+    const adopt = (p: Backend.Probe) =>
+      Effect.gen(function*() {
+        yield* move("adopted", `a ${plan.type} server already answers at ${address}; using it instead of starting another`, {
+          pid: undefined,
+          startedAt: undefined,
+          models: modelsOf(plan.models, p)
+        })
+        const gone = yield* Effect.flip(watch(Effect.void, () => Effect.void))
+        yield* Effect.logWarning(`${plan.name}: the adopted server stopped answering: ${gone}; starting our own`)
+      })
+
+    let failures: ReadonlyArray<number> = []
+    const cycle = Effect.gen(function*() {
+      const before = yield* probe
+      if (Policy.health(before) === "alive") {
+        if (plan.adopt) return yield* adopt(before)
+        yield* move("failed", `${address} already serves a ${plan.type} server that local-router did not start, and adopt is false: stop it or set adopt: true`)
+        return yield* waitOrKick(recheck)
+      }
+      if (yield* Port.isOpen(plan.host, plan.port)) {
+        yield* move("failed", `port ${address} is taken by another program (${detail(before)}): stop it or give this backend another url`, {
+          lastError: `port ${address} is taken by another program`
+        })
+        return yield* waitOrKick(recheck)
+      }
+      const found = Binary.find(plan.command, { ...env, ...(plan.env.PATH ? { PATH: plan.env.PATH } : {}) })
+      if (found._tag === "Missing") {
+        yield* move("not-installed", `${plan.command} not found (looked in ${found.searched.join(", ")})${plan.installHint ? `; install it with: ${plan.installHint}` : ""}`)
+        return yield* waitOrKick(recheck)
+      }
+      const reason = yield* Effect.scoped(run(found.path))
+      const lastLines = log.tail()
+      const now = yield* Clock.currentTimeMillis
+      const decision = Policy.afterFailure(plan.restart, failures, now)
+      failures = decision.failures
+      if (decision._tag === "Retry") {
+        yield* move("backing-off", `${reason}; starting again in ${decision.delay}ms`, { pid: undefined, lastError: reason, lastLines })
+        return yield* Effect.sleep(Duration.millis(decision.delay))
+      }
+      yield* move("failed", `${decision.reason}; last: ${reason}${lastLines.length ? `\n  last output:\n    ${lastLines.slice(-10).join("\n    ")}` : ""}`, {
+        pid: undefined,
+        lastError: reason,
+        lastLines
+      })
+      yield* Queue.take(kick)
+      failures = []
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(SubscriptionRef.get(state), (s) => s.phase === "stopped" ? Effect.void : move("stopped", "supervisor stopping"))
+    )
+    yield* Effect.forkScoped(Effect.forever(cycle).pipe(
+      Effect.catchAllCause((cause) => Effect.logError(`${plan.name}: supervision ended unexpectedly`, cause))
+    ))
+
+    return {
+      name: plan.name,
+      status: SubscriptionRef.get(state),
+      changes: state.changes,
+      retry: Queue.offer(kick, undefined),
+      pull
+    }
+  })
+
+/** The backend itself (for its probe and pulls), made in the server's scope. */
+const makeBackend = (
+  server: Plans.Server,
+  env: Readonly<Record<string, string | undefined>>
+): Effect.Effect<Either.Either<Backend.Backend, string>, never, Scope.Scope> => {
+  const { definition, entry } = server
+  if (!definition) {
+    return Effect.succeed(Either.left(server.definitionError ?? `backend type "${entry.type}" is not loaded`))
+  }
+  const key = entry.apiKeyEnv ? env[entry.apiKeyEnv] : undefined
+  return definition.make({
+    name: entry.name,
+    url: entry.url,
+    apiKey: key ? Redacted.make(key) : undefined,
+    apiKeyEnv: entry.apiKeyEnv,
+    options: server.options,
+    configDir: server.configDir
+  }).pipe(
+    Effect.timeout(Duration.seconds(10)),
+    Effect.map((b): Either.Either<Backend.Backend, string> => Either.right(b)),
+    Effect.catchAllCause((cause) =>
+      Effect.succeed(Either.left(`backend "${entry.name}" could not be made: ${Cause.pretty(cause).split("\n")[0]}`))
+    )
+  )
+}

@@ -1,0 +1,242 @@
+/**
+ * The `supervise:` block of a backend in routing.yaml, and the Plan the supervisor runs from it.
+ *
+ *   ollama:
+ *     type: ollama
+ *     url: "http://127.0.0.1:11434"
+ *     supervise:                    # `supervise: false` leaves this server alone
+ *       command: ollama             # looked up on PATH, /opt/homebrew/bin, /usr/local/bin, ~/.local/bin
+ *       args: [serve]               # {host}, {port} and {model} are filled in
+ *       env: { OLLAMA_KEEP_ALIVE: 30m }
+ *       adopt: true                 # use a server already listening on the port
+ *       readiness: { deadline: 60s }
+ *       health: { interval: 5s, failures: 3 }
+ *       restart: { backoffMin: 250ms, backoffMax: 30s, window: 60s, limit: 5 }
+ *       stop: { signal: SIGTERM, grace: 10s }
+ *       models: ["phi3.5:3.8b"]     # default: the models routing.yaml's categories name for it
+ *       pull: { onStart: true, minFreeDisk: 2GB }
+ *
+ * Every key is optional: defaults come from the backend definition's `supervise(context)` where
+ * the backend package provides one, else from the table below, then from `baseline`.
+ */
+import { type Backend, type RoutingConfig, RoutingSchema } from "@local-router/core"
+import { ParseResult, Schema } from "effect"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+const Millis = RoutingSchema.Millis
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)$/i
+const UNIT = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 } as const
+
+/** A byte count written `2GB`, `500MB` or a number of bytes. */
+export const Bytes = Schema.transformOrFail(
+  Schema.Union(Schema.Number.pipe(Schema.nonNegative()), Schema.String.pipe(Schema.pattern(SIZE))).annotations({
+    message: () => ({ message: "expected a size like 2GB, 500MB or a number of bytes", override: true })
+  }),
+  Schema.Number,
+  {
+    strict: true,
+    decode: (value, _, ast) => {
+      if (typeof value === "number") return ParseResult.succeed(value)
+      const m = SIZE.exec(value)
+      return m ? ParseResult.succeed(Number(m[1]) * UNIT[m[2]!.toLowerCase() as keyof typeof UNIT]) : ParseResult.fail(new ParseResult.Type(ast, value))
+    },
+    encode: (n) => ParseResult.succeed(n)
+  }
+)
+
+export const Signal = Schema.Literal("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGKILL").annotations({
+  message: () => ({ message: "expected one of SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGKILL", override: true })
+})
+
+const Count = Schema.Int.pipe(Schema.positive()).annotations({
+  message: () => ({ message: "expected a whole number above 0", override: true })
+})
+
+export const Block = Schema.Struct({
+  command: optional(Schema.String.pipe(Schema.minLength(1))).annotations({
+    description: "The executable: a name looked up on PATH and the usual Mac places, or an absolute path"
+  }),
+  args: optional(Schema.Array(Schema.String)).annotations({ description: "Arguments; {host}, {port}, {model} are filled in" }),
+  env: optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  cwd: optional(Schema.String),
+  adopt: optional(Schema.Boolean).annotations({ description: "Use a server already listening on the port (default true)" }),
+  stdin: optional(Schema.Literal("pipe", "ignore")).annotations({
+    description: "pipe: an open pipe that stays open (interactive servers such as Moondream Station); ignore: /dev/null"
+  }),
+  readiness: optional(Schema.Struct({ deadline: optional(Millis), interval: optional(Millis) })),
+  health: optional(Schema.Struct({ interval: optional(Millis), failures: optional(Count) })),
+  restart: optional(Schema.Struct({
+    backoffMin: optional(Millis),
+    backoffMax: optional(Millis),
+    window: optional(Millis),
+    limit: optional(Count)
+  })),
+  stop: optional(Schema.Struct({ signal: optional(Signal), grace: optional(Millis) })),
+  models: optional(Schema.Array(RoutingSchema.ModelName)),
+  pull: optional(Schema.Struct({
+    onStart: optional(Schema.Boolean),
+    command: optional(Schema.Array(Schema.String).pipe(Schema.minItems(1))).annotations({
+      description: "For servers without a pull API (mlx, moondream): e.g. [huggingface-cli, download, \"{model}\"]"
+    }),
+    minFreeDisk: optional(Bytes)
+  })),
+  installHint: optional(Schema.String)
+})
+export type Block = typeof Block.Type
+
+/** `supervise: false` opts out, `true` or a block opts in. */
+export const Field = Schema.Union(Schema.Boolean, Block)
+
+export interface Restart {
+  readonly backoffMin: number
+  readonly backoffMax: number
+  /** A crash loop is `limit` failed runs within `window` ms. */
+  readonly window: number
+  readonly limit: number
+}
+
+/** Everything needed to run one server, fully resolved. Two equal Plans mean "nothing changed". */
+export interface Plan {
+  readonly name: string
+  readonly type: string
+  readonly host: string
+  readonly port: number
+  /** As written (a name or a path); resolved against PATH when the server starts. */
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, string>>
+  readonly cwd: string
+  readonly adopt: boolean
+  readonly stdin: "pipe" | "ignore"
+  readonly readiness: { readonly deadline: number; readonly interval: number }
+  readonly health: { readonly interval: number; readonly failures: number }
+  readonly restart: Restart
+  readonly stop: { readonly signal: NodeJS.Signals; readonly grace: number }
+  readonly models: ReadonlyArray<string>
+  readonly pull: { readonly onStart: boolean; readonly command: ReadonlyArray<string> | undefined; readonly minFreeDisk: number }
+  readonly installHint: string | undefined
+}
+
+interface TypeDefaults {
+  readonly port: number
+  readonly command: string
+  readonly args: (options: Readonly<Record<string, unknown>>) => ReadonlyArray<string>
+  readonly env?: Readonly<Record<string, string>>
+  readonly stdin?: "pipe" | "ignore"
+  readonly signal?: NodeJS.Signals
+  readonly installHint: string
+}
+
+/** Used where the backend package gives no `supervise` defaults (or cannot be loaded here). */
+export const typeDefaults: Readonly<Record<string, TypeDefaults>> = {
+  ollama: {
+    port: 11434,
+    command: "ollama",
+    args: () => ["serve"],
+    // `ollama serve` binds OLLAMA_HOST, not a flag (protocols.md §1.1).
+    env: { OLLAMA_HOST: "{host}:{port}" },
+    installHint: "brew install ollama, or the Ollama app from https://ollama.com/download"
+  },
+  mlx: {
+    port: 11435,
+    command: "mlx_lm.server",
+    args: (o) => ["--host", "{host}", "--port", "{port}", ...(typeof o.model === "string" ? ["--model", o.model] : [])],
+    installHint: "pip install mlx-lm"
+  },
+  moondream: {
+    port: 2020,
+    command: "moondream-station",
+    args: () => [],
+    // An interactive REPL: EOF on stdin makes it spin, SIGINT stops it cleanly (protocols.md §3.1).
+    stdin: "pipe",
+    signal: "SIGINT",
+    installHint: "pip install moondream-station"
+  }
+}
+
+export const baseline = {
+  adopt: true,
+  stdin: "pipe" as const,
+  readiness: { deadline: 60_000, interval: 100 },
+  health: { interval: 5_000, failures: 3 },
+  restart: { backoffMin: 250, backoffMax: 30_000, window: 60_000, limit: 5 },
+  // Below launchd's ExitTimeOut (30 s in our agent) so the supervisor exits in time.
+  stop: { signal: "SIGTERM" as NodeJS.Signals, grace: 10_000 },
+  pull: { onStart: true, minFreeDisk: 2e9 }
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"])
+
+export interface PlanInput {
+  readonly entry: RoutingConfig.BackendConfig
+  readonly config: RoutingConfig.Config
+  /** The backend's definition when it could be loaded. */
+  readonly definition: Backend.Definition | undefined
+  /** The backend's own options, decoded by its definition (without `supervise`). */
+  readonly options: unknown
+}
+
+/**
+ * The Plan for one backend, or undefined when it is not supervised: disabled, `supervise:
+ * false`, or no block and no known default (a cloud backend, a remote URL).
+ */
+export const plan = (input: PlanInput): Plan | undefined => {
+  const { entry, config, definition } = input
+  const field = entry.options.supervise as boolean | Block | undefined
+  if (!entry.enabled || field === false) return undefined
+  const block: Block = typeof field === "object" ? field : {}
+  const table = typeDefaults[entry.type]
+  const fromDefinition = definition?.supervise?.({
+    name: entry.name,
+    url: entry.url,
+    apiKey: undefined,
+    apiKeyEnv: entry.apiKeyEnv,
+    options: input.options,
+    configDir: config.dir
+  })
+  const url = entry.url ? new URL(entry.url) : undefined
+  const host = url ? url.hostname.replace(/^\[|\]$/g, "") : "127.0.0.1"
+  const explicit = typeof field === "object" || field === true
+  if (!explicit && (!(table || fromDefinition) || !LOOPBACK.has(host))) return undefined
+  const command = block.command ?? fromDefinition?.command ?? table?.command
+  if (command === undefined) return undefined
+  const port = url?.port ? Number(url.port) : table?.port ?? (url?.protocol === "https:" ? 443 : 80)
+
+  const models = block.models ?? [
+    ...new Set(Object.values(config.categories).flatMap((c) => (c.models[entry.name] ? [c.models[entry.name]!] : [])))
+  ]
+  const fill = (s: string) => s.replaceAll("{host}", host).replaceAll("{port}", String(port)).replaceAll("{model}", models[0] ?? "")
+  const args = block.args ?? fromDefinition?.args ?? table?.args(entry.options) ?? []
+  const env = { ...table?.env, ...block.env }
+  return {
+    name: entry.name,
+    type: entry.type,
+    host,
+    port,
+    command: expandHome(command),
+    args: args.map(fill),
+    env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fill(v)])),
+    cwd: block.cwd ? path.resolve(config.dir, expandHome(block.cwd)) : config.dir,
+    adopt: block.adopt ?? baseline.adopt,
+    stdin: block.stdin ?? table?.stdin ?? baseline.stdin,
+    readiness: { ...baseline.readiness, ...block.readiness },
+    health: { ...baseline.health, ...block.health },
+    restart: { ...baseline.restart, ...block.restart },
+    stop: { signal: block.stop?.signal ?? table?.signal ?? baseline.stop.signal, grace: block.stop?.grace ?? baseline.stop.grace },
+    models,
+    pull: {
+      onStart: block.pull?.onStart ?? baseline.pull.onStart,
+      command: block.pull?.command,
+      minFreeDisk: block.pull?.minFreeDisk ?? baseline.pull.minFreeDisk
+    },
+    installHint: block.installHint ?? fromDefinition?.installHint ?? table?.installHint
+  }
+}
+
+const expandHome = (p: string) => (p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p)
+
+/** A stable key: a server restarts on reload exactly when its key changes. */
+export const key = (p: Plan): string => JSON.stringify(p)
