@@ -1,0 +1,217 @@
+/**
+ * The gateway's own behaviour over raw HTTP: who may call it, what it refuses, its native
+ * endpoints (health, status, metrics), and what it does when a caller goes away.
+ */
+import { Router, RoutingConfig } from "@local-router/core"
+import { Effect, Either, Exit, Redacted } from "effect"
+import * as http from "node:http"
+import { afterEach, describe, expect, it } from "vitest"
+import { Access, Gateway } from "../src/index.ts"
+import { eventually, type Running, start, yaml } from "./TestGateway.ts"
+
+let running: Running | undefined
+afterEach(async () => {
+  await running?.close()
+  running = undefined
+})
+
+const post = (r: Running, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${r.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) })
+
+const chat = { model: "fast", messages: [{ role: "user", content: "hi" }] }
+
+describe("binding and tokens", () => {
+  it("refuses to listen on a non-loopback host without a token, and says how to fix it", async () => {
+    const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+    const snapshot = Effect.succeed<Router.Snapshot>({ version: 1, config, backends: new Map() })
+    const exit = await Effect.runPromiseExit(Effect.scoped(Effect.gen(function*() {
+      const router = yield* Router.make(snapshot)
+      return yield* Gateway.make({ host: "0.0.0.0", port: 0, router, routing: { snapshot } })
+    })))
+    expect(Exit.isFailure(exit)).toBe(true)
+    const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    expect(error).toMatchObject({ _tag: "GatewayError", reason: "UnsafeBind" })
+    expect(error?.message).toMatch(/LOCAL_ROUTER_TOKEN/)
+  })
+
+  it("with a token on a non-loopback host, it listens and every request needs the bearer token", async () => {
+    running = await start({}, { host: "0.0.0.0", token: Redacted.make("s3cret") })
+    const url = running.url.replace("0.0.0.0", "127.0.0.1")
+    const none = await fetch(`${url}/health`)
+    expect(none.status).toBe(401)
+    const wrong = await fetch(`${url}/v1/models`, { headers: { authorization: "Bearer s3cres" } })
+    expect(wrong.status).toBe(401)
+    const body = await wrong.json()
+    expect(body.error.code).toBe("invalid_api_key")
+    expect(JSON.stringify(body)).not.toContain("s3cret")
+    const right = await fetch(`${url}/v1/models`, { headers: { authorization: "Bearer s3cret" } })
+    expect(right.status).toBe(200)
+    const ollama = await fetch(`${url}/api/tags`)
+    expect(ollama.status).toBe(401)
+    expect(await ollama.json()).toEqual({ error: "missing or wrong token: send Authorization: Bearer <token>" })
+  })
+
+  it("the token comparison accepts only the exact token", () => {
+    const gate = Access.bearer(Redacted.make("abc"))
+    expect(gate.allows("Bearer abc")).toBe(true)
+    for (const header of [undefined, "", "abc", "Bearer ab", "Bearer abcd", "Basic abc", "bearer abc"]) {
+      expect(gate.allows(header)).toBe(false)
+    }
+  })
+
+  it("loopback means 127.0.0.0/8, ::1 and localhost only", () => {
+    expect(["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"].every(Access.isLoopback)).toBe(true)
+    expect(["0.0.0.0", "::", "192.168.1.2", "example.com", "10.0.0.1"].some(Access.isLoopback)).toBe(false)
+  })
+
+  it("settings from routing.yaml: the token comes from the named variable, else LOCAL_ROUTER_TOKEN", () => {
+    const server = { ...RoutingConfig.defaultServer, host: "0.0.0.0", tokenEnv: "GW_TOKEN", corsOrigins: ["http://app.local"] }
+    const missing = Gateway.settingsFromConfig(server, {})
+    expect(Either.isLeft(missing) && missing.left.reason).toBe("TokenMissing")
+    const fromFile = Either.getOrThrow(Gateway.settingsFromConfig(server, { GW_TOKEN: "t1", LOCAL_ROUTER_TOKEN: "t2" }))
+    expect(fromFile.token && Redacted.value(fromFile.token)).toBe("t1")
+    expect(fromFile.cors).toEqual({ origins: ["http://app.local"] })
+    const fromEnv = Either.getOrThrow(Gateway.settingsFromConfig(RoutingConfig.defaultServer, { LOCAL_ROUTER_TOKEN: "t2" }))
+    expect(fromEnv.token && Redacted.value(fromEnv.token)).toBe("t2")
+    expect(fromEnv).toMatchObject({ host: "127.0.0.1", port: 4141, cors: undefined })
+  })
+
+  it("a loopback gateway without a token refuses a foreign Host header (DNS rebinding)", async () => {
+    running = await start()
+    const { port } = running.gateway.address
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port, path: "/health", headers: { host }, agent: false }, (res) => {
+          res.resume()
+          resolve(res.statusCode!)
+        }).on("error", reject)
+      })
+    expect(await status("evil.example.com")).toBe(403)
+    expect(await status(`localhost:${port}`)).toBe(200)
+    expect(await status(`127.0.0.1:${port}`)).toBe(200)
+  })
+})
+
+describe("what the gateway refuses", () => {
+  it("a body over the limit is 413, before the router sees it", async () => {
+    running = await start({}, { maxBodyBytes: 1024 })
+    const response = await post(running, "/v1/chat/completions", { ...chat, pad: "x".repeat(2000) })
+    expect(response.status).toBe(413)
+    expect((await response.json()).error.code).toBe("request_too_large")
+    expect(running.scripted.mlx.requests).toHaveLength(0)
+  })
+
+  it("a body that grows past the limit while streaming in (no Content-Length) is 413 too", async () => {
+    running = await start({}, { maxBodyBytes: 1024 })
+    const { port } = running.gateway.address
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, path: "/api/chat", method: "POST", agent: false }, (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      })
+      req.on("error", reject)
+      req.write("x".repeat(800))
+      req.end("y".repeat(800))
+    })
+    expect(status).toBe(413)
+  })
+
+  it("broken JSON is a 400 in the caller's dialect, with no stack trace", async () => {
+    running = await start()
+    const openai = await post(running, "/v1/chat/completions", "{nope")
+    expect(openai.status).toBe(400)
+    const body = await openai.json()
+    expect(body.error).toMatchObject({ type: "invalid_request_error" })
+    expect(body.error.message).toMatch(/not valid JSON/)
+    expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/)
+    const ollama = await post(running, "/api/chat", "{nope")
+    expect(ollama.status).toBe(400)
+    expect(Object.keys(await ollama.json())).toEqual(["error"])
+  })
+
+  it("a request without a prompt is a 400 that names what is missing", async () => {
+    running = await start()
+    const response = await post(running, "/v1/chat/completions", { model: "fast", messages: [] })
+    expect(response.status).toBe(400)
+    expect((await response.json()).error.message).toMatch(/messages must be a non-empty array/)
+  })
+
+  it("unknown routes and wrong methods answer like each API does", async () => {
+    running = await start()
+    const ollama404 = await fetch(`${running.url}/api/nothing`)
+    expect([ollama404.status, await ollama404.text()]).toEqual([404, "404 page not found"])
+    const ollama405 = await fetch(`${running.url}/api/chat`)
+    expect([ollama405.status, await ollama405.text()]).toEqual([405, "405 method not allowed"])
+    const openai404 = await fetch(`${running.url}/v1/embeddings`, { method: "POST" })
+    expect(openai404.status).toBe(404)
+    expect((await openai404.json()).error.type).toBe("invalid_request_error")
+  })
+
+  it("CORS is off unless configured; configured, it answers allowed origins only", async () => {
+    running = await start()
+    const off = await fetch(`${running.url}/health`, { headers: { origin: "http://app.local" } })
+    expect(off.headers.get("access-control-allow-origin")).toBeNull()
+    await running.close()
+    running = await start({}, { cors: { origins: ["http://app.local"] } })
+    const preflight = await fetch(`${running.url}/v1/chat/completions`, {
+      method: "OPTIONS",
+      headers: { origin: "http://app.local", "access-control-request-method": "POST", "access-control-request-headers": "content-type" }
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("http://app.local")
+    expect(preflight.headers.get("access-control-allow-methods")).toMatch(/POST/)
+    const allowed = await post(running, "/v1/chat/completions", chat, { origin: "http://app.local" })
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("http://app.local")
+    expect(allowed.headers.get("access-control-expose-headers")).toMatch(/x-local-router-backend/)
+    const other = await fetch(`${running.url}/health`, { headers: { origin: "http://evil.example" } })
+    expect(other.headers.get("access-control-allow-origin")).toBeNull()
+  })
+})
+
+describe("native endpoints", () => {
+  it("/health answers ok", async () => {
+    running = await start()
+    const response = await fetch(`${running.url}/health`)
+    expect(await response.json()).toEqual({ status: "ok" })
+  })
+
+  it("/status shows the router's config, backends and circuits, and the supervisor's state when plugged in", async () => {
+    running = await start({}, { status: Effect.succeed({ servers: { ollama: "ready" } }) })
+    const status = await (await fetch(`${running.url}/status`)).json()
+    expect(status.router).toMatchObject({ configVersion: 1, categories: ["fast", "code", "vision"], lastError: null })
+    expect(status.router.backends.mlx).toMatchObject({ type: "scripted", enabled: true, loaded: true, circuit: "closed" })
+    expect(status.supervisor).toEqual({ servers: { ollama: "ready" } })
+  })
+
+  it("/metrics counts requests, attempts by backend and outcome, fallbacks, latency and breaker states", async () => {
+    running = await start({ mlx: [{ fail: "Unreachable" }] })
+    await post(running, "/v1/chat/completions", chat)
+    await post(running, "/api/chat", { ...chat, stream: true }).then((r) => r.text())
+    const response = await fetch(`${running.url}/metrics`)
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain/)
+    const text = await response.text()
+    expect(text).toContain(`local_router_requests_total{endpoint="openai_chat",status="200"} 1`)
+    expect(text).toContain(`local_router_requests_total{endpoint="ollama_chat",status="200"} 1`)
+    expect(text).toContain(`local_router_attempts_total{backend="mlx",outcome="failed",reason="Unreachable"} 2`)
+    expect(text).toContain(`local_router_attempts_total{backend="ollama",outcome="answered",reason=""} 2`)
+    expect(text).toContain(`local_router_fallbacks_total{from="mlx",reason="Unreachable"} 2`)
+    expect(text).toMatch(/local_router_gateway_overhead_seconds_count 2/)
+    expect(text).toMatch(/local_router_time_to_first_token_seconds_count\{backend="ollama"\} 1/)
+    expect(text).toContain(`local_router_breaker_state{backend="mlx",state="closed"} 1`)
+  })
+})
+
+describe("a caller that goes away", () => {
+  it("non-streaming: closing the connection while the backend works aborts the upstream request", async () => {
+    // Still "loading" when the caller leaves: no headers, no token yet.
+    running = await start({ mlx: [{ startDelayMs: 10_000 }] })
+    const r = running
+    const controller = new AbortController()
+    const request = fetch(`${r.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(chat), signal: controller.signal })
+      .catch((e: Error) => e.name)
+    await eventually(() => r.scripted.mlx.requests.length === 1)
+    controller.abort()
+    expect(await request).toBe("AbortError")
+    expect(await eventually(() => r.scripted.mlx.abandoned() === 1)).toBeLessThan(200)
+  })
+})
