@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url"
 import type { Fault } from "./Faults.ts"
 import type { RecordedRequest } from "./RequestLog.ts"
 
-export type Kind = "ollama" | "mlx" | "moondream" | "openai" | "anthropic"
+export type Kind = "ollama" | "mlx" | "moondream" | "openai" | "anthropic" | "llamacpp"
 
 export interface StartOptions {
   /** Extra flags for the executable (see its `--help`). `--port 0` is added unless given. */
