@@ -6,7 +6,7 @@
  * Failures are `VisionError` (the file) or core's `RouteError` (no backend answered).
  */
 import type { Backend, RouteError, Router, RoutingConfig, Trace } from "@local-router/core"
-import { Context, Effect, Either, Layer, Queue, Stream } from "effect"
+import { Context, Effect, Either, Layer, Queue, type Scope, Stream } from "effect"
 import * as Input from "./Input.ts"
 import * as Limits from "./Limits.ts"
 import * as PageRange from "./PageRange.ts"
@@ -14,6 +14,7 @@ import type { PageResult } from "./PageResult.ts"
 import * as PdfDocument from "./PdfDocument.ts"
 import { PdfEvent } from "./PdfEvent.ts"
 import * as Picture from "./Picture.ts"
+import * as RenderPool from "./RenderPool.ts"
 import { VisionError } from "./VisionError.ts"
 
 export interface Settings {
@@ -21,6 +22,10 @@ export interface Settings {
   readonly limits?: Partial<Limits.Limits> | undefined
   /** Limits for backends whose routing.yaml entry declares no `images:` (default maxSide 2048). */
   readonly fallbackImageLimits?: Picture.Fit | undefined
+  /** Render worker threads kept warm between documents (default 2). */
+  readonly renderWorkers?: number | undefined
+  /** Share another service's warm workers instead of starting this service's own. */
+  readonly pool?: RenderPool.RenderPool | undefined
 }
 
 export interface ImageOptions {
@@ -92,9 +97,13 @@ const captionPrompt = {
 } as const
 const pagePrompt = "This is a page of a document. Summarize what it says and describe any tables, charts or figures on it."
 
-export const make = (router: Router.Router, settings: Settings = {}): Effect.Effect<Service> =>
-  Effect.sync(() => {
+export const DEFAULT_RENDER_WORKERS = 2
+
+/** The service; its render workers live as long as the scope. */
+export const make = (router: Router.Router, settings: Settings = {}): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
     const limits = Limits.resolve(settings.limits)
+    const pool = settings.pool ?? (yield* RenderPool.make(limits, settings.renderWorkers ?? DEFAULT_RENDER_WORKERS))
     const fallback = settings.fallbackImageLimits ?? { maxSide: 2048 }
 
     /** Route one picture; each attempt gets it scaled to that backend's limits (once per limit set). */
@@ -197,7 +206,7 @@ export const make = (router: Router.Router, settings: Settings = {}): Effect.Eff
       })
 
     const openPdf = (bytes: Uint8Array, source: string, options: PageOptions, concurrency: number) =>
-      PdfDocument.open(bytes, source, { limits, password: options.password, concurrency })
+      PdfDocument.open(bytes, source, { limits, password: options.password, concurrency, pool })
 
     const processPdfPage: Service["processPdfPage"] = (input, options = {}) =>
       Effect.scoped(Effect.gen(function*() {
@@ -257,7 +266,7 @@ export const make = (router: Router.Router, settings: Settings = {}): Effect.Eff
   })
 
 export const layer = (router: Router.Router, settings?: Settings): Layer.Layer<Vision> =>
-  Layer.effect(Vision, make(router, settings))
+  Layer.scoped(Vision, make(router, settings))
 
 /** A real text layer: enough letters and digits, and mostly those (not a broken font's symbols). */
 export const hasTextLayer = (text: string, minChars: number = DEFAULT_MIN_TEXT_CHARS): boolean => {

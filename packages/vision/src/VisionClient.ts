@@ -7,10 +7,11 @@
  *   const { answer } = await vision.describeImage("photo.jpg")
  *   for await (const event of vision.processPdf("report.pdf", { pages: "1-3" })) { ... }
  *
- * Leaving a `for await` loop early (break, throw) stops the work and its render workers.
+ * Leaving a `for await` loop early (break, throw) stops the work. Render workers stay warm
+ * for the next call; `close()` ends them (idle ones never keep the process alive anyway).
  */
 import type { Router } from "@local-router/core"
-import { Cause, Effect, Exit, Stream } from "effect"
+import { Cause, Effect, Exit, Scope, Stream } from "effect"
 import type { Input } from "./Input.ts"
 import type { PageResult } from "./PageResult.ts"
 import type { PdfEvent } from "./PdfEvent.ts"
@@ -25,10 +26,13 @@ export interface VisionClient {
   ) => Promise<Vision.ImageAnswer>
   readonly processPdfPage: (input: Input, options?: Vision.PageOptions) => Promise<PageResult>
   readonly processPdf: (input: Input, options?: Vision.PdfOptions) => AsyncIterable<PdfEvent>
+  /** Stop the render workers. */
+  readonly close: () => Promise<void>
 }
 
 export const make = (router: Router.Router, settings?: Vision.Settings): VisionClient => {
-  const service = Effect.runSync(Vision.make(router, settings))
+  const scope = Effect.runSync(Scope.make())
+  const service = Effect.runSync(Scope.extend(Vision.make(router, settings), scope))
   const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
     Effect.runPromiseExit(effect).then((exit) => {
       if (Exit.isSuccess(exit)) return exit.value
@@ -38,6 +42,7 @@ export const make = (router: Router.Router, settings?: Vision.Settings): VisionC
     describeImage: (input, options) => run(service.describeImage(input, options)),
     queryImage: (input, question, options) => run(service.queryImage(input, question, options)),
     processPdfPage: (input, options) => run(service.processPdfPage(input, options)),
-    processPdf: (input, options) => Stream.toAsyncIterable(service.processPdf(input, options))
+    processPdf: (input, options) => Stream.toAsyncIterable(service.processPdf(input, options)),
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }

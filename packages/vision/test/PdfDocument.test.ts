@@ -6,9 +6,11 @@ import { Limits, PdfDocument } from "../src/index.ts"
 import * as Images from "./support/Images.ts"
 import * as MinimalPdf from "./support/MinimalPdf.ts"
 import * as RealPdfs from "./support/RealPdfs.ts"
+import * as SharedPool from "./support/SharedPool.ts"
 
+const pool = SharedPool.make()
 const open = (bytes: Uint8Array, options: Partial<PdfDocument.OpenOptions> = {}) =>
-  PdfDocument.open(bytes, "test.pdf", { limits: Limits.defaults, ...options })
+  PdfDocument.open(bytes, "test.pdf", { limits: Limits.defaults, pool, ...options })
 
 const secret = MinimalPdf.make({
   pages: [{ lines: ["The launch code is 0000"] }],
@@ -110,7 +112,7 @@ describe("PdfDocument", () => {
       // 15 million numbers in one TJ array deflate to 30 KB and need hundreds of MB to parse.
       const bomb = MinimalPdf.make({ pages: [{ lines: ["x"], operators: `BT /F1 1 Tf [${"1 ".repeat(15_000_000)}] TJ ET\n` }] })
       expect(bomb.byteLength).toBeLessThan(40_000)
-      const doc = yield* open(bomb, { limits: { ...Limits.defaults, workerMemoryMb: 128 } })
+      const doc = yield* open(bomb, { limits: { ...Limits.defaults, workerMemoryMb: 128 }, pool: undefined })
       const error = yield* Effect.flip(doc.render(1, 36))
       expect(error.reason).toBe("RenderFailed")
       expect(error.message).toContain("ran out of memory (workerMemoryMb: 128)")

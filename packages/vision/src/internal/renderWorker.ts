@@ -22,6 +22,10 @@ const fail = (reason: Extract<Reply, { ok: false }>["reason"], cause: unknown): 
 })
 
 const open = async (request: Extract<Request, { op: "open" }>): Promise<Reply> => {
+  // A pooled worker moves from document to document: let the previous one go first.
+  const previous = doc
+  doc = undefined
+  await previous?.loadingTask.destroy()
   try {
     doc = await pdfjs.getDocument({
       data: request.data,
