@@ -20,9 +20,15 @@ export interface CreateOptions extends LiveRouting.Options {
 
 export type Ask = Router.Request & { readonly signal?: AbortSignal }
 
-export interface LocalRouter {
+export interface RunLocalLlm {
   /** The successor of the old `router.run_local_llm(prompt, category)`. */
-  readonly runLocalLlm: (request: string | Ask, category?: string) => Promise<Router.Answer>
+  (request: string | (Ask & { readonly stream?: false }), category?: string): Promise<Router.Answer>
+  /** With `stream: true`, the answer as it is generated (same as `streamLocalLlm`). */
+  (request: Ask & { readonly stream: true }): AsyncIterable<Router.Event>
+}
+
+export interface LocalRouter {
+  readonly runLocalLlm: RunLocalLlm
   /** The answer as it is generated, through the commit gate. Breaking out of the loop cancels upstream. */
   readonly streamLocalLlm: (request: Ask) => AsyncIterable<Router.Event>
   readonly router: Router.Router
@@ -46,10 +52,11 @@ export const create = async (options: CreateOptions = {}): Promise<LocalRouter> 
   return {
     router,
     live,
-    runLocalLlm: (request, category) => {
+    runLocalLlm: ((request: string | (Ask & { readonly stream?: boolean }), category?: string) => {
+      if (typeof request !== "string" && request.stream) return Stream.toAsyncIterable(router.stream(request))
       const signal = typeof request === "string" ? undefined : request.signal
       return Effect.runPromiseExit(router.run(toRequest(request, category)), signal ? { signal } : undefined).then(unwrap)
-    },
+    }) as RunLocalLlm,
     streamLocalLlm: (request) => Stream.toAsyncIterable(router.stream(request)),
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }

@@ -1,0 +1,58 @@
+import { Effect, Schema } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { Backend, LocalRouter, RouteError } from "../src/index.ts"
+import { ScriptedBackend } from "../src/testing/index.ts"
+
+const scripted = Backend.plugin({
+  name: "scripted",
+  contract: Backend.CONTRACT_VERSION,
+  options: Schema.Struct({ fail: Schema.optionalWith(Schema.Literal("Unreachable"), { exact: true }) }),
+  make: ({ name, options }) =>
+    Effect.succeed(ScriptedBackend.make({ name, script: [options.fail ? { fail: options.fail } : { tokens: ["plain", " async"] }] }).backend)
+})
+
+const setup = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lr-facade-"))
+  const file = path.join(dir, "routing.yaml")
+  fs.writeFileSync(file, `backends:
+  down: { type: scripted, fail: Unreachable }
+  up: { type: scripted }
+priorities:
+  text: [down, up]
+categories:
+  default: { input: text, models: { down: m, up: m } }
+  broken: { input: text, models: { down: m } }
+`)
+  return LocalRouter.create({ config: file, builtins: new Map([["scripted", scripted as Backend.Definition]]), watch: false })
+}
+
+describe("the plain async facade", () => {
+  it("runLocalLlm(prompt, category) answers with the trace, like the old run_local_llm", async () => {
+    const router = await setup()
+    const answer = await router.runLocalLlm("hello", "default")
+    expect(answer).toMatchObject({ text: "plain async", backend: "up" })
+    expect(answer.trace.attempts.map((a) => a.outcome)).toEqual(["failed", "answered"])
+    const events = []
+    for await (const event of router.runLocalLlm({ prompt: "hello", category: "default", stream: true })) events.push(event._tag)
+    expect(events).toEqual(["Routed", "TextDelta", "TextDelta", "Usage", "Done"])
+    await router.close()
+  })
+
+  it("rejects with the RouteError itself, so callers can switch on its reason", async () => {
+    const router = await setup()
+    const error = await router.runLocalLlm("hello", "broken").catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(RouteError.RouteError)
+    expect((error as RouteError.RouteError).reason).toBe("AllFailed")
+    const unknown = await router.runLocalLlm("hello", "nope").catch((e: unknown) => e)
+    expect((unknown as RouteError.RouteError).reason).toBe("UnknownCategory")
+    await router.close()
+  })
+
+  it("a missing config rejects with a ConfigError naming where it looked", async () => {
+    const error = await LocalRouter.create({ config: "/nonexistent/routing.yaml" }).catch((e: unknown) => e)
+    expect((error as { _tag: string })._tag).toBe("ConfigError")
+  })
+})
