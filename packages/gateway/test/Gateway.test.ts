@@ -18,6 +18,9 @@ afterEach(async () => {
 const post = (r: Running, path: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(`${r.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) })
 
+// Response bodies in these tests are checked field by field.
+const json = (response: Response): Promise<any> => response.json()
+
 const chat = { model: "fast", messages: [{ role: "user", content: "hi" }] }
 
 describe("binding and tokens", () => {
@@ -41,14 +44,14 @@ describe("binding and tokens", () => {
     expect(none.status).toBe(401)
     const wrong = await fetch(`${url}/v1/models`, { headers: { authorization: "Bearer s3cres" } })
     expect(wrong.status).toBe(401)
-    const body = await wrong.json()
+    const body = await json(wrong)
     expect(body.error.code).toBe("invalid_api_key")
     expect(JSON.stringify(body)).not.toContain("s3cret")
     const right = await fetch(`${url}/v1/models`, { headers: { authorization: "Bearer s3cret" } })
     expect(right.status).toBe(200)
     const ollama = await fetch(`${url}/api/tags`)
     expect(ollama.status).toBe(401)
-    expect(await ollama.json()).toEqual({ error: "missing or wrong token: send Authorization: Bearer <token>" })
+    expect(await json(ollama)).toEqual({ error: "missing or wrong token: send Authorization: Bearer <token>" })
   })
 
   it("the token comparison accepts only the exact token", () => {
@@ -97,7 +100,7 @@ describe("what the gateway refuses", () => {
     running = await start({}, { maxBodyBytes: 1024 })
     const response = await post(running, "/v1/chat/completions", { ...chat, pad: "x".repeat(2000) })
     expect(response.status).toBe(413)
-    expect((await response.json()).error.code).toBe("request_too_large")
+    expect((await json(response)).error.code).toBe("request_too_large")
     expect(running.scripted.mlx.requests).toHaveLength(0)
   })
 
@@ -120,20 +123,20 @@ describe("what the gateway refuses", () => {
     running = await start()
     const openai = await post(running, "/v1/chat/completions", "{nope")
     expect(openai.status).toBe(400)
-    const body = await openai.json()
+    const body = await json(openai)
     expect(body.error).toMatchObject({ type: "invalid_request_error" })
     expect(body.error.message).toMatch(/not valid JSON/)
     expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/)
     const ollama = await post(running, "/api/chat", "{nope")
     expect(ollama.status).toBe(400)
-    expect(Object.keys(await ollama.json())).toEqual(["error"])
+    expect(Object.keys(await json(ollama))).toEqual(["error"])
   })
 
   it("a request without a prompt is a 400 that names what is missing", async () => {
     running = await start()
     const response = await post(running, "/v1/chat/completions", { model: "fast", messages: [] })
     expect(response.status).toBe(400)
-    expect((await response.json()).error.message).toMatch(/messages must be a non-empty array/)
+    expect((await json(response)).error.message).toMatch(/messages must be a non-empty array/)
   })
 
   it("unknown routes and wrong methods answer like each API does", async () => {
@@ -144,7 +147,7 @@ describe("what the gateway refuses", () => {
     expect([ollama405.status, await ollama405.text()]).toEqual([405, "405 method not allowed"])
     const openai404 = await fetch(`${running.url}/v1/embeddings`, { method: "POST" })
     expect(openai404.status).toBe(404)
-    expect((await openai404.json()).error.type).toBe("invalid_request_error")
+    expect((await json(openai404)).error.type).toBe("invalid_request_error")
   })
 
   it("CORS is off unless configured; configured, it answers allowed origins only", async () => {
@@ -172,12 +175,12 @@ describe("native endpoints", () => {
   it("/health answers ok", async () => {
     running = await start()
     const response = await fetch(`${running.url}/health`)
-    expect(await response.json()).toEqual({ status: "ok" })
+    expect(await json(response)).toEqual({ status: "ok" })
   })
 
   it("/status shows the router's config, backends and circuits, and the supervisor's state when plugged in", async () => {
     running = await start({}, { status: Effect.succeed({ servers: { ollama: "ready" } }) })
-    const status = await (await fetch(`${running.url}/status`)).json()
+    const status = await json(await fetch(`${running.url}/status`))
     expect(status.router).toMatchObject({ configVersion: 1, categories: ["fast", "code", "vision"], lastError: null })
     expect(status.router.backends.mlx).toMatchObject({ type: "scripted", enabled: true, loaded: true, circuit: "closed" })
     expect(status.supervisor).toEqual({ servers: { ollama: "ready" } })
