@@ -12,7 +12,8 @@ export const isOpen = (host: string, port: number, timeoutMs = 500): Effect.Effe
     }
     socket.setTimeout(timeoutMs, () => done(false))
     socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
+    // `on`, not `once`: a reset after the first error must not become an uncaught exception.
+    socket.on("error", () => done(false))
     return Effect.sync(() => socket.destroy())
   })
 

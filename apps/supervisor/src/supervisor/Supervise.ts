@@ -4,7 +4,8 @@
  *   ollama:
  *     type: ollama
  *     url: "http://127.0.0.1:11434"
- *     supervise:                    # `supervise: false` leaves this server alone
+ *     supervise:
+ *       enabled: true               # false leaves this server alone (default: true on loopback)
  *       command: ollama             # looked up on PATH, /opt/homebrew/bin, /usr/local/bin, ~/.local/bin
  *       args: [serve]               # {host}, {port} and {model} are filled in
  *       env: { OLLAMA_KEEP_ALIVE: 30m }
@@ -16,6 +17,8 @@
  *       models: ["phi3.5:3.8b"]     # default: the models routing.yaml's categories name for it
  *       pull: { onStart: true, minFreeDisk: 2GB }
  *
+ * A backend is supervised when its block says `enabled: true` or names a `command`, or when its
+ * type has a known server (ollama, mlx, moondream) and its url is on this machine.
  * Every key is optional: defaults come from the backend definition's `supervise(context)` where
  * the backend package provides one, else from the table below, then from `baseline`.
  */
@@ -56,6 +59,9 @@ const Count = Schema.Int.pipe(Schema.positive()).annotations({
 })
 
 export const Block = Schema.Struct({
+  enabled: optional(Schema.Boolean).annotations({
+    description: "false: local-router never starts or watches this server. Default: supervised when the backend type has a known server and its url is on this machine"
+  }),
   command: optional(Schema.String.pipe(Schema.minLength(1))).annotations({
     description: "The executable: a name looked up on PATH and the usual Mac places, or an absolute path"
   }),
@@ -87,8 +93,8 @@ export const Block = Schema.Struct({
 })
 export type Block = typeof Block.Type
 
-/** `supervise: false` opts out, `true` or a block opts in. */
-export const Field = Schema.Union(Schema.Boolean, Block)
+/** The value of `supervise:`. (Not a boolean-or-block union: a union's errors would name both shapes.) */
+export const Field = Block
 
 export interface Restart {
   readonly backoffMin: number
@@ -180,14 +186,14 @@ export interface PlanInput {
 }
 
 /**
- * The Plan for one backend, or undefined when it is not supervised: disabled, `supervise:
- * false`, or no block and no known default (a cloud backend, a remote URL).
+ * The Plan for one backend, or undefined when it is not supervised: disabled, `enabled: false`,
+ * or no command and no known default (a cloud backend, a remote URL).
  */
 export const plan = (input: PlanInput): Plan | undefined => {
   const { entry, config, definition } = input
-  const field = entry.options.supervise as boolean | Block | undefined
-  if (!entry.enabled || field === false) return undefined
-  const block: Block = typeof field === "object" ? field : {}
+  const field = entry.options.supervise as Block | undefined
+  if (!entry.enabled || field?.enabled === false) return undefined
+  const block: Block = field ?? {}
   const table = typeDefaults[entry.type]
   const fromDefinition = definition?.supervise?.({
     name: entry.name,
@@ -199,7 +205,7 @@ export const plan = (input: PlanInput): Plan | undefined => {
   })
   const url = entry.url ? new URL(entry.url) : undefined
   const host = url ? url.hostname.replace(/^\[|\]$/g, "") : "127.0.0.1"
-  const explicit = typeof field === "object" || field === true
+  const explicit = field?.enabled === true || field?.command !== undefined
   if (!explicit && (!(table || fromDefinition) || !LOOPBACK.has(host))) return undefined
   const command = block.command ?? fromDefinition?.command ?? table?.command
   if (command === undefined) return undefined

@@ -49,6 +49,8 @@ export interface ServerSpec {
   readonly commandArgs?: ReadonlyArray<string>
   readonly supervise?: Record<string, unknown>
   readonly model?: string
+  /** The backend's own options (e.g. probeTimeout). */
+  readonly options?: Record<string, unknown>
 }
 
 const urlOf = (spec: ServerSpec) =>
@@ -83,7 +85,7 @@ export const routing = (servers: Readonly<Record<string, ServerSpec>>) => {
     version: 1,
     backends: Object.fromEntries(names.map((name) => {
       const spec = servers[name]!
-      return [name, { type: spec.kind, url: urlOf(spec), supervise: simBlock(spec) }]
+      return [name, { type: spec.kind, url: urlOf(spec), ...spec.options, supervise: simBlock(spec) }]
     })),
     priorities: { text: names, image: names },
     categories: Object.fromEntries(names.map((name) => [`c_${name.replace(/[^A-Za-z0-9]/g, "_")}`, {
