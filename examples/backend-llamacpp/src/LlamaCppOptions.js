@@ -1,0 +1,30 @@
+// @ts-check
+/**
+ * The options a llama.cpp backend entry takes in routing.yaml, besides the common keys
+ * (`url`, `apiKey`, `timeouts`, ...). local-router's loader validates them with this schema
+ * and reports a mistake with its file:line:column and a did-you-mean.
+ */
+import { Schema } from "effect"
+
+export const LlamaCppOptions = Schema.Struct({
+  model: Schema.optional(Schema.String.pipe(Schema.minLength(1))).annotations({
+    description: "The GGUF file the supervisor starts llama-server with (-m)"
+  }),
+  alias: Schema.optional(Schema.String.pipe(Schema.minLength(1))).annotations({
+    description: "The name llama-server lists its model under (--alias); categories may name the model by it"
+  }),
+  contextSize: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+    description: "Context size the supervisor starts llama-server with (-c); it is split between the slots"
+  }),
+  parallel: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+    description: "Slots the supervisor starts llama-server with (-np): requests generated at once"
+  }),
+  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+    description: "Token limit sent when a request gives none (llama-server's own default is unlimited). Default 4096"
+  }),
+  probeTimeout: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+    description: "Milliseconds a health probe waits for each answer. Default 5000"
+  })
+}).annotations({ title: "llama.cpp backend options" })
+
+/** @typedef {typeof LlamaCppOptions.Type} Options */

@@ -1,0 +1,125 @@
+/**
+ * The llama.cpp backend against sim-llamacpp (a fake llama-server run as a real process on an
+ * OS-assigned port): core's contract, and what this backend knows that the generic
+ * OpenAI-compatible path does not — loading is Busy, the one model is checked, slots and
+ * props feed the probe, the in-stream error line fails the answer, and the supervise defaults.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import type { Backend } from "@local-router/core"
+import { contractSuite } from "@local-router/core/testing"
+import { Simulator } from "@local-router/simulators"
+import { Chunk, Effect, Schema, Stream } from "effect"
+import { createServer } from "node:net"
+import { definition, LlamaCppBackend, LlamaCppOptions, ServerState } from "../src/index.js"
+
+const gguf = "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"
+
+let sim: Simulator.Running
+
+beforeAll(async () => {
+  sim = await Simulator.start("llamacpp", { args: ["--model", gguf, "--parallel", "2", "--ctx-size", "64", "--no-context-shift"], readyTimeoutMs: 30_000 })
+})
+afterAll(async () => {
+  await sim.stop()
+})
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+const contextOf = (url: string, raw: Record<string, unknown> = {}): Backend.MakeContext<LlamaCppOptions.Options> => ({
+  name: "llama",
+  url,
+  apiKey: undefined,
+  apiKeyEnv: undefined,
+  options: Schema.decodeUnknownSync(LlamaCppOptions.LlamaCppOptions)(raw),
+  configDir: process.cwd()
+})
+
+const make = (url: string, raw: Record<string, unknown> = {}) => definition.make(contextOf(url, raw))
+
+const ask = (model: string, content = "Say hello"): Backend.GenerateRequest => ({ model, messages: [{ role: "user", content }] })
+
+const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
+  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
+
+contractSuite("llamacpp", {
+  make: Effect.suspend(() => make(sim.url)),
+  model: "qwen2.5-0.5b-instruct-q4_k_m",
+  missingModel: "llama-3.1-70b-instruct",
+  makeUnreachable: Effect.promise(freePort).pipe(Effect.flatMap((port) => make(`http://127.0.0.1:${port}`)))
+})
+
+describe("llama.cpp backend", () => {
+  it.scoped("answers to the model by its path, file name or name without .gguf; any other name is ModelMissing, not a silent wrong model", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(sim.url)
+      expect(yield* backend.models).toEqual([gguf, "qwen2.5-0.5b-instruct-q4_k_m.gguf", "qwen2.5-0.5b-instruct-q4_k_m"])
+      for (const name of [gguf, "qwen2.5-0.5b-instruct-q4_k_m.gguf"]) expect((yield* collect(backend, ask(name))).at(-1)?._tag).toBe("Done")
+      const error = yield* Effect.flip(collect(backend, ask("phi3.5:3.8b")))
+      expect(error.reason).toBe("ModelMissing")
+      expect(error.message).toContain(`runs ${gguf}, not phi3.5:3.8b`)
+    }))
+
+  it.scopedLive("a server still loading its model probes Busy (not dead) and fails a request Overloaded", () =>
+    Effect.gen(function*() {
+      const loading = yield* Effect.acquireRelease(
+        Effect.promise(() => Simulator.start("llamacpp", { args: ["--load-ms", "60000"], readyTimeoutMs: 30_000 })),
+        (s) => Effect.promise(() => s.stop())
+      )
+      const backend = yield* make(loading.url)
+      const probe = yield* backend.probe
+      expect(probe._tag).toBe("Busy")
+      expect(probe._tag === "Busy" && probe.detail).toMatch(/loading its model/)
+      const error = yield* Effect.flip(collect(backend, ask(gguf)))
+      expect([error.reason, error.status]).toEqual(["Overloaded", 503])
+      expect(error.message).toMatch(/still loading its model/)
+    }))
+
+  it.scopedLive("the probe reads /slots: every slot generating is Busy (requests queue), a free slot is Ready with the loaded model", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(sim.url)
+      expect(yield* backend.probe).toMatchObject({ _tag: "Ready", loaded: [gguf] })
+      yield* Effect.promise(() => sim.setFaults([{ kind: "slowTokens", ms: 200 }]))
+      yield* Effect.addFinalizer(() => Effect.promise(() => sim.clearFaults()))
+      const answers = yield* Effect.fork(Effect.all([collect(backend, ask(gguf, "[[tokens:5]] one")), collect(backend, ask(gguf, "[[tokens:5]] two"))], { concurrency: 2 }))
+      const busy = yield* backend.probe.pipe(
+        Effect.tap((p) => (p._tag === "Busy" ? Effect.void : Effect.sleep("20 millis"))),
+        Effect.repeat({ until: (p) => p._tag === "Busy" }),
+        Effect.timeout("10 seconds")
+      )
+      expect(busy._tag === "Busy" && busy.detail).toMatch(/all 2 slots are generating/)
+      yield* Effect.asVoid(answers.await)
+    }))
+
+  it.scoped("/props gives the model file and context per slot", () =>
+    Effect.gen(function*() {
+      const state = yield* definitionState(sim.url)
+      expect(state).toMatchObject({ _tag: "Ready", model: gguf, modelPath: gguf, contextSize: 32, slots: { total: 2, processing: 0 } })
+    }))
+
+  it.scoped("an error inside the stream (llama-server's `error:` line) fails the answer instead of ending it empty", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(sim.url)
+      const long = Array.from({ length: 80 }, (_, i) => `word${i}`).join(" ")
+      const error = yield* Effect.flip(collect(backend, ask(gguf, long)))
+      expect(error.reason).toBe("Upstream")
+      expect(error.message).toMatch(/exceeds the available context size/)
+    }))
+
+  it("supervises as `llama-server -m <gguf> --host 127.0.0.1 --port N` with the entry's alias, context and slots", () => {
+    const defaults = definition.supervise!(contextOf("http://127.0.0.1:8091/v1", { model: gguf, alias: "qwen", contextSize: 8192, parallel: 4 }))
+    expect(defaults.command).toBe("llama-server")
+    expect(defaults.args).toEqual(["-m", gguf, "--host", "127.0.0.1", "--port", "8091", "--alias", "qwen", "-c", "8192", "-np", "4"])
+  })
+})
+
+const definitionState = (url: string) =>
+  Effect.flatMap(make(url), () =>
+    ServerState.read({ backend: "llama", origin: LlamaCppBackend.originOf(url), client: { backend: "llama", baseUrl: `${LlamaCppBackend.originOf(url)}/v1` } }))
