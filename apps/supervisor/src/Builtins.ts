@@ -1,16 +1,16 @@
 /**
  * The backend types local-router ships. They are ordinary backend definitions, loaded through
  * the same BackendLoader path as any plugin; this map only saves resolving them by package.
+ * Each is imported on first use, so a command that needs no backend starts fast.
  */
-import type { Backend } from "@local-router/core"
-import { definition as cloud } from "@local-router/backend-cloud"
-import { definition as mlx } from "@local-router/backend-mlx"
-import { definition as moondream } from "@local-router/backend-moondream"
-import { definition as ollama } from "@local-router/backend-ollama"
+import type { Backend, BackendLoader } from "@local-router/core"
 
-export const builtins: ReadonlyMap<string, Backend.Definition> = new Map<string, Backend.Definition>([
-  ["mlx", mlx as Backend.Definition],
-  ["ollama", ollama as Backend.Definition],
-  ["moondream", moondream as Backend.Definition],
-  ["cloud", cloud as Backend.Definition]
+const lazy = (load: () => Promise<{ readonly definition: unknown }>): BackendLoader.Builtin => () =>
+  load().then((module) => module.definition as Backend.Definition)
+
+export const builtins: ReadonlyMap<string, BackendLoader.Builtin> = new Map([
+  ["mlx", lazy(() => import("@local-router/backend-mlx"))],
+  ["ollama", lazy(() => import("@local-router/backend-ollama"))],
+  ["moondream", lazy(() => import("@local-router/backend-moondream"))],
+  ["cloud", lazy(() => import("@local-router/backend-cloud"))]
 ])

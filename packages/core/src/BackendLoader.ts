@@ -31,9 +31,12 @@ export class LoadError extends Schema.TaggedError<LoadError>()("LoadError", {
   message: Schema.String
 }) {}
 
+/** A built-in definition, or a function that imports it on first use (keeps start-up light). */
+export type Builtin = Definition | (() => Promise<Definition>)
+
 export interface Options {
   /** Definitions registered by the application (local-router's built-in backends). */
-  readonly builtins?: ReadonlyMap<string, Definition>
+  readonly builtins?: ReadonlyMap<string, Builtin>
   /** Where local-router itself is installed, for the second resolution step. */
   readonly selfDir?: string
   /** How long a backend's `make` may take. */
@@ -46,7 +49,15 @@ const majorOf = (version: string) => version.split(".")[0]
 export const resolve = (type: string, configDir: string, options: Options = {}): Effect.Effect<Loaded, LoadError> =>
   Effect.gen(function*() {
     const builtin = options.builtins?.get(type)
-    if (builtin) return { type, definition: builtin, from: "built-in" }
+    if (builtin) {
+      const definition = typeof builtin === "function"
+        ? yield* Effect.tryPromise({
+          try: builtin,
+          catch: (cause) => new LoadError({ reason: "ImportFailed", type, message: `built-in backend "${type}" failed to load: ${String(cause)}` })
+        })
+        : builtin
+      return { type, definition, from: "built-in" }
+    }
     const searched: Array<string> = []
     let file: string | undefined
     if (type.startsWith("./") || type.startsWith("../") || path.isAbsolute(type)) {
