@@ -4,12 +4,13 @@
  * expects, every failure mapping, and the API key that must never leak.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import type { Backend, BackendError } from "@local-router/core"
+import { type Backend, type BackendError, RoutingConfig } from "@local-router/core"
 import { contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
 import { Chunk, Duration, Effect, Either, Fiber, Redacted, Schedule, Schema, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { createServer } from "node:net"
+import * as path from "node:path"
 import { CloudBackend, CloudOptions, definition } from "../src/index.ts"
 
 const openAiKey = "sk-proj-SIMULATED-openai-key-0123456789"
@@ -369,4 +370,15 @@ describe("cloud: definition and options", () => {
     expect(CloudBackend.openAiBaseOf("https://openrouter.ai/api/v1/")).toBe("https://openrouter.ai/api/v1")
     expect(CloudBackend.anthropicBaseOf("https://api.anthropic.com/v1")).toBe("https://api.anthropic.com")
   })
+})
+
+describe("cloud: the repo's routing.yaml", () => {
+  it.effect("its cloud entries are valid options for this backend", () =>
+    Effect.gen(function*() {
+      const file = path.resolve(import.meta.dirname, "../../../routing.yaml")
+      const config = yield* RoutingConfig.load(file, { optionsSchemaFor: (type) => (type === "cloud" ? definition.options : undefined) })
+      const entries = Object.values(config.backends).filter((b) => b.type === "cloud")
+      expect(entries.length).toBeGreaterThan(0)
+      for (const entry of entries) expect(Either.isRight(Schema.decodeUnknownEither(CloudOptions.CloudOptions)(entry.options))).toBe(true)
+    }))
 })

@@ -4,11 +4,13 @@
  * acts on.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import type { Backend, BackendError } from "@local-router/core"
+import { type Backend, type BackendError, RoutingConfig } from "@local-router/core"
 import { contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
-import { Chunk, Duration, Effect, Either, Fiber, Schedule, Schema, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Either, Fiber, Redacted, Schedule, Schema, Stream, TestClock } from "effect"
+import { createHash } from "node:crypto"
 import { createServer } from "node:net"
+import * as path from "node:path"
 import { definition, MlxBackend, MlxOptions } from "../src/index.ts"
 
 const launch = "mlx-community/Qwen2.5-Coder-32B-Instruct-4bit"
@@ -307,4 +309,43 @@ describe("mlx: definition", () => {
     expect(MlxBackend.originOf("http://127.0.0.1:11435/v1/")).toBe("http://127.0.0.1:11435")
     expect(MlxBackend.originOf(undefined)).toBe(MlxBackend.DEFAULT_URL)
   })
+})
+
+describe("mlx: vision (mlx_vlm.server or any server that reads image_url parts)", () => {
+  // sim-openai stands in for mlx_vlm: it reads OpenAI image_url parts, which is all this needs.
+  let vlm: Simulator.Running
+  beforeAll(async () => {
+    vlm = await Simulator.start("openai", { args: ["--models", "*", "--tokens", "4"] })
+  })
+  afterAll(async () => {
+    await vlm.stop()
+  })
+
+  it.scoped("with `vision: true` images go as data-URL image_url parts and the answer streams", () =>
+    Effect.gen(function*() {
+      const png = Uint8Array.from(Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64"))
+      const backend = yield* definition.make({ ...contextOf(vlm.url, { vision: true }), apiKey: Redacted.make("local") })
+      expect(backend.capabilities.images).toBe(true)
+      const events = yield* collect(backend, {
+        model: "mlx-community/Qwen2.5-VL-7B-Instruct-4bit",
+        messages: [{ role: "user", content: "Describe this image", images: [{ data: png, mime: "image/png" }] }]
+      })
+      expect(events[0]?._tag).toBe("Start")
+      expect(events.at(-1)?._tag).toBe("Done")
+      const [request] = yield* Effect.promise(() => vlm.requests())
+      expect(request?.images).toEqual([
+        expect.objectContaining({ prefix: "data:image/png;base64,", sha256: createHash("sha256").update(png).digest("hex") })
+      ])
+    }))
+})
+
+describe("mlx: the repo's routing.yaml", () => {
+  it.effect("its mlx entries are valid options for this backend", () =>
+    Effect.gen(function*() {
+      const file = path.resolve(import.meta.dirname, "../../../routing.yaml")
+      const config = yield* RoutingConfig.load(file, { optionsSchemaFor: (type) => (type === "mlx" ? definition.options : undefined) })
+      const entries = Object.values(config.backends).filter((b) => b.type === "mlx")
+      expect(entries.length).toBeGreaterThan(0)
+      for (const entry of entries) expect(Either.isRight(Schema.decodeUnknownEither(MlxOptions.MlxOptions)(entry.options))).toBe(true)
+    }))
 })
