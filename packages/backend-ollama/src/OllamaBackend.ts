@@ -5,12 +5,13 @@
  *   which for a cold model is after the load (Ollama spends it before the status line), so
  *   the connect deadline covers model loading; the defaults below leave room for it.
  * - With `autoPull`, a missing model is pulled (progress in the log, see Pull.ts) and the
- *   request is retried once, all before `Start`: the router's connect deadline bounds it.
+ *   request is retried once, all before `Start`. The router's connect deadline bounds the
+ *   request, not the download: a pull outlives the request that started it (Pull.autoPull).
  * - ensureModel does not touch the registry when the model is already listed, so an offline
  *   Mac with its models installed never fails on it.
  */
 import { Backend, type BackendError } from "@local-router/core"
-import { Effect, Redacted, Stream } from "effect"
+import { Effect, Redacted, type Scope, Stream } from "effect"
 import pkg from "../package.json" with { type: "json" }
 import * as Chat from "./Chat.ts"
 import * as Client from "./internal/Client.ts"
@@ -29,11 +30,12 @@ const targetOf = (context: Backend.MakeContext<OllamaOptions>): Client.Target =>
   headers: context.apiKey === undefined ? {} : { Authorization: Redacted.make(`Bearer ${Redacted.value(context.apiKey)}`) }
 })
 
-export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect<Backend.Backend> =>
-  Effect.sync(() => {
+export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect<Backend.Backend, never, Scope.Scope> =>
+  Effect.gen(function*() {
     const target = targetOf(context)
     const backend = context.name
     const options = context.options
+    const pulls = yield* Pull.autoPull(target, backend)
 
     const listModels = Client.call(target, { backend, action: "list models", url: target.host }, (ollama) => ollama.list()).pipe(
       Effect.map((list) => list.models.map((m) => m.name))
@@ -51,7 +53,7 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
         openChat(request).pipe(
           Effect.catchIf(
             (error) => options.autoPull && error.reason === "ModelMissing",
-            () => Pull.pullLogged(target, backend, request.model).pipe(Effect.zipRight(openChat(request)))
+            () => pulls.ensure(request.model).pipe(Effect.zipRight(openChat(request)))
           ),
           Effect.map((chunks) =>
             Stream.concat(

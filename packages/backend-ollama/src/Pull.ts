@@ -5,9 +5,10 @@
  * 10 % of a layer, annotated with backend, model, status, completed and total.
  */
 import { Backend, BackendError } from "@local-router/core"
-import { Effect, Stream } from "effect"
+import { Effect, Fiber, type Scope, Stream } from "effect"
 import type { ProgressResponse } from "ollama"
 import * as Client from "./internal/Client.ts"
+import * as ModelName from "./ModelName.ts"
 
 /** What the registry says when it has no such model (streamed pull, protocols.md §1.8). */
 const NO_SUCH_MODEL = /file does not exist|manifest unknown|not found/i
@@ -39,7 +40,7 @@ const decile = (p: Backend.PullProgress): number =>
 export const isMilestone = (previous: Backend.PullProgress | undefined, next: Backend.PullProgress): boolean =>
   previous === undefined || previous.status !== next.status || decile(previous) !== decile(next)
 
-/** Pulls `model` to completion, logging milestones; what generate runs when autoPull is on. */
+/** Pulls `model` to completion, logging milestones. */
 export const pullLogged = (target: Client.Target, backend: string, model: string): Effect.Effect<void, BackendError.BackendError> =>
   Effect.suspend(() => {
     let previous: Backend.PullProgress | undefined
@@ -62,3 +63,38 @@ export const pullLogged = (target: Client.Target, backend: string, model: string
     )
   })
 
+
+/**
+ * The auto-pulls of one backend. A pull runs in the backend's scope, not in the request's:
+ * when the router gives up on the request (its connect deadline is shorter than a download
+ * of gigabytes), the download goes on, and the next request for the model joins it instead
+ * of starting over. Requests for the same model share one pull. Closing the backend (a
+ * config reload, shutdown) aborts what is still downloading.
+ */
+export interface AutoPull {
+  /** Succeeds once `model` is installed; fails as the pull failed. */
+  readonly ensure: (model: string) => Effect.Effect<void, BackendError.BackendError>
+}
+
+export const autoPull = (target: Client.Target, backend: string): Effect.Effect<AutoPull, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    // Guards find-or-start, so two requests arriving together cannot start two pulls.
+    const lock = yield* Effect.makeSemaphore(1)
+    const running = new Map<string, Fiber.RuntimeFiber<void, BackendError.BackendError>>()
+    const started = (model: string) =>
+      lock.withPermits(1)(Effect.suspend(() => {
+        const key = ModelName.normalise(model)
+        const existing = running.get(key)
+        if (existing) return Effect.succeed(existing)
+        return pullLogged(target, backend, model).pipe(
+          Effect.ensuring(Effect.sync(() => running.delete(key))),
+          Effect.forkIn(scope),
+          Effect.tap((fiber) => Effect.sync(() => running.set(key, fiber)))
+        )
+      }))
+    // Fiber.await, not Fiber.join: join would copy the pull fiber's FiberRefs into the
+    // request, among them the Scope of the request that started the pull, and the request's
+    // own resources would then close with that other request.
+    return { ensure: (model) => Effect.flatMap(started(model), (fiber) => Effect.flatten(Fiber.await(fiber))) }
+  })

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/v
 import type { Backend, BackendError } from "@local-router/core"
 import { contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
-import { Chunk, Effect, Fiber, Schema, Stream } from "effect"
+import { Chunk, Effect, Fiber, Option, Schedule, Schema, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { createServer } from "node:net"
 import { OllamaBackend, OllamaOptions } from "../src/index.ts"
@@ -18,7 +18,9 @@ const png = Uint8Array.from(Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAA
 let sim: Simulator.Running
 
 beforeAll(async () => {
-  sim = await Simulator.start("ollama", { args: ["--pull-ms", "300", "--pull-tick-ms", "20", "--tokens", "6"] })
+  // Each pull test uses a model of its own, so no test depends on another having run.
+  const registry = "phi3.5:3.8b,moondream,llava:7b,tinyllama:1.1b-chat,all-minilm,llama3.2:1b,qwen2.5:0.5b,nomic-embed-text,gemma2:2b,smollm:135m"
+  sim = await Simulator.start("ollama", { args: ["--pull-ms", "300", "--pull-tick-ms", "20", "--tokens", "6", "--registry", registry] })
 })
 afterAll(async () => {
   await sim.stop()
@@ -233,7 +235,7 @@ describe("ollama: pulling models", () => {
 
   it.scoped("without autoPull a missing model fails with ModelMissing", () =>
     Effect.gen(function*() {
-      const { error } = yield* failureOf(yield* make(sim.url), ask("qwen2.5:0.5b"))
+      const { error } = yield* failureOf(yield* make(sim.url), ask("smollm:135m"))
       expect(error.reason).toBe("ModelMissing")
       const paths = (yield* Effect.promise(() => sim.requests())).map((r) => r.path)
       expect(paths).not.toContain("/api/pull")
@@ -248,6 +250,38 @@ describe("ollama: pulling models", () => {
       expect(textOf(events).length).toBeGreaterThan(0)
       const paths = (yield* Effect.promise(() => sim.requests())).map((r) => `${r.method} ${r.path}`)
       expect(paths).toEqual(["POST /api/chat", "POST /api/pull", "POST /api/chat"])
+    }))
+})
+
+describe("ollama: auto-pulls are shared and outlive the request", () => {
+  it.scoped("two requests for the same missing model share one pull", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(sim.url, { autoPull: true })
+      const [a, b] = yield* Effect.all([collect(backend, ask("qwen2.5:0.5b")), collect(backend, ask("Qwen2.5:0.5b"))], { concurrency: 2 })
+      expect(a.at(-1)?._tag).toBe("Done")
+      expect(b.at(-1)?._tag).toBe("Done")
+      const pulls = (yield* Effect.promise(() => sim.requests())).filter((r) => r.path === "/api/pull")
+      expect(pulls).toHaveLength(1)
+    }))
+
+  it.scopedLive("a request the router gives up on mid-pull leaves the download running to the end", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(sim.url, { autoPull: true })
+      const fiber = yield* Effect.fork(collect(backend, ask("gemma2:2b")))
+      // Give up on the request once the download is under way, as a deadline would.
+      yield* Effect.promise(() => sim.requests()).pipe(
+        Effect.repeat({ until: (requests) => requests.some((r) => r.path === "/api/pull"), schedule: Schedule.spaced("20 millis") })
+      )
+      yield* Fiber.interrupt(fiber)
+      expect(yield* backend.models).not.toContain("gemma2:2b")
+      // The download takes about a second here; wait for it, bounded.
+      const installed = yield* backend.models.pipe(
+        Effect.repeat({ until: (models) => models.includes("gemma2:2b"), schedule: Schedule.spaced("100 millis") }),
+        Effect.timeoutOption("10 seconds")
+      )
+      expect(Option.isSome(installed)).toBe(true)
+      const paths = (yield* Effect.promise(() => sim.requests())).map((r) => r.path)
+      expect(paths.filter((p) => p === "/api/pull")).toHaveLength(1)
     }))
 })
 
