@@ -4,12 +4,13 @@ import { Console, Effect } from "effect"
 import { ask } from "./commands/Ask.ts"
 import { configCommand } from "./commands/ConfigCheck.ts"
 import { demo } from "./commands/Demo.ts"
+import { plugins } from "./commands/Plugins.ts"
 import { routes } from "./commands/Routes.ts"
 import { root } from "./Root.ts"
 import { ExitCode, forRouteError } from "./ExitCode.ts"
 import pkg from "../package.json" with { type: "json" }
 
-export const command = root.pipe(Command.withSubcommands([ask, routes, configCommand, demo]))
+export const command = root.pipe(Command.withSubcommands([ask, routes, configCommand, demo, plugins]))
 
 export const run = (argv: ReadonlyArray<string>) =>
   Command.run(command, { name: "local-router", version: pkg.version })(argv).pipe(
