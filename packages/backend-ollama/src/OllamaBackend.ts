@@ -37,14 +37,14 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
     const options = context.options
     const pulls = yield* Pull.autoPull(target, backend)
 
-    const listModels = Client.call(target, { backend, action: "list models", url: target.host }, (ollama) => ollama.list()).pipe(
+    const listModels = Client.call(target, { backend, action: "list models" }, (ollama) => ollama.list()).pipe(
       Effect.map((list) => list.models.map((m) => m.name))
     )
 
     const openChat = (request: Backend.GenerateRequest) =>
       Client.open(
         target,
-        { backend, model: request.model, action: "chat", url: target.host },
+        { backend, model: request.model, action: "chat" },
         (ollama) => ollama.chat(Chat.toChatRequest(request, options))
       )
 

@@ -23,7 +23,7 @@ const root = (target: Client.Target, where: Failure.Where) => {
 }
 
 export const probe = (target: Client.Target, backend: string, timeoutMs: number): Effect.Effect<Backend.Probe> => {
-  const where = (action: string): Failure.Where => ({ backend, action, url: target.host })
+  const where = (action: string): Failure.Where => ({ backend, action })
   const bounded = <A, E>(effect: Effect.Effect<A, E>) => Effect.timeoutOption(effect, Duration.millis(timeoutMs))
   return Effect.gen(function*() {
     const up = yield* Effect.either(bounded(root(target, where("GET /"))))

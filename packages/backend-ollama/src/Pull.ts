@@ -22,7 +22,7 @@ export const toProgress = (line: ProgressResponse): Backend.PullProgress => ({
 
 /** Downloads `model`. Interrupting aborts the request; Ollama resumes the layer next time. */
 export const pull = (target: Client.Target, backend: string, model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> => {
-  const where = { backend, model, action: "pull", url: target.host }
+  const where = { backend, model, action: "pull" }
   return Stream.unwrapScoped(Client.open(target, where, (ollama) => ollama.pull({ model, stream: true }))).pipe(
     Stream.map(toProgress),
     Stream.mapError((error) =>

@@ -15,7 +15,6 @@ export interface Where {
   readonly model?: string
   /** What was being done, for the message: "chat", "pull", "GET /api/tags". */
   readonly action: string
-  readonly url: string
 }
 
 /** Before headers (`open`) or while reading the body (`read`). */
