@@ -2,10 +2,13 @@
  * `local-router plugins [--json]`: the backend types routing.yaml can use and where each comes
  * from. `local-router plugin new <name> [--dir DIR]`: scaffold a backend package.
  */
-import { Command } from "@effect/cli"
-import { Console, Effect } from "effect"
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import * as path from "node:path"
 import { configOption, jsonOption, load, loaderOptions } from "../CliConfig.ts"
+import { ExitCode } from "../ExitCode.ts"
 import * as Inventory from "../plugin/Inventory.ts"
+import * as Scaffold from "../plugin/Scaffold.ts"
 import { root } from "../Root.ts"
 
 export const plugins = Command.make("plugins", { config: configOption, json: jsonOption }, ({ config, json }) =>
@@ -14,3 +17,37 @@ export const plugins = Command.make("plugins", { config: configOption, json: jso
     const inventory = yield* Inventory.load(yield* load(config, parent.config), loaderOptions)
     yield* Console.log(json ? JSON.stringify(inventory, null, 2) : Inventory.describe(inventory))
   })).pipe(Command.withDescription("List the backend types: where each was loaded from, its version and contract, or why it failed to load"))
+
+const pluginNew = Command.make(
+  "new",
+  {
+    name: Args.text({ name: "name" }).pipe(Args.withDescription("The package name, or a short name (foo -> local-router-backend-foo)")),
+    dir: Options.text("dir").pipe(Options.withDescription("Where to write it (default: ./<package name>); must not exist or be empty"), Options.optional)
+  },
+  ({ dir, name }) =>
+    Effect.gen(function*() {
+      const names = Scaffold.namesOf(name)
+      const target = path.resolve(Option.getOrElse(dir, () => names instanceof Scaffold.ScaffoldError ? name : names.pkg.replace(/^@[^/]+\//, "")))
+      const written = names instanceof Scaffold.ScaffoldError ? names : yield* Effect.sync(() => Scaffold.write(target, names))
+      if (written instanceof Scaffold.ScaffoldError) {
+        yield* Console.error(`local-router: ${written.message}`)
+        return yield* Effect.sync(() => {
+          process.exitCode = ExitCode.notFound
+        })
+      }
+      const pkg = (names as Scaffold.Names).pkg
+      yield* Console.log([
+        `Created ${pkg} in ${target}:`,
+        ...written.map((file) => `  ${path.relative(target, file)}`),
+        "",
+        "Next:",
+        `  cd ${path.relative(process.cwd(), target) || "."} && npm install && npm test`,
+        `  then, next to your routing.yaml: npm install ${target}   and   type: ${pkg}`
+      ].join("\n"))
+    })
+).pipe(Command.withDescription("Scaffold a backend plugin package: definition, README, and a test running core's contract suite against a simulated server"))
+
+export const pluginCommand = Command.make("plugin").pipe(
+  Command.withDescription("Write backend plugins"),
+  Command.withSubcommands([pluginNew])
+)
