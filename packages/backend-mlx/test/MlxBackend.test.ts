@@ -349,3 +349,37 @@ describe("mlx: the repo's routing.yaml", () => {
       for (const entry of entries) expect(Either.isRight(Schema.decodeUnknownEither(MlxOptions.MlxOptions)(entry.options))).toBe(true)
     }))
 })
+
+describe("mlx: against llama.cpp's llama-server (protocol, not simulator details)", () => {
+  let llama: Simulator.Running
+  beforeAll(async () => {
+    llama = await Simulator.start("llamacpp", { args: ["--load-ms", "1500", "--alias", "tiny", "--ctx-size", "256", "--no-context-shift", "--tokens", "4"] })
+  })
+  afterAll(async () => {
+    await llama.stop()
+  })
+
+  it.scopedLive("loading (503 on every route) probes Busy, then Ready; the answer streams", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(llama.url)
+      expect((yield* backend.probe)._tag).toBe("Busy")
+      yield* backend.probe.pipe(
+        Effect.repeat({ until: (p) => p._tag === "Ready", schedule: Schedule.spaced("100 millis") }),
+        Effect.timeout(Duration.seconds(10))
+      )
+      expect(yield* backend.probe).toMatchObject({ _tag: "Ready", models: ["tiny"] })
+      const events = yield* collect(backend, ask("tiny"))
+      expect(events[0]?._tag).toBe("Start")
+      expect(events.at(-1)?._tag).toBe("Done")
+      expect(textOf(events).length).toBeGreaterThan(0)
+    }))
+
+  it.scopedLive("its in-stream `error:` line (context overflow) fails the stream instead of an empty clean answer", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(llama.url)
+      yield* backend.probe.pipe(Effect.repeat({ until: (p) => p._tag === "Ready", schedule: Schedule.spaced("100 millis") }))
+      const { error } = yield* failureOf(backend, ask("tiny", "word ".repeat(2000)))
+      expect(error.reason).toBe("Upstream")
+      expect(error.message).toContain("context")
+    }))
+})
