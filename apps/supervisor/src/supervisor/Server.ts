@@ -298,7 +298,7 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
   })
 
 /** The backend itself (for its probe and pulls), made in the server's scope. */
-const makeBackend = (
+export const makeBackend = (
   server: Plans.Server,
   env: Readonly<Record<string, string | undefined>>
 ): Effect.Effect<Either.Either<Backend.Backend, string>, never, Scope.Scope> => {

@@ -4,7 +4,7 @@
  * process groups) and opens scopes for new or changed ones, leaving the rest untouched. A bad
  * edit changes nothing and is reported with its file:line:col.
  */
-import type { BackendLoader, ConfigError } from "@local-router/core"
+import type { BackendLoader, ConfigError, RoutingConfig } from "@local-router/core"
 import { Duration, Effect, Exit, Fiber, Queue, Ref, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -27,6 +27,8 @@ export type ReloadOutcome =
 
 export interface Supervisor {
   readonly file: string
+  /** The routing.yaml in force (the last good version). */
+  readonly config: Effect.Effect<RoutingConfig.Config>
   readonly servers: Effect.Effect<ReadonlyArray<Server.Server>>
   readonly server: (name: string) => Effect.Effect<Server.Server | undefined>
   readonly snapshot: Effect.Effect<Snapshot>
@@ -78,6 +80,7 @@ export const make = (file: string, options: Options): Effect.Effect<Supervisor, 
           else started.push(s.plan.name)
         }
         yield* Ref.set(running, after)
+        yield* Ref.set(current, loaded.config)
         const stopped = going.map((r) => r.server.name).filter((n) => !next.has(n))
         return { _tag: "Applied", started, stopped, restarted } as const
       })
@@ -115,12 +118,14 @@ export const make = (file: string, options: Options): Effect.Effect<Supervisor, 
     )
 
     const first = yield* Plans.load(file, options.loader)
+    const current = yield* Ref.make(first.config)
     yield* Ref.set(lastText, yield* Effect.promise(() => fs.promises.readFile(file, "utf8").catch(() => "")))
     yield* apply(first)
     if (options.watch ?? true) yield* watch(file, reload)
 
     return {
       file,
+      config: Ref.get(current),
       servers: Effect.map(Ref.get(running), (m) => [...m.values()].map((r) => r.server)),
       server: (name) => Effect.map(Ref.get(running), (m) => m.get(name)?.server),
       snapshot: Effect.gen(function*() {
