@@ -6,11 +6,13 @@ import { configCommand } from "./commands/ConfigCheck.ts"
 import { demo } from "./commands/Demo.ts"
 import { pluginCommand, plugins } from "./commands/Plugins.ts"
 import { routes } from "./commands/Routes.ts"
+import { serve } from "./commands/Serve.ts"
+import { status } from "./commands/Status.ts"
 import { root } from "./Root.ts"
 import { ExitCode, forRouteError } from "./ExitCode.ts"
 import pkg from "../package.json" with { type: "json" }
 
-export const command = root.pipe(Command.withSubcommands([ask, routes, configCommand, demo, plugins, pluginCommand]))
+export const command = root.pipe(Command.withSubcommands([ask, routes, configCommand, demo, plugins, pluginCommand, serve, status]))
 
 export const run = (argv: ReadonlyArray<string>) =>
   Command.run(command, { name: "local-router", version: pkg.version })(argv).pipe(
