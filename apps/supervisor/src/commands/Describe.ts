@@ -1,0 +1,28 @@
+/** `local-router describe <image> [--prompt] [--json]`: an image, routed to a vision backend. */
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect } from "effect"
+import { configOption, jsonOption, router } from "../CliConfig.ts"
+import { root } from "../Root.ts"
+
+const prompt = Options.text("prompt").pipe(Options.withDescription("A question about the image (default: describe it)"), Options.optional)
+const length = Options.choice("length", ["short", "normal", "long"]).pipe(Options.withDescription("Caption length"), Options.withDefault("normal" as const))
+const category = Options.text("category").pipe(Options.withDescription("The category to route"), Options.withDefault("vision"))
+
+export const describe = Command.make(
+  "describe",
+  { image: Args.file({ name: "image", exists: "yes" }), prompt, length, category, json: jsonOption, config: configOption },
+  (args) =>
+    Effect.gen(function*() {
+      const parent = yield* root
+      const { router: r } = yield* router(args.config, parent.config)
+      // Imported here: the image and PDF machinery is heavy and only these commands need it.
+      const { Vision } = yield* Effect.promise(() => import("@local-router/vision"))
+      const vision = yield* Vision.make(r)
+      const answer = yield* (args.prompt._tag === "Some"
+        ? vision.queryImage(args.image, args.prompt.value, { category: args.category })
+        : vision.describeImage(args.image, { length: args.length, category: args.category }))
+      if (args.json) return yield* Console.log(JSON.stringify(answer, null, 2))
+      yield* Console.log(answer.answer)
+      yield* Console.error(`answered by ${answer.backend} (${answer.model}) for a ${answer.image.width}x${answer.image.height} ${answer.image.mime}`)
+    }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Describe an image, or ask about it with --prompt (Moondream Station -> Ollama -> cloud by default)"))

@@ -1,0 +1,78 @@
+/**
+ * `local-router pdf <file> [--pages] [--text-first] [--json]`: each page rendered and read by a
+ * vision model (or, with --text-first, its text layer sent to a text model). A progress bar on
+ * a terminal; JSON lines otherwise, one per event, so scripts can follow along.
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option, Stream } from "effect"
+import { configOption, jsonOption, router } from "../CliConfig.ts"
+import { ExitCode } from "../ExitCode.ts"
+import { root } from "../Root.ts"
+
+const pages = Options.text("pages").pipe(Options.withDescription('Pages to read, e.g. "1-3,7" (default: all)'), Options.optional)
+const textFirst = Options.boolean("text-first").pipe(
+  Options.withDescription("Send pages that have a real text layer to a text model instead of rendering them")
+)
+const prompt = Options.text("prompt").pipe(Options.withDescription("What to ask about each page"), Options.optional)
+const category = Options.text("category").pipe(Options.withDescription("The vision category"), Options.withDefault("vision_pdf"))
+const concurrency = Options.integer("concurrency").pipe(Options.withDescription("Pages in flight at once"), Options.withDefault(2))
+const password = Options.text("password").pipe(Options.withDescription("Password of an encrypted PDF"), Options.optional)
+
+export const pdf = Command.make(
+  "pdf",
+  { file: Args.file({ name: "file", exists: "yes" }), pages, textFirst, prompt, category, concurrency, password, json: jsonOption, config: configOption },
+  (args) =>
+    Effect.gen(function*() {
+      const parent = yield* root
+      const { router: r } = yield* router(args.config, parent.config)
+      const { Vision } = yield* Effect.promise(() => import("@local-router/vision"))
+      const vision = yield* Vision.make(r)
+      const lines = args.json || !process.stderr.isTTY
+      const bar = lines ? undefined : yield* progressBar
+      let failed = 0
+      yield* vision.processPdf(args.file, {
+        pages: Option.getOrUndefined(args.pages),
+        textFirst: args.textFirst,
+        prompt: Option.getOrUndefined(args.prompt),
+        category: args.category,
+        concurrency: args.concurrency,
+        password: Option.getOrUndefined(args.password)
+      }).pipe(
+        Stream.runForEach((event) =>
+          Effect.gen(function*() {
+            if (lines) return yield* Console.log(JSON.stringify(event))
+            switch (event._tag) {
+              case "Opened":
+                return bar?.start(event.pages.length, 0, { page: "-" })
+              case "PageStarted":
+                return bar?.update({ page: String(event.page) })
+              case "PageDone":
+                bar?.increment()
+                return yield* Effect.sync(() =>
+                  process.stdout.write(`\n── page ${event.page} (${event.result.path} via ${event.result.backend}/${event.result.model})\n${event.result.answer}\n`)
+                )
+              case "PageFailed":
+                failed++
+                bar?.increment()
+                return yield* Console.error(`\n── page ${event.page} failed: ${event.error.message}`)
+              case "Finished":
+                bar?.stop()
+                return yield* Console.error(`${event.succeeded} of ${event.pages} pages read in ${Math.round(event.durationMs)} ms`)
+            }
+          })
+        )
+      )
+      if (lines) {
+        // JSON consumers count failures from the events; the exit code says whether any page failed.
+      }
+      if (failed > 0) process.exitCode = ExitCode.noAnswer
+    }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Read a PDF page by page with a vision model (pages rendered locally with pdfjs-dist)"))
+
+const progressBar = Effect.promise(async () => {
+  const { default: Progress } = await import("cli-progress")
+  return new Progress.SingleBar(
+    { format: "{bar} {value}/{total} pages | page {page} | {duration}s", stream: process.stderr, hideCursor: true },
+    Progress.Presets.shades_classic
+  )
+})
