@@ -1,0 +1,66 @@
+/**
+ * `local-router service install|uninstall|status|logs [--dry-run] [--platform darwin|linux]`:
+ * run `local-router serve` at login, as a LaunchAgent on macOS or a systemd --user unit on Linux.
+ */
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import { fileURLToPath } from "node:url"
+import { configOption, jsonOption, locate } from "../CliConfig.ts"
+import { root } from "../Root.ts"
+import * as Service from "../service/Service.ts"
+
+const entry = fileURLToPath(new URL("../bin.ts", import.meta.url))
+
+const platformOption = Options.choice("platform", ["darwin", "linux"]).pipe(
+  Options.withDescription("Which service manager to use (default: this machine's)"),
+  Options.optional
+)
+const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print the file that would be written, change nothing"))
+
+const setup = (config: Option.Option<string>, platform: Option.Option<"darwin" | "linux">) =>
+  Effect.gen(function*() {
+    const parent = yield* root
+    const file = yield* locate(config, parent.config)
+    const p = Option.getOrElse(platform, () => (process.platform === "darwin" ? "darwin" : "linux") as Service.Platform)
+    return Service.defaultSetup(p, entry, file)
+  })
+
+const install = Command.make("install", { config: configOption, platform: platformOption, dryRun }, ({ config, dryRun, platform }) =>
+  Effect.gen(function*() {
+    const s = yield* setup(config, platform)
+    if (dryRun) return yield* Console.log(`# ${Service.file(s)}\n${Service.render(s)}`)
+    const warning = Service.nodeWarning(s.node)
+    if (warning) yield* Console.error(warning)
+    const done = yield* Service.install(s)
+    yield* Console.log(`installed ${done.file}; ${done.state}\nlogs: ${Service.logDir(s)}`)
+  })).pipe(Command.withDescription("Write and load the login service that runs `local-router serve`"))
+
+const uninstall = Command.make("uninstall", { platform: platformOption, config: configOption }, ({ config, platform }) =>
+  Effect.gen(function*() {
+    const s = yield* setup(config, platform)
+    const done = yield* Service.uninstall(s)
+    yield* Console.log(done.removed ? `stopped and removed ${done.file}` : `nothing installed at ${done.file}`)
+  })).pipe(Command.withDescription("Stop the login service and remove its file"))
+
+const statusCommand = Command.make("status", { platform: platformOption, config: configOption, json: jsonOption }, ({ config, json, platform }) =>
+  Effect.gen(function*() {
+    const s = yield* setup(config, platform)
+    const st = yield* Service.status(s)
+    if (json) return yield* Console.log(JSON.stringify({ file: Service.file(s), ...st }, null, 2))
+    yield* Console.log(`${Service.file(s)}: ${st.installed ? "installed" : "not installed"}; ${st.state}`)
+  })).pipe(Command.withDescription("Whether the login service is installed and running"))
+
+const logs = Command.make("logs", {
+  platform: platformOption,
+  config: configOption,
+  lines: Options.integer("lines").pipe(Options.withAlias("n"), Options.withDefault(50))
+}, ({ config, lines, platform }) =>
+  Effect.gen(function*() {
+    const s = yield* setup(config, platform)
+    yield* Console.log(yield* Service.logs(s, lines))
+  })).pipe(Command.withDescription("The supervisor's own log (each server's log is in <logs>/servers/<name>.log)"))
+
+export const service = Command.make("service").pipe(
+  Command.withDescription("Run local-router at login: LaunchAgent on macOS, systemd --user on Linux"),
+  Command.withSubcommands([install, uninstall, statusCommand, logs])
+)

@@ -1,0 +1,110 @@
+/**
+ * `local-router service ...` through the real command path, with fake `launchctl` and
+ * `systemctl` on PATH that record their arguments and answer like the real ones.
+ */
+import { describe, expect, it } from "vitest"
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { promisify } from "node:util"
+import * as plist from "plist"
+import { repo, tempDir } from "./Fixture.ts"
+
+const bin = path.join(repo, "apps/supervisor/src/bin.ts")
+
+/** A fake tool: records argv, fails `bootout` when nothing is loaded, prints like launchctl. */
+const fakeTools = (dir: string) => {
+  const record = path.join(dir, "calls.log")
+  const script = (body: string) => `#!/bin/sh\necho "$(basename "$0") $*" >> "${record}"\n${body}\n`
+  fs.writeFileSync(path.join(dir, "launchctl"), script(`
+case "$1" in
+  bootout) [ -f "${dir}/loaded" ] || { echo "Boot-out failed: 3: No such process" >&2; exit 3; }; rm -f "${dir}/loaded" ;;
+  bootstrap) [ -f "${dir}/loaded" ] && { echo "Bootstrap failed: 5: Input/output error" >&2; exit 5; }; touch "${dir}/loaded" ;;
+  print) [ -f "${dir}/loaded" ] || { echo "Could not find service" >&2; exit 113; }
+    printf 'gui/501/dev.local-router.supervisor = {\\n\\tactive count = 1\\n\\tstate = running\\n\\tpid = 4242\\n\\tlast exit code = (never exited)\\n}\\n' ;;
+esac`), { mode: 0o755 })
+  fs.writeFileSync(path.join(dir, "systemctl"), script(`[ "$2" = "is-active" ] && echo active; exit 0`), { mode: 0o755 })
+  return () => (fs.existsSync(record) ? fs.readFileSync(record, "utf8").trim().split("\n") : [])
+}
+
+const cli = async (args: ReadonlyArray<string>, env: Record<string, string>) => {
+  try {
+    const r = await promisify(execFile)(process.execPath, ["--disable-warning=ExperimentalWarning", bin, ...args], {
+      env: { ...process.env, NO_COLOR: "1", LOCAL_ROUTER_CONFIG: "", ...env }
+    })
+    return { code: 0, ...r }
+  } catch (e) {
+    const error = e as { code: number; stdout: string; stderr: string }
+    return { code: error.code, stdout: error.stdout, stderr: error.stderr }
+  }
+}
+
+describe("local-router service", () => {
+  it("macOS: install writes a LaunchAgent and loads it with launchctl; status and uninstall use print and bootout", async () => {
+    const home = tempDir("lr-home-")
+    const tools = tempDir("lr-tools-")
+    const calls = fakeTools(tools)
+    const config = path.join(repo, "routing.yaml")
+    const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
+
+    const installed = await cli(["service", "install", "--platform", "darwin", "--config", config], env)
+    expect(installed.stderr).toBe("")
+    expect(installed.code).toBe(0)
+    expect(installed.stdout).toMatch(/state|running/)
+    const file = path.join(home, "Library/LaunchAgents/dev.local-router.supervisor.plist")
+    expect((fs.statSync(file).mode & 0o777).toString(8)).toBe("644")
+    const agent = plist.parse(fs.readFileSync(file, "utf8")) as Record<string, any>
+    expect(agent.Label).toBe("dev.local-router.supervisor")
+    expect(agent.ProgramArguments[0]).toBe(process.execPath)
+    expect(path.isAbsolute(agent.ProgramArguments[0])).toBe(true)
+    expect(agent.ProgramArguments.slice(2)).toEqual([bin, "serve", "--config", config])
+    expect(agent.RunAtLoad).toBe(true)
+    expect(agent.KeepAlive).toEqual({ SuccessfulExit: false })
+    expect(agent.ThrottleInterval).toBe(10)
+    expect(agent.ExitTimeOut).toBe(30)
+    expect(agent.EnvironmentVariables.PATH.split(":")).toEqual(expect.arrayContaining(["/opt/homebrew/bin", "/usr/local/bin", `${home}/.local/bin`, "/usr/bin"]))
+    expect(agent.StandardOutPath).toBe(`${home}/Library/Logs/local-router/supervisor.out.log`)
+    expect(fs.existsSync(`${home}/Library/Logs/local-router`)).toBe(true)
+
+    const uid = process.getuid!()
+    expect(calls()).toEqual([
+      `launchctl bootout gui/${uid}/dev.local-router.supervisor`,
+      `launchctl enable gui/${uid}/dev.local-router.supervisor`,
+      `launchctl bootstrap gui/${uid} ${file}`,
+      `launchctl print gui/${uid}/dev.local-router.supervisor`
+    ])
+    // A second install unloads first, so bootstrap never meets "5: Input/output error".
+    expect((await cli(["service", "install", "--platform", "darwin", "--config", config], env)).code).toBe(0)
+
+    const status = await cli(["service", "status", "--platform", "darwin", "--config", config], env)
+    expect(status.stdout).toContain("installed; running, pid 4242")
+
+    const removed = await cli(["service", "uninstall", "--platform", "darwin", "--config", config], env)
+    expect(removed.stdout).toContain(`stopped and removed ${file}`)
+    expect(fs.existsSync(file)).toBe(false)
+    expect(calls().at(-1)).toBe(`launchctl bootout gui/${uid}/dev.local-router.supervisor`)
+  }, 60_000)
+
+  it("Linux: a systemd --user unit, enabled with systemctl --user; --dry-run prints it and changes nothing", async () => {
+    const home = tempDir("lr-home-")
+    const tools = tempDir("lr-tools-")
+    const calls = fakeTools(tools)
+    const config = path.join(repo, "routing.yaml")
+    const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
+    const dry = await cli(["service", "install", "--platform", "linux", "--dry-run", "--config", config], env)
+    expect(dry.stdout).toContain(`ExecStart=${process.execPath} --disable-warning=ExperimentalWarning ${bin} serve --config ${config}`)
+    expect(dry.stdout).toContain("KillMode=control-group")
+    expect(calls()).toEqual([])
+    expect(fs.existsSync(path.join(home, ".config"))).toBe(false)
+
+    const installed = await cli(["service", "install", "--platform", "linux", "--config", config], env)
+    expect(installed.code).toBe(0)
+    expect(installed.stdout).toContain("active")
+    expect(fs.readFileSync(path.join(home, ".config/systemd/user/local-router.service"), "utf8")).toContain("Restart=on-failure")
+    expect(calls()).toEqual([
+      "systemctl --user daemon-reload",
+      "systemctl --user enable --now local-router.service",
+      "systemctl --user is-active local-router.service"
+    ])
+  }, 60_000)
+})
