@@ -15,6 +15,7 @@ export const Reason = Schema.Literal(
   "TooLarge", // the body is over maxBodyBytes
   "BadJson", // the body is not JSON
   "InvalidRequest", // JSON, but not a request this API accepts
+  "Unprocessable", // a well-formed upload that could not be processed (a page failed to render)
   "UnknownModel", // `model` names no category and no backend/model
   "Rejected", // a backend rejected the caller's own request; no other would accept it
   "Unavailable", // no backend could be tried (all skipped: circuits open, models missing...)
@@ -55,6 +56,8 @@ export const status = (reason: Reason): number => {
     case "AllFailed":
     case "StreamFailed":
       return 502
+    case "Unprocessable":
+      return 422
     case "Internal":
       return 500
   }

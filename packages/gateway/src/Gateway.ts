@@ -34,6 +34,7 @@ import * as Models from "./openai/Models.ts"
 import * as OpenAiError from "./openai/OpenAiError.ts"
 import * as RequestBody from "./RequestBody.ts"
 import * as Status from "./Status.ts"
+import * as VisionRoutes from "./vision/VisionRoutes.ts"
 
 export { GatewayError } from "./GatewayError.ts"
 
@@ -55,6 +56,8 @@ export interface Options extends Settings {
   readonly routing: Status.Routing
   /** The supervisor's state for /status, when the app has one. */
   readonly status?: Status.Provider | undefined
+  /** packages/vision's service, for /v1/vision/describe and /v1/vision/pdf (404 without it). */
+  readonly vision?: VisionRoutes.VisionService | undefined
 }
 
 export interface Gateway {
@@ -212,6 +215,28 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
             : Exchange.run(context, decoded.request, Generation.render(kind, decoded.model))
         }))
 
+    const visionRoute = (
+      kind: "image" | "pdf",
+      request: HttpServerRequest.HttpServerRequest,
+      started: number
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope> => {
+      const vision = options.vision
+      if (!vision) {
+        return Effect.fail(new ApiError.ApiError({ reason: "NotFound", message: "the vision endpoints are not enabled in this local-router" }))
+      }
+      return Effect.flatMap(RequestBody.bytes(request, maxBodyBytes), (body) => {
+        const q = request.url.indexOf("?")
+        const input = VisionRoutes.upload(request.headers["content-type"], body, new URLSearchParams(q < 0 ? "" : request.url.slice(q + 1)), kind)
+        if (Either.isLeft(input)) return Effect.fail(input.left)
+        return kind === "image" ? VisionRoutes.describe(vision, input.right, started) : VisionRoutes.pdf(vision, input.right, started)
+      }).pipe(
+        Effect.tapBoth({
+          onFailure: (error) => Effect.sync(() => metrics.request(`vision_${kind}`, ApiError.status(error.reason), (performance.now() - started) / 1000, 0)),
+          onSuccess: (response) => Effect.sync(() => metrics.request(`vision_${kind}`, response.status, (performance.now() - started) / 1000, 0))
+        })
+      )
+    }
+
     const notFound = (path: string) => new ApiError.ApiError({ reason: "NotFound", message: `no route for ${path}` })
     const wrongMethod = (method: string, path: string) =>
       new ApiError.ApiError({ reason: "MethodNotAllowed", message: `${method} is not allowed on ${path}` })
@@ -231,6 +256,10 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
             return generation("chat", request, started)
           case "/api/generate":
             return generation("generate", request, started)
+          case "/v1/vision/describe":
+            return visionRoute("image", request, started)
+          case "/v1/vision/pdf":
+            return visionRoute("pdf", request, started)
         }
       } else if (read) {
         switch (path) {
@@ -270,7 +299,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         }
       }
       const exists = [
-        "/v1/chat/completions", "/api/chat", "/api/generate", "/", "/api/version", "/api/tags", "/v1/models", "/health", "/status", "/metrics"
+        "/v1/chat/completions", "/api/chat", "/api/generate", "/v1/vision/describe", "/v1/vision/pdf", "/", "/api/version", "/api/tags", "/v1/models", "/health", "/status", "/metrics"
       ].includes(path)
       return Effect.fail(exists ? wrongMethod(method, path) : notFound(path))
     }

@@ -5,6 +5,7 @@
 import { Router, RoutingConfig } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
 import { Effect, Either, Exit, Scope } from "effect"
+import type { VisionService } from "../src/vision/VisionRoutes.ts"
 import { Gateway } from "../src/index.ts"
 
 export const yaml = `backends:
@@ -43,7 +44,10 @@ export interface Running {
 
 export const start = async (
   scripts: Scripts = {},
-  settings: Gateway.Settings & { readonly status?: Gateway.Options["status"] } = {}
+  settings: Gateway.Settings & {
+    readonly status?: Gateway.Options["status"]
+    readonly vision?: (router: Router.Router) => Effect.Effect<VisionService, never, Scope.Scope>
+  } = {}
 ): Promise<Running> => {
   const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
   const scripted = Object.fromEntries(
@@ -65,7 +69,9 @@ export const start = async (
   const { gateway, router } = await Effect.runPromise(
     Effect.gen(function*() {
       const router = yield* Router.make(Effect.succeed(snapshot))
-      const gateway = yield* Gateway.make({ port: 0, ...settings, router, routing: { snapshot: Effect.succeed(snapshot) } })
+      const { vision: makeVision, ...rest } = settings
+      const vision = makeVision ? yield* makeVision(router) : undefined
+      const gateway = yield* Gateway.make({ port: 0, ...rest, vision, router, routing: { snapshot: Effect.succeed(snapshot) } })
       return { gateway, router }
     }).pipe(Scope.extend(scope))
   )

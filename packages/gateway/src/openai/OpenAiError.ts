@@ -20,6 +20,7 @@ const typeAndCode = (reason: ApiError.Reason): readonly [string, string | null] 
     case "MethodNotAllowed":
     case "BadJson":
     case "InvalidRequest":
+    case "Unprocessable":
     case "Rejected":
       return ["invalid_request_error", null]
     case "Unavailable":

@@ -1,0 +1,263 @@
+/**
+ * Native vision endpoints over the app's vision service (packages/vision), which the app
+ * hands in; the gateway itself does not load image or PDF machinery.
+ *
+ *   POST /v1/vision/describe   an image as the raw body (Content-Type image/*), or JSON
+ *                              {"image": "<data URL or base64>", "prompt", "length", "category"};
+ *                              prompt/length/category also as query parameters for raw uploads
+ *                              -> {"answer","backend","model","image":{width,height,mime},"attempts"}
+ *   POST /v1/vision/pdf        a PDF as the raw body (application/pdf), or JSON {"pdf": ...};
+ *                              pages ("1-3,7"), prompt, category, dpi as query or JSON fields
+ *                              -> NDJSON: {"type":"opened"}, one {"type":"page"} or
+ *                                 {"type":"page_error"} per page in order, {"type":"finished"}
+ *
+ * Uploads are always handed over as bytes, never as a path: a caller must not be able to
+ * make the gateway read a file on this machine.
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type { Trace } from "@local-router/core"
+import { Chunk, Effect, Either, Option, Stream } from "effect"
+import type { Scope } from "effect/Scope"
+import * as Answered from "../Answered.ts"
+import * as ApiError from "../ApiError.ts"
+import * as ImageInput from "../ImageInput.ts"
+
+/** A failure of the vision service: a VisionError (the file) or a RouteError (no backend). */
+export interface Failure {
+  readonly _tag: string
+  readonly reason: string
+  readonly message: string
+  readonly page?: number | undefined
+  readonly trace?: Trace.Trace | undefined
+}
+
+export interface ImageAnswer {
+  readonly answer: string
+  readonly backend: string
+  readonly model: string
+  readonly trace: Trace.Trace
+  readonly image: { readonly width: number; readonly height: number; readonly mime: string }
+}
+
+export interface PageResult {
+  readonly page: number
+  readonly path: string
+  readonly text: string
+  readonly answer: string
+  readonly backend: string
+  readonly model: string
+  readonly trace: Trace.Trace
+}
+
+export type PdfEvent =
+  | { readonly _tag: "Opened"; readonly pageCount: number; readonly pages: ReadonlyArray<number> }
+  | { readonly _tag: "PageStarted" | "PageRendered" }
+  | { readonly _tag: "PageDone"; readonly page: number; readonly index: number; readonly of: number; readonly result: PageResult }
+  | { readonly _tag: "PageFailed"; readonly page: number; readonly index: number; readonly of: number; readonly error: Failure }
+  | { readonly _tag: "Finished"; readonly pages: number; readonly succeeded: number; readonly failed: number; readonly durationMs: number }
+
+/** What the gateway needs of packages/vision's `Vision.Service` (which fits as is). */
+export interface VisionService {
+  readonly describeImage: (
+    input: Uint8Array,
+    options?: { readonly prompt?: string | undefined; readonly length?: "short" | "normal" | "long" | undefined; readonly category?: string | undefined }
+  ) => Effect.Effect<ImageAnswer, Failure>
+  readonly processPdf: (
+    input: Uint8Array,
+    options?: {
+      readonly pages?: string | undefined
+      readonly prompt?: string | undefined
+      readonly category?: string | undefined
+      readonly dpi?: number | undefined
+      readonly password?: string | undefined
+    }
+  ) => Stream.Stream<PdfEvent, Failure>
+}
+
+/** How a vision failure reaches the caller. */
+export const fromFailure = (failure: Failure): ApiError.ApiError => {
+  const trace = failure.trace ? { trace: failure.trace } : {}
+  if (failure._tag === "RouteError") {
+    const reason = failure.reason === "UnknownCategory" || failure.reason === "UnknownBackend"
+      ? "UnknownModel"
+      : failure.reason === "NoCandidates"
+      ? "Unavailable"
+      : failure.reason === "AllFailed" || failure.reason === "StreamFailed"
+      ? "AllFailed"
+      : failure.reason === "BadRequest"
+      ? "Rejected"
+      : "InvalidRequest"
+    return new ApiError.ApiError({ reason, message: failure.message, ...trace })
+  }
+  switch (failure.reason) {
+    case "TooLarge":
+    case "ImageTooLarge":
+      return new ApiError.ApiError({ reason: "TooLarge", message: failure.message })
+    case "RenderTimeout":
+    case "RenderFailed":
+      return new ApiError.ApiError({ reason: "Unprocessable", message: failure.message })
+    default:
+      return new ApiError.ApiError({ reason: "InvalidRequest", message: failure.message })
+  }
+}
+
+export interface Upload {
+  readonly bytes: Uint8Array
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
+/**
+ * The upload and its fields: a JSON body carries the file under `key` (data URL or base64)
+ * with the fields beside it; any other body is the file itself, with fields in the query.
+ */
+export const upload = (
+  contentType: string | undefined,
+  body: Buffer,
+  query: URLSearchParams,
+  key: "image" | "pdf"
+): Either.Either<Upload, ApiError.ApiError> => {
+  if (contentType?.startsWith("application/json")) {
+    let value: unknown
+    try {
+      value = JSON.parse(body.toString("utf8"))
+    } catch (cause) {
+      return Either.left(new ApiError.ApiError({ reason: "BadJson", message: `the request body is not valid JSON: ${(cause as Error).message}` }))
+    }
+    const fields = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>
+    const file = fields[key]
+    if (typeof file !== "string") return Either.left(ApiError.invalid(`${key} must be a data URL or base64 string`))
+    if (key === "image") {
+      const image = ImageInput.fromBase64(file)
+      return Either.isLeft(image) ? Either.left(ApiError.invalid(`${key}: ${image.left}`)) : Either.right({ bytes: image.right.data, fields })
+    }
+    const comma = file.startsWith("data:") ? file.indexOf(",") : -1
+    return Either.right({ bytes: Buffer.from(file.slice(comma + 1), "base64"), fields })
+  }
+  if (body.length === 0) return Either.left(ApiError.invalid(`send the ${key} as the request body, or JSON {"${key}": "<data URL>"}`))
+  return Either.right({ bytes: body, fields: Object.fromEntries(query) })
+}
+
+const text = (fields: Upload["fields"], key: string): string | undefined => {
+  const value = fields[key]
+  return typeof value === "string" && value !== "" ? value : undefined
+}
+
+const lengthOf = (value: string | undefined) =>
+  value === "short" || value === "normal" || value === "long" ? value : undefined
+
+export const describe = (
+  service: VisionService,
+  input: Upload,
+  started: number
+): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError> =>
+  Effect.suspend(() => {
+    const asked = performance.now()
+    return service.describeImage(input.bytes, {
+      prompt: text(input.fields, "prompt"),
+      length: lengthOf(text(input.fields, "length")),
+      category: text(input.fields, "category")
+    }).pipe(
+      Effect.mapError(fromFailure),
+      Effect.map((answer) => {
+        const routerMs = performance.now() - asked
+        return HttpServerResponse.text(
+          JSON.stringify({
+            answer: answer.answer,
+            backend: answer.backend,
+            model: answer.model,
+            image: answer.image,
+            attempts: answer.trace.attempts
+          }),
+          {
+            contentType: "application/json; charset=utf-8",
+            headers: Answered.headers(
+              { backend: answer.backend, model: answer.model, attempts: answer.trace.attempts.length },
+              performance.now() - started - routerMs,
+              routerMs
+            )
+          }
+        )
+      })
+    )
+  })
+
+const line = (event: PdfEvent): string => {
+  switch (event._tag) {
+    case "Opened":
+      return `${JSON.stringify({ type: "opened", pageCount: event.pageCount, pages: event.pages })}\n`
+    case "PageDone": {
+      const { result } = event
+      return `${JSON.stringify({
+        type: "page",
+        page: event.page,
+        index: event.index,
+        of: event.of,
+        answer: result.answer,
+        text: result.text,
+        path: result.path,
+        backend: result.backend,
+        model: result.model,
+        attempts: result.trace.attempts
+      })}\n`
+    }
+    case "PageFailed": {
+      const error = fromFailure(event.error)
+      return `${JSON.stringify({ type: "page_error", page: event.page, index: event.index, of: event.of, reason: error.reason, message: error.message })}\n`
+    }
+    case "Finished":
+      return `${JSON.stringify({ type: "finished", pages: event.pages, succeeded: event.succeeded, failed: event.failed, durationMs: event.durationMs })}\n`
+    default:
+      return ""
+  }
+}
+
+/**
+ * The PDF's pages as NDJSON. The response starts once the PDF has opened, so a file that
+ * cannot be read is an ordinary HTTP error; after that each page reports its own outcome.
+ */
+export const pdf = (
+  service: VisionService,
+  input: Upload,
+  started: number
+): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope> =>
+  Effect.gen(function*() {
+    const dpi = Number(input.fields.dpi)
+    const pull = yield* Stream.toPull(service.processPdf(input.bytes, {
+      pages: text(input.fields, "pages"),
+      prompt: text(input.fields, "prompt"),
+      category: text(input.fields, "category"),
+      password: text(input.fields, "password"),
+      dpi: Number.isFinite(dpi) && dpi > 0 ? dpi : undefined
+    }))
+    const first = yield* pull.pipe(
+      Effect.mapError(Option.match({
+        onNone: () => new ApiError.ApiError({ reason: "Internal", message: "the PDF produced no events" }),
+        onSome: fromFailure
+      }))
+    )
+    let ended = false
+    const rest = Stream.repeatEffectChunkOption(Effect.suspend(() => {
+      if (ended) return Effect.fail(Option.none())
+      return Effect.matchEffect(pull, {
+        onFailure: Option.match({
+          onNone: () => Effect.fail(Option.none()),
+          onSome: (failure) => {
+            ended = true
+            const error = fromFailure(failure)
+            return Effect.succeed(Chunk.of<Uint8Array>(Buffer.from(`${JSON.stringify({ type: "error", reason: error.reason, message: error.message })}\n`)))
+          }
+        }),
+        onSuccess: (events) => {
+          let out = ""
+          for (const event of events) out += line(event)
+          return Effect.succeed(out === "" ? Chunk.empty<Uint8Array>() : Chunk.of<Uint8Array>(Buffer.from(out)))
+        }
+      })
+    }))
+    let head = ""
+    for (const event of first) head += line(event)
+    return HttpServerResponse.stream(Stream.concat(Stream.make<[Uint8Array]>(Buffer.from(head)), rest), {
+      contentType: "application/x-ndjson",
+      headers: { ...Answered.timing(performance.now() - started), "cache-control": "no-cache" }
+    })
+  })

@@ -1,0 +1,103 @@
+/**
+ * The native vision endpoints: /v1/vision/describe over packages/vision's real service (a real
+ * PNG decoded, scaled and routed to the scripted vision backend), and /v1/vision/pdf's NDJSON
+ * framing and errors over a stand-in service that emits what processPdf emits.
+ */
+import { Vision } from "@local-router/vision"
+import { Effect, Stream } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import type { PdfEvent, VisionService } from "../src/vision/VisionRoutes.ts"
+import { type Running, start } from "./TestGateway.ts"
+
+let running: Running | undefined
+afterEach(async () => {
+  await running?.close()
+  running = undefined
+})
+
+const json = (response: Response): Promise<any> => response.json()
+
+// A 1x1 PNG.
+const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
+
+const withVision = () => start({}, { vision: (router) => Vision.make(router, { renderWorkers: 1 }) })
+
+describe("POST /v1/vision/describe", () => {
+  it("an uploaded image (raw body) is described by the vision category, and the answer says who", async () => {
+    running = await withVision()
+    const response = await fetch(`${running.url}/v1/vision/describe?length=short`, {
+      method: "POST",
+      headers: { "content-type": "image/png" },
+      body: png
+    })
+    expect(response.status).toBe(200)
+    expect(response.headers.get("x-local-router-backend")).toBe("vision")
+    const body = await json(response)
+    expect(body).toMatchObject({ answer: "Hello, world", backend: "vision", model: "moondream", image: { width: 1, height: 1, mime: "image/png" } })
+    const sent = running.scripted.vision.requests[0]!.messages[0]!
+    expect(sent.content).toBe("Describe this image in one short sentence.")
+    expect(sent.images![0]!.mime).toBe("image/png")
+  })
+
+  it("a JSON body with a data URL and a prompt works the same", async () => {
+    running = await withVision()
+    const response = await fetch(`${running.url}/v1/vision/describe`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ image: `data:image/png;base64,${png.toString("base64")}`, prompt: "What colour is it?" })
+    })
+    expect(response.status).toBe(200)
+    expect(running.scripted.vision.requests[0]!.messages[0]!.content).toBe("What colour is it?")
+  })
+
+  it("bytes that are no image are a 400 naming the problem; nothing is routed", async () => {
+    running = await withVision()
+    const response = await fetch(`${running.url}/v1/vision/describe`, { method: "POST", headers: { "content-type": "image/png" }, body: "not an image" })
+    expect(response.status).toBe(400)
+    expect((await json(response)).error.local_router.reason).toBe("InvalidRequest")
+    expect(running.scripted.vision.requests).toHaveLength(0)
+  })
+
+  it("without a vision service the endpoints are 404", async () => {
+    running = await start()
+    const response = await fetch(`${running.url}/v1/vision/describe`, { method: "POST", body: png })
+    expect(response.status).toBe(404)
+  })
+})
+
+const trace = { attempts: [{ backend: "vision", outcome: "answered" as const, durationMs: 1 }], configVersion: 1, durationMs: 1 }
+const page = (n: number) => ({ page: n, path: "vision", text: "", answer: `page ${n}`, backend: "vision", model: "llava", trace })
+
+const standIn = (events: Stream.Stream<PdfEvent, { _tag: string; reason: string; message: string }>): VisionService => ({
+  describeImage: () => Effect.die("not used"),
+  processPdf: () => events
+})
+
+describe("POST /v1/vision/pdf", () => {
+  it("streams one NDJSON line per page, in order, between opened and finished", async () => {
+    const events: ReadonlyArray<PdfEvent> = [
+      { _tag: "Opened", pageCount: 3, pages: [1, 2, 3] },
+      { _tag: "PageStarted" },
+      { _tag: "PageDone", page: 1, index: 1, of: 3, result: page(1) },
+      { _tag: "PageFailed", page: 2, index: 2, of: 3, error: { _tag: "VisionError", reason: "RenderTimeout", message: "page 2 took too long" } },
+      { _tag: "PageDone", page: 3, index: 3, of: 3, result: page(3) },
+      { _tag: "Finished", pages: 3, succeeded: 2, failed: 1, durationMs: 12 }
+    ]
+    running = await start({}, { vision: () => Effect.succeed(standIn(Stream.fromIterable(events))) })
+    const response = await fetch(`${running.url}/v1/vision/pdf?pages=1-3`, { method: "POST", headers: { "content-type": "application/pdf" }, body: "%PDF-1.4" })
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type")).toBe("application/x-ndjson")
+    const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l))
+    expect(lines.map((l) => [l.type, l.page])).toEqual([["opened", undefined], ["page", 1], ["page_error", 2], ["page", 3], ["finished", undefined]])
+    expect(lines[1]).toMatchObject({ answer: "page 1", backend: "vision", model: "llava" })
+    expect(lines[2]).toMatchObject({ reason: "Unprocessable", message: "page 2 took too long" })
+  })
+
+  it("a PDF that cannot be opened is an HTTP error, not a stream", async () => {
+    const failing = Stream.fail({ _tag: "VisionError", reason: "CorruptPdf", message: "<8 bytes> is not a readable PDF" })
+    running = await start({}, { vision: () => Effect.succeed(standIn(failing)) })
+    const response = await fetch(`${running.url}/v1/vision/pdf`, { method: "POST", headers: { "content-type": "application/pdf" }, body: "garbage!" })
+    expect(response.status).toBe(400)
+    expect((await json(response)).error.message).toMatch(/not a readable PDF/)
+  })
+})
