@@ -9,6 +9,7 @@ import { describe } from "./commands/Describe.ts"
 import { pdf } from "./commands/Pdf.ts"
 import { pluginCommand, plugins } from "./commands/Plugins.ts"
 import { routes } from "./commands/Routes.ts"
+import { pull } from "./commands/Pull.ts"
 import { serve } from "./commands/Serve.ts"
 import { service } from "./commands/Service.ts"
 import { status } from "./commands/Status.ts"
@@ -16,7 +17,7 @@ import { root } from "./Root.ts"
 import { ExitCode, forRouteError } from "./ExitCode.ts"
 import pkg from "../package.json" with { type: "json" }
 
-export const command = root.pipe(Command.withSubcommands([ask, describe, pdf, routes, configCommand, demo, plugins, pluginCommand, serve, status, service]))
+export const command = root.pipe(Command.withSubcommands([ask, describe, pdf, routes, configCommand, demo, plugins, pluginCommand, serve, status, service, pull]))
 
 export const run = (argv: ReadonlyArray<string>) =>
   Command.run(command, { name: "local-router", version: pkg.version })(argv).pipe(
