@@ -82,10 +82,10 @@ export type Probe = Data.TaggedEnum<{
   Unreachable: { readonly detail: string }
   /** Something listens but the API does not answer yet (server starting). */
   Starting: { readonly detail: string }
-  /** The API answers but the server is busy loading a model: alive, not ready. */
+  /** The API answers but the server is busy (loading a model, or every slot taken): alive, not ready. Never restart a Busy server. */
   Busy: { readonly detail: string }
-  /** The API answers; `models` are listed, `loaded` are in memory now. */
-  Ready: { readonly models: ReadonlyArray<string>; readonly loaded: ReadonlyArray<string> }
+  /** The API answers; `models` are listed, `loaded` are in memory now; `detail` notes anything worth showing (e.g. "found on port 2021"). */
+  Ready: { readonly models: ReadonlyArray<string>; readonly loaded: ReadonlyArray<string>; readonly detail?: string }
 }>
 export const Probe = Data.taggedEnum<Probe>()
 
@@ -135,6 +135,12 @@ export interface SuperviseDefaults {
   readonly command: string
   readonly args: ReadonlyArray<string>
   readonly installHint?: string
+  /** Environment the server needs (e.g. OLLAMA_HOST when not on its default port). */
+  readonly env?: Readonly<Record<string, string>>
+  /** Some servers exit when stdin reaches EOF (Moondream Station): give them an open pipe. */
+  readonly stdin?: "pipe" | "ignore"
+  /** The signal that stops it cleanly (default SIGTERM). */
+  readonly stopSignal?: "SIGTERM" | "SIGINT"
 }
 
 /**

@@ -32,7 +32,8 @@ export class LoadError extends Schema.TaggedError<LoadError>()("LoadError", {
 }) {}
 
 /** A built-in definition, or a function that imports it on first use (keeps start-up light). */
-export type Builtin = Definition | (() => Promise<Definition>)
+// `any` options: a definition's `make` takes its own options type, which no single type covers.
+export type Builtin = Definition<any> | (() => Promise<Definition<any>>)
 
 export interface Options {
   /** Definitions registered by the application (local-router's built-in backends). */
@@ -53,7 +54,7 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
       const definition = typeof builtin === "function"
         ? yield* Effect.tryPromise({
           try: builtin,
-          catch: (cause) => new LoadError({ reason: "ImportFailed", type, message: `built-in backend "${type}" failed to load: ${String(cause)}` })
+          catch: (cause) => new LoadError({ reason: "ImportFailed", type, message: `built-in backend "${type}" failed to load: ${describe(cause)}` })
         })
         : builtin
       return { type, definition, from: "built-in" }
@@ -90,7 +91,7 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
         new LoadError({
           reason: "ImportFailed",
           type,
-          message: `backend "${type}" failed to load from ${resolved}: ${cause instanceof Error ? cause.message : String(cause)}`
+          message: `backend "${type}" failed to load from ${resolved}: ${describe(cause)}`
         })
     })
     const definition = [module.definition, module.default, ...Object.values(module)].find(isDefinition)
@@ -122,7 +123,7 @@ export const make = (
   const env = options.env ?? process.env
   const decoded = Schema.decodeUnknownEither(loaded.definition.options)(entry.options)
   if (Either.isLeft(decoded)) {
-    return Effect.succeed(Slot.Failed({ reason: `invalid options for ${entry.type}: ${decoded.left.message.split("\n")[0]}` }))
+    return Effect.succeed(Slot.Failed({ reason: `invalid options for ${entry.type}: ${decoded.left.message.split("\n")[0]}`, code: "InvalidOptions" }))
   }
   const key = entry.apiKeyEnv ? env[entry.apiKeyEnv] : undefined
   return loaded.definition.make({
@@ -139,14 +140,30 @@ export const make = (
       onTimeout: () => new LoadError({ reason: "MakeTimeout", type: entry.type, message: `backend "${entry.name}" did not start within ${Duration.format(options.makeTimeout ?? Duration.seconds(10))}` })
     }),
     Effect.map((backend) => Slot.Ready({ backend, timeouts: loaded.definition.timeouts ?? {} })),
-    Effect.catchAllCause((cause) => Effect.succeed(Slot.Failed({ reason: describe(Cause.squash(cause)) })))
+    Effect.catchAllCause((cause) => {
+      const error = Cause.squash(cause)
+      const code = error instanceof LoadError ? error.reason : "MakeFailed"
+      return Effect.succeed(Slot.Failed({ reason: describe(error), code }))
+    })
   )
 }
 
-const describe = (error: unknown): string =>
-  (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+const describe = (error: unknown): string => {
+  const text = typeof error === "object" && error !== null && "message" in error
     ? String((error as { message: unknown }).message)
-    : String(error)).split("\n")[0]!
+    : typeof error === "object" && error !== null
+    ? safeJson(error)
+    : String(error)
+  return text.split("\n")[0]!
+}
+
+const safeJson = (value: object): string => {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
+}
 
 export interface Checked {
   readonly config: Config

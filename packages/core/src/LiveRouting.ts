@@ -81,7 +81,7 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
             continue
           }
           if (Either.isLeft(l)) {
-            backends.set(entry.name, Slot.Failed({ reason: l.left.message }))
+            backends.set(entry.name, Slot.Failed({ reason: l.left.message, code: l.left.reason }))
             continue
           }
           const scope = yield* Scope.make()

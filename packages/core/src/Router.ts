@@ -26,7 +26,11 @@ export { RouteError } from "./RouteError.ts"
 /** A backend of the running config: ready to use, or out with the reason it failed to load. */
 export type Slot = Data.TaggedEnum<{
   Ready: { readonly backend: Backend; readonly timeouts: Partial<Timeouts> }
-  Failed: { readonly reason: string }
+  Failed: {
+    readonly reason: string
+    /** Why, for scripts: NotFound, ImportFailed, NoDefinition, ContractMismatch, MakeFailed, MakeTimeout, InvalidOptions. */
+    readonly code?: string
+  }
 }>
 export const Slot = Data.taggedEnum<Slot>()
 

@@ -93,7 +93,11 @@ export const contractSuite = (name: string, target: ContractTarget): void => {
         Effect.gen(function*() {
           const backend = yield* makeUnreachable
           expect((yield* backend.probe)._tag).toBe("Unreachable")
-          const error = yield* Effect.flip(collect(backend, ask(target.image?.model ?? target.model)))
+          // An image-only backend refuses a text request before connecting, so it gets its image.
+          const request = target.imageOnly && target.image
+            ? ask(target.image.model, "Describe this image", [target.image.image])
+            : ask(target.image?.model ?? target.model)
+          const error = yield* Effect.flip(collect(backend, request))
           expect(error).toBeInstanceOf(BackendError)
           expect(error.reason).toBe("Unreachable")
         }))
