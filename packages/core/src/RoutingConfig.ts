@@ -9,6 +9,7 @@ import { Effect, Either, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { visit } from "yaml"
 import type { Timeouts } from "./Backend.ts"
 import type { Policy as BreakerPolicy } from "./CircuitBreaker.ts"
 import { ConfigError, formatPath, Issue } from "./ConfigError.ts"
@@ -97,18 +98,38 @@ export const parse = (text: string, file: string, options: ParseOptions = {}): E
   const invalid = () =>
     Either.left(new ConfigError({ reason: "Invalid", file, issues: issues.sort(byPosition) }))
 
-  for (const error of source.document.errors) {
-    const { line, column } = source.at(error.pos[0])
-    issues.push(new Issue({ file, line, column, path: "", message: `YAML syntax: ${firstLine(error.message)}` }))
+  // Only the first syntax error is reported: the ones after it are nearly always its echo
+  // (one stray bracket makes every later token "unexpected"), and listing them would both
+  // bury the real one and quote the rest of the file back, inline secrets included.
+  const [syntax, ...cascade] = source.document.errors
+  if (syntax) {
+    const { line, column } = source.at(syntax.pos[0])
+    const more = cascade.length === 0 ? "" : ` (${cascade.length} more syntax error${cascade.length === 1 ? "" : "s"} after it, most likely caused by this one)`
+    issues.push(new Issue({ file, line, column, path: "", message: `YAML syntax: ${yamlMessage(syntax.message)}${more}` }))
+    return invalid()
   }
-  if (issues.length > 0) return invalid()
 
   let raw: unknown
   try {
     raw = source.document.toJS({ maxAliasCount: 100 })
   } catch (cause) {
-    // yaml throws here only for alias abuse (e.g. a billion-laughs file).
-    report([], `YAML: ${cause instanceof Error ? firstLine(cause.message) : String(cause)}`)
+    // yaml throws here only for alias abuse (e.g. a billion-laughs file, or an alias to no anchor).
+    const message = cause instanceof Error ? firstLine(cause.message) : String(cause)
+    const unresolved = /^Unresolved alias[^:]*: (.*)$/.exec(message)
+    if (!unresolved) report([], `YAML: ${message}`)
+    else {
+      // The alias's name is not repeated (it may be a mistyped secret); its position says which one.
+      let offset = source.document.contents?.range?.[0] ?? 0
+      visit(source.document, {
+        Alias: (_, node) => {
+          if (node.source !== unresolved[1] || !node.range) return
+          offset = node.range[0]
+          return visit.BREAK
+        }
+      })
+      const { line, column } = source.at(offset)
+      issues.push(new Issue({ file, line, column, path: "", message: "YAML: an alias (*name) refers to no anchor (&name) defined before it" }))
+    }
     return invalid()
   }
   if (raw === null || raw === undefined) {
@@ -119,7 +140,7 @@ export const parse = (text: string, file: string, options: ParseOptions = {}): E
   const decoded = Schema.decodeUnknownEither(RoutingFile, { errors: "all", onExcessProperty: "error" })(raw)
   if (Either.isLeft(decoded)) {
     for (const problem of ParseResult.ArrayFormatter.formatErrorSync(decoded.left)) {
-      reportSchemaIssue(problem, RoutingFile.ast, report)
+      reportSchemaIssue(problem, RoutingFile.ast, raw, report)
     }
     checkInlineSecrets(raw, report)
     return invalid()
@@ -137,6 +158,7 @@ type Report = (at: ReadonlyArray<PropertyKey>, message: string, key?: boolean) =
 const reportSchemaIssue = (
   problem: ParseResult.ArrayFormatterIssue,
   ast: Parameters<typeof keysAt>[0],
+  raw: unknown,
   report: Report
 ) => {
   const at = problem.path
@@ -158,9 +180,34 @@ const reportSchemaIssue = (
       report(parent, `missing required key "${String(key)}"`)
       return
     default:
-      report(at, problem.message.replace(/^Expected /, "expected "))
+      report(at, schemaMessage(problem.message, valueAt(raw, at)))
   }
 }
+
+/**
+ * Effect Schema spells out a whole struct's type and quotes the actual value as JSON. A person
+ * needs "a map" and "a list", and a map or list written where it does not belong is never
+ * quoted back: it can be the whole file, inline secrets included.
+ */
+const schemaMessage = (message: string, actual: unknown): string => {
+  const match = /^Expected ([\s\S]*?), actual [\s\S]*$/.exec(message)
+  if (!match) return message.replace(/^Expected /, "expected ")
+  const expected = match[1]!
+  const shape = expected.startsWith("{") ? "a map" : expected.startsWith("ReadonlyArray<") ? "a list" : expected
+  return `expected ${shape}, actual ${describeValue(actual)}`
+}
+
+const describeValue = (value: unknown): string =>
+  Array.isArray(value)
+    ? `a list of ${value.length}`
+    : isRecord(value)
+    ? "a map"
+    : typeof value === "string"
+    ? value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value)
+    : String(value)
+
+const valueAt = (raw: unknown, at: ReadonlyArray<PropertyKey>): unknown =>
+  at.reduce<unknown>((node, key) => (typeof node === "object" && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined), raw)
 
 const checkInlineSecrets = (raw: unknown, report: Report) => {
   const backends = (raw as { backends?: unknown })?.backends
@@ -230,7 +277,7 @@ const checkBackendOptions = (routing: RoutingFile, schemaFor: OptionsSchemaFor, 
       } else if (problem._tag === "Missing") {
         report(["backends", name, ...at.slice(0, -1)], `missing required key "${String(at[at.length - 1])}" for a ${entry.type} backend`)
       } else {
-        report(["backends", name, ...at], problem.message.replace(/^Expected /, "expected "))
+        report(["backends", name, ...at], schemaMessage(problem.message, valueAt(own, at)))
       }
     }
   }
@@ -355,6 +402,15 @@ export const routeOf = (config: Config, category: CategoryConfig): ReadonlyArray
       : undefined
     return { backend, model, skip }
   })
+
+/**
+ * yaml quotes the source text it stumbled on; that text may be an inline secret, so only a
+ * short run of punctuation (`"]"`, `":"`) is kept; the line and column say where the rest is.
+ */
+const yamlMessage = (message: string) =>
+  firstLine(message)
+    .replace(/: (".*")$/, (quoted, token: string) => (/^"[^\w\s]{1,3}"$/.test(token) ? quoted : ""))
+    .replace(/^(Block scalar header includes extra characters): .*$/, "$1")
 
 const byPosition = (a: Issue, b: Issue) => a.line - b.line || a.column - b.column
 const firstLine = (s: string) => s.split("\n")[0]!.trim()
