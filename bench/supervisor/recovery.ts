@@ -1,0 +1,140 @@
+/**
+ * bench/supervisor: how fast a supervised server is back after `kill -9`, as a ratio to its own
+ * start time (goal: start time + at most 1 s), and the supervisor's idle RSS and CPU
+ * (goal: <= 80 MB, ~0 % CPU).
+ *
+ *   ./run node bench/supervisor/recovery.ts [--kills 5] [--idle-seconds 60]
+ *
+ * The supervised server is sim-ollama, a real child process on a port the OS picked. Recovery is
+ * measured in-process; idle use on a real `local-router serve` process (Linux /proc).
+ */
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { parseArgs } from "node:util"
+import { Simulator } from "../../packages/simulators/src/index.ts"
+import { definition as ollama } from "../../packages/backend-ollama/src/index.ts"
+import type { Backend } from "../../packages/core/src/index.ts"
+import * as Supervisor from "../../apps/supervisor/src/supervisor/Supervisor.ts"
+import type * as Server from "../../apps/supervisor/src/supervisor/Server.ts"
+
+// bench/ has no node_modules of its own: take effect from the supervisor's (the same copy it uses).
+type EffectModule = typeof import("../../apps/supervisor/node_modules/effect/dist/dts/index.js")
+const supervisorDir = path.resolve(import.meta.dirname, "../../apps/supervisor")
+const { Effect, Exit, Logger, LogLevel, Option, Scope, Stream } = (await import(
+  createRequire(path.join(supervisorDir, "package.json")).resolve("effect")
+)) as EffectModule
+
+const { values } = parseArgs({ options: { kills: { type: "string", default: "5" }, "idle-seconds": { type: "string", default: "60" } } })
+const kills = Number(values.kills)
+const idleSeconds = Number(values["idle-seconds"])
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
+
+const waitFor = (server: Server.Server, p: (s: Server.Status) => boolean) =>
+  server.changes.pipe(Stream.filter(p), Stream.runHead, Effect.map(Option.getOrThrow))
+
+const main = Effect.gen(function*() {
+  const port = yield* Effect.promise(freePort)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lr-bench-sup-"))
+  const file = path.join(dir, "routing.yaml")
+  fs.writeFileSync(file, JSON.stringify({
+    version: 1,
+    backends: {
+      ollama: {
+        type: "ollama",
+        url: `http://127.0.0.1:${port}`,
+        supervise: {
+          command: process.execPath,
+          args: ["--disable-warning=ExperimentalWarning", Simulator.binPath("ollama"), "--port", "{port}", "--die-with-stdin"],
+          readiness: { interval: "25ms" },
+          // Each kill counts as a first failure (a crash after a healthy run), not a crash loop.
+          restart: { window: "500ms", limit: kills + 5 }
+        }
+      }
+    },
+    priorities: { text: ["ollama"] },
+    categories: { fast: { input: "text", models: { ollama: "phi3.5:3.8b" } } }
+  }))
+  const scope = yield* Scope.make()
+  const t0 = performance.now()
+  const supervisor = yield* Scope.extend(
+    Supervisor.make(file, { logDir: path.join(dir, "logs"), watch: false, loader: { builtins: new Map([["ollama", ollama as Backend.Definition]]) } }),
+    scope
+  )
+  const server = (yield* supervisor.server("ollama"))!
+  let s = yield* waitFor(server, (x) => x.phase === "ready")
+  const coldStart = performance.now() - t0
+  const startTimes: Array<number> = []
+  const recoveries: Array<number> = []
+  for (let i = 0; i < kills; i++) {
+    const before = s
+    const k = performance.now()
+    process.kill(before.pid!, "SIGKILL")
+    const starting = yield* waitFor(server, (x) => x.phase === "starting" && x.pid !== before.pid)
+    const spawnedAt = performance.now()
+    s = yield* waitFor(server, (x) => x.phase === "ready" && x.pid === starting.pid)
+    const back = performance.now()
+    recoveries.push(back - k)
+    startTimes.push(back - spawnedAt)
+  }
+  const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  const start = median(startTimes)
+  const recovery = median(recoveries)
+  console.log(`cold start (supervisor + server): ${coldStart.toFixed(0)} ms`)
+  console.log(`server's own start time (spawn -> ready), median of ${kills}: ${start.toFixed(0)} ms`)
+  console.log(`kill -9 -> ready again, median of ${kills}: ${recovery.toFixed(0)} ms  (ratio ${(recovery / start).toFixed(2)}x; overhead ${(recovery - start).toFixed(0)} ms, goal <= 1000 ms)`)
+
+  yield* Scope.close(scope, Exit.void)
+
+  // Idle: the real `local-router serve` process, supervising one healthy server (probed every 5 s).
+  const api = yield* Effect.promise(freePort)
+  const serve = spawn(process.execPath, [
+    "--disable-warning=ExperimentalWarning",
+    path.resolve(supervisorDir, "src/bin.ts"),
+    "serve",
+    "--config",
+    file,
+    "--port",
+    String(api),
+    "--log-dir",
+    path.join(dir, "logs")
+  ], { stdio: "ignore" })
+  yield* Effect.promise(async () => {
+    for (;;) {
+      const body = await fetch(`http://127.0.0.1:${api}/status`).then((r) => r.json() as Promise<{ servers: Array<{ phase: string }> }>, () => undefined)
+      if (body?.servers[0]?.phase === "ready") return
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  })
+  const ticks = () => {
+    const f = fs.readFileSync(`/proc/${serve.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return Number(f[11]) + Number(f[12])
+  }
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${serve.pid}/status`, "utf8"))![1]) * 1024
+  const c0 = ticks()
+  const w0 = performance.now()
+  let peak = 0
+  const sampler = setInterval(() => (peak = Math.max(peak, rss())), 500)
+  yield* Effect.sleep(`${idleSeconds} seconds`)
+  clearInterval(sampler)
+  const cpuMs = (ticks() - c0) * 10
+  const wall = performance.now() - w0
+  console.log(`local-router serve idle over ${idleSeconds} s: RSS ${(rss() / 1e6).toFixed(1)} MB (peak ${(peak / 1e6).toFixed(1)} MB, goal <= 80 MB), CPU ${((cpuMs / wall) * 100).toFixed(2)} % (goal ~0 %)`)
+  serve.kill("SIGTERM")
+  yield* Effect.promise(() => new Promise((r) => serve.once("exit", r)))
+})
+
+Effect.runPromise(main.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)))).catch((e) => {
+  console.error(e)
+  process.exitCode = 1
+})
