@@ -165,14 +165,16 @@ describe("openai client -> gateway", () => {
     expect(error.error.local_router.models.slice(0, 3)).toEqual(["fast", "code", "vision"])
   })
 
-  it("when every backend fails, the client gets an InternalServerError-class error with the attempts", async () => {
+  it("when every backend fails, the client gets an InternalServerError with the attempts, and does not retry the chain", async () => {
     running = await start({ mlx: [{ fail: "Unreachable" }], ollama: [{ fail: "Overloaded" }], cloud: [{ fail: "Auth" }] })
-    const error = await client(running).chat.completions
+    // The SDK's default retries stay on: the gateway tells it not to run the fallback chain again.
+    const error = await new OpenAI({ baseURL: `${running.url}/v1`, apiKey: "unused" }).chat.completions
       .create({ model: "fast", messages: [{ role: "user", content: "hi" }] })
       .catch((e) => e)
     expect(error).toBeInstanceOf(OpenAI.InternalServerError)
     expect(error.status).toBe(502)
     expect(error.error.local_router.attempts.map((a: { reason: string }) => a.reason)).toEqual(["Unreachable", "Overloaded", "Auth"])
+    expect(running.scripted.mlx.requests).toHaveLength(1)
   })
 
   it("a caller that breaks out of a stream aborts the upstream request within milliseconds", async () => {

@@ -52,9 +52,17 @@ export const body = (error: ApiError.ApiError) => {
   }
 }
 
-export const response = (error: ApiError.ApiError, headers?: Record<string, string>): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.text(JSON.stringify(body(error)), {
-    status: ApiError.status(error.reason),
+/**
+ * The SDKs retry 5xx answers twice by default; the router has already tried every backend it
+ * could, so a retry would only run the same fallback chain again. `x-should-retry: false`
+ * (which the SDKs honour) leaves retrying to the caller's own policy.
+ */
+export const response = (error: ApiError.ApiError, headers?: Record<string, string>): HttpServerResponse.HttpServerResponse => {
+  const status = ApiError.status(error.reason)
+  const all = status >= 500 ? { ...headers, "x-should-retry": "false" } : headers
+  return HttpServerResponse.text(JSON.stringify(body(error)), {
+    status,
     contentType: "application/json",
-    ...(headers ? { headers } : {})
+    ...(all ? { headers: all } : {})
   })
+}
