@@ -216,7 +216,7 @@ export const plan = (input: PlanInput): Plan | undefined => {
   ]
   const fill = (s: string) => s.replaceAll("{host}", host).replaceAll("{port}", String(port)).replaceAll("{model}", models[0] ?? "")
   const args = block.args ?? fromDefinition?.args ?? table?.args(entry.options) ?? []
-  const env = { ...table?.env, ...block.env }
+  const env = { ...table?.env, ...fromDefinition?.env, ...block.env }
   return {
     name: entry.name,
     type: entry.type,
@@ -227,11 +227,11 @@ export const plan = (input: PlanInput): Plan | undefined => {
     env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fill(v)])),
     cwd: block.cwd ? path.resolve(config.dir, expandHome(block.cwd)) : config.dir,
     adopt: block.adopt ?? baseline.adopt,
-    stdin: block.stdin ?? table?.stdin ?? baseline.stdin,
+    stdin: block.stdin ?? fromDefinition?.stdin ?? table?.stdin ?? baseline.stdin,
     readiness: { ...baseline.readiness, ...block.readiness },
     health: { ...baseline.health, ...block.health },
     restart: { ...baseline.restart, ...block.restart },
-    stop: { signal: block.stop?.signal ?? table?.signal ?? baseline.stop.signal, grace: block.stop?.grace ?? baseline.stop.grace },
+    stop: { signal: block.stop?.signal ?? fromDefinition?.stopSignal ?? table?.signal ?? baseline.stop.signal, grace: block.stop?.grace ?? baseline.stop.grace },
     models,
     pull: {
       onStart: block.pull?.onStart ?? baseline.pull.onStart,
