@@ -269,6 +269,9 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
             return Effect.succeed(json(JSON.stringify({ version: Tags.version })))
           case "/api/tags":
             return Effect.map(routing.snapshot, (snapshot) => json(Tags.tags(snapshot, modifiedAt)))
+          case "/api/ps":
+            // Models are loaded by the servers behind the router, not by the gateway; /status says more.
+            return Effect.succeed(json(`{"models":[]}`))
           case "/v1/models":
             return Effect.map(routing.snapshot, (snapshot) => json(Models.list(snapshot, created)))
           case "/health":
@@ -299,7 +302,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         }
       }
       const exists = [
-        "/v1/chat/completions", "/api/chat", "/api/generate", "/v1/vision/describe", "/v1/vision/pdf", "/", "/api/version", "/api/tags", "/v1/models", "/health", "/status", "/metrics"
+        "/v1/chat/completions", "/api/chat", "/api/generate", "/v1/vision/describe", "/v1/vision/pdf", "/", "/api/version", "/api/tags", "/api/ps", "/v1/models", "/health", "/status", "/metrics"
       ].includes(path)
       return Effect.fail(exists ? wrongMethod(method, path) : notFound(path))
     }

@@ -36,6 +36,7 @@ describe("ollama client -> gateway", () => {
       "mlx/m-mlx", "ollama/phi3.5:3.8b", "cloud/gpt-4o-mini", "mlx/qwen-coder", "cloud/gpt-4o", "vision/moondream"
     ])
     expect(models[0]).toMatchObject({ model: "fast", size: 0, details: { family: "local-router" } })
+    expect((await ollama.ps()).models).toEqual([])
     const root = await fetch(running.url)
     expect(await root.text()).toBe("Ollama is running")
   })
