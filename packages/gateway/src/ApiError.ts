@@ -82,8 +82,15 @@ export const fromRouteError = (error: RouteError.RouteError, model: string, know
       return new ApiError({ reason: "Rejected", message: error.message, trace: error.trace })
     case "NoCandidates":
       return new ApiError({ reason: "Unavailable", message: error.message, trace: error.trace })
-    case "AllFailed":
+    case "AllFailed": {
+      // A caller who pinned backend/model and the backend does not have that model: the
+      // caller's model is not found (404), not a server failure (502).
+      const failed = error.trace.attempts.filter((a) => a.outcome === "failed")
+      if (error.trace.pinned && failed.length > 0 && failed.every((a) => a.reason === "ModelMissing")) {
+        return new ApiError({ reason: "UnknownModel", message: `model "${model}" not found: ${failed[0]!.backend} does not have it`, known, trace: error.trace })
+      }
       return new ApiError({ reason: "AllFailed", message: error.message, trace: error.trace })
+    }
     case "StreamFailed":
       return new ApiError({ reason: "StreamFailed", message: error.message, trace: error.trace })
   }

@@ -25,12 +25,65 @@ export const sniff = (bytes: Uint8Array): string | undefined => {
   return undefined
 }
 
+/**
+ * Largest image passed on, in pixels as its header declares them (packages/vision's default
+ * too). A few kilobytes can declare gigapixels; refusing on the header keeps a decompression
+ * bomb from reaching a backend that would try to decode it.
+ */
+export const maxPixels = 100_000_000
+
+/** Width and height as the image's header declares them, when the header can be read. */
+export const dimensions = (bytes: Uint8Array, mime: string): { readonly width: number; readonly height: number } | undefined => {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const at = (i: number) => bytes[i] ?? 0
+  switch (mime) {
+    case "image/png":
+      return bytes.length >= 24 ? { width: view.getUint32(16), height: view.getUint32(20) } : undefined
+    case "image/gif":
+      return bytes.length >= 10 ? { width: view.getUint16(6, true), height: view.getUint16(8, true) } : undefined
+    case "image/webp": {
+      if (bytes.length < 30) return undefined
+      const chunk = String.fromCharCode(at(12), at(13), at(14), at(15))
+      if (chunk === "VP8X") return { width: 1 + (at(24) | at(25) << 8 | at(26) << 16), height: 1 + (at(27) | at(28) << 8 | at(29) << 16) }
+      if (chunk === "VP8L") {
+        const bits = view.getUint32(21, true)
+        return { width: 1 + (bits & 0x3fff), height: 1 + ((bits >>> 14) & 0x3fff) }
+      }
+      if (chunk === "VP8 ") return { width: view.getUint16(26, true) & 0x3fff, height: view.getUint16(28, true) & 0x3fff }
+      return undefined
+    }
+    case "image/jpeg": {
+      // Walk the segments to the first start-of-frame marker, which holds the size.
+      let i = 2
+      while (i + 9 < bytes.length) {
+        if (at(i) !== 0xff) return undefined
+        const marker = at(i + 1)
+        if (marker === 0xff) {
+          i++
+          continue
+        }
+        if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+          return { height: view.getUint16(i + 5), width: view.getUint16(i + 7) }
+        }
+        i += marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7) ? 2 : 2 + view.getUint16(i + 2)
+      }
+      return undefined
+    }
+    default:
+      return undefined
+  }
+}
+
 const decode = (base64: string, declared: string | undefined): Either.Either<Backend.Image, string> => {
   if (!BASE64.test(base64)) return Either.left("the image is not base64")
   const data = Buffer.from(base64, "base64")
   if (data.length === 0) return Either.left("the image is empty")
   const mime = sniff(data) ?? declared
   if (mime === undefined) return Either.left("the image is not PNG, JPEG, GIF or WebP")
+  const size = dimensions(data, mime)
+  if (size && size.width * size.height > maxPixels) {
+    return Either.left(`the image declares ${size.width}x${size.height} pixels (${Math.round(size.width * size.height / 1e6)} MP), over the ${maxPixels / 1e6} MP limit`)
+  }
   return Either.right({ data, mime })
 }
 

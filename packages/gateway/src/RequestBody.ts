@@ -50,13 +50,22 @@ export const bytes = (request: HttpServerRequest, maxBytes: number): Effect.Effe
     return Effect.sync(cleanup)
   })
 
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })
+
 /** The body as a JSON object; anything else is the caller's error. */
 export const json = (request: HttpServerRequest, maxBytes: number): Effect.Effect<Record<string, unknown>, ApiError> =>
   Effect.flatMap(bytes(request, maxBytes), (body) => {
     if (body.length === 0) return Effect.fail(new ApiError({ reason: "BadJson", message: "missing request body" }))
+    let text: string
+    try {
+      // JSON is UTF-8 (RFC 8259); lenient decoding would quietly turn bad bytes into U+FFFD in a prompt.
+      text = utf8.decode(body)
+    } catch {
+      return Effect.fail(new ApiError({ reason: "BadJson", message: "the request body is not valid UTF-8" }))
+    }
     let value: unknown
     try {
-      value = JSON.parse(body.toString("utf8"))
+      value = JSON.parse(text)
     } catch (cause) {
       return Effect.fail(new ApiError({ reason: "BadJson", message: `the request body is not valid JSON: ${(cause as Error).message}` }))
     }

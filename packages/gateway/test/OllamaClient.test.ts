@@ -94,6 +94,13 @@ describe("ollama client -> gateway", () => {
     expect(Buffer.from(image.data).equals(jpeg)).toBe(true)
   })
 
+  it("format (structured output) is a 400, never silently ignored", async () => {
+    running = await start()
+    const error = await rejection(client(running).chat({ model: "fast", messages: [{ role: "user", content: "hi" }], format: "json" }))
+    expect(error.status_code).toBe(400)
+    expect(error.message).toMatch(/does not support format/)
+  })
+
   it("an unknown model is a 404 ResponseError naming the categories", async () => {
     running = await start()
     const error = await rejection(client(running).chat({ model: "llama3", messages: [{ role: "user", content: "hi" }] }))

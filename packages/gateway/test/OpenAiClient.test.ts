@@ -141,6 +141,24 @@ describe("openai client -> gateway", () => {
     expect(running.scripted.vision.requests).toHaveLength(0)
   })
 
+  it("tools and JSON formats are refused with a BadRequestError, never silently ignored", async () => {
+    running = await start()
+    const tools = await client(running).chat.completions.create({
+      model: "fast",
+      messages: [{ role: "user", content: "hi" }],
+      tools: [{ type: "function", function: { name: "f", parameters: {} } }]
+    }).catch((e) => e)
+    expect(tools).toBeInstanceOf(OpenAI.BadRequestError)
+    expect(tools.message).toMatch(/tools are not supported/)
+    const format = await client(running).chat.completions.create({
+      model: "fast",
+      messages: [{ role: "user", content: "hi" }],
+      response_format: { type: "json_object" }
+    }).catch((e) => e)
+    expect(format).toBeInstanceOf(OpenAI.BadRequestError)
+    expect(running.scripted.mlx.requests).toHaveLength(0)
+  })
+
   it("models: categories first, then pinned backend/model names", async () => {
     running = await start()
     const ids = []

@@ -84,6 +84,10 @@ export const decode = (kind: Kind, body: Record<string, unknown>, snapshot: Rout
   const model = body.model
   if (typeof model !== "string" || model === "") return Either.left(ApiError.invalid("model is required"))
   if (Array.isArray(body.tools) && body.tools.length > 0) return Either.left(ApiError.invalid(`${model} does not support tools`))
+  // Structured output is refused rather than ignored, so a caller never parses prose as JSON.
+  if (body.format !== undefined && body.format !== null && body.format !== "") {
+    return Either.left(ApiError.invalid(`${model} does not support format (structured output)`))
+  }
   const opts = options(body.options)
   if (Either.isLeft(opts)) return Either.left(opts.left)
   const target = Catalog.resolve(snapshot, model)

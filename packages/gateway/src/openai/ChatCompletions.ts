@@ -82,6 +82,12 @@ export const decode = (body: Record<string, unknown>, snapshot: Router.Snapshot)
   const raw = body.messages
   if (!Array.isArray(raw) || raw.length === 0) return Either.left(ApiError.invalid("messages must be a non-empty array"))
   if (typeof body.n === "number" && body.n !== 1) return Either.left(ApiError.invalid("n must be 1"))
+  // Refused rather than ignored: a caller relying on tools or a JSON format must not get plain prose silently.
+  if (Array.isArray(body.tools) && body.tools.length > 0) return Either.left(ApiError.invalid("tools are not supported by local-router"))
+  const format = (body.response_format as { type?: unknown } | null | undefined)?.type
+  if (format !== undefined && format !== "text") {
+    return Either.left(ApiError.invalid(`response_format ${JSON.stringify(format)} is not supported by local-router (only "text")`))
+  }
   const messages: Array<Backend.Message> = []
   for (let i = 0; i < raw.length; i++) {
     const m = message(raw[i], i)
