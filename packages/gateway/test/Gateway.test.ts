@@ -95,6 +95,19 @@ describe("binding and tokens", () => {
   })
 })
 
+describe("as a layer", () => {
+  it("Gateway.layer listens while the layer is in use and says where", async () => {
+    const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+    const snapshot = Effect.succeed<Router.Snapshot>({ version: 1, config, backends: new Map() })
+    const health = await Effect.runPromise(Effect.gen(function*() {
+      const router = yield* Router.make(snapshot)
+      const useIt = Effect.flatMap(Gateway.Gateway, (gateway) => Effect.promise(() => fetch(`${gateway.url}/health`).then((r) => r.status)))
+      return yield* Effect.provide(useIt, Gateway.layer({ port: 0, router, routing: { snapshot } }))
+    }))
+    expect(health).toBe(200)
+  })
+})
+
 describe("what the gateway refuses", () => {
   it("a body over the limit is 413, before the router sees it", async () => {
     running = await start({}, { maxBodyBytes: 1024 })
