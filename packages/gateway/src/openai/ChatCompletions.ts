@@ -114,7 +114,10 @@ const usageOf = (usage: Backend.Usage) => {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
 }
 
-const newId = () => `chatcmpl-${crypto.randomUUID().replace(/-/g, "")}`
+// Unique per process run without a random draw per request: a random prefix and a counter.
+const idPrefix = `chatcmpl-${crypto.randomUUID().slice(0, 8)}`
+let idCounter = 0
+const newId = () => `${idPrefix}${(++idCounter).toString(36).padStart(8, "0")}`
 
 export const render = (model: string) => (answer: Router.Answer): string =>
   JSON.stringify({
