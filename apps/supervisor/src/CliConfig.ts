@@ -3,6 +3,7 @@ import { Options } from "@effect/cli"
 import { BackendLoader, LiveRouting, Router, RoutingConfig } from "@local-router/core"
 import { Effect, Option } from "effect"
 import { builtins } from "./Builtins.ts"
+import * as Supervise from "./supervisor/Supervise.ts"
 
 export const configOption = Options.file("config").pipe(
   Options.withDescription(
@@ -14,7 +15,8 @@ export const configOption = Options.file("config").pipe(
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON for scripts"))
 
 // Plugins are resolved from routing.yaml's directory first, then from local-router's own install.
-export const loaderOptions: BackendLoader.Options = { builtins, selfDir: import.meta.dirname }
+// Every command checks `supervise:` blocks the same way `serve` does.
+export const loaderOptions: BackendLoader.Options = { builtins, selfDir: import.meta.dirname, superviseSchema: Supervise.Field }
 
 /** The config file this command uses. */
 export const locate = (own: Option.Option<string>, root: Option.Option<string>) =>

@@ -40,6 +40,8 @@ export interface Options {
   readonly builtins?: ReadonlyMap<string, Builtin>
   /** Where local-router itself is installed, for the second resolution step. */
   readonly selfDir?: string
+  /** Validates each backend's `supervise:` block, when the application supervises servers. */
+  readonly superviseSchema?: Schema.Schema<any, any>
   /** How long a backend's `make` may take. */
   readonly makeTimeout?: Duration.DurationInput
   readonly env?: Readonly<Record<string, string | undefined>>
@@ -188,7 +190,10 @@ export const check = (text: string, file: string, options: Options = {}): Effect
       const loaded = types.get(type)
       return loaded && Either.isRight(loaded) ? loaded.right.definition.options : undefined
     }
-    const checked = RoutingConfig.parse(text, file, { optionsSchemaFor })
+    const checked = RoutingConfig.parse(text, file, {
+      optionsSchemaFor,
+      ...(options.superviseSchema ? { superviseSchema: options.superviseSchema } : {})
+    })
     if (Either.isLeft(checked)) return yield* checked.left
     return { config: checked.right, types }
   })

@@ -32,6 +32,8 @@ export interface BackendConfig {
   readonly breaker: Partial<BreakerPolicy>
   /** Limits for image input (scaled down to fit before sending). */
   readonly images: { readonly maxSide?: number; readonly maxPixels?: number; readonly maxBytes?: number }
+  /** The raw `supervise:` block, for the supervisor (validated when it supplies its schema). */
+  readonly supervise: unknown
   /** The backend type's own options: every key of the entry besides the common ones. */
   readonly options: Readonly<Record<string, unknown>>
 }
@@ -83,6 +85,8 @@ export type OptionsSchemaFor = (type: string) => Schema.Schema<any, any> | undef
 
 export interface ParseOptions {
   readonly optionsSchemaFor?: OptionsSchemaFor
+  /** Validates each backend's `supervise:` block (the supervisor supplies it). */
+  readonly superviseSchema?: Schema.Schema<any, any>
 }
 
 const SECRET_KEY = /(api[-_]?key|token|secret|password)$/i
@@ -149,6 +153,7 @@ export const parse = (text: string, file: string, options: ParseOptions = {}): E
   checkInlineSecrets(raw, report)
   checkReferences(routing, report)
   if (options.optionsSchemaFor) checkBackendOptions(routing, options.optionsSchemaFor, report)
+  if (options.superviseSchema) checkSupervise(routing, options.superviseSchema, report)
   if (issues.length > 0) return invalid()
   return Either.right(resolve(routing, file))
 }
@@ -264,21 +269,37 @@ const checkReferences = (routing: RoutingFile, report: Report) => {
 const checkBackendOptions = (routing: RoutingFile, schemaFor: OptionsSchemaFor, report: Report) => {
   for (const [name, entry] of Object.entries(routing.backends)) {
     const schema = schemaFor(entry.type)
-    if (!schema) continue
-    const own = ownOptions(entry)
-    const result = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(own)
-    if (Either.isRight(result)) continue
-    for (const problem of ParseResult.ArrayFormatter.formatErrorSync(result.left)) {
-      const at = problem.path
-      if (problem._tag === "Unexpected") {
-        const known = [...backendCommonKeys, ...keysAt(schema.ast, at.slice(0, -1))]
-        const hint = didYouMean(String(at[at.length - 1]), known)
-        report(["backends", name, ...at], `unknown key "${String(at[at.length - 1])}" for a ${entry.type} backend${hint ? ` (did you mean "${hint}"?)` : ""}`, true)
-      } else if (problem._tag === "Missing") {
-        report(["backends", name, ...at.slice(0, -1)], `missing required key "${String(at[at.length - 1])}" for a ${entry.type} backend`)
-      } else {
-        report(["backends", name, ...at], schemaMessage(problem.message, valueAt(own, at)))
-      }
+    if (schema) checkAgainst(schema, ownOptions(entry), ["backends", name], `a ${entry.type} backend`, backendCommonKeys, report)
+  }
+}
+
+const checkSupervise = (routing: RoutingFile, schema: Schema.Schema<any, any>, report: Report) => {
+  for (const [name, entry] of Object.entries(routing.backends)) {
+    if (entry.supervise !== undefined) checkAgainst(schema, entry.supervise, ["backends", name, "supervise"], "a supervise block", [], report)
+  }
+}
+
+/** Validate one value against a schema, reporting each problem at its place in the file. */
+const checkAgainst = (
+  schema: Schema.Schema<any, any>,
+  value: unknown,
+  prefix: ReadonlyArray<PropertyKey>,
+  what: string,
+  alsoKnown: ReadonlyArray<string>,
+  report: Report
+) => {
+  const result = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(value)
+  if (Either.isRight(result)) return
+  for (const problem of ParseResult.ArrayFormatter.formatErrorSync(result.left)) {
+    const at = problem.path
+    const key = String(at[at.length - 1])
+    if (problem._tag === "Unexpected") {
+      const hint = didYouMean(key, [...alsoKnown, ...keysAt(schema.ast, at.slice(0, -1))])
+      report([...prefix, ...at], `unknown key "${key}" for ${what}${hint ? ` (did you mean "${hint}"?)` : ""}`, true)
+    } else if (problem._tag === "Missing") {
+      report([...prefix, ...at.slice(0, -1)], `missing required key "${key}" for ${what}`)
+    } else {
+      report([...prefix, ...at], schemaMessage(problem.message, valueAt(value, at)))
     }
   }
 }
@@ -304,6 +325,7 @@ const resolve = (routing: RoutingFile, file: string): Config => {
       timeouts: entry.timeouts ?? {},
       breaker: entry.breaker ?? {},
       images: entry.images ?? {},
+      supervise: entry.supervise,
       options: ownOptions(entry)
     }])
   )

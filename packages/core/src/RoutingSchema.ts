@@ -82,7 +82,7 @@ export const ImageLimits = Schema.Struct({
 })
 
 /** Keys every backend entry may have; the rest are the backend type's own options. */
-export const backendCommonKeys = ["type", "url", "apiKey", "enabled", "timeouts", "breaker", "images"] as const
+export const backendCommonKeys = ["type", "url", "apiKey", "enabled", "timeouts", "breaker", "images", "supervise"] as const
 
 export const BackendEntry = Schema.Struct(
   {
@@ -95,7 +95,11 @@ export const BackendEntry = Schema.Struct(
     enabled: optional(Schema.Boolean),
     timeouts: optional(Timeouts),
     breaker: optional(Breaker),
-    images: optional(ImageLimits)
+    images: optional(ImageLimits),
+    // How the supervisor runs this backend's server; validated (with locations) by the supervisor.
+    supervise: optional(Schema.Unknown).annotations({
+      description: "How `local-router serve` starts and watches this server: command, args, env, readiness, restart, stop, models"
+    })
   },
   Schema.Record({ key: Schema.String, value: Schema.Unknown })
 )

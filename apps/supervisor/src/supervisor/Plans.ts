@@ -1,9 +1,7 @@
 /**
- * routing.yaml -> the servers to supervise. The `supervise:` block is validated here with the
- * same located errors as the rest of the file (file:line:col, did-you-mean), by handing core's
- * parser an options schema for each backend type that is the type's own options plus
- * `supervise`. (Core will list `supervise` among the common backend keys; until then this is
- * what keeps a backend's own strict options schema from rejecting it.)
+ * routing.yaml -> the servers to supervise. Core keeps each backend's `supervise:` block raw and
+ * validates it, with the same located errors as the rest of the file (file:line:col,
+ * did-you-mean), against the schema the supervisor hands it (`Supervise.Field`).
  */
 import { type Backend, BackendLoader, type ConfigError, RoutingConfig } from "@local-router/core"
 import { Effect, Either, Schema } from "effect"
@@ -27,40 +25,21 @@ export interface Loaded {
   readonly servers: ReadonlyArray<Server>
 }
 
-const withSupervise = (own: Schema.Schema<any, any> | undefined): Schema.Schema<any, any> => {
-  const field = Schema.optionalWith(Supervise.Field, { exact: true })
-  const fields = (own as { fields?: Schema.Struct.Fields } | undefined)?.fields
-  return fields
-    ? Schema.Struct({ ...fields, supervise: field })
-    : Schema.Struct({ supervise: field }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-}
-
-const withoutSupervise = (options: Readonly<Record<string, unknown>>) =>
-  Object.fromEntries(Object.entries(options).filter(([k]) => k !== "supervise"))
-
 /** Parse and check a routing.yaml's text, and plan its supervised servers. */
 export const fromText = (text: string, file: string, options: BackendLoader.Options = {}): Effect.Effect<Loaded, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    const first = RoutingConfig.parse(text, file)
-    if (Either.isLeft(first)) return yield* first.left
-    const types = new Map<string, Either.Either<BackendLoader.Loaded, BackendLoader.LoadError>>()
-    for (const entry of Object.values(first.right.backends)) {
-      if (!types.has(entry.type)) types.set(entry.type, yield* Effect.either(BackendLoader.resolve(entry.type, first.right.dir, options)))
-    }
+    const { config, types } = yield* BackendLoader.check(text, file, { ...options, superviseSchema: Supervise.Field })
     const definitionOf = (type: string) => {
       const loaded = types.get(type)
       return loaded && Either.isRight(loaded) ? loaded.right.definition : undefined
     }
-    const checked = RoutingConfig.parse(text, file, { optionsSchemaFor: (type) => withSupervise(definitionOf(type)?.options) })
-    if (Either.isLeft(checked)) return yield* checked.left
-    const config = checked.right
     const servers: Array<Server> = []
     for (const entry of Object.values(config.backends)) {
       const definition = definitionOf(entry.type)
       const loaded = types.get(entry.type)
-      const own = withoutSupervise(entry.options)
+      const own = entry.options
       const decoded = definition ? Schema.decodeUnknownEither(definition.options)(own) : Either.right(own)
-      const block = entry.options.supervise === undefined ? undefined : Schema.decodeUnknownSync(Supervise.Field)(entry.options.supervise)
+      const block = entry.supervise === undefined ? undefined : Schema.decodeUnknownSync(Supervise.Field)(entry.supervise)
       const plan = Supervise.plan({
         entry: { ...entry, options: { ...own, ...(block === undefined ? {} : { supervise: block }) } },
         config,

@@ -22,7 +22,7 @@ categories:
     models: { ollama: "tinyllama:1.1b-chat" }
 `
 
-const plan = (backends: string) => Plans.fromText(yaml(backends), "/home/u/routing.yaml", loader)
+const plan = (backends: string) => Plans.fromText(yaml(backends), "/Users/u/routing.yaml", loader)
 
 describe("supervise: block", () => {
   it.effect("ships defaults for ollama serve, mlx_lm.server and Moondream Station", () =>
@@ -80,7 +80,7 @@ describe("supervise: block", () => {
     supervise:
       restart: { limt: 3 }
       stop: { signal: SIGSTOP }`))
-      expect(error.message).toContain(`/home/u/routing.yaml:8:18 backends.ollama.supervise.restart.limt: unknown key "limt" for a ollama backend (did you mean "limit"?)`)
+      expect(error.message).toContain(`/Users/u/routing.yaml:8:18 backends.ollama.supervise.restart.limt: unknown key "limt" for a supervise block (did you mean "limit"?)`)
       expect(error.message).toMatch(/routing\.yaml:9:23 backends\.ollama\.supervise\.stop\.signal: expected one of SIGTERM, SIGINT/)
     }))
 
