@@ -224,6 +224,14 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       if (!vision) {
         return Effect.fail(new ApiError.ApiError({ reason: "NotFound", message: "the vision endpoints are not enabled in this local-router" }))
       }
+      const type = request.headers["content-type"]
+      const form = type?.startsWith("multipart/form-data")
+        ? VisionRoutes.multipart(request, kind, maxBodyBytes)
+        : undefined
+      if (form) {
+        return Effect.flatMap(form, (input) =>
+          kind === "image" ? VisionRoutes.describe(vision, input, started) : VisionRoutes.pdf(vision, input, started))
+      }
       return Effect.flatMap(RequestBody.bytes(request, maxBodyBytes), (body) => {
         const q = request.url.indexOf("?")
         const input = VisionRoutes.upload(request.headers["content-type"], body, new URLSearchParams(q < 0 ? "" : request.url.slice(q + 1)), kind)

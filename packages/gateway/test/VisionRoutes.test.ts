@@ -50,6 +50,26 @@ describe("POST /v1/vision/describe", () => {
     expect(running.scripted.vision.requests[0]!.messages[0]!.content).toBe("What colour is it?")
   })
 
+  it("a multipart form upload (curl -F image=@photo.png -F prompt=...) works too", async () => {
+    running = await withVision()
+    const form = new FormData()
+    form.append("image", new Blob([png], { type: "image/png" }), "photo.png")
+    form.append("prompt", "Is it dark?")
+    const response = await fetch(`${running.url}/v1/vision/describe`, { method: "POST", body: form })
+    expect(response.status).toBe(200)
+    expect((await json(response)).image).toEqual({ width: 1, height: 1, mime: "image/png" })
+    expect(running.scripted.vision.requests[0]!.messages[0]!.content).toBe("Is it dark?")
+  })
+
+  it("a multipart form over the body limit is 413", async () => {
+    running = await start({}, { maxBodyBytes: 1024, vision: (router) => Vision.make(router, { renderWorkers: 1 }) })
+    const form = new FormData()
+    form.append("image", new Blob([Buffer.alloc(4096)], { type: "image/png" }), "big.png")
+    const response = await fetch(`${running.url}/v1/vision/describe`, { method: "POST", body: form })
+    expect(response.status).toBe(413)
+    expect(running.scripted.vision.requests).toHaveLength(0)
+  })
+
   it("bytes that are no image are a 400 naming the problem; nothing is routed", async () => {
     running = await withVision()
     const response = await fetch(`${running.url}/v1/vision/describe`, { method: "POST", headers: { "content-type": "image/png" }, body: "not an image" })

@@ -2,11 +2,13 @@
  * Native vision endpoints over the app's vision service (packages/vision), which the app
  * hands in; the gateway itself does not load image or PDF machinery.
  *
- *   POST /v1/vision/describe   an image as the raw body (Content-Type image/*), or JSON
+ *   POST /v1/vision/describe   an image as the raw body (Content-Type image/*), a multipart
+ *                              form (`curl -F image=@photo.jpg -F prompt=...`), or JSON
  *                              {"image": "<data URL or base64>", "prompt", "length", "category"};
  *                              prompt/length/category also as query parameters for raw uploads
  *                              -> {"answer","backend","model","image":{width,height,mime},"attempts"}
- *   POST /v1/vision/pdf        a PDF as the raw body (application/pdf), or JSON {"pdf": ...};
+ *   POST /v1/vision/pdf        a PDF as the raw body (application/pdf), a multipart form
+ *                              (`-F pdf=@report.pdf`), or JSON {"pdf": ...};
  *                              pages ("1-3,7"), prompt, category, dpi as query or JSON fields
  *                              -> NDJSON: {"type":"opened"}, one {"type":"page"} or
  *                                 {"type":"page_error"} per page in order, {"type":"finished"}
@@ -14,7 +16,10 @@
  * Uploads are always handed over as bytes, never as a path: a caller must not be able to
  * make the gateway read a file on this machine.
  */
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import type { HttpServerRequest } from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Multipart from "@effect/platform/Multipart"
 import type { Trace } from "@local-router/core"
 import { Chunk, Effect, Either, Option, Stream } from "effect"
 import type { Scope } from "effect/Scope"
@@ -136,6 +141,47 @@ export const upload = (
   if (body.length === 0) return Either.left(ApiError.invalid(`send the ${key} as the request body, or JSON {"${key}": "<data URL>"}`))
   return Either.right({ bytes: body, fields: Object.fromEntries(query) })
 }
+
+interface FormPart {
+  readonly key: string
+  readonly bytes: Uint8Array | undefined
+  readonly value: string | undefined
+}
+
+/**
+ * A multipart form: the first file part is the upload (whatever its field name), the other
+ * parts are fields. The size limit covers the whole body.
+ */
+export const multipart = (
+  request: HttpServerRequest,
+  key: "image" | "pdf",
+  maxBytes: number
+): Effect.Effect<Upload, ApiError.ApiError> =>
+  request.multipartStream.pipe(
+    Stream.mapEffect((part): Effect.Effect<FormPart, Multipart.MultipartError> =>
+      Multipart.isFile(part)
+        ? Effect.map(part.contentEffect, (bytes): FormPart => ({ key: part.key, bytes, value: undefined }))
+        : Effect.succeed<FormPart>({ key: part.key, bytes: undefined, value: Multipart.isField(part) ? part.value : undefined })
+    ),
+    Stream.runCollect,
+    HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
+    Effect.mapError((error: Multipart.MultipartError) =>
+      error.reason === "BodyTooLarge" || error.reason === "FileTooLarge"
+        ? new ApiError.ApiError({ reason: "TooLarge", message: `the request body is larger than ${maxBytes} bytes` })
+        : ApiError.invalid(`the multipart form could not be read (${error.reason})`)
+    ),
+    Effect.flatMap((parts): Effect.Effect<Upload, ApiError.ApiError> => {
+      const fields: Record<string, string> = {}
+      let bytes: Uint8Array | undefined
+      for (const part of parts) {
+        if (part.bytes !== undefined) bytes ??= part.bytes
+        else if (part.value !== undefined) fields[part.key] = part.value
+      }
+      return bytes === undefined
+        ? Effect.fail(ApiError.invalid(`the form has no file part: send the ${key} as a file (-F ${key}=@file)`))
+        : Effect.succeed({ bytes, fields })
+    })
+  )
 
 const text = (fields: Upload["fields"], key: string): string | undefined => {
   const value = fields[key]
