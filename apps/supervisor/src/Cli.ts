@@ -41,6 +41,8 @@ const exitCodeOf = (error: unknown): number | undefined => {
       return forRouteError(tagged.reason as RouteError.Reason)
     case "VisionError":
       return ExitCode.rejected
+    case "ServiceError":
+      return ExitCode.serviceFailed
     default:
       return undefined
   }

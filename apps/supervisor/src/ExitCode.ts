@@ -10,7 +10,9 @@ export const ExitCode = {
   /** The request itself was refused: unknown category or backend, bad input. */
   rejected: 4,
   /** The answer failed after it had started streaming. */
-  streamFailed: 5
+  streamFailed: 5,
+  /** launchctl / systemctl refused to install, load or remove the service. */
+  serviceFailed: 6
 } as const
 
 import type { RouteError } from "@local-router/core"

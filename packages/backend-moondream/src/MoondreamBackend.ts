@@ -194,6 +194,8 @@ export const definition: Backend.Definition<MoondreamOptions> = Backend.plugin({
     // cleanly on SIGINT or the `exit` command (protocols.md §3.1).
     command: "moondream-station",
     args: [],
+    stdin: "pipe",
+    stopSignal: "SIGINT",
     installHint: "pip install moondream-station"
   })
 })

@@ -92,9 +92,11 @@ export const definition: Backend.Definition<OllamaOptions> = Backend.plugin({
   // A cold model loads before Ollama sends headers: give connect room for a load.
   timeouts: { connect: 120_000, firstToken: 180_000 },
   make,
-  supervise: () => ({
+  supervise: ({ url }) => ({
     command: "ollama",
     args: ["serve"],
+    // `ollama serve` takes its address from OLLAMA_HOST only; without it, it binds 11434.
+    env: { OLLAMA_HOST: new URL(url ?? DEFAULT_URL).host },
     installHint: "brew install ollama, or the Ollama app from https://ollama.com/download"
   })
 })
