@@ -85,6 +85,47 @@ describe("POST /v1/vision/describe", () => {
   })
 })
 
+/** A one-page PDF with a line of text, xref offsets exact. */
+const onePagePdf = (): Buffer => {
+  const content = "BT /F1 12 Tf 20 100 Td (Hello PDF) Tj ET"
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+  ]
+  let out = "%PDF-1.4\n"
+  const offsets: Array<number> = []
+  objects.forEach((body, i) => {
+    offsets.push(out.length)
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`
+  })
+  const xref = out.length
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("")}`
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`
+  return Buffer.from(out, "latin1")
+}
+
+describe("POST /v1/vision/pdf over packages/vision's real service", () => {
+  it("a real PDF upload is rendered, routed page by page, and answered as NDJSON", async () => {
+    running = await withVision()
+    const response = await fetch(`${running.url}/v1/vision/pdf?category=vision`, {
+      method: "POST",
+      headers: { "content-type": "application/pdf" },
+      body: onePagePdf()
+    })
+    expect(response.status).toBe(200)
+    const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l))
+    expect(lines.map((l) => l.type)).toEqual(["opened", "page", "finished"])
+    expect(lines[0]).toMatchObject({ pageCount: 1, pages: [1] })
+    expect(lines[1]).toMatchObject({ page: 1, answer: "Hello, world", backend: "vision", path: "vision" })
+    expect(lines[1].text).toContain("Hello PDF")
+    const sent = running.scripted.vision.requests[0]!.messages[0]!
+    expect(sent.images![0]!.mime).toBe("image/png")
+  })
+})
+
 const trace = { attempts: [{ backend: "vision", outcome: "answered" as const, durationMs: 1 }], configVersion: 1, durationMs: 1 }
 const page = (n: number) => ({ page: n, path: "vision", text: "", answer: `page ${n}`, backend: "vision", model: "llava", trace })
 
