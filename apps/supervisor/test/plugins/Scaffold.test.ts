@@ -49,7 +49,7 @@ describe("local-router plugin new", () => {
       `backends:\n  acme: { type: ./acme/src/index.js, url: "http://127.0.0.1:9" }\npriorities:\n  text: [acme]\ncategories:\n  fast:\n    input: text\n    models: { acme: demo-model }\n`
     )
     const [tests, listed, again, badName] = await Promise.all([
-      run([path.join(repo, "node_modules/vitest/vitest.mjs"), "run"], pkgDir),
+      run([path.join(repo, "node_modules/vitest/vitest.mjs"), "run", "--reporter=verbose"], pkgDir),
       run([bin, "plugins", "--json", "--config", "routing.yaml"], dir),
       run([bin, "plugin", "new", "acme-echo", "--dir", "acme"], dir),
       run([bin, "plugin", "new", "Not A Name"], dir)
