@@ -37,7 +37,7 @@ export const make = (): Metrics => {
   const registers = [registry]
   const requests = new Prom.Counter({
     name: "local_router_requests_total",
-    help: "HTTP requests answered by the gateway",
+    help: "Routed (chat, generate, vision) requests answered by the gateway, by endpoint and status",
     labelNames: ["endpoint", "status"] as const,
     registers
   })
