@@ -88,9 +88,7 @@ export const body = (call: Call, response: Response): Stream.Stream<Uint8Array, 
     Effect.map(
       Effect.acquireRelease(
         Effect.sync(() => readable.getReader()),
-        // Cancelling a body that already failed rejects with that same failure, which the
-        // stream has reported; there is nothing more to say about it here.
-        (reader) => Effect.promise(() => reader.cancel().catch(() => undefined))
+        (reader) => Effect.promise(() => release(reader))
       ),
       (reader) =>
         Stream.repeatEffectOption(
@@ -103,6 +101,27 @@ export const body = (call: Call, response: Response): Stream.Stream<Uint8Array, 
         )
     )
   )
+}
+
+/**
+ * A consumer usually stops at the protocol's own end marker (`[DONE]`, `done: true`) a moment
+ * before the HTTP body ends. Cancelling then would destroy the socket and cost every request
+ * a new connection; so a body whose end is already in flight is read to its end (keeping the
+ * connection alive for the next request), and only a body still streaming is cancelled, at
+ * once, so a caller who went away stops the server within milliseconds.
+ */
+const release = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
+  try {
+    for (let i = 0; i < 4; i++) {
+      const next = await Promise.race([reader.read(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2))])
+      if (next === undefined) break
+      if (next.done) return
+    }
+    await reader.cancel()
+  } catch {
+    // A body that already failed rejects again with the same failure, which the stream has
+    // reported; cancelling it has nothing more to say.
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
