@@ -19,7 +19,7 @@ import { type Family, generate, type Variant } from "./ConfigVariants.ts"
 const repo = path.resolve(import.meta.dirname, "../../../..")
 const base = fs.readFileSync(path.join(repo, "routing.yaml"), "utf8")
 const variants = generate(base)
-const FILE = "/home/someone/.config/local-router/routing.yaml"
+const FILE = "/Users/someone/.config/local-router/routing.yaml"
 
 /** What is wrong with how a variant was rejected; empty when the rejection is right. */
 const problemsWith = (variant: Variant, error: ConfigError.ConfigError, file: string): ReadonlyArray<string> => {
