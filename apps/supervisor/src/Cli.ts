@@ -43,6 +43,8 @@ const exitCodeOf = (error: unknown): number | undefined => {
       return ExitCode.rejected
     case "ServiceError":
       return ExitCode.serviceFailed
+    case "GatewayError":
+      return ExitCode.notFound
     default:
       return undefined
   }

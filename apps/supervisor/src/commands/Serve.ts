@@ -1,22 +1,26 @@
 /**
- * `local-router serve [--host 127.0.0.1] [--port N] [--log-dir DIR]`: run the supervisor in the
- * foreground. Every server routing.yaml supervises is started (or adopted) and kept alive; the
- * status API answers on host:port. SIGINT/SIGTERM stop every child's process group, then exit.
+ * `local-router serve [--host 127.0.0.1] [--port N] [--log-dir DIR]`: one process that
+ * supervises the local model servers routing.yaml names (started or adopted, probed, restarted,
+ * models pulled) and serves the gateway on host:port — OpenAI- and Ollama-compatible APIs,
+ * vision uploads, /health, /status (router and supervisor), /metrics. SIGINT/SIGTERM stop the
+ * gateway, then every child's process group.
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { LiveRouting, Router } from "@local-router/core"
+import { Console, Effect, Either, Option } from "effect"
 import { configOption, loaderOptions, locate } from "../CliConfig.ts"
 import { root } from "../Root.ts"
+import * as LazyVision from "../serve/LazyVision.ts"
 import * as Paths from "../supervisor/Paths.ts"
 import * as StatusApi from "../supervisor/StatusApi.ts"
 import * as Supervisor from "../supervisor/Supervisor.ts"
 
 export const hostOption = Options.text("host").pipe(
-  Options.withDescription("Address of the status API (default: server.host in routing.yaml, else 127.0.0.1)"),
+  Options.withDescription("Address to listen on (default: server.host in routing.yaml, else 127.0.0.1; anything else needs a token)"),
   Options.optional
 )
 export const portOption = Options.integer("port").pipe(
-  Options.withDescription("Port of the status API (default: server.port in routing.yaml, else 4141)"),
+  Options.withDescription("Port to listen on (default: server.port in routing.yaml, else 4141)"),
   Options.optional
 )
 
@@ -37,13 +41,27 @@ export const serve = Command.make(
       const file = yield* locate(config, parent.config)
       const logs = Option.getOrElse(logDir, () => Paths.serverLogs())
       const supervisor = yield* Supervisor.make(file, { logDir: logs, loader: loaderOptions })
-      const routing = yield* supervisor.config
-      const address = { host: Option.getOrElse(host, () => routing.server.host), port: Option.getOrElse(port, () => routing.server.port) }
+      const live = yield* LiveRouting.make(file, loaderOptions)
+      const router = yield* Router.make(live.snapshot)
+      const { config: routing } = yield* live.snapshot
+      const { Gateway } = yield* Effect.promise(() => import("@local-router/gateway"))
+      const settings = yield* Either.match(Gateway.settingsFromConfig(routing.server), { onLeft: Effect.fail, onRight: Effect.succeed })
+      const scope = yield* Effect.scope
+      const gateway = yield* Gateway.make({
+        ...settings,
+        host: Option.getOrElse(host, () => settings.host),
+        port: Option.getOrElse(port, () => settings.port),
+        router,
+        routing: live,
+        status: StatusApi.view(supervisor),
+        vision: yield* LazyVision.make(router, scope)
+      })
       const servers = yield* supervisor.servers
       yield* Console.log(
-        `local-router supervising ${servers.length} server${servers.length === 1 ? "" : "s"} from ${file} ` +
-          `(${servers.map((s) => s.name).join(", ") || "none"}); logs in ${logs}; status at http://${address.host}:${address.port}/status`
+        `local-router on ${gateway.url} (OpenAI clients: ${gateway.url}/v1), routing from ${file}; ` +
+          `supervising ${servers.length} server${servers.length === 1 ? "" : "s"}` +
+          `${servers.length ? ` (${servers.map((s) => s.name).join(", ")})` : ""}; logs in ${logs}`
       )
-      return yield* StatusApi.serve(supervisor, address.host, address.port)
+      return yield* Effect.never
     }).pipe(Effect.scoped)
-).pipe(Command.withDescription("Start, watch and restart the local model servers routing.yaml supervises, in the foreground"))
+).pipe(Command.withDescription("Supervise the local model servers and serve the OpenAI/Ollama-compatible gateway, in the foreground"))

@@ -35,13 +35,25 @@ describe("local-router serve / status", () => {
       const exited = new Promise<number | null>((resolve) => serve.once("exit", (code) => resolve(code)))
       yield* Effect.addFinalizer(() => Effect.sync(() => serve.kill("SIGKILL")))
 
-      // Poll the status API itself (cheap); then ask once through the CLI.
+      // Poll the gateway's /status itself (cheap; the supervisor's view sits under `supervisor`),
+      // then ask once through the CLI.
       yield* Effect.gen(function*() {
         while (true) {
           const body = yield* Effect.promise(() =>
-            fetch(`http://127.0.0.1:${api}/status`).then((r) => r.json() as Promise<StatusJson>, () => undefined)
+            fetch(`http://127.0.0.1:${api}/status`).then((r) => r.json() as Promise<{ supervisor?: StatusJson }>, () => undefined)
           )
-          if (body?.servers[0]?.phase === "ready") return
+          if (body?.supervisor?.servers[0]?.phase === "ready") {
+            // The same address serves the OpenAI API: a category answers through the supervised server.
+            const chat = yield* Effect.promise(() =>
+              fetch(`http://127.0.0.1:${api}/v1/chat/completions`, {
+                method: "POST",
+                headers: { "content-type": "application/json" },
+                body: JSON.stringify({ model: "c_ollama", messages: [{ role: "user", content: "hi" }] })
+              }).then(async (r) => ({ status: r.status, backend: r.headers.get("x-local-router-backend"), body: await r.text() }))
+            )
+            expect(chat, chat.body).toMatchObject({ status: 200, backend: "ollama" })
+            return
+          }
           yield* Effect.sleep("50 millis")
         }
       }).pipe(Effect.timeoutFail({ duration: "25 seconds", onTimeout: () => new Error(`never ready:\n${output}`) }))
