@@ -1,18 +1,9 @@
 /**
- * The supervisor's HTTP status API, on the address `local-router serve` listens on:
- *
- *   GET  /health                  200 {"ok":true}
- *   GET  /status                  every server's state, pid, uptime, restarts, models, last error
- *   POST /servers/:name/retry     leave failed / not-installed now
- *
- * It is an HttpRouter so the gateway can be served beside it on the same address:
- * `HttpRouter.concat(gatewayRouter, StatusApi.router(supervisor))`, or the gateway keeps its
- * own `/status` and passes `StatusApi.view(supervisor)` as its supervisor status provider.
+ * The supervisor's view for `GET /status`: every server's state, pid, uptime, restarts, models
+ * and last error. `local-router serve` hands it to the gateway as its status provider, so it
+ * appears under `supervisor` in the gateway's /status on the same address.
  */
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import * as http from "node:http"
+import { Effect } from "effect"
 import type * as Server from "./Server.ts"
 import type * as Supervisor from "./Supervisor.ts"
 
@@ -37,27 +28,3 @@ export const view = (supervisor: Supervisor.Supervisor): Effect.Effect<View> =>
       }))
     }
   })
-
-export const router = (supervisor: Supervisor.Supervisor) =>
-  HttpRouter.empty.pipe(
-    HttpRouter.get("/health", Effect.succeed(HttpServerResponse.unsafeJson({ ok: true }))),
-    HttpRouter.get("/status", Effect.map(view(supervisor), (v) => HttpServerResponse.unsafeJson(v))),
-    HttpRouter.post(
-      "/servers/:name/retry",
-      Effect.gen(function*() {
-        const { name } = yield* HttpRouter.params
-        const server = name ? yield* supervisor.server(name) : undefined
-        if (!server) return HttpServerResponse.unsafeJson({ error: `no supervised server named ${name}` }, { status: 404 })
-        yield* server.retry
-        return HttpServerResponse.unsafeJson({ ok: true })
-      })
-    )
-  )
-
-/** Serve the status API on host:port for as long as the scope lives. */
-export const serve = (supervisor: Supervisor.Supervisor, host: string, port: number) =>
-  Layer.launch(
-    HttpServer.serve(router(supervisor)).pipe(
-      Layer.provide(NodeHttpServer.layer(() => http.createServer(), { host, port }))
-    )
-  )
