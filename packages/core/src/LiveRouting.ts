@@ -6,10 +6,9 @@
  * start, so those in flight finish on the version they began with. An invalid edit keeps the
  * running snapshot and is reported with its file:line:col.
  */
-import { Data, Duration, Effect, Either, Exit, Fiber, PubSub, Queue, Ref, Scope, Stream } from "effect"
-import * as fs from "node:fs"
-import * as path from "node:path"
+import { Data, Duration, Effect, Either, Exit, PubSub, Ref, Scope, Stream } from "effect"
 import * as BackendLoader from "./BackendLoader.ts"
+import * as FileWatch from "./FileWatch.ts"
 import type { ConfigError } from "./ConfigError.ts"
 import { Slot, type Snapshot } from "./Router.ts"
 import * as RoutingConfig from "./RoutingConfig.ts"
@@ -136,7 +135,7 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
         return result
       })
 
-    if (options.watch ?? true) yield* watch(file, reload, options.debounce ?? Duration.millis(75))
+    if (options.watch ?? true) yield* FileWatch.onChange(file, reload, options.debounce)
 
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(Ref.get(current), (v) => Effect.forEach(v.scopes.values(), (s) => Scope.close(s, Exit.void)))
@@ -153,29 +152,3 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
   })
 
 const readText = RoutingConfig.readFile
-
-/**
- * Watch the directory, not the file: editors save by writing a new file and renaming it over
- * the old one, which a watch on the old inode would miss.
- */
-const watch = (file: string, reload: Effect.Effect<ReloadResult>, debounce: Duration.DurationInput) =>
-  Effect.gen(function*() {
-    const changes = yield* Queue.sliding<void>(1)
-    const base = path.basename(file)
-    yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        fs.watch(path.dirname(path.resolve(file)), { persistent: false }, (_event, name) => {
-          if (name === null || String(name) === base) Queue.unsafeOffer(changes, undefined)
-        })
-      ),
-      (watcher) => Effect.sync(() => watcher.close())
-    )
-    const loop = Queue.take(changes).pipe(
-      Effect.zipRight(Effect.sleep(debounce)),
-      Effect.zipRight(Queue.takeAll(changes)),
-      Effect.zipRight(reload),
-      Effect.forever
-    )
-    const fiber = yield* Effect.forkDaemon(loop)
-    yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
-  })

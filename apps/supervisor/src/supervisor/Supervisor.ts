@@ -4,10 +4,9 @@
  * process groups) and opens scopes for new or changed ones, leaving the rest untouched. A bad
  * edit changes nothing and is reported with its file:line:col.
  */
-import type { BackendLoader, ConfigError, RoutingConfig } from "@local-router/core"
-import { Duration, Effect, Exit, Fiber, Queue, Ref, Scope } from "effect"
+import { type BackendLoader, type ConfigError, FileWatch, type RoutingConfig } from "@local-router/core"
+import { Duration, Effect, Exit, Ref, Scope } from "effect"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import * as Plans from "./Plans.ts"
 import * as Server from "./Server.ts"
 
@@ -121,7 +120,7 @@ export const make = (file: string, options: Options): Effect.Effect<Supervisor, 
     const current = yield* Ref.make(first.config)
     yield* Ref.set(lastText, yield* Effect.promise(() => fs.promises.readFile(file, "utf8").catch(() => "")))
     yield* apply(first)
-    if (options.watch ?? true) yield* watch(file, reload)
+    if (options.watch ?? true) yield* FileWatch.onChange(file, reload, Duration.millis(100))
 
     return {
       file,
@@ -142,26 +141,3 @@ export const make = (file: string, options: Options): Effect.Effect<Supervisor, 
     }
   })
 
-/** Watch the directory (editors save by renaming a new file over the old one), debounced. */
-const watch = (file: string, reload: Effect.Effect<ReloadOutcome>) =>
-  Effect.gen(function*() {
-    const changes = yield* Queue.sliding<void>(1)
-    const base = path.basename(file)
-    yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        fs.watch(path.dirname(path.resolve(file)), { persistent: false }, (_event, name) => {
-          if (name === null || String(name) === base) Queue.unsafeOffer(changes, undefined)
-        })
-      ),
-      (watcher) => Effect.sync(() => watcher.close())
-    )
-    const fiber = yield* Effect.forkDaemon(
-      Queue.take(changes).pipe(
-        Effect.zipRight(Effect.sleep(Duration.millis(100))),
-        Effect.zipRight(Queue.takeAll(changes)),
-        Effect.zipRight(reload),
-        Effect.forever
-      )
-    )
-    yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
-  })
