@@ -96,10 +96,12 @@ const main = Effect.gen(function*() {
 
   yield* Scope.close(scope, Exit.void)
 
-  // Idle: the real `local-router serve` process, supervising one healthy server (probed every 5 s).
+  // Idle: the real `local-router serve` process, supervising one healthy server (probed every 5 s),
+  // started with the flags the LaunchAgent and `./run start` use.
   const api = yield* Effect.promise(freePort)
   const serve = spawn(process.execPath, [
     "--disable-warning=ExperimentalWarning",
+    "--max-semi-space-size=1",
     path.resolve(supervisorDir, "src/bin.ts"),
     "serve",
     "--config",

@@ -62,7 +62,9 @@ export const file = (s: Setup) =>
 export const render = (s: Setup): string => {
   const input = {
     node: s.node,
-    programArguments: ["--disable-warning=ExperimentalWarning", s.entry, "serve", "--config", s.configFile],
+    // A small young generation: `serve` lives for days and mostly waits on sockets, and this
+    // keeps its resident memory ~40 MB lower for a few more, shorter scavenges.
+    programArguments: ["--disable-warning=ExperimentalWarning", "--max-semi-space-size=1", s.entry, "serve", "--config", s.configFile],
     workingDirectory: path.dirname(s.configFile),
     path: s.path,
     configFile: s.configFile,
