@@ -231,24 +231,25 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
           let text = ""
           let usage: Usage = {}
           while (true) {
-            const next = yield* Effect.either(events.next)
+            const next = yield* Effect.either(events.nextChunk)
             if (Either.isLeft(next)) return Either.left(next.left)
             if (Option.isNone(next.right)) return Either.left(streamCut(candidate.backend, model))
-            const event = next.right.value
-            if (event._tag === "TextDelta") text += event.text
-            else if (event._tag === "Usage") usage = { ...usage, ...event.usage }
-            else if (event._tag === "Done") {
-              const now = yield* Clock.currentTimeMillis
-              attempts.push(answered(candidate, model, now - attemptStarted))
-              yield* settle(snap.config, candidate.backend, "success")
-              return Either.right<Answer>({
-                text,
-                backend: candidate.backend,
-                model,
-                finishReason: event.finishReason,
-                usage,
-                trace: traceOf(plan, snap, attempts, started, now, { backend: candidate.backend, model })
-              })
+            for (const event of next.right.value) {
+              if (event._tag === "TextDelta") text += event.text
+              else if (event._tag === "Usage") usage = { ...usage, ...event.usage }
+              else if (event._tag === "Done") {
+                const now = yield* Clock.currentTimeMillis
+                attempts.push(answered(candidate, model, now - attemptStarted))
+                yield* settle(snap.config, candidate.backend, "success")
+                return Either.right<Answer>({
+                  text,
+                  backend: candidate.backend,
+                  model,
+                  finishReason: event.finishReason,
+                  usage,
+                  trace: traceOf(plan, snap, attempts, started, now, { backend: candidate.backend, model })
+                })
+              }
             }
           }
         })
@@ -311,35 +312,41 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
                   trace: traceOf(plan, snap, attempts, started, now, { backend: candidate.backend, model })
                 })
               })
-            const translate = (event: GenerateEvent): Effect.Effect<ReadonlyArray<Event>> => {
-              switch (event._tag) {
-                case "TextDelta":
-                  return Effect.succeed([Event.TextDelta({ text: event.text })])
-                case "Usage":
+            /** The caller's events for a chunk of the backend's, up to its Done. */
+            const translate = (chunk: ReadonlyArray<GenerateEvent>): Effect.Effect<Chunk.Chunk<Event>> => {
+              const out: Array<Event> = []
+              for (const event of chunk) {
+                if (event._tag === "TextDelta") out.push(Event.TextDelta({ text: event.text }))
+                else if (event._tag === "Usage") {
                   usage = { ...usage, ...event.usage }
-                  return Effect.succeed([Event.Usage({ usage: event.usage })])
-                case "Done":
-                  return Effect.map(finish(event), (done) => [done])
-                case "Start":
-                  return Effect.succeed([])
+                  out.push(Event.Usage({ usage: event.usage }))
+                } else if (event._tag === "Done") {
+                  return Effect.map(finish(event), (done) => Chunk.unsafeFromArray([...out, done]))
+                }
               }
+              return Effect.succeed(Chunk.unsafeFromArray(out))
             }
+            for (const e of held) if (e._tag === "Usage") usage = { ...usage, ...e.usage }
+            let head: Chunk.Chunk<Event> | undefined = Chunk.prependAll(yield* translate([first]), Chunk.unsafeFromArray([routed, ...held]))
             const rest = Stream.repeatEffectChunkOption(
               Effect.suspend(() => {
+                if (head) {
+                  const out = head
+                  head = undefined
+                  return Effect.succeed(out)
+                }
                 if (finished) return Effect.fail(Option.none())
-                return events.next.pipe(
+                return events.nextChunk.pipe(
                   Effect.catchAll((error) => Effect.flatMap(afterCommit(error), (e) => Effect.fail(Option.some(e)))),
                   Effect.flatMap(Option.match({
                     onNone: () =>
                       Effect.flatMap(afterCommit(streamCut(candidate.backend, model)), (e) => Effect.fail(Option.some(e))),
-                    onSome: (event) => Effect.map(translate(event), toChunk)
+                    onSome: translate
                   }))
                 )
               })
             )
-            for (const e of held) if (e._tag === "Usage") usage = { ...usage, ...e.usage }
-            const head = yield* translate(first)
-            return Either.right(Stream.concat(Stream.fromIterable([routed, ...held, ...head]), rest))
+            return Either.right(rest)
           })
         ).pipe(Scope.extend(scope)))
       )
@@ -448,5 +455,3 @@ const toGenerate = (messages: ReadonlyArray<Message>, request: Request, model: s
 
 const streamCut = (backend: string, model: string) =>
   new BackendError({ reason: "StreamCut", backend, model, message: `${backend} ended the stream before the answer was complete` })
-
-const toChunk = <A>(items: ReadonlyArray<A>) => Chunk.fromIterable(items)

@@ -3,17 +3,35 @@
  * connect (until Start), first token (until the first TextDelta or Done), idle (between
  * events after that) and total. Time comes from the Clock, so TestClock drives it in tests.
  *
+ * This sits under every event of every answer, so keeping the deadlines must cost next to
+ * nothing per event. A race (a fiber and a timer) per pull cost more than the rest of the
+ * router together; instead each attempt has one watchdog fiber, and an event only moves a
+ * timestamp. The watchdog sleeps until the deadline it last computed, but never longer than
+ * the idle deadline, because the deadline can only move earlier by a first token starting the
+ * idle clock, and that can never be more than one idle span ahead. Waking early, it re-reads
+ * the deadline and sleeps on.
+ *
+ * So that the watchdog can stop a pull that overran (which aborts the request, as a timeout
+ * did before), the stream is pulled in a reader fiber, still one chunk per call of `next`:
+ * nothing is read ahead of the caller, and a deadline that passed while the caller was busy
+ * fails the next pull, as before.
+ *
  * A backend that throws or dies inside its stream is a misbehaving backend (Upstream), not
  * a crash of the router.
  */
-import { Cause, Chunk, Clock, Duration, Effect, Option, type Scope, Stream } from "effect"
+import { Cause, Chunk, Clock, Effect, Exit, Fiber, Option, type Scope, Stream } from "effect"
 import type { GenerateEvent, Timeouts } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
 
 export interface TimedEvents {
   /** The next event, or None when the stream ended. */
   readonly next: Effect.Effect<Option.Option<GenerateEvent>, BackendError>
+  /** Every event read and not yet taken (at least one), or None when the stream ended. */
+  readonly nextChunk: Effect.Effect<Option.Option<ReadonlyArray<GenerateEvent>>, BackendError>
 }
+
+/** How the stream ended: cleanly, or with the error (or interruption) the caller will see. */
+type End = { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly cause: Cause.Cause<BackendError> }
 
 export const open = (
   backend: string,
@@ -22,28 +40,17 @@ export const open = (
   timeouts: Timeouts
 ): Effect.Effect<TimedEvents, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const guarded = Stream.suspend(events).pipe(
-      Stream.catchAllCause((cause) =>
-        Option.match(Cause.failureOption(cause), {
-          onSome: (error) => Stream.fail(error),
-          onNone: () =>
-            Cause.isInterruptedOnly(cause) ? Stream.failCause(cause) : Stream.fail(
-              new BackendError({
-                reason: "Upstream",
-                backend,
-                model,
-                message: `backend ${backend} crashed: ${describeDefect(Cause.squash(cause))}`
-              })
-            )
-        })
-      )
-    )
-    const pull = yield* Stream.toPull(guarded)
+    const pull = yield* Stream.toPull(Stream.suspend(events))
     const started = yield* Clock.currentTimeMillis
     let phase: "connect" | "firstToken" | "streaming" = "connect"
     let last = started
-    let ended = false
-    const buffer: Array<GenerateEvent> = []
+    let buffer: Array<GenerateEvent> = []
+    let read = 0
+    let end: End | undefined
+    // The reader waits for `demand`; the caller waits for `wake`. Each is set while its fiber waits.
+    let demanded = false
+    let demand: (() => void) | undefined
+    let wake: (() => void) | undefined
 
     const deadline = (): { readonly at: number; readonly what: string } => {
       const total = { at: started + timeouts.total, what: `total deadline ${fmt(timeouts.total)}` }
@@ -55,47 +62,109 @@ export const open = (
       return candidates.reduce((a, b) => (b.at < a.at ? b : a))
     }
 
-    const observe = (event: GenerateEvent, now: number) => {
-      last = now
-      if (event._tag === "Start" && phase === "connect") phase = "firstToken"
-      else if (event._tag === "TextDelta" || event._tag === "Done") phase = "streaming"
+    const finish = (ended: End) => {
+      if (end !== undefined) return
+      end = ended
+      wake?.()
     }
 
-    const next: Effect.Effect<Option.Option<GenerateEvent>, BackendError> = Effect.suspend(() => {
-      const buffered = buffer.shift()
-      if (buffered) return Effect.succeed(Option.some(buffered))
-      if (ended) return Effect.succeedNone
-      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const { at, what } = deadline()
-        return pull.pipe(
-          Effect.timeoutFail({
-            duration: Duration.millis(Math.max(0, at - now)),
-            onTimeout: () => new BackendError({ reason: "Timeout", backend, model, message: `no answer from ${backend} within the ${what}` })
-          }),
-          Effect.matchEffect({
-            onFailure: (error) => {
-              if (error instanceof BackendError) return Effect.fail(error)
-              return Option.match(error, {
-                onNone: () => {
-                  ended = true
-                  return Effect.succeedNone
-                },
-                onSome: Effect.fail
+    const received = (exit: Exit.Exit<Chunk.Chunk<GenerateEvent>, Option.Option<BackendError>>, now: number) => {
+      if (end !== undefined) return
+      if (Exit.isSuccess(exit)) {
+        for (const event of Chunk.toReadonlyArray(exit.value)) {
+          last = now
+          if (event._tag === "Start" && phase === "connect") phase = "firstToken"
+          else if (event._tag === "TextDelta" || event._tag === "Done") phase = "streaming"
+          buffer.push(event)
+        }
+        wake?.()
+        return
+      }
+      finish(Option.match(Cause.failureOption(exit.cause), {
+        onSome: Option.match({ onNone: () => ({ _tag: "End" }), onSome: (error) => ({ _tag: "Fail", cause: Cause.fail(error) }) }),
+        onNone: () =>
+          Cause.isInterruptedOnly(exit.cause) ? { _tag: "Fail", cause: exit.cause as Cause.Cause<never> } : {
+            _tag: "Fail",
+            cause: Cause.fail(
+              new BackendError({
+                reason: "Upstream",
+                backend,
+                model,
+                message: `backend ${backend} crashed: ${describeDefect(Cause.squash(exit.cause))}`
               })
-            },
-            onSuccess: (chunk) =>
-              Effect.flatMap(Clock.currentTimeMillis, (received) => {
-                for (const event of Chunk.toReadonlyArray(chunk)) {
-                  observe(event, received)
-                  buffer.push(event)
-                }
-                return next
-              })
-          })
-        )
+            )
+          }
+      }))
+    }
+
+    const demandOnce = Effect.async<void>((resume) => {
+      if (demanded) {
+        demanded = false
+        return resume(Effect.void)
+      }
+      demand = () => {
+        demand = undefined
+        resume(Effect.void)
+      }
+      return Effect.sync(() => {
+        demand = undefined
       })
     })
-    return { next }
+    const reading: Effect.Effect<void> = Effect.suspend(() =>
+      end !== undefined ? Effect.void : demandOnce.pipe(
+        Effect.zipRight(Effect.exit(pull)),
+        Effect.flatMap((exit) => Effect.map(Clock.currentTimeMillis, (now) => received(exit, now))),
+        Effect.zipRight(reading)
+      )
+    )
+    const reader = yield* Effect.forkScoped(reading)
+
+    const watching: Effect.Effect<void> = Effect.suspend(() =>
+      end !== undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const { at, what } = deadline()
+        if (now < at) return Effect.zipRight(Effect.sleep(Math.min(at, now + Math.max(1, timeouts.idle)) - now), watching)
+        const error = new BackendError({ reason: "Timeout", backend, model, message: `no answer from ${backend} within the ${what}` })
+        // Stop the overrunning pull (aborting its request) before the caller moves on.
+        const ended: End = { _tag: "Fail", cause: Cause.fail(error) }
+        end = ended
+        return Effect.zipRight(Fiber.interrupt(reader), Effect.sync(() => wake?.()))
+      })
+    )
+    yield* Effect.forkScoped(watching)
+
+    const waitForReader = Effect.async<void>((resume) => {
+      wake = () => {
+        wake = undefined
+        resume(Effect.void)
+      }
+      if (demand) demand()
+      else demanded = true
+      return Effect.sync(() => {
+        wake = undefined
+      })
+    })
+
+    /** `take` from the events read, once there are any; None when the stream ended. */
+    const ready = <A>(take: () => A): Effect.Effect<Option.Option<A>, BackendError> => {
+      const loop: Effect.Effect<Option.Option<A>, BackendError> = Effect.suspend(() => {
+        if (read < buffer.length) return Effect.succeed(Option.some(take()))
+        if (read > 0) {
+          buffer = []
+          read = 0
+        }
+        if (end !== undefined) return end._tag === "End" ? Effect.succeedNone : Effect.failCause(end.cause)
+        return Effect.zipRight(waitForReader, loop)
+      })
+      return loop
+    }
+    const next = ready(() => buffer[read++]!)
+    const nextChunk = ready(() => {
+      const taken = read === 0 ? buffer : buffer.slice(read)
+      buffer = []
+      read = 0
+      return taken
+    })
+    return { next, nextChunk }
   })
 
 const fmt = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`)
