@@ -113,8 +113,9 @@ const main = Effect.gen(function*() {
   ], { stdio: "ignore" })
   yield* Effect.promise(async () => {
     for (;;) {
-      const body = await fetch(`http://127.0.0.1:${api}/status`).then((r) => r.json() as Promise<{ servers: Array<{ phase: string }> }>, () => undefined)
-      if (body?.servers[0]?.phase === "ready") return
+      // The gateway's /status carries the supervisor's view under `supervisor`.
+      const body = await fetch(`http://127.0.0.1:${api}/status`).then((r) => r.json() as Promise<{ supervisor?: { servers: Array<{ phase: string }> } }>, () => undefined)
+      if (body?.supervisor?.servers[0]?.phase === "ready") return
       await new Promise((r) => setTimeout(r, 100))
     }
   })
