@@ -13,7 +13,7 @@
  *   header values given as `Redacted` are only unwrapped on the wire and scrubbed from every
  *   message.
  */
-import { Clock, Effect, Option, Redacted, Stream } from "effect"
+import { Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
 import { BackendError, type Reason } from "./BackendError.ts"
 
 export interface Call {
@@ -81,25 +81,29 @@ export const json = (call: Call): Effect.Effect<unknown, BackendError> =>
  * The response body as bytes. A connection that breaks mid-body is a `StreamCut` (the answer
  * started and did not finish); closing the stream early cancels the response.
  */
-export const body = (call: Call, response: Response): Stream.Stream<Uint8Array, BackendError> => {
+export const body = (call: Call, response: Response): Stream.Stream<Uint8Array, BackendError> =>
+  response.body === null ? Stream.empty : Stream.unwrapScoped(Effect.map(pullBody(call, response), Stream.repeatEffectOption))
+
+/**
+ * The response body as a pull: each run gives the next bytes, or fails with None at the end
+ * (the same reading as `body`, for a reader that decodes each chunk itself in one pass).
+ * Closing the scope releases the body.
+ */
+export const pullBody = (call: Call, response: Response): Effect.Effect<Effect.Effect<Uint8Array, Option.Option<BackendError>>, never, Scope.Scope> => {
   const readable = response.body
-  if (readable === null) return Stream.empty
-  return Stream.unwrapScoped(
-    Effect.map(
-      Effect.acquireRelease(
-        Effect.sync(() => readable.getReader()),
-        (reader) => Effect.promise(() => release(reader))
-      ),
-      (reader) =>
-        Stream.repeatEffectOption(
-          Effect.tryPromise({
-            try: () => reader.read(),
-            catch: (error) => Option.some(bodyFailure(call, error))
-          }).pipe(
-            Effect.flatMap(({ done, value }) => done ? Effect.fail(Option.none()) : Effect.succeed(value))
-          )
+  if (readable === null) return Effect.succeed(Effect.fail(Option.none()))
+  return Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => readable.getReader()),
+      (reader) => Effect.promise(() => release(reader))
+    ),
+    (reader) =>
+      Effect.async<Uint8Array, Option.Option<BackendError>>((resume) => {
+        reader.read().then(
+          (next) => resume(next.done ? Effect.fail(Option.none()) : Effect.succeed(next.value)),
+          (error: unknown) => resume(Effect.fail(Option.some(bodyFailure(call, error))))
         )
-    )
+      })
   )
 }
 

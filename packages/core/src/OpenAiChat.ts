@@ -19,7 +19,7 @@
  * and only the caller knows whether to show it). Reasoning that a server streams in separate
  * fields (`reasoning`, `reasoning_content`) is not part of the answer and is not emitted.
  */
-import { Effect, Either, type Redacted, Stream } from "effect"
+import { Chunk, Effect, Either, Option, type Redacted, Stream } from "effect"
 import type { FinishReason, GenerateRequest, Message, Usage } from "./Backend.ts"
 import { GenerateEvent } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"
@@ -90,9 +90,13 @@ const toWire = (message: Message): Record<string, unknown> => {
   }
 }
 
-/** Stream an answer: Start on headers, then the decoded SSE body. */
+/**
+ * Stream an answer: Start on headers, then the SSE body decoded as it arrives. Each chunk of
+ * bytes is turned into its events in one pass (SSE framing and chat decoding together): this
+ * runs under every token, and each stream stage costs more than the decoding itself.
+ */
 export const generate = (client: Client, request: GenerateRequest): Stream.Stream<GenerateEvent, BackendError> =>
-  Stream.unwrap(
+  Stream.unwrapScoped(
     Effect.gen(function*() {
       const payload = yield* body(client, request)
       const call: HttpCall.Call = {
@@ -118,7 +122,48 @@ export const generate = (client: Client, request: GenerateRequest): Stream.Strea
           )
         )
       }
-      return Stream.concat(Stream.make(start), HttpCall.body(call, response).pipe(Sse.decode(source), decodeStream(source)))
+      const read = yield* HttpCall.pullBody(call, response)
+      const sse = Sse.decoder(source)
+      const chat = chatDecoder(source)
+      let started = false
+      let ended = false
+      // A failure after some events of the same chunk waits for the next pull: the tokens
+      // before it are part of what the caller sees (they decide whether the answer committed).
+      let failure: BackendError | undefined
+      const decoded = (events: Either.Either<ReadonlyArray<Sse.Event>, BackendError>, last: boolean) => {
+        if (Either.isLeft(events)) return Effect.fail(Option.some(events.left))
+        const out: Array<GenerateEvent> = []
+        for (const event of events.right) {
+          const error = chat.event(event, out)
+          if (error && out.length === 0) return Effect.fail(Option.some(error))
+          if (error) {
+            failure = error
+            return Effect.succeed(Chunk.unsafeFromArray(out))
+          }
+          // Stop reading at [DONE]: closing the body releases the connection.
+          if (chat.done) break
+        }
+        if (!chat.done && last) {
+          const end = chat.end()
+          if (end instanceof BackendError) return Effect.fail(Option.some(end))
+          out.push(end)
+        }
+        ended = chat.done || last
+        return out.length === 0 && !ended ? pull : Effect.succeed(Chunk.unsafeFromArray(out))
+      }
+      const pull: Effect.Effect<Chunk.Chunk<GenerateEvent>, Option.Option<BackendError>> = Effect.suspend(() => {
+        if (!started) {
+          started = true
+          return Effect.succeed(Chunk.of(start))
+        }
+        if (failure) return Effect.fail(Option.some(failure))
+        if (ended) return Effect.fail(Option.none())
+        return Effect.matchEffect(read, {
+          onFailure: (error) => Option.isSome(error) ? Effect.fail(error) : decoded(sse.end(), true),
+          onSuccess: (bytes) => decoded(sse.feed(bytes), false)
+        })
+      })
+      return Stream.repeatEffectChunkOption(pull)
     })
   )
 
@@ -129,48 +174,17 @@ export const generate = (client: Client, request: GenerateRequest): Stream.Strea
 export const decodeStream = (source: Sse.Source) =>
 <E, R>(events: Stream.Stream<Sse.Event, E, R>): Stream.Stream<GenerateEvent, E | BackendError, R> =>
   Stream.suspend(() => {
-    let finish: FinishReason | undefined
-    let done = false
+    const chat = chatDecoder(source)
     const onEvent = (event: Sse.Event): Effect.Effect<ReadonlyArray<GenerateEvent>, BackendError> => {
-      if (done) return Effect.succeed([])
-      if (event.event === "error") return Effect.fail(inStreamError(source, parseOr(event.data, event.data)))
-      const data = event.data.trim()
-      if (data === "[DONE]") {
-        done = true
-        return Effect.succeed([GenerateEvent.Done({ finishReason: finish ?? "stop" })])
-      }
-      if (data === "") return Effect.succeed([])
-      const chunk = parseOr(data, undefined)
-      if (!isRecord(chunk)) return Effect.fail(malformed(source, `an event that is not a JSON object: ${truncate(data)}`))
-      if (chunk["error"] !== undefined && chunk["error"] !== null) return Effect.fail(inStreamError(source, chunk))
       const out: Array<GenerateEvent> = []
-      for (const choice of arrayOf(chunk["choices"])) {
-        if (!isRecord(choice)) continue
-        const delta = choice["delta"]
-        const text = isRecord(delta) ? delta["content"] : undefined
-        if (typeof text === "string" && text.length > 0) out.push(GenerateEvent.TextDelta({ text }))
-        const reason = choice["finish_reason"]
-        if (reason === "error") return Effect.fail(inStreamError(source, chunk))
-        if (typeof reason === "string") finish = finishReasonOf(reason)
-      }
-      const usage = usageOf(chunk["usage"])
-      if (usage) out.push(GenerateEvent.Usage({ usage }))
-      return Effect.succeed(out)
+      const error = chat.event(event, out)
+      return error ? Effect.fail(error) : Effect.succeed(out)
     }
-    const end = Stream.suspend(() =>
-      done
-        ? Stream.empty
-        : finish !== undefined
-        ? Stream.make(GenerateEvent.Done({ finishReason: finish }))
-        : Stream.fail(
-          new BackendError({
-            reason: "StreamCut",
-            backend: source.backend,
-            ...(source.model === undefined ? {} : { model: source.model }),
-            message: `${source.backend} ended the answer without [DONE] or a finish reason`
-          })
-        )
-    )
+    const end = Stream.suspend(() => {
+      if (chat.done) return Stream.empty
+      const done = chat.end()
+      return done instanceof BackendError ? Stream.fail(done) : Stream.make(done)
+    })
     return events.pipe(
       Stream.mapConcatEffect(onEvent),
       Stream.concat(end),
@@ -178,6 +192,59 @@ export const decodeStream = (source: Sse.Source) =>
       Stream.takeUntil((event) => event._tag === "Done")
     )
   })
+
+/**
+ * The chat decoding shared by both readers: one SSE event at a time, its GenerateEvents
+ * pushed onto `out`; a failure the server reported is returned. After [DONE] (`done`) every
+ * event is ignored; `end` says how a body that ended without it ends.
+ */
+const chatDecoder = (source: Sse.Source) => {
+  let finish: FinishReason | undefined
+  let done = false
+  return {
+    get done() {
+      return done
+    },
+    event: (event: Sse.Event, out: Array<GenerateEvent>): BackendError | undefined => {
+      if (done) return undefined
+      if (event.event === "error") return inStreamError(source, parseOr(event.data, event.data))
+      const data = event.data.trim()
+      if (data === "[DONE]") {
+        done = true
+        out.push(GenerateEvent.Done({ finishReason: finish ?? "stop" }))
+        return undefined
+      }
+      if (data === "") return undefined
+      const chunk = parseOr(data, undefined)
+      if (!isRecord(chunk)) return malformed(source, `an event that is not a JSON object: ${truncate(data)}`)
+      if (chunk["error"] !== undefined && chunk["error"] !== null) return inStreamError(source, chunk)
+      for (const choice of arrayOf(chunk["choices"])) {
+        if (!isRecord(choice)) continue
+        const delta = choice["delta"]
+        const text = isRecord(delta) ? delta["content"] : undefined
+        if (typeof text === "string" && text.length > 0) out.push(GenerateEvent.TextDelta({ text }))
+        const reason = choice["finish_reason"]
+        if (reason === "error") return inStreamError(source, chunk)
+        if (typeof reason === "string") finish = finishReasonOf(reason)
+      }
+      const usage = usageOf(chunk["usage"])
+      if (usage) out.push(GenerateEvent.Usage({ usage }))
+      return undefined
+    },
+    /** The body ended before [DONE]: a Done when a choice gave its finish reason, else a cut. */
+    end: (): GenerateEvent | BackendError => {
+      done = true
+      return finish !== undefined
+        ? GenerateEvent.Done({ finishReason: finish })
+        : new BackendError({
+          reason: "StreamCut",
+          backend: source.backend,
+          ...(source.model === undefined ? {} : { model: source.model }),
+          message: `${source.backend} ended the answer without [DONE] or a finish reason`
+        })
+    }
+  }
+}
 
 /** A whole (non-streamed) chat completion -> the events it amounts to. */
 export const decodeCompletion = (source: Sse.Source, json: unknown): Effect.Effect<ReadonlyArray<GenerateEvent>, BackendError> => {

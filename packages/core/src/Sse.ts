@@ -8,7 +8,7 @@
  * The parsing itself is eventsource-parser's (spec-compliant); this module only adapts it to
  * Effect streams and to BackendError.
  */
-import { Chunk, Effect, Stream } from "effect"
+import { Chunk, Effect, Either, Stream } from "effect"
 import { createParser } from "eventsource-parser"
 import { BackendError } from "./BackendError.ts"
 
@@ -33,61 +33,86 @@ export const maxEventBytes = 16 * 1024 * 1024
 /**
  * Decode SSE. An incomplete event at the end of the bytes is dropped, as the SSE spec says:
  * callers detect a cut stream by the missing terminal event, not by a half line.
- *
- * llama.cpp's llama-server reports an error inside a stream as a non-standard `error: {json}`
- * line (protocols.md §6). The spec says to ignore unknown fields, which would turn the failure
- * into an empty answer, so that one field is surfaced as an event named `error`.
  */
 export const decode = (source: Source) =>
 <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Event, E | BackendError, R> =>
   Stream.suspend(() => {
-    const decoder = new TextDecoder()
-    let pending: Array<Event> = []
-    let overflow = false
-    const parser = createParser({
-      maxBufferSize: maxEventBytes,
-      onEvent: (message) =>
-        pending.push({
-          data: message.data,
-          ...(message.event === undefined ? {} : { event: message.event }),
-          ...(message.id === undefined ? {} : { id: message.id })
-        }),
-      onError: (error) => {
-        if (error.type === "unknown-field" && error.field === "error") {
-          pending.push({ event: "error", data: error.value ?? "" })
-        } else if (error.type === "max-buffer-size-exceeded") {
-          overflow = true
-        }
-      }
-    })
-    // The parser drops an unknown field split across chunks before it sees the whole line, so
-    // it is fed whole lines only; the tail waits here for its line ending.
-    let partial = ""
-    const feed = (text: string): Effect.Effect<Chunk.Chunk<Event>, BackendError> =>
-      Effect.suspend(() => {
-        partial += text
-        const end = Math.max(partial.lastIndexOf("\n"), partial.lastIndexOf("\r"))
-        if (end >= 0) {
-          parser.feed(partial.slice(0, end + 1))
-          partial = partial.slice(end + 1)
-        }
-        if (partial.length > maxEventBytes) overflow = true
-        if (overflow) {
-          return Effect.fail(
-            new BackendError({
-              reason: "Upstream",
-              backend: source.backend,
-              ...(source.model === undefined ? {} : { model: source.model }),
-              message: `${source.backend} sent an SSE event larger than ${maxEventBytes} bytes`
-            })
-          )
-        }
-        const out = pending
-        pending = []
-        return Effect.succeed(Chunk.unsafeFromArray(out))
-      })
+    const sse = decoder(source)
+    const chunkOf = (events: Either.Either<ReadonlyArray<Event>, BackendError>) =>
+      Either.isRight(events) ? Effect.succeed(Chunk.unsafeFromArray(events.right)) : Effect.fail(events.left)
     return bytes.pipe(
-      Stream.mapConcatChunkEffect((chunk) => feed(decoder.decode(chunk, { stream: true }))),
-      Stream.concat(Stream.flatMap(Stream.fromEffect(Effect.suspend(() => feed(decoder.decode()))), Stream.fromChunk))
+      Stream.mapConcatChunkEffect((chunk) => chunkOf(sse.feed(chunk))),
+      Stream.concat(Stream.flatMap(Stream.fromEffect(Effect.suspend(() => chunkOf(sse.end()))), Stream.fromChunk))
     )
   })
+
+/**
+ * The same decoding as `decode`, as plain calls: for a reader that turns each chunk of bytes
+ * into its final events in one pass (OpenAiChat), with no stream stage per step.
+ */
+export interface Decoder {
+  /** The events these bytes complete, or the failure of an event over `maxEventBytes`. */
+  readonly feed: (bytes: Uint8Array) => Either.Either<ReadonlyArray<Event>, BackendError>
+  /** At the end of the bytes: the events the last of them complete (a half event is dropped). */
+  readonly end: () => Either.Either<ReadonlyArray<Event>, BackendError>
+}
+
+/**
+ * llama.cpp's llama-server reports an error inside a stream as a non-standard `error: {json}`
+ * line (protocols.md §6). The spec says to ignore unknown fields, which would turn the failure
+ * into an empty answer, so that one field is surfaced as an event named `error`.
+ */
+export const decoder = (source: Source): Decoder => {
+  const text = new TextDecoder()
+  let pending: Array<Event> = []
+  let overflow = false
+  const parser = createParser({
+    maxBufferSize: maxEventBytes,
+    onEvent: (message) =>
+      pending.push(
+        message.event === undefined && message.id === undefined
+          ? { data: message.data }
+          : {
+            data: message.data,
+            ...(message.event === undefined ? {} : { event: message.event }),
+            ...(message.id === undefined ? {} : { id: message.id })
+          }
+      ),
+    onError: (error) => {
+      if (error.type === "unknown-field" && error.field === "error") {
+        pending.push({ event: "error", data: error.value ?? "" })
+      } else if (error.type === "max-buffer-size-exceeded") {
+        overflow = true
+      }
+    }
+  })
+  // The parser drops an unknown field split across chunks before it sees the whole line, so
+  // it is fed whole lines only; the tail waits here for its line ending.
+  let partial = ""
+  const take = (decoded: string): Either.Either<ReadonlyArray<Event>, BackendError> => {
+    partial += decoded
+    const end = Math.max(partial.lastIndexOf("\n"), partial.lastIndexOf("\r"))
+    if (end >= 0) {
+      parser.feed(end === partial.length - 1 ? partial : partial.slice(0, end + 1))
+      partial = partial.slice(end + 1)
+    }
+    if (partial.length > maxEventBytes) overflow = true
+    if (overflow) {
+      return Either.left(
+        new BackendError({
+          reason: "Upstream",
+          backend: source.backend,
+          ...(source.model === undefined ? {} : { model: source.model }),
+          message: `${source.backend} sent an SSE event larger than ${maxEventBytes} bytes`
+        })
+      )
+    }
+    const out = pending
+    pending = []
+    return Either.right(out)
+  }
+  return {
+    feed: (bytes) => take(text.decode(bytes, { stream: true })),
+    end: () => take(text.decode())
+  }
+}
