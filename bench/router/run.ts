@@ -3,6 +3,7 @@
  * streamed chat request, against each simulator, in one run:
  *
  *   - fetch        raw `fetch` of the streamed request the backend sends, body read to its end
+ *   - http         the same over node:http (core's transport for http: URLs; fetch is slower)
  *   - run          `router.run` (whole answer)
  *   - stream       `router.stream`, drained
  *   - stream-ttft  `router.stream` until its first TextDelta, compared with fetch's first
@@ -20,6 +21,7 @@
 import { spawn } from "node:child_process"
 import * as dc from "node:diagnostics_channel"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -45,9 +47,11 @@ const PROMPT = "hello bench"
 const KEY = "sk-bench"
 process.env["BENCH_SIM_KEY"] = KEY
 
-// Node's fetch (undici) announces every new connection here.
+const agent = new http.Agent({ keepAlive: true })
+
+// Every TCP connection the process opens, whether by fetch (undici) or node:http.
 let connections = 0
-dc.subscribe("undici:client:connected", () => {
+dc.subscribe("net.client.socket", () => {
   connections++
 })
 
@@ -165,6 +169,21 @@ categories:
         }
         return [performance.now() - t0, first]
       },
+      // The same request over node:http, the transport core uses for http: URLs.
+      http: () =>
+        new Promise((resolve, reject) => {
+          const t0 = performance.now()
+          let first = 0
+          const req = http.request(raw.url, { method: "POST", agent, headers: { "content-type": "application/json", accept: "text/event-stream", authorization: `Bearer ${KEY}` } }, (res) => {
+            res.on("data", (chunk: Buffer) => {
+              if (first === 0 && /"content":"[^"]/.test(chunk.toString())) first = performance.now() - t0
+            })
+            res.on("end", () => resolve([performance.now() - t0, first]))
+            res.on("error", reject)
+          })
+          req.on("error", reject)
+          req.end(raw.body)
+        }),
       run: async () => {
         const t0 = performance.now()
         await Effect.runPromise(router.run(request))
@@ -215,6 +234,8 @@ categories:
     const firstBase = { p50: percentile(firsts.get("fetch")!, 50), p99: percentile(firsts.get("fetch")!, 99) }
     row("stream-ttft", firsts.get("stream")!, firstBase, "")
     console.log(`  (fetch baseline: p50 ${base.p50.toFixed(3)} ms, p99 ${base.p99.toFixed(3)} ms; first token p50 ${firstBase.p50.toFixed(3)} ms)`)
+    const overHttp = (name: string) => (percentile(totals.get(name)!, 50) / percentile(totals.get("http")!, 50)).toFixed(2)
+    console.log(`  over node:http, p50: run ${overHttp("run")}x, stream ${overHttp("stream")}x`)
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await sim.stop()
@@ -224,3 +245,4 @@ categories:
 
 console.log(`router bench on ${os.cpus().length} CPU(s), node ${process.version}${quick ? " (quick)" : ""}`)
 for (const kind of kinds) await bench(kind)
+agent.destroy()

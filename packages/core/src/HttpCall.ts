@@ -15,6 +15,7 @@
  */
 import { Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
 import { BackendError, type Reason } from "./BackendError.ts"
+import * as PlainHttp from "./internal/PlainHttp.ts"
 
 export interface Call {
   /** The backend's name from routing.yaml, for errors. */
@@ -41,14 +42,13 @@ export const send = (call: Call): Effect.Effect<Response, BackendError> =>
       headers[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
     }
     if (call.body !== undefined) headers["content-type"] ??= "application/json"
+    const body = call.body === undefined ? undefined : JSON.stringify(call.body)
     const response = yield* Effect.tryPromise({
-      try: (signal) =>
-        fetch(call.url, {
-          method,
-          headers,
-          signal,
-          ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) })
-        }),
+      try: (signal) => {
+        const url = URL.canParse(call.url) ? new URL(call.url) : undefined
+        if (url?.protocol === "http:") return PlainHttp.request(url, { method, headers, signal, ...(body === undefined ? {} : { body }) })
+        return fetch(call.url, { method, headers, signal, ...(body === undefined ? {} : { body }) })
+      },
       catch: (error) => connectFailure(call, error)
     })
     if (response.ok) return response
