@@ -24,6 +24,7 @@ import type { FinishReason, GenerateRequest, Message, Usage } from "./Backend.ts
 import { GenerateEvent } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"
 import * as HttpCall from "./HttpCall.ts"
+import * as Pullable from "./internal/Pullable.ts"
 import * as Sse from "./Sse.ts"
 
 export interface Client {
@@ -96,7 +97,7 @@ const toWire = (message: Message): Record<string, unknown> => {
  * runs under every token, and each stream stage costs more than the decoding itself.
  */
 export const generate = (client: Client, request: GenerateRequest): Stream.Stream<GenerateEvent, BackendError> =>
-  Stream.unwrapScoped(
+  Pullable.make(
     Effect.gen(function*() {
       const payload = yield* body(client, request)
       const call: HttpCall.Call = {
@@ -112,15 +113,17 @@ export const generate = (client: Client, request: GenerateRequest): Stream.Strea
       const start = GenerateEvent.Start({ model: request.model })
       // A server that ignores `stream: true` answers with one JSON completion.
       if ((response.headers.get("content-type") ?? "").includes("application/json")) {
-        return Stream.concat(
-          Stream.make(start),
-          Stream.fromIterableEffect(
-            Effect.flatMap(
-              Effect.tryPromise({ try: () => response.json() as Promise<unknown>, catch: () => malformed(source, "a JSON body that is not JSON") }),
-              (json) => decodeCompletion(source, json)
-            )
-          )
+        const whole = Effect.flatMap(
+          Effect.tryPromise({ try: () => response.json() as Promise<unknown>, catch: () => malformed(source, "a JSON body that is not JSON") }),
+          (json) => decodeCompletion(source, json)
         )
+        let step = 0
+        return Effect.suspend((): Pullable.Pull<GenerateEvent, BackendError> => {
+          step++
+          if (step === 1) return Effect.succeed(Chunk.of(start))
+          if (step === 2) return Effect.mapBoth(whole, { onFailure: Option.some, onSuccess: Chunk.unsafeFromArray })
+          return Effect.fail(Option.none())
+        })
       }
       const read = yield* HttpCall.pullBody(call, response)
       const sse = Sse.decoder(source)
@@ -163,7 +166,7 @@ export const generate = (client: Client, request: GenerateRequest): Stream.Strea
           onSuccess: (bytes) => decoded(sse.feed(bytes), false)
         })
       })
-      return Stream.repeatEffectChunkOption(pull)
+      return pull
     })
   )
 

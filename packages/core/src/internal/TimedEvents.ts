@@ -22,6 +22,7 @@
 import { Cause, Chunk, Clock, Effect, Exit, Fiber, Option, type Scope, Stream } from "effect"
 import type { GenerateEvent, Timeouts } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
+import * as Pullable from "./Pullable.ts"
 
 export interface TimedEvents {
   /** The next event, or None when the stream ended. */
@@ -40,7 +41,13 @@ export const open = (
   timeouts: Timeouts
 ): Effect.Effect<TimedEvents, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const pull = yield* Stream.toPull(Stream.suspend(events))
+    let stream: Stream.Stream<GenerateEvent, BackendError>
+    try {
+      stream = events()
+    } catch (defect) {
+      stream = Stream.die(defect)
+    }
+    const pull = yield* Pullable.toPull(stream)
     const started = yield* Clock.currentTimeMillis
     let phase: "connect" | "firstToken" | "streaming" = "connect"
     let last = started

@@ -1,0 +1,39 @@
+/**
+ * A stream that also carries the scoped pull it is made of.
+ *
+ * The Router reads every backend's events by pulling them, and running a Stream through
+ * `Stream.toPull` costs more than reading and decoding a whole short answer. Core's own
+ * readers (OpenAiChat) therefore build their streams with `make`, and `toPull` reads such a
+ * stream from its pull directly. Any other stream (a plugin's, or one a backend mapped over)
+ * goes through `Stream.toPull` as usual. Both read the same pull, so they behave alike: the
+ * pull is opened on the first read (so the attempt's deadlines cover connecting), a failure to
+ * open is the first read's failure, and what it acquires is released with the caller's scope.
+ */
+import { Effect, Option, Scope, Stream } from "effect"
+import type { Chunk } from "effect"
+
+/** The next chunk, or None at the end. */
+export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
+
+const pullOf = Symbol.for("@local-router/core/Pullable")
+
+interface WithPull<A, E> {
+  readonly [pullOf]: Effect.Effect<Pull<A, E>, E, Scope.Scope>
+}
+
+export const make = <A, E>(open: Effect.Effect<Pull<A, E>, E, Scope.Scope>): Stream.Stream<A, E> =>
+  Object.assign(Stream.unwrapScoped(Effect.map(open, Stream.repeatEffectChunkOption)), { [pullOf]: open })
+
+export const toPull = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Pull<A, E>, never, Scope.Scope> => {
+  if (!(pullOf in stream)) return Stream.toPull(stream)
+  const open = (stream as Stream.Stream<A, E> & WithPull<A, E>)[pullOf]
+  return Effect.map(Effect.scope, (scope) => {
+    let pull: Pull<A, E> | undefined
+    return Effect.suspend(() =>
+      pull ?? Effect.flatMap(Effect.mapError(Scope.extend(open, scope), Option.some), (opened) => {
+        pull = opened
+        return opened
+      })
+    )
+  })
+}
