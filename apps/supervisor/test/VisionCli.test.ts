@@ -4,11 +4,23 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Limits, PdfDocument, RenderPool } from "@local-router/vision"
+import { Effect } from "effect"
+import { createHash } from "node:crypto"
 import * as MinimalPdf from "../../../packages/vision/test/support/MinimalPdf.ts"
 import * as SimulatedSetup from "../src/demo/SimulatedSetup.ts"
 
 const repo = path.resolve(import.meta.dirname, "../../..")
 const bin = path.join(repo, "apps/supervisor/src/bin.ts")
+/** A page rendered on its own, outside local-router: what the simulator must have received. */
+const renderAlone = (pdf: Uint8Array, page: number) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const pool = yield* RenderPool.make(Limits.defaults, 1)
+    const doc = yield* PdfDocument.open(pdf, "reference", { limits: Limits.defaults, pool })
+    return yield* doc.render(page)
+  })))
+const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+
 const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
 
 let setup: SimulatedSetup.SimulatedSetup
@@ -52,7 +64,8 @@ describe("describe and pdf from the command line", () => {
 
   it("pdf --json streams one JSON line per event; each page's rendered image reaches llava", async () => {
     const file = path.join(setup.dir, "report.pdf")
-    fs.writeFileSync(file, MinimalPdf.make({ pages: [{ lines: ["Quarterly report"] }, { lines: ["Page two"] }, { lines: ["Page three"] }] }))
+    const bytes = MinimalPdf.make({ pages: [{ lines: ["Quarterly report"] }, { lines: ["Page two"] }, { lines: ["Page three"] }] })
+    fs.writeFileSync(file, bytes)
     await setup.sims.ollama.clearRequests()
     const { code, stdout } = await cli(["pdf", file, "--pages", "1,3", "--json"])
     expect(code).toBe(0)
@@ -66,7 +79,8 @@ describe("describe and pdf from the command line", () => {
     const seen = await setup.sims.ollama.requests()
     const images = seen.flatMap((r) => (r as { images?: ReadonlyArray<{ sha256: string }> }).images ?? [])
     expect(images).toHaveLength(2)
-    expect(new Set(images.map((i) => i.sha256)).size).toBe(2)
+    const expected = await Promise.all([renderAlone(bytes, 1), renderAlone(bytes, 3)])
+    expect(images.map((i) => i.sha256).sort()).toEqual(expected.map((r) => sha(r.png)).sort())
   })
 
   it("pdf --text-first sends pages with a real text layer to a text model instead", async () => {
