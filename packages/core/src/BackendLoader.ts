@@ -23,6 +23,8 @@ export interface Loaded {
   readonly definition: Definition
   /** Where it came from: "built-in", or the resolved file. */
   readonly from: string
+  /** The file's modification time when it was loaded: an edited plugin is a different one. */
+  readonly stamp?: number
 }
 
 export class LoadError extends Schema.TaggedError<LoadError>()("LoadError", {
@@ -111,7 +113,7 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
         message: `backend "${type}" implements contract ${definition.contract}, but this local-router implements ${CONTRACT_VERSION}`
       })
     }
-    return { type, definition, from: resolved }
+    return { type, definition, from: resolved, stamp }
   })
 
 /** Make one backend from its entry. The backend's resources live in `scope`. */

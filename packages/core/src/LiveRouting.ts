@@ -70,7 +70,8 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
         const scopes = new Map<string, Scope.CloseableScope>()
         for (const entry of Object.values(config.backends)) {
           const l = loaded.get(entry.type)!
-          const key = JSON.stringify([entry, Either.isRight(l) ? l.right.from : l.left.message])
+          // Same entry and same plugin file (path and mtime): keep the running backend.
+          const key = JSON.stringify([entry, Either.isRight(l) ? [l.right.from, l.right.stamp] : l.left.message])
           keys.set(entry.name, key)
           const kept = previous?.keys.get(entry.name) === key ? previous.snapshot.backends.get(entry.name) : undefined
           if (kept) {

@@ -89,7 +89,7 @@ describe("LiveRouting: hot reload on a real file", () => {
 })
 
 describe("BackendLoader: types by path and package, failing safely", () => {
-  const pluginSource = (contract: string) => `
+  const pluginSource = (contract: string, prefix = "echo: ") => `
 import { Effect, Schema } from "effect"
 export const definition = {
   _tag: "BackendDefinition", name: "echo", contract: "${contract}", version: "1.2.3",
@@ -101,7 +101,7 @@ export const definition = {
     ensureModel: () => { throw new Error("no") },
     generate: (request) => {
       const { Stream } = globalThis.__effectStream
-      return Stream.make({ _tag: "Start", model: request.model }, { _tag: "TextDelta", text: "echo: " + request.messages.at(-1).content }, { _tag: "Done", finishReason: "stop" })
+      return Stream.make({ _tag: "Start", model: request.model }, { _tag: "TextDelta", text: "${prefix}" + request.messages.at(-1).content }, { _tag: "Done", finishReason: "stop" })
     }
   })
 }
@@ -142,5 +142,37 @@ categories:
       const plugins = yield* live.plugins
       expect(plugins.find((p) => p.type === "./backends/echo.js")).toMatchObject({ version: "1.2.3", contract: "1.4" })
       expect(plugins.find((p) => p.type === "local-router-backend-nope")?.error).toMatch(/not found/)
+    }))
+
+  it.scoped("a reload that adds a plugin, or follows an edit of one, runs the new code", () =>
+    Effect.gen(function*() {
+      const { Stream: S } = yield* Effect.promise(() => import("effect"))
+      ;(globalThis as unknown as { __effectStream: unknown }).__effectStream = { Stream: S }
+      const dir = tempDir()
+      fs.mkdirSync(path.join(dir, "backends"))
+      const echo = path.join(dir, "backends", "echo.js")
+      fs.writeFileSync(echo, pluginSource("1.0", "v1: "))
+      const file = path.join(dir, "routing.yaml")
+      const config = (extra: string) => `backends:
+  echo: { type: ./backends/echo.js }
+${extra}priorities:
+  text: [echo]
+categories:
+  fast: { input: text, models: { echo: m } }
+`
+      fs.writeFileSync(file, config(""))
+      const live = yield* LiveRouting.make(file, { watch: false })
+      const router = yield* Router.make(live.snapshot)
+      expect((yield* router.run({ category: "fast", prompt: "ping" })).text).toBe("v1: ping")
+
+      fs.writeFileSync(echo, pluginSource("1.0", "v2: "))
+      const later = new Date(Date.now() + 5_000)
+      fs.utimesSync(echo, later, later)
+      fs.writeFileSync(path.join(dir, "backends", "other.js"), pluginSource("1.0", "other: "))
+      fs.writeFileSync(file, config("  other: { type: ./backends/other.js }\n").replace("models: { echo: m }", "models: { echo: m, other: m }").replace("text: [echo]", "text: [other, echo]"))
+      const result = yield* live.reload
+      expect(result._tag).toBe("Applied")
+      expect((yield* router.run({ category: "fast", prompt: "ping" })).text).toBe("other: ping")
+      expect((yield* router.run({ pin: { backend: "echo", model: "m" }, prompt: "ping" })).text).toBe("v2: ping")
     }))
 })
