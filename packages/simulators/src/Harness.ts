@@ -170,7 +170,9 @@ export const serve = async (def: Definition, options: Options): Promise<{ server
   // Streams may idle for a long time under hang faults; the simulator must not time them out itself.
   server.requestTimeout = 0
   server.headersTimeout = 0
-  server.keepAliveTimeout = 1000
+  // Like a real server, let clients reuse a connection (undici will not reuse one whose
+  // announced keep-alive is at or under its 1 s safety margin).
+  server.keepAliveTimeout = 5000
 
   const slow = book.global("slowStart")
   if (slow !== undefined) await sleep(slow.ms)
