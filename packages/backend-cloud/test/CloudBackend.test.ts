@@ -5,13 +5,15 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import { type Backend, type BackendError, RoutingConfig } from "@local-router/core"
-import { contractSuite } from "@local-router/core/testing"
+import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
-import { Chunk, Duration, Effect, Either, Fiber, Redacted, Schedule, Schema, Stream } from "effect"
+import { Duration, Effect, Either, Fiber, Redacted, Schedule, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { createServer } from "node:net"
 import * as path from "node:path"
 import { CloudBackend, CloudOptions, definition } from "../src/index.ts"
+
+const { collect, failureOf } = Generated
 
 const openAiKey = "sk-proj-SIMULATED-openai-key-0123456789"
 const openRouterKey = "sk-or-v1-SIMULATED-openrouter-key-0123456789"
@@ -78,18 +80,6 @@ const ask = (model: string, content = "Say hello", extra: Partial<Backend.Genera
   messages: [{ role: "user", content }],
   ...extra
 })
-
-const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
-
-const failureOf = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Effect.gen(function*() {
-    const seen: Array<Backend.GenerateEvent> = []
-    const error: BackendError.BackendError = yield* Effect.flip(
-      Stream.runForEach(backend.generate(request), (e) => Effect.sync(() => seen.push(e)))
-    )
-    return { error, seen }
-  })
 
 const faults = (sim: () => Simulator.Running, list: ReadonlyArray<Fault>) => Effect.promise(() => sim().setFaults(list))
 const requestsOf = (sim: () => Simulator.Running) => Effect.promise(() => sim().requests())

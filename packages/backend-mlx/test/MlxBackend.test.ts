@@ -4,14 +4,16 @@
  * acts on.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import { type Backend, type BackendError, RoutingConfig } from "@local-router/core"
-import { contractSuite } from "@local-router/core/testing"
+import { type Backend, RoutingConfig } from "@local-router/core"
+import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
 import { Chunk, Duration, Effect, Either, Fiber, Redacted, Schedule, Schema, Stream, TestClock } from "effect"
 import { createHash } from "node:crypto"
 import { createServer } from "node:net"
 import * as path from "node:path"
 import { definition, MlxBackend, MlxOptions } from "../src/index.ts"
+
+const { collect, failureOf, textOf } = Generated
 
 const launch = "mlx-community/Qwen2.5-Coder-32B-Instruct-4bit"
 const other = "mlx-community/Phi-3.5-mini-instruct-4bit"
@@ -56,22 +58,7 @@ const ask = (model: string, content = "Say hello", options?: Backend.Options): B
   ...(options ? { options } : {})
 })
 
-const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
-
-const textOf = (events: ReadonlyArray<Backend.GenerateEvent>) => events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
-
 const withFaults = (faults: ReadonlyArray<Fault>) => Effect.promise(() => sim.setFaults(faults))
-
-/** The events that arrived before the failure, and the failure. */
-const failureOf = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Effect.gen(function*() {
-    const seen: Array<Backend.GenerateEvent> = []
-    const error: BackendError.BackendError = yield* Effect.flip(
-      Stream.runForEach(backend.generate(request), (e) => Effect.sync(() => seen.push(e)))
-    )
-    return { error, seen }
-  })
 
 contractSuite("mlx", {
   make: Effect.suspend(() => make(sim.url)),

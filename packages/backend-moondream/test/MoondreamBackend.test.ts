@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import type { Backend, BackendError } from "@local-router/core"
-import { contractSuite } from "@local-router/core/testing"
+import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
-import { Chunk, Effect, Fiber, Logger, Redacted, Schema, Stream } from "effect"
+import { Effect, Fiber, Logger, Redacted, Schema, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http"
@@ -16,6 +16,8 @@ import { createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { MoondreamBackend, MoondreamOptions, StationError } from "../src/index.ts"
+
+const { collect, failureOf, textOf } = Generated
 
 /** A 1x1 PNG. */
 const png = Uint8Array.from(Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64"))
@@ -72,21 +74,7 @@ const ask = (content: string, images: ReadonlyArray<Backend.Image> = [image], ta
   ...(task ? { task } : {})
 })
 
-const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
-
-const textOf = (events: ReadonlyArray<Backend.GenerateEvent>) => events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
-
 const withFaults = (faults: ReadonlyArray<Fault>) => Effect.promise(() => sim.setFaults(faults))
-
-const failureOf = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Effect.gen(function*() {
-    const seen: Array<Backend.GenerateEvent> = []
-    const error: BackendError.BackendError = yield* Effect.flip(
-      Stream.runForEach(backend.generate(request), (e) => Effect.sync(() => seen.push(e)))
-    )
-    return { error, seen }
-  })
 
 const requests = () => Effect.promise(() => sim.requests())
 

@@ -4,13 +4,15 @@
  * of an image as the server received them.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import type { Backend, BackendError } from "@local-router/core"
-import { contractSuite } from "@local-router/core/testing"
+import type { Backend } from "@local-router/core"
+import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
 import { Chunk, Effect, Fiber, Option, Schedule, Schema, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { createServer } from "node:net"
 import { OllamaBackend, OllamaOptions } from "../src/index.ts"
+
+const { collect, failureOf, textOf } = Generated
 
 /** A 1x1 PNG. */
 const png = Uint8Array.from(Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64"))
@@ -54,21 +56,7 @@ const ask = (model: string, content = "Say hello", images?: ReadonlyArray<Backen
   messages: [{ role: "user", content, ...(images ? { images } : {}) }]
 })
 
-const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
-
-const textOf = (events: ReadonlyArray<Backend.GenerateEvent>) => events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
-
 const withFaults = (faults: ReadonlyArray<Fault>) => Effect.promise(() => sim.setFaults(faults))
-
-const failureOf = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Effect.gen(function*() {
-    const seen: Array<Backend.GenerateEvent> = []
-    const error: BackendError.BackendError = yield* Effect.flip(
-      Stream.runForEach(backend.generate(request), (e) => Effect.sync(() => seen.push(e)))
-    )
-    return { error, seen }
-  })
 
 contractSuite("ollama", {
   make: Effect.suspend(() => make(sim.url)),

@@ -1,0 +1,22 @@
+/** Reading a backend's `generate` stream in tests: every event, the text, or the failure. */
+import { Chunk, Effect, Stream } from "effect"
+import type * as Backend from "../Backend.ts"
+import type { BackendError } from "../BackendError.ts"
+
+/** Every event, in order. */
+export const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
+  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
+
+/** The text the events carry. */
+export const textOf = (events: ReadonlyArray<Backend.GenerateEvent>) =>
+  events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
+
+/** The events that arrived before the failure, and the failure (the test fails if none comes). */
+export const failureOf = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
+  Effect.gen(function*() {
+    const seen: Array<Backend.GenerateEvent> = []
+    const error: BackendError = yield* Effect.flip(
+      Stream.runForEach(backend.generate(request), (e) => Effect.sync(() => seen.push(e)))
+    )
+    return { error, seen }
+  })
