@@ -41,7 +41,7 @@ export const detect = (backend: Backend.Backend, request: Spatial.SpatialRequest
 export const point = (backend: Backend.Backend, request: Spatial.SpatialRequest): Effect.Effect<Spatial.Pointed, BackendError.BackendError> =>
   isMoondream(backend) ? backend.point(request) : Effect.fail(notMoondream(backend))
 
-const bodyText = (call: HttpCall.Call, response: Response) =>
+const bodyText = (call: HttpCall.Call, response: HttpCall.Reply) =>
   HttpCall.body(call, response).pipe(Stream.decodeText(), Stream.mkString)
 
 const parseJson = (backend: string, what: string, text: string): Effect.Effect<unknown, BackendError.BackendError> =>
@@ -109,7 +109,7 @@ export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Eff
           const call = callFor(endpoint, wire.fn, wire.body)
           return Effect.map(HttpCall.send(call), (response) => ({ call, response }))
         })
-        if (!(response.headers.get("content-type") ?? "").includes("text/event-stream")) {
+        if (!(HttpCall.header(response, "content-type") ?? "").includes("text/event-stream")) {
           // Not SSE although we asked for it: a 200-with-error (or a whole answer) — read it before Start.
           const body = yield* Effect.flatMap(Stream.runHead(bodyText(call, response)), (text) => parseJson(name, "the answer", text._tag === "Some" ? text.value : ""))
           const events = Answer.eventsOfBody(name, model, body)

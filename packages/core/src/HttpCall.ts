@@ -13,9 +13,10 @@
  *   header values given as `Redacted` are only unwrapped on the wire and scrubbed from every
  *   message.
  */
-import { Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
+import { Cause, Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
 import { BackendError, type Reason } from "./BackendError.ts"
 import * as PlainHttp from "./internal/PlainHttp.ts"
+import * as Stop from "./internal/Stop.ts"
 
 export interface Call {
   /** The backend's name from routing.yaml, for errors. */
@@ -33,9 +34,26 @@ export interface Call {
 /** How much of a server's error text an error message quotes. */
 export const maxErrorText = 500
 
+/**
+ * A response whose headers are in: fetch's `Response`, or (for `http:` URLs) core's own,
+ * which reads the body straight off the socket. Read its body with `body` or `pullBody`.
+ */
+export interface Reply {
+  readonly ok: boolean
+  readonly status: number
+  readonly statusText: string
+  readonly headers: Headers
+  readonly text: () => Promise<string>
+  readonly json: () => Promise<unknown>
+}
+
+/** One response header (lower-case name), or undefined. */
+export const header = (reply: Reply, name: string): string | undefined =>
+  reply instanceof PlainHttp.Reply ? reply.header(name) : reply.headers.get(name) ?? undefined
+
 /** Send the call; succeed with the response once its headers are in and its status is 2xx. */
-export const send = (call: Call): Effect.Effect<Response, BackendError> =>
-  Effect.gen(function*() {
+export const send = (call: Call): Effect.Effect<Reply, BackendError> =>
+  Effect.suspend(() => {
     const method = call.method ?? (call.body === undefined ? "GET" : "POST")
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(call.headers ?? {})) {
@@ -43,23 +61,32 @@ export const send = (call: Call): Effect.Effect<Response, BackendError> =>
     }
     if (call.body !== undefined) headers["content-type"] ??= "application/json"
     const body = call.body === undefined ? undefined : JSON.stringify(call.body)
-    const response = yield* Effect.tryPromise({
-      try: (signal) => {
-        const url = URL.canParse(call.url) ? new URL(call.url) : undefined
-        if (url?.protocol === "http:") return PlainHttp.request(url, { method, headers, signal, ...(body === undefined ? {} : { body }) })
-        return fetch(call.url, { method, headers, signal, ...(body === undefined ? {} : { body }) })
-      },
-      catch: (error) => connectFailure(call, error)
+    const url = URL.canParse(call.url) ? new URL(call.url) : undefined
+    const sent: Effect.Effect<Reply, unknown> = Effect.withFiberRuntime((fiber) => {
+      const stop = fiber.getFiberRef(Stop.current)
+      if (url?.protocol === "http:") return PlainHttp.request(url, { method, headers, ...(body === undefined ? {} : { body }) }, stop)
+      return Effect.tryPromise((signal) => {
+        if (stop === undefined) return fetch(call.url, { method, headers, signal, ...(body === undefined ? {} : { body }) })
+        const both = new AbortController()
+        const forget = stop.on(() => both.abort(new Stop.Stopped()))
+        signal.addEventListener("abort", () => both.abort(signal.reason), { once: true })
+        return fetch(call.url, { method, headers, signal: both.signal, ...(body === undefined ? {} : { body }) }).finally(forget)
+      })
     })
-    if (response.ok) return response
-    // An error body we cannot read still leaves the status to report.
-    const text = yield* Effect.tryPromise({
-      try: () => response.text(),
-      catch: () => ""
-    }).pipe(Effect.merge)
-    const now = yield* Clock.currentTimeMillis
-    return yield* Effect.fail(statusFailure(call, response.status, text, response.headers, now))
+    return Effect.matchEffect(sent, {
+      onFailure: (error) => Effect.fail(connectFailure(call, error instanceof Cause.UnknownException ? error.error : error)),
+      onSuccess: (response) => (response.ok ? Effect.succeed(response) : failed(call, response))
+    })
   })
+
+const failed = (call: Call, response: Reply): Effect.Effect<never, BackendError> =>
+  // An error body we cannot read still leaves the status to report.
+  Effect.tryPromise({ try: () => response.text(), catch: () => "" }).pipe(
+    Effect.merge,
+    Effect.flatMap((text) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(statusFailure(call, response.status, text, response.headers, now)))
+    )
+  )
 
 /** Send the call and read its whole body as JSON. */
 export const json = (call: Call): Effect.Effect<unknown, BackendError> =>
@@ -81,16 +108,61 @@ export const json = (call: Call): Effect.Effect<unknown, BackendError> =>
  * The response body as bytes. A connection that breaks mid-body is a `StreamCut` (the answer
  * started and did not finish); closing the stream early cancels the response.
  */
-export const body = (call: Call, response: Response): Stream.Stream<Uint8Array, BackendError> =>
-  response.body === null ? Stream.empty : Stream.unwrapScoped(Effect.map(pullBody(call, response), Stream.repeatEffectOption))
+export const body = (call: Call, response: Reply): Stream.Stream<Uint8Array, BackendError> =>
+  Stream.unwrapScoped(Effect.map(pullBody(call, response), Stream.repeatEffectOption))
 
 /**
- * The response body as a pull: each run gives the next bytes, or fails with None at the end
- * (the same reading as `body`, for a reader that decodes each chunk itself in one pass).
- * Closing the scope releases the body.
+ * The response body as a pull: each run gives the bytes that arrived since the last (waiting
+ * for some when none have), or fails with None at the end (the same reading as `body`, for a
+ * reader that decodes each chunk itself in one pass). Closing the scope releases the body.
  */
-export const pullBody = (call: Call, response: Response): Effect.Effect<Effect.Effect<Uint8Array, Option.Option<BackendError>>, never, Scope.Scope> => {
-  const readable = response.body
+export const pullBody = (call: Call, response: Reply): Effect.Effect<Effect.Effect<Uint8Array, Option.Option<BackendError>>, never, Scope.Scope> => {
+  if (response instanceof PlainHttp.Reply) {
+    const reply = response
+    const waitFor = Effect.withFiberRuntime<void, Option.Option<BackendError>>((fiber) => {
+      const stop = fiber.getFiberRef(Stop.current)
+      return Effect.async((resume) => {
+        let forgetStop: (() => void) | undefined
+        const forgetWait = reply.wait(() => {
+          forgetStop?.()
+          resume(Effect.void)
+        })
+        forgetStop = stop?.on(() => {
+          reply.cut()
+          resume(Effect.fail(Option.some(bodyFailure(call, new Stop.Stopped()))))
+        })
+        return Effect.sync(() => {
+          forgetWait()
+          forgetStop?.()
+        })
+      })
+    })
+    const pull: Effect.Effect<Uint8Array, Option.Option<BackendError>> = Effect.suspend(() => {
+      let bytes: Buffer | null | undefined
+      try {
+        bytes = reply.take()
+      } catch (error) {
+        return Effect.fail(Option.some(bodyFailure(call, error)))
+      }
+      if (bytes) return Effect.succeed(bytes)
+      if (bytes === undefined) return Effect.fail(Option.none())
+      return Effect.zipRight(waitFor, pull)
+    })
+    // A deadline that passes between two reads cuts the connection at once, too.
+    return Effect.withFiberRuntime((fiber) => {
+      const forget = fiber.getFiberRef(Stop.current)?.on(() => reply.cut())
+      return Effect.as(
+        Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            forget?.()
+            reply.release()
+          })
+        ),
+        pull
+      )
+    })
+  }
+  const readable = (response as Response).body
   if (readable === null) return Effect.succeed(Effect.fail(Option.none()))
   return Effect.map(
     Effect.acquireRelease(
@@ -98,14 +170,44 @@ export const pullBody = (call: Call, response: Response): Effect.Effect<Effect.E
       (reader) => Effect.promise(() => release(reader))
     ),
     (reader) =>
-      Effect.async<Uint8Array, Option.Option<BackendError>>((resume) => {
-        reader.read().then(
-          (next) => resume(next.done ? Effect.fail(Option.none()) : Effect.succeed(next.value)),
-          (error: unknown) => resume(Effect.fail(Option.some(bodyFailure(call, error))))
-        )
+      Effect.withFiberRuntime<Uint8Array, Option.Option<BackendError>>((fiber) => {
+        const stop = fiber.getFiberRef(Stop.current)
+        return Effect.async((resume) => {
+          const forget = stop?.on(() => {
+            reader.cancel().catch(() => {})
+            resume(Effect.fail(Option.some(bodyFailure(call, new Stop.Stopped()))))
+          })
+          reader.read().then(
+            (next) => {
+              forget?.()
+              resume(next.done ? Effect.fail(Option.none()) : Effect.succeed(next.value))
+            },
+            (error: unknown) => {
+              forget?.()
+              resume(Effect.fail(Option.some(bodyFailure(call, error))))
+            }
+          )
+        })
       })
   )
 }
+
+/** The whole response body as text (read as `pullBody` reads it, so a deadline can stop it). */
+export const text = (call: Call, response: Reply): Effect.Effect<string, BackendError> =>
+  Effect.scoped(Effect.flatMap(pullBody(call, response), (pull) => {
+    const parts: Array<Uint8Array> = []
+    const loop: Effect.Effect<string, BackendError> = Effect.matchEffect(pull, {
+      onFailure: Option.match({
+        onNone: () => Effect.succeed(Buffer.concat(parts).toString("utf8")),
+        onSome: Effect.fail
+      }),
+      onSuccess: (bytes) => {
+        parts.push(bytes)
+        return loop
+      }
+    })
+    return loop
+  }))
 
 /**
  * A consumer usually stops at the protocol's own end marker (`[DONE]`, `done: true`) a moment

@@ -112,9 +112,10 @@ export const generate = (client: Client, request: GenerateRequest): Stream.Strea
       const source = { backend: client.backend, model: request.model }
       const start = GenerateEvent.Start({ model: request.model })
       // A server that ignores `stream: true` answers with one JSON completion.
-      if ((response.headers.get("content-type") ?? "").includes("application/json")) {
+      if ((HttpCall.header(response, "content-type") ?? "").includes("application/json")) {
         const whole = Effect.flatMap(
-          Effect.tryPromise({ try: () => response.json() as Promise<unknown>, catch: () => malformed(source, "a JSON body that is not JSON") }),
+          Effect.flatMap(HttpCall.text(call, response), (text) =>
+            Effect.try({ try: (): unknown => JSON.parse(text), catch: () => malformed(source, "a JSON body that is not JSON") })),
           (json) => decodeCompletion(source, json)
         )
         let step = 0

@@ -39,7 +39,7 @@ const aborted = (signal: AbortSignal): Effect.Effect<void> =>
  * HttpCall outside the fetch's own signal, so our abort has to stop it here (which cancels
  * the response and closes the connection).
  */
-const checked = (call: HttpCall.Call, response: Response, signal: AbortSignal): Response => {
+const checked = (call: HttpCall.Call, response: HttpCall.Reply, signal: AbortSignal): Response => {
   const lines = HttpCall.body(call, response).pipe(
     Stream.interruptWhen(aborted(signal)),
     Ndjson.decode({ backend: call.backend, model: call.model }),
@@ -62,7 +62,13 @@ const wireFetch = (target: Target, where: Failure.Where, signal: AbortSignal): t
   }
   const both = init?.signal ? AbortSignal.any([init.signal, signal]) : signal
   const sent = HttpCall.send(call).pipe(
-    Effect.map((response) => ((response.headers.get("content-type") ?? "").includes("ndjson") ? checked(call, response, both) : response))
+    Effect.map((response) =>
+      (HttpCall.header(response, "content-type") ?? "").includes("ndjson")
+        ? checked(call, response, both)
+        : response instanceof Response
+        ? response
+        : new Response(Stream.toReadableStream(HttpCall.body(call, response)), { status: response.status, statusText: response.statusText, headers: response.headers })
+    )
   )
   // runPromise would wrap the BackendError in a FiberFailure; ollama-js must rethrow it as is.
   return Effect.runPromiseExit(sent, { signal: both }).then((exit) =>

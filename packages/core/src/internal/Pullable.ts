@@ -24,6 +24,9 @@ interface WithPull<A, E> {
 export const make = <A, E>(open: Effect.Effect<Pull<A, E>, E, Scope.Scope>): Stream.Stream<A, E> =>
   Object.assign(Stream.unwrapScoped(Effect.map(open, Stream.repeatEffectChunkOption)), { [pullOf]: open })
 
+/** Whether `stream` is one of core's own readers (made with `make`). */
+export const isPullable = <A, E>(stream: Stream.Stream<A, E>): boolean => pullOf in stream
+
 export const toPull = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Pull<A, E>, never, Scope.Scope> => {
   if (!(pullOf in stream)) return Stream.toPull(stream)
   const open = (stream as Stream.Stream<A, E> & WithPull<A, E>)[pullOf]

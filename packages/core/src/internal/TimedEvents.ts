@@ -11,10 +11,12 @@
  * idle clock, and that can never be more than one idle span ahead. Waking early, it re-reads
  * the deadline and sleeps on.
  *
- * So that the watchdog can stop a pull that overran (which aborts the request, as a timeout
- * did before), the stream is pulled in a reader fiber, still one chunk per call of `next`:
- * nothing is read ahead of the caller, and a deadline that passed while the caller was busy
- * fails the next pull, as before.
+ * The watchdog must be able to stop a pull that overran (which aborts the request). Core's
+ * own readers (OpenAiChat, marked by Pullable) are pulled in the caller's fiber: their waits
+ * are HttpCall's, which end at once when the watchdog fires the attempt's `Stop`. Any other
+ * stream (a plugin's) is pulled in a reader fiber that the watchdog interrupts, still one
+ * chunk per call of `next`. Either way nothing is read ahead of the caller, and a deadline
+ * that passed while the caller was busy fails the next pull.
  *
  * A backend that throws or dies inside its stream is a misbehaving backend (Upstream), not
  * a crash of the router.
@@ -23,6 +25,7 @@ import { Cause, Chunk, Clock, Effect, Exit, Fiber, Option, type Scope, Stream } 
 import type { GenerateEvent, Timeouts } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
 import * as Pullable from "./Pullable.ts"
+import * as Stop from "./Stop.ts"
 
 export interface TimedEvents {
   /** The next event, or None when the stream ended. */
@@ -47,6 +50,8 @@ export const open = (
     } catch (defect) {
       stream = Stream.die(defect)
     }
+    const direct = Pullable.isPullable(stream)
+    const stop = new Stop.Stop()
     const pull = yield* Pullable.toPull(stream)
     const started = yield* Clock.currentTimeMillis
     let phase: "connect" | "firstToken" | "streaming" = "connect"
@@ -124,7 +129,7 @@ export const open = (
         Effect.zipRight(reading)
       )
     )
-    const reader = yield* Effect.forkScoped(reading)
+    const reader = direct ? undefined : yield* Effect.forkScoped(reading)
 
     const watching: Effect.Effect<void> = Effect.suspend(() =>
       end !== undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -134,6 +139,10 @@ export const open = (
         // Stop the overrunning pull (aborting its request) before the caller moves on.
         const ended: End = { _tag: "Fail", cause: Cause.fail(error) }
         end = ended
+        if (reader === undefined) {
+          stop.fire()
+          return Effect.void
+        }
         return Effect.zipRight(Fiber.interrupt(reader), Effect.sync(() => wake?.()))
       })
     )
@@ -151,6 +160,10 @@ export const open = (
       })
     })
 
+    const pullHere = Effect.exit(Effect.locally(pull, Stop.current, stop)).pipe(
+      Effect.flatMap((exit) => Effect.map(Clock.currentTimeMillis, (now) => received(exit, now)))
+    )
+
     /** `take` from the events read, once there are any; None when the stream ended. */
     const ready = <A>(take: () => A): Effect.Effect<Option.Option<A>, BackendError> => {
       const loop: Effect.Effect<Option.Option<A>, BackendError> = Effect.suspend(() => {
@@ -160,7 +173,7 @@ export const open = (
           read = 0
         }
         if (end !== undefined) return end._tag === "End" ? Effect.succeedNone : Effect.failCause(end.cause)
-        return Effect.zipRight(waitForReader, loop)
+        return Effect.zipRight(reader === undefined ? pullHere : waitForReader, loop)
       })
       return loop
     }
