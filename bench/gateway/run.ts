@@ -7,6 +7,10 @@
  *   - added time to first token, streaming (p50, p99)
  *   - throughput at concurrency 1, 16 and 64 (autocannon), as a share of direct
  *
+ * Next to local-router and Portkey runs `floor` (floor.ts): a bare node:http proxy with no
+ * routing at all, the least any Node gateway can add on this machine, so the goals can be
+ * read against what is physically there.
+ *
  *   ./run node bench/gateway/run.ts [--quick]
  *
  * Goals: local-router adds p50 <= 0.3 ms, p99 <= 1 ms, and at most a fifth of Portkey's added
@@ -32,7 +36,7 @@ const KEY = "sk-bench"
 const PROMPT = "hello bench"
 
 interface Target {
-  readonly name: "direct" | "direct-streamed" | "local-router" | "portkey"
+  readonly name: "direct" | "direct-streamed" | "floor" | "local-router" | "portkey"
   readonly url: string
   readonly headers: Record<string, string>
   readonly model: string
@@ -153,6 +157,12 @@ categories:
     children.push(lr)
     const lrUrl = (JSON.parse(await firstLine(lr)) as { url: string }).url
 
+    const floor = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(import.meta.dirname, "floor.ts"), sim.url, KEY], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    children.push(floor)
+    const floorUrl = (JSON.parse(await firstLine(floor)) as { url: string }).url
+
     const pkPort = await freePort()
     const pk = spawn(process.execPath, [portkeyServer, `--port=${pkPort}`, "--headless"], {
       env: { ...process.env, NODE_ENV: "production" },
@@ -167,6 +177,7 @@ categories:
       { name: "direct", url: sim.url, headers: auth, model: "gpt-4o-mini" },
       { name: "local-router", url: lrUrl, headers: {}, model: "fast" },
       { name: "direct-streamed", url: sim.url, headers: auth, model: "gpt-4o-mini", streams: true },
+      { name: "floor", url: floorUrl, headers: {}, model: "fast" },
       {
         name: "portkey",
         url: pkUrl,
@@ -194,6 +205,8 @@ categories:
       const pk = added.portkey
       const streamed = added["direct-streamed"]
       if (streamed) console.log(`  local-router over direct-streamed (routing + gateway on the path its backends take): p50 ${(lr.p50 - streamed.p50).toFixed(3)} ms  p99 ${(lr.p99 - streamed.p99).toFixed(3)} ms`)
+      const floor = added.floor
+      if (floor) console.log(`  local-router added / floor added (a bare node:http proxy): p50 ${(lr.p50 / floor.p50).toFixed(3)}  p99 ${(lr.p99 / floor.p99).toFixed(3)}`)
       if (pk) console.log(`  local-router added / portkey added: p50 ${(lr.p50 / pk.p50).toFixed(3)}  p99 ${(lr.p99 / pk.p99).toFixed(3)}  (goal <= 0.2)`)
       return lr
     }
@@ -206,10 +219,10 @@ categories:
     report("streaming time to first token", await sample(targets.filter((t) => t.name !== "direct-streamed"), true, rounds, Math.round(perRound / 2)))
 
     console.log("\nthroughput, requests/s (non-streaming)")
-    console.log(`  ${"connections".padEnd(12)} ${["direct", "local-router", "portkey"].map((n) => n.padStart(13)).join(" ")}   local-router/direct  local-router/portkey`)
     const loaded = targets.filter((t) => t.name !== "direct-streamed")
+    console.log(`  ${"connections".padEnd(12)} ${loaded.map((t) => t.name.padStart(13)).join(" ")}   local-router/direct  local-router/floor  local-router/portkey`)
     for (const connections of [1, 16, 64]) {
-      const rates: Array<number> = []
+      const rates = new Map<string, number>()
       for (const t of loaded) {
         const result = await autocannon({
           url: `${t.url}/v1/chat/completions`,
@@ -220,10 +233,11 @@ categories:
           duration: quick ? 2 : 5
         })
         if (result.non2xx > 0 || result.errors > 0) console.log(`  (${t.name}: ${result.non2xx} non-2xx, ${result.errors} errors)`)
-        rates.push(result.requests.average)
+        rates.set(t.name, result.requests.average)
       }
-      const [direct, lr, pk] = rates as [number, number, number]
-      console.log(`  ${String(connections).padEnd(12)} ${rates.map((r) => r.toFixed(0).padStart(13)).join(" ")}   ${(lr / direct).toFixed(3).padStart(19)}  ${(lr / pk).toFixed(3).padStart(20)}`)
+      const lr = rates.get("local-router")!
+      const ratio = (name: string) => (rates.get(name) ? (lr / rates.get(name)!).toFixed(3) : "-")
+      console.log(`  ${String(connections).padEnd(12)} ${loaded.map((t) => rates.get(t.name)!.toFixed(0).padStart(13)).join(" ")}   ${ratio("direct").padStart(19)}  ${ratio("floor").padStart(18)}  ${ratio("portkey").padStart(20)}`)
     }
   } finally {
     children.forEach((c) => c.kill("SIGKILL"))
