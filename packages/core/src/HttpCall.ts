@@ -54,13 +54,7 @@ export const header = (reply: Reply, name: string): string | undefined =>
 /** Send the call; succeed with the response once its headers are in and its status is 2xx. */
 export const send = (call: Call): Effect.Effect<Reply, BackendError> =>
   Effect.suspend(() => {
-    const method = call.method ?? (call.body === undefined ? "GET" : "POST")
-    const headers: Record<string, string> = {}
-    for (const [name, value] of Object.entries(call.headers ?? {})) {
-      headers[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
-    }
-    if (call.body !== undefined) headers["content-type"] ??= "application/json"
-    const body = call.body === undefined ? undefined : JSON.stringify(call.body)
+    const { method, headers, body } = wire(call)
     const url = URL.canParse(call.url) ? new URL(call.url) : undefined
     const sent: Effect.Effect<Reply, unknown> = Effect.withFiberRuntime((fiber) => {
       const stop = fiber.getFiberRef(Stop.current)
@@ -78,6 +72,65 @@ export const send = (call: Call): Effect.Effect<Reply, BackendError> =>
       onSuccess: (response) => (response.ok ? Effect.succeed(response) : failed(call, response))
     })
   })
+
+/** Method, headers (secrets unwrapped) and body as they go on the wire. */
+const wire = (call: Call): PlainHttp.Init => {
+  const method = call.method ?? (call.body === undefined ? "GET" : "POST")
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(call.headers ?? {})) {
+    headers[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+  }
+  if (call.body !== undefined) headers["content-type"] ??= "application/json"
+  return call.body === undefined ? { method, headers } : { method, headers, body: JSON.stringify(call.body) }
+}
+
+/**
+ * A call to an `http:` URL, read by plain calls instead of an Effect (see internal/Source):
+ * `poll` answers the reply once its headers are in and its status is 2xx, `null` while
+ * waiting, or the BackendError `send` would fail with.
+ */
+export interface Exchange {
+  readonly poll: () => PlainHttp.Reply | BackendError | null
+  /** Call `then` once `poll` has an answer (at once if it has); returns a function that forgets it. */
+  readonly wait: (then: () => void) => () => void
+  /** Abandon the call: destroy the request, or cut the reply's connection. */
+  readonly cancel: () => void
+}
+
+/** Send the call (its URL must be `http:`) and read the answer as an Exchange. */
+export const exchange = (call: Call): Exchange => {
+  let answer: PlainHttp.Reply | BackendError | null = null
+  let waiter: (() => void) | undefined
+  const settle = (value: PlainHttp.Reply | BackendError) => {
+    answer = value
+    const then = waiter
+    waiter = undefined
+    then?.()
+  }
+  const sent = PlainHttp.start(new URL(call.url), wire(call), (reply) => {
+    if (reply.ok) return settle(reply)
+    // An error body we cannot read still leaves the status to report.
+    const report = (text: string) => settle(statusFailure(call, reply.status, text, reply.headers, Date.now()))
+    reply.text().then(report, () => report(""))
+  }, (error) => settle(connectFailure(call, error)))
+  return {
+    poll: () => answer,
+    wait: (then) => {
+      if (answer !== null) {
+        then()
+        return () => {}
+      }
+      waiter = then
+      return () => {
+        if (waiter === then) waiter = undefined
+      }
+    },
+    cancel: sent.cancel
+  }
+}
+
+/** What a broken body means (exported for readers of an Exchange's reply). */
+export const brokenBody = (call: Call, error: unknown): BackendError => bodyFailure(call, error)
 
 const failed = (call: Call, response: Reply): Effect.Effect<never, BackendError> =>
   // An error body we cannot read still leaves the status to report.

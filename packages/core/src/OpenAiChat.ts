@@ -24,7 +24,9 @@ import type { FinishReason, GenerateRequest, Message, Usage } from "./Backend.ts
 import { GenerateEvent } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"
 import * as HttpCall from "./HttpCall.ts"
+import type * as PlainHttp from "./internal/PlainHttp.ts"
 import * as Pullable from "./internal/Pullable.ts"
+import * as Source from "./internal/Source.ts"
 import * as Sse from "./Sse.ts"
 
 export interface Client {
@@ -95,81 +97,200 @@ const toWire = (message: Message): Record<string, unknown> => {
  * Stream an answer: Start on headers, then the SSE body decoded as it arrives. Each chunk of
  * bytes is turned into its events in one pass (SSE framing and chat decoding together): this
  * runs under every token, and each stream stage costs more than the decoding itself.
+ *
+ * A local server (`http:`) is read as a Source, by plain calls (see internal/Source); a
+ * remote one through fetch, as a pull.
  */
 export const generate = (client: Client, request: GenerateRequest): Stream.Stream<GenerateEvent, BackendError> =>
-  Pullable.make(
-    Effect.gen(function*() {
-      const payload = yield* body(client, request)
-      const call: HttpCall.Call = {
-        backend: client.backend,
-        model: request.model,
-        method: "POST",
-        url: `${client.baseUrl}/chat/completions`,
-        headers: { accept: "text/event-stream", ...client.headers },
-        body: payload
-      }
-      const response = yield* HttpCall.send(call)
-      const source = { backend: client.backend, model: request.model }
-      const start = GenerateEvent.Start({ model: request.model })
-      // A server that ignores `stream: true` answers with one JSON completion.
-      if ((HttpCall.header(response, "content-type") ?? "").includes("application/json")) {
-        const whole = Effect.flatMap(
-          Effect.flatMap(HttpCall.text(call, response), (text) =>
-            Effect.try({ try: (): unknown => JSON.parse(text), catch: () => malformed(source, "a JSON body that is not JSON") })),
-          (json) => decodeCompletion(source, json)
-        )
-        let step = 0
-        return Effect.suspend((): Pullable.Pull<GenerateEvent, BackendError> => {
-          step++
-          if (step === 1) return Effect.succeed(Chunk.of(start))
-          if (step === 2) return Effect.mapBoth(whole, { onFailure: Option.some, onSuccess: Chunk.unsafeFromArray })
-          return Effect.fail(Option.none())
-        })
-      }
-      const read = yield* HttpCall.pullBody(call, response)
-      const sse = Sse.decoder(source)
-      const chat = chatDecoder(source)
-      let started = false
-      let ended = false
-      // A failure after some events of the same chunk waits for the next pull: the tokens
-      // before it are part of what the caller sees (they decide whether the answer committed).
-      let failure: BackendError | undefined
-      const decoded = (events: Either.Either<ReadonlyArray<Sse.Event>, BackendError>, last: boolean) => {
-        if (Either.isLeft(events)) return Effect.fail(Option.some(events.left))
-        const out: Array<GenerateEvent> = []
-        for (const event of events.right) {
-          const error = chat.event(event, out)
-          if (error && out.length === 0) return Effect.fail(Option.some(error))
-          if (error) {
-            failure = error
-            return Effect.succeed(Chunk.unsafeFromArray(out))
+  client.baseUrl.startsWith("http:") && URL.canParse(client.baseUrl)
+    ? Pullable.fromSource(() => chatSource(client, request))
+    : Pullable.make(
+      Effect.gen(function*() {
+        const payload = yield* body(client, request)
+        const call = chatCall(client, request, payload)
+        const response = yield* HttpCall.send(call)
+        const source = { backend: client.backend, model: request.model }
+        const start = GenerateEvent.Start({ model: request.model })
+        // A server that ignores `stream: true` answers with one JSON completion.
+        if ((HttpCall.header(response, "content-type") ?? "").includes("application/json")) {
+          const whole = Effect.flatMap(HttpCall.text(call, response), (text) => {
+            const events = completionText(source, text)
+            return events instanceof BackendError ? Effect.fail(events) : Effect.succeed(events)
+          })
+          let step = 0
+          return Effect.suspend((): Pullable.Pull<GenerateEvent, BackendError> => {
+            step++
+            if (step === 1) return Effect.succeed(Chunk.of(start))
+            if (step === 2) return Effect.mapBoth(whole, { onFailure: Option.some, onSuccess: Chunk.unsafeFromArray })
+            return Effect.fail(Option.none())
+          })
+        }
+        const read = yield* HttpCall.pullBody(call, response)
+        const reader = bodyReader(source)
+        let started = false
+        const result = (out: ReadonlyArray<GenerateEvent> | BackendError): Pullable.Pull<GenerateEvent, BackendError> =>
+          out instanceof BackendError
+            ? Effect.fail(Option.some(out))
+            : out.length === 0 && !reader.ended
+            ? pull
+            : Effect.succeed(Chunk.unsafeFromArray(out))
+        const pull: Pullable.Pull<GenerateEvent, BackendError> = Effect.suspend(() => {
+          if (!started) {
+            started = true
+            return Effect.succeed(Chunk.of(start))
           }
-          // Stop reading at [DONE]: closing the body releases the connection.
-          if (chat.done) break
-        }
-        if (!chat.done && last) {
-          const end = chat.end()
-          if (end instanceof BackendError) return Effect.fail(Option.some(end))
-          out.push(end)
-        }
-        ended = chat.done || last
-        return out.length === 0 && !ended ? pull : Effect.succeed(Chunk.unsafeFromArray(out))
-      }
-      const pull: Effect.Effect<Chunk.Chunk<GenerateEvent>, Option.Option<BackendError>> = Effect.suspend(() => {
-        if (!started) {
-          started = true
-          return Effect.succeed(Chunk.of(start))
-        }
-        if (failure) return Effect.fail(Option.some(failure))
-        if (ended) return Effect.fail(Option.none())
-        return Effect.matchEffect(read, {
-          onFailure: (error) => Option.isSome(error) ? Effect.fail(error) : decoded(sse.end(), true),
-          onSuccess: (bytes) => decoded(sse.feed(bytes), false)
+          if (reader.failure) return Effect.fail(Option.some(reader.failure))
+          if (reader.ended) return Effect.fail(Option.none())
+          return Effect.matchEffect(read, {
+            onFailure: (error) => Option.isSome(error) ? Effect.fail(error) : result(reader.decode(undefined)),
+            onSuccess: (bytes) => result(reader.decode(bytes))
+          })
         })
+        return pull
       })
-      return pull
-    })
-  )
+    )
+
+const chatCall = (client: Client, request: GenerateRequest, payload: Record<string, unknown>): HttpCall.Call => ({
+  backend: client.backend,
+  model: request.model,
+  method: "POST",
+  url: `${client.baseUrl}/chat/completions`,
+  headers: { accept: "text/event-stream", ...client.headers },
+  body: payload
+})
+
+/**
+ * The SSE body's bytes -> GenerateEvents, one chunk at a time; `decode(undefined)` at the end
+ * of the body. After [DONE] (`ended`) nothing more is read. A failure after some events of
+ * the same chunk waits in `failure`: the tokens before it are part of what the caller sees
+ * (they decide whether the answer committed).
+ */
+const bodyReader = (source: Sse.Source) => {
+  const sse = Sse.decoder(source)
+  const chat = chatDecoder(source)
+  let ended = false
+  let failure: BackendError | undefined
+  return {
+    get ended() {
+      return ended
+    },
+    get failure() {
+      return failure
+    },
+    decode: (bytes: Uint8Array | undefined): ReadonlyArray<GenerateEvent> | BackendError => {
+      const last = bytes === undefined
+      const events = last ? sse.end() : sse.feed(bytes)
+      if (Either.isLeft(events)) return events.left
+      const out: Array<GenerateEvent> = []
+      for (const event of events.right) {
+        const error = chat.event(event, out)
+        if (error && out.length === 0) return error
+        if (error) {
+          failure = error
+          return out
+        }
+        // Stop reading at [DONE]: releasing the body keeps the connection for the next request.
+        if (chat.done) break
+      }
+      if (!chat.done && last) {
+        const end = chat.end()
+        if (end instanceof BackendError) return end
+        out.push(end)
+      }
+      ended = chat.done || last
+      return out
+    }
+  }
+}
+
+/** The answer to a chat request to a local (`http:`) server, as a Source. */
+const chatSource = (client: Client, request: GenerateRequest): Source.Source<GenerateEvent, BackendError> => {
+  const payload = body(client, request)
+  if (Either.isLeft(payload)) return failedSource(payload.left)
+  const call = chatCall(client, request, payload.right)
+  const source = { backend: client.backend, model: request.model }
+  const exchange = HttpCall.exchange(call)
+  const reader = bodyReader(source)
+  let reply: PlainHttp.Reply | undefined
+  let json: Array<Buffer> | undefined
+  let terminal: Source.End | Source.Failed<BackendError> | undefined
+  const finish = (end: Source.End | Source.Failed<BackendError>) => {
+    terminal = end
+    reply?.release()
+    return end
+  }
+  return {
+    poll: () => {
+      if (terminal) return terminal
+      if (!reply) {
+        const answer = exchange.poll()
+        if (answer === null) return null
+        if (answer instanceof BackendError) return finish(Source.failed(answer))
+        reply = answer
+        // A server that ignores `stream: true` answers with one JSON completion.
+        if ((reply.header("content-type") ?? "").includes("application/json")) json = []
+        return [GenerateEvent.Start({ model: request.model })]
+      }
+      if (reader.failure) return finish(Source.failed(reader.failure))
+      if (reader.ended) return finish(Source.end)
+      while (true) {
+        let bytes: Buffer | null | undefined
+        try {
+          bytes = reply.take()
+        } catch (error) {
+          return finish(Source.failed(HttpCall.brokenBody(call, error)))
+        }
+        if (bytes === null) return null
+        if (json) {
+          if (bytes) {
+            json.push(bytes)
+            continue
+          }
+          const events = completionText(source, Buffer.concat(json).toString("utf8"))
+          if (events instanceof BackendError) return finish(Source.failed(events))
+          terminal = Source.end
+          return events
+        }
+        const out = reader.decode(bytes)
+        if (out instanceof BackendError) return finish(Source.failed(out))
+        if (reader.ended) reply.release()
+        if (out.length > 0) return out
+        if (reader.ended) return finish(Source.end)
+      }
+    },
+    wait: (then) => (reply ? reply.wait(then) : exchange.wait(then)),
+    close: () => {
+      terminal ??= Source.end
+      if (reply) reply.release()
+      else exchange.cancel()
+    },
+    cut: () => {
+      terminal ??= Source.end
+      exchange.cancel()
+    }
+  }
+}
+
+const failedSource = <A, E>(error: E): Source.Source<A, E> => ({
+  poll: () => Source.failed(error),
+  wait: (then) => {
+    then()
+    return () => {}
+  },
+  close: () => {},
+  cut: () => {}
+})
+
+/** A whole completion's text -> its events, or what is wrong with it. */
+const completionText = (source: Sse.Source, text: string): ReadonlyArray<GenerateEvent> | BackendError => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return malformed(source, "a JSON body that is not JSON")
+  }
+  return completionEvents(source, json)
+}
 
 /**
  * Chat-completion SSE events -> GenerateEvents (everything after Start). Also used for
@@ -252,20 +373,25 @@ const chatDecoder = (source: Sse.Source) => {
 
 /** A whole (non-streamed) chat completion -> the events it amounts to. */
 export const decodeCompletion = (source: Sse.Source, json: unknown): Effect.Effect<ReadonlyArray<GenerateEvent>, BackendError> => {
-  if (!isRecord(json)) return Effect.fail(malformed(source, "a completion that is not a JSON object"))
-  if (json["error"] !== undefined && json["error"] !== null) return Effect.fail(inStreamError(source, json))
+  const events = completionEvents(source, json)
+  return events instanceof BackendError ? Effect.fail(events) : Effect.succeed(events)
+}
+
+const completionEvents = (source: Sse.Source, json: unknown): ReadonlyArray<GenerateEvent> | BackendError => {
+  if (!isRecord(json)) return malformed(source, "a completion that is not a JSON object")
+  if (json["error"] !== undefined && json["error"] !== null) return inStreamError(source, json)
   const choice = arrayOf(json["choices"])[0]
-  if (!isRecord(choice)) return Effect.fail(malformed(source, "a completion without choices"))
-  if (choice["finish_reason"] === "error") return Effect.fail(inStreamError(source, json))
+  if (!isRecord(choice)) return malformed(source, "a completion without choices")
+  if (choice["finish_reason"] === "error") return inStreamError(source, json)
   const message = choice["message"]
   const text = isRecord(message) && typeof message["content"] === "string" ? message["content"] : ""
   const usage = usageOf(json["usage"])
   const reason = choice["finish_reason"]
-  return Effect.succeed([
+  return [
     ...(text.length > 0 ? [GenerateEvent.TextDelta({ text })] : []),
     ...(usage ? [GenerateEvent.Usage({ usage })] : []),
     GenerateEvent.Done({ finishReason: typeof reason === "string" ? finishReasonOf(reason) : "stop" })
-  ])
+  ]
 }
 
 /** The model ids a server lists at `<base>/models`. */

@@ -10,7 +10,7 @@
  * arrives, and is read, at once.
  *
  * What fetch did that is kept here:
- * - a redirect is handed to fetch, which follows it as before (the answer is then fetch's);
+ * - redirects to `http:` URLs are followed (one to `https:` is an error that names it);
  * - a connection with no traffic for 300 s fails with undici's timeout codes, so HttpCall
  *   maps it to `Timeout` as it did (the Router's own deadlines are usually far shorter);
  * - interrupting the request destroys the connection; releasing a body still streaming does too.
@@ -41,52 +41,109 @@ export interface Init {
   readonly body?: string
 }
 
-/** Send the request; succeed once the response headers are in. A fired `stop` ends the wait. */
-export const request = (url: URL, init: Init, stop?: Stop): Effect.Effect<Reply | Response, unknown> =>
-  Effect.async<Reply | Response, unknown>((resume) => {
-    const headers = init.body === undefined ? init.headers : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) }
-    let reply: Reply | undefined
-    let settled = false
-    const req = http.request(url, { method: init.method, headers, agent, timeout: idleMs }, (res) => {
-      settled = true
-      forget?.()
+/** Redirects followed before giving up, as fetch does. */
+const maxRedirects = 20
+
+export interface Sent {
+  /** Give up on the request: destroy it (before the headers) or cut the reply (after). */
+  readonly cancel: () => void
+}
+
+/**
+ * Send the request; `answered` gets the reply once its headers are in, `failed` what went
+ * wrong before that. Redirects to `http:` URLs are followed as fetch follows them (a 303, or a
+ * 301/302 after a POST, becomes a GET without a body).
+ */
+export const start = (url: URL, init: Init, answered: (reply: Reply) => void, failed: (error: unknown) => void): Sent => {
+  let current: http.ClientRequest | undefined
+  let reply: Reply | undefined
+  let settled = false
+  const settle = () => {
+    const first = !settled
+    settled = true
+    return first
+  }
+  const send = (target: URL, sending: Init, hops: number) => {
+    const headers = sending.body === undefined ? sending.headers : { ...sending.headers, "content-length": String(Buffer.byteLength(sending.body)) }
+    const req = http.request(target, { method: sending.method, headers, agent, timeout: idleMs }, (res) => {
       const status = res.statusCode ?? 0
-      if (status >= 300 && status < 400 && res.headers.location !== undefined) {
+      const location = res.headers.location
+      if (status >= 300 && status < 400 && location !== undefined) {
         res.resume()
-        resume(Effect.tryPromise((signal) => fetch(url, { method: init.method, headers: init.headers, signal, ...(init.body === undefined ? {} : { body: init.body }) })))
+        const next = URL.canParse(location, target.href) ? new URL(location, target) : undefined
+        if (next?.protocol !== "http:" || hops >= maxRedirects) {
+          if (settle()) failed(new Error(next?.protocol === "https:" ? `redirected to ${next.origin}: put that URL in routing.yaml` : "too many or unreadable redirects"))
+          return
+        }
+        const keep = status === 307 || status === 308 || (sending.method !== "POST" && status !== 303)
+        send(next, keep ? sending : { method: sending.method === "HEAD" ? "HEAD" : "GET", headers: withoutBody(sending.headers) }, hops + 1)
         return
       }
       if (status < 200 || status > 599) {
         // A status fetch would not accept either.
         res.destroy()
-        resume(Effect.fail(new RangeError(`the server answered with HTTP status ${status}`)))
+        if (settle()) failed(new RangeError(`the server answered with HTTP status ${status}`))
         return
       }
-      reply = new Reply(res, init.method === "HEAD")
-      resume(Effect.succeed(reply))
+      if (!settle()) {
+        res.destroy()
+        return
+      }
+      reply = new Reply(res, sending.method === "HEAD")
+      answered(reply)
     })
+    current = req
     req.on("timeout", () => {
       const error = Object.assign(new Error(`no data for ${idleMs / 1000} s`), { code: reply ? "UND_ERR_BODY_TIMEOUT" : "UND_ERR_HEADERS_TIMEOUT" })
       reply?.fail(error)
       req.destroy(error)
     })
     req.on("error", (error) => {
-      if (!settled) {
+      if (current !== req) return
+      if (settle()) failed(error)
+      else reply?.fail(error)
+    })
+    req.end(sending.body)
+  }
+  send(url, init, 0)
+  return {
+    cancel: () => {
+      if (reply) reply.cut()
+      else {
         settled = true
-        forget?.()
-        resume(Effect.fail(error))
-      } else reply?.fail(error)
+        current?.destroy()
+      }
+    }
+  }
+}
+
+const withoutBody = (headers: Record<string, string>): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== "content-type") out[name] = value
+  return out
+}
+
+/** `start` as an Effect: succeed once the response headers are in. A fired `stop` ends the wait. */
+export const request = (url: URL, init: Init, stop?: Stop): Effect.Effect<Reply, unknown> =>
+  Effect.async<Reply, unknown>((resume) => {
+    let done = false
+    const sent = start(url, init, (reply) => {
+      done = true
+      forget?.()
+      resume(Effect.succeed(reply))
+    }, (error) => {
+      done = true
+      forget?.()
+      resume(Effect.fail(error))
     })
     const forget = stop?.on(() => {
-      if (settled) return
-      settled = true
-      req.destroy()
+      if (done) return
+      done = true
+      sent.cancel()
       resume(Effect.fail(new Stopped()))
     })
-    req.end(init.body)
     return Effect.sync(() => {
-      if (!settled) req.destroy()
-      else reply?.release()
+      if (!done) sent.cancel()
     })
   })
 
@@ -160,8 +217,12 @@ export class Reply {
     return this.#state === "open" ? null : undefined
   }
 
-  /** Call `then` once there is something for `take`; returns a function that forgets it. */
+  /** Call `then` once there is something for `take` (at once if there is); returns a function that forgets it. */
   wait(then: () => void): () => void {
+    if (this.#queue.length > 0 || this.#state === "ended" || this.#state === "failed") {
+      then()
+      return () => {}
+    }
     this.#waiter = then
     return () => {
       if (this.#waiter === then) this.#waiter = undefined

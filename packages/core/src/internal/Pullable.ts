@@ -11,6 +11,7 @@
  */
 import { Effect, Option, Scope, Stream } from "effect"
 import type { Chunk } from "effect"
+import * as Source from "./Source.ts"
 
 /** The next chunk, or None at the end. */
 export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
@@ -23,6 +24,22 @@ interface WithPull<A, E> {
 
 export const make = <A, E>(open: Effect.Effect<Pull<A, E>, E, Scope.Scope>): Stream.Stream<A, E> =>
   Object.assign(Stream.unwrapScoped(Effect.map(open, Stream.repeatEffectChunkOption)), { [pullOf]: open })
+
+const sourceOf = Symbol.for("@local-router/core/Pullable/source")
+
+/**
+ * A stream read from a Source that `open` starts (it is opened on the first read, and closed
+ * with the reader's scope). The Router reads the Source itself; any other reader, its pull.
+ */
+export const fromSource = <A, E>(open: () => Source.Source<A, E>): Stream.Stream<A, E> =>
+  Object.assign(
+    make(Effect.map(Effect.acquireRelease(Effect.sync(open), (source) => Effect.sync(() => source.close())), Source.toPull)),
+    { [sourceOf]: open }
+  )
+
+/** The Source opener of a stream made with `fromSource`. */
+export const openerOf = <A, E>(stream: Stream.Stream<A, E>): (() => Source.Source<A, E>) | undefined =>
+  sourceOf in stream ? (stream as unknown as Record<typeof sourceOf, () => Source.Source<A, E>>)[sourceOf] : undefined
 
 /** Whether `stream` is one of core's own readers (made with `make`). */
 export const isPullable = <A, E>(stream: Stream.Stream<A, E>): boolean => pullOf in stream

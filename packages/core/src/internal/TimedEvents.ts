@@ -21,10 +21,11 @@
  * A backend that throws or dies inside its stream is a misbehaving backend (Upstream), not
  * a crash of the router.
  */
-import { Cause, Chunk, Clock, Effect, Exit, Fiber, Option, type Scope, Stream } from "effect"
+import { Cause, Chunk, Clock, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import type { GenerateEvent, Timeouts } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
 import * as Pullable from "./Pullable.ts"
+import * as Source from "./Source.ts"
 import * as Stop from "./Stop.ts"
 
 export interface TimedEvents {
@@ -50,10 +51,12 @@ export const open = (
     } catch (defect) {
       stream = Stream.die(defect)
     }
-    const direct = Pullable.isPullable(stream)
+    const opener = Pullable.openerOf(stream)
+    const direct = opener !== undefined || Pullable.isPullable(stream)
     const stop = new Stop.Stop()
-    const pull = yield* Pullable.toPull(stream)
-    const started = yield* Clock.currentTimeMillis
+    const pull = opener ? Effect.fail(Option.none()) : yield* Pullable.toPull(stream)
+    const clock = yield* Effect.clock
+    const started = clock.unsafeCurrentTimeMillis()
     let phase: "connect" | "firstToken" | "streaming" = "connect"
     let last = started
     let buffer: Array<GenerateEvent> = []
@@ -80,33 +83,44 @@ export const open = (
       wake?.()
     }
 
+    const accept = (events: ReadonlyArray<GenerateEvent>, now: number) => {
+      for (const event of events) {
+        last = now
+        if (event._tag === "Start" && phase === "connect") phase = "firstToken"
+        else if (event._tag === "TextDelta" || event._tag === "Done") phase = "streaming"
+        buffer.push(event)
+      }
+    }
+
+    const crashed = (defect: unknown): End => ({
+      _tag: "Fail",
+      cause: Cause.fail(new BackendError({ reason: "Upstream", backend, model, message: `backend ${backend} crashed: ${describeDefect(defect)}` }))
+    })
+
     const received = (exit: Exit.Exit<Chunk.Chunk<GenerateEvent>, Option.Option<BackendError>>, now: number) => {
       if (end !== undefined) return
       if (Exit.isSuccess(exit)) {
-        for (const event of Chunk.toReadonlyArray(exit.value)) {
-          last = now
-          if (event._tag === "Start" && phase === "connect") phase = "firstToken"
-          else if (event._tag === "TextDelta" || event._tag === "Done") phase = "streaming"
-          buffer.push(event)
-        }
+        accept(Chunk.toReadonlyArray(exit.value), now)
         wake?.()
         return
       }
       finish(Option.match(Cause.failureOption(exit.cause), {
         onSome: Option.match({ onNone: () => ({ _tag: "End" }), onSome: (error) => ({ _tag: "Fail", cause: Cause.fail(error) }) }),
         onNone: () =>
-          Cause.isInterruptedOnly(exit.cause) ? { _tag: "Fail", cause: exit.cause as Cause.Cause<never> } : {
-            _tag: "Fail",
-            cause: Cause.fail(
-              new BackendError({
-                reason: "Upstream",
-                backend,
-                model,
-                message: `backend ${backend} crashed: ${describeDefect(Cause.squash(exit.cause))}`
-              })
-            )
-          }
+          Cause.isInterruptedOnly(exit.cause) ? { _tag: "Fail", cause: exit.cause as Cause.Cause<never> } : crashed(Cause.squash(exit.cause))
       }))
+    }
+
+    // Core's own reader of a local server: a Source, opened now and read by plain calls.
+    let source: Source.Source<GenerateEvent, BackendError> | undefined
+    if (opener) {
+      try {
+        source = opener()
+        const opened = source
+        yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => opened.close()))
+      } catch (defect) {
+        end = crashed(defect)
+      }
     }
 
     const demandOnce = Effect.async<void>((resume) => {
@@ -141,6 +155,8 @@ export const open = (
         end = ended
         if (reader === undefined) {
           stop.fire()
+          source?.cut()
+          wake?.()
           return Effect.void
         }
         return Effect.zipRight(Fiber.interrupt(reader), Effect.sync(() => wake?.()))
@@ -160,6 +176,39 @@ export const open = (
       })
     })
 
+    const waitForSource = (from: Source.Source<GenerateEvent, BackendError>) =>
+      Effect.async<void>((resume) => {
+        let forget = () => {}
+        wake = () => {
+          wake = undefined
+          forget()
+          resume(Effect.void)
+        }
+        forget = from.wait(() => {
+          wake = undefined
+          resume(Effect.void)
+        })
+        return Effect.sync(() => {
+          forget()
+          wake = undefined
+        })
+      })
+
+    /** Take what the source has; an Effect to wait on when it has nothing yet. */
+    const pollSource = (from: Source.Source<GenerateEvent, BackendError>): Effect.Effect<void> | undefined => {
+      let polled: Source.Polled<GenerateEvent, BackendError>
+      try {
+        polled = from.poll()
+      } catch (defect) {
+        finish(crashed(defect))
+        return undefined
+      }
+      if (polled === null) return waitForSource(from)
+      if (Source.isEvents(polled)) accept(polled, clock.unsafeCurrentTimeMillis())
+      else finish(polled._tag === "End" ? { _tag: "End" } : { _tag: "Fail", cause: Cause.fail(polled.error) })
+      return undefined
+    }
+
     const pullHere = Effect.exit(Effect.locally(pull, Stop.current, stop)).pipe(
       Effect.flatMap((exit) => Effect.map(Clock.currentTimeMillis, (now) => received(exit, now)))
     )
@@ -173,6 +222,10 @@ export const open = (
           read = 0
         }
         if (end !== undefined) return end._tag === "End" ? Effect.succeedNone : Effect.failCause(end.cause)
+        if (source) {
+          const waiting = pollSource(source)
+          return waiting ? Effect.zipRight(waiting, loop) : loop
+        }
         return Effect.zipRight(reader === undefined ? pullHere : waitForReader, loop)
       })
       return loop
