@@ -31,11 +31,11 @@ const sourceOf = Symbol.for("@local-router/core/Pullable/source")
  * A stream read from a Source that `open` starts (it is opened on the first read, and closed
  * with the reader's scope). The Router reads the Source itself; any other reader, its pull.
  */
-export const fromSource = <A, E>(open: () => Source.Source<A, E>): Stream.Stream<A, E> =>
-  Object.assign(
-    make(Effect.map(Effect.acquireRelease(Effect.sync(open), (source) => Effect.sync(() => source.close())), Source.toPull)),
-    { [sourceOf]: open }
-  )
+export const fromSource = <A, E>(open: () => Source.Source<A, E>): Stream.Stream<A, E> => {
+  const opened = Effect.map(Effect.acquireRelease(Effect.sync(open), (source) => Effect.sync(() => source.close())), Source.toPull)
+  // The Router reads the Source itself: the stream is only built for another reader.
+  return Object.assign(Stream.suspend(() => make(opened)), { [pullOf]: opened, [sourceOf]: open })
+}
 
 /** The Source opener of a stream made with `fromSource`. */
 export const openerOf = <A, E>(stream: Stream.Stream<A, E>): (() => Source.Source<A, E>) | undefined =>
