@@ -13,6 +13,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { Router } from "@local-router/core"
 import { Chunk, Effect, Option, Stream } from "effect"
 import type { Scope } from "effect/Scope"
+import type { ServerResponse } from "node:http"
 import * as Answered from "./Answered.ts"
 import * as ApiError from "./ApiError.ts"
 import type { Metrics } from "./Metrics.ts"
@@ -30,6 +31,10 @@ export interface Context {
   readonly known: Effect.Effect<ReadonlyArray<string>>
   /** The `model` as the caller wrote it. */
   readonly model: string
+  /** The node response, which a stream is written to directly. */
+  readonly response: ServerResponse
+  /** Headers every response to this request carries (CORS). */
+  readonly headers: Readonly<Record<string, string>>
 }
 
 /** Writes a dialect's stream from router events. One instance per response. */
@@ -80,9 +85,15 @@ export const run = (
     })
   })
 
-const encode = (text: string): Chunk.Chunk<Uint8Array> => (text === "" ? Chunk.empty() : Chunk.of(Buffer.from(text, "utf8")))
-
-/** Answer as a stream in `contentType`; `encoder` is made once the backend is known. */
+/**
+ * Answer as a stream in `contentType`; `encoder` is made once the backend is known.
+ *
+ * The frames are written straight to the node response as the router's events arrive (the
+ * platform then finds the response ended and leaves it): running them through an Effect Stream
+ * body cost more than a millisecond before the first token reached the client. A client that
+ * goes away interrupts this fiber (the platform does that), and with it the router's pull and
+ * the upstream request; a slow client is waited for ('drain') rather than buffered without end.
+ */
 export const stream = (
   context: Context,
   request: Router.Request,
@@ -109,37 +120,43 @@ export const stream = (
       if (last._tag === "Done") context.metrics.trace(last.trace)
     }
     watch(head)
-    const firstFrames = encode(frames.events(head))
-    let ended = false
-    const rest = Stream.repeatEffectChunkOption(
-      Effect.suspend(() => {
-        if (ended) return Effect.fail(Option.none())
-        return Effect.matchEffect(pull, {
-          onFailure: Option.match({
-            onNone: () => Effect.fail(Option.none()),
-            onSome: (error) =>
-              Effect.map(context.known, (known) => {
-                ended = true
-                context.metrics.trace(error.trace)
-                return encode(frames.failed(ApiError.fromRouteError(error, context.model, known)))
-              })
-          }),
-          onSuccess: (events) => {
-            watch(events)
-            return Effect.succeed(encode(frames.events(events)))
-          }
-        })
-      })
-    )
     const gatewayMs = routeStarted - context.started + (performance.now() - committed)
     context.metrics.firstToken(routed.backend, (committed - context.started) / 1000)
     context.metrics.request(context.endpoint, 200, (committed - context.started) / 1000, gatewayMs / 1000)
-    return HttpServerResponse.stream(Stream.concat(Stream.fromChunk(firstFrames), rest), {
-      contentType,
-      headers: {
-        ...Answered.headers({ backend: routed.backend, model: routed.model, attempts: routed.attempt }, gatewayMs, committed - routeStarted),
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no"
-      }
+    const res = context.response
+    res.writeHead(200, {
+      ...context.headers,
+      ...Answered.headers({ backend: routed.backend, model: routed.model, attempts: routed.attempt }, gatewayMs, committed - routeStarted),
+      "content-type": contentType,
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no"
     })
+    const drained = Effect.async<void>((resume) => {
+      const go = () => resume(Effect.void)
+      res.once("drain", go)
+      res.once("close", go)
+      return Effect.sync(() => {
+        res.off("drain", go)
+        res.off("close", go)
+      })
+    })
+    /** Write frames; wait while the client's socket is full. */
+    const write = (text: string): Effect.Effect<void> => (text === "" || res.write(text) || res.destroyed ? Effect.void : drained)
+    yield* write(frames.events(head))
+    while (true) {
+      const next = yield* Effect.either(pull)
+      if (next._tag === "Right") {
+        watch(next.right)
+        yield* write(frames.events(next.right))
+        continue
+      }
+      if (Option.isSome(next.left)) {
+        const error = next.left.value
+        context.metrics.trace(error.trace)
+        const known = yield* context.known
+        res.end(frames.failed(ApiError.fromRouteError(error, context.model, known)))
+      } else res.end()
+      // Written and ended: the platform sees the response ended and sends nothing more.
+      return HttpServerResponse.empty()
+    }
   })

@@ -17,6 +17,7 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { Router, RoutingConfig } from "@local-router/core"
 import { Cause, Context, Effect, Either, Layer, Redacted, type Scope } from "effect"
 import * as http from "node:http"
@@ -179,7 +180,15 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         })
       )
 
-    const exchange = (dialect: "openai" | "ollama", endpoint: string, started: number, model: string): Exchange.Context => ({
+    const exchange = (
+      request: HttpServerRequest.HttpServerRequest,
+      dialect: "openai" | "ollama",
+      endpoint: string,
+      started: number,
+      model: string
+    ): Exchange.Context => ({
+      response: NodeHttpServerRequest.toServerResponse(request),
+      headers: cors(request) ?? {},
       router,
       metrics,
       started,
@@ -192,7 +201,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const chatCompletions = (request: HttpServerRequest.HttpServerRequest, started: number) =>
       routed("openai", "openai_chat", request, started, (body, snapshot) =>
         Effect.flatMap(ChatCompletions.decode(body, snapshot), (decoded) => {
-          const context = exchange("openai", "openai_chat", started, decoded.model)
+          const context = exchange(request, "openai", "openai_chat", started, decoded.model)
           return decoded.stream
             ? Exchange.stream(context, decoded.request, "text/event-stream", () => ChatCompletions.encoder(decoded.model, decoded.includeUsage))
             : Exchange.run(context, decoded.request, ChatCompletions.render(decoded.model))
@@ -201,7 +210,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const generation = (kind: Generation.Kind, request: HttpServerRequest.HttpServerRequest, started: number) =>
       routed("ollama", `ollama_${kind}`, request, started, (body, snapshot) =>
         Effect.flatMap(Generation.decode(kind, body, snapshot), (decoded) => {
-          const context = exchange("ollama", `ollama_${kind}`, started, decoded.model)
+          const context = exchange(request, "ollama", `ollama_${kind}`, started, decoded.model)
           if (decoded.load) {
             const line = Generation.loaded(kind, decoded.model)
             return Effect.succeed(
