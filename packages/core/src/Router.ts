@@ -16,6 +16,7 @@ import type { Backend, FinishReason, GenerateEvent, Message, Options, Task, Time
 import { BackendError, countsAgainstCircuit, fallsBack } from "./BackendError.ts"
 import * as CircuitBreaker from "./CircuitBreaker.ts"
 import { didYouMean } from "./internal/didYouMean.ts"
+import * as Pullable from "./internal/Pullable.ts"
 import * as TimedEvents from "./internal/TimedEvents.ts"
 import { RouteError } from "./RouteError.ts"
 import type { BackendConfig, CategoryConfig, Config } from "./RoutingConfig.ts"
@@ -256,7 +257,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
       ))
 
     const stream = (request: Request): Stream.Stream<Event, RouteError> =>
-      Stream.unwrapScopedWith((scope) =>
+      Pullable.make(Effect.flatMap(Effect.scope, (scope) =>
         Effect.scoped(walk(request, ({ attemptStarted: t0, attempts, backend, candidate, messages, model, plan, snap, started, timeouts }) =>
           Effect.gen(function*() {
             // Each attempt owns a scope; a failed one is closed (aborting its request) before the next starts.
@@ -328,8 +329,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             }
             for (const e of held) if (e._tag === "Usage") usage = { ...usage, ...e.usage }
             let head: Chunk.Chunk<Event> | undefined = Chunk.prependAll(yield* translate([first]), Chunk.unsafeFromArray([routed, ...held]))
-            const rest = Stream.repeatEffectChunkOption(
-              Effect.suspend(() => {
+            const rest: Pullable.Pull<Event, RouteError> = Effect.suspend(() => {
                 if (head) {
                   const out = head
                   head = undefined
@@ -345,11 +345,9 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
                   }))
                 )
               })
-            )
             return Either.right(rest)
           })
-        ).pipe(Scope.extend(scope)))
-      )
+        ))))
 
     return {
       run,
@@ -359,6 +357,14 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
           Object.fromEntries([...states].map(([name, state]) => [name, CircuitBreaker.view(state, now)]))))
     }
   })
+
+/**
+ * `Stream.toPull` for the router's own streams (`stream`), reading their pull directly: the
+ * Stream machinery between a caller and the events cost more than routing them. Any other
+ * stream is read through `Stream.toPull`.
+ */
+export const toPull = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>, never, Scope.Scope> =>
+  Pullable.toPull(stream)
 
 const planFor = (snap: Snapshot, request: Request): Effect.Effect<Plan, RouteError> => {
   const { config } = snap

@@ -10,8 +10,8 @@
  * that disconnects interrupts the pull, and with it the upstream request.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type { Router } from "@local-router/core"
-import { Chunk, Effect, Option, Stream } from "effect"
+import { Router } from "@local-router/core"
+import { Chunk, Effect, Option } from "effect"
 import type { Scope } from "effect/Scope"
 import type { ServerResponse } from "node:http"
 import * as Answered from "./Answered.ts"
@@ -102,7 +102,7 @@ export const stream = (
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope> =>
   Effect.gen(function*() {
     const routeStarted = performance.now()
-    const pull = yield* Stream.toPull(context.router.stream(request))
+    const pull = yield* Router.toPull(context.router.stream(request))
     const first = yield* Effect.either(pull)
     const committed = performance.now()
     if (first._tag === "Left") {
