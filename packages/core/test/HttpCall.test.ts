@@ -170,6 +170,63 @@ describe("HttpCall.send", () => {
     }))
 })
 
+describe("HttpCall redirects (local http: servers)", () => {
+  /** Records what reached each path; `/old` redirects with `status`, `/new` echoes the request. */
+  const redirecting = (status: number, location = "/new") => {
+    const seen: Array<{ path: string; method: string; body: string }> = []
+    const handler: Handler = (req, res) => {
+      let body = ""
+      req.on("data", (d: Buffer) => (body += d.toString()))
+      req.on("end", () => {
+        seen.push({ path: req.url ?? "", method: req.method ?? "", body })
+        if (req.url === "/old") {
+          res.writeHead(status, { location })
+          res.end()
+        } else answer(200, JSON.stringify({ method: req.method, body }))(req, res)
+      })
+    }
+    return { seen, handler }
+  }
+
+  it.scoped("a 307 is followed with the same method and body; a 302 after a POST becomes a GET without one", () =>
+    Effect.gen(function*() {
+      for (const [status, method, body] of [[307, "POST", "{\"hello\":1}"], [302, "GET", ""]] as const) {
+        const { handler, seen } = redirecting(status)
+        const url = yield* serve(handler)
+        const json = yield* HttpCall.json({ backend: "mlx", method: "POST", url: `${url}/old`, body: { hello: 1 } })
+        expect(json).toEqual({ method, body })
+        expect(seen.map((s) => s.path)).toEqual(["/old", "/new"])
+      }
+    }))
+
+  it.scoped("a redirect to https: is an error that names where it points", () =>
+    Effect.gen(function*() {
+      const { handler } = redirecting(301, "https://example.invalid/v1")
+      const url = yield* serve(handler)
+      const error = yield* Effect.flip(HttpCall.send({ backend: "mlx", url: `${url}/old` }))
+      expect(error.reason).toBe("Unreachable")
+      expect(error.message).toContain("https://example.invalid")
+    }))
+
+  it.scoped("an Exchange (the reader of local chat answers) follows redirects and maps statuses as send does", () =>
+    Effect.gen(function*() {
+      const { handler } = redirecting(308)
+      const url = yield* serve(handler)
+      const reply = yield* Effect.async<unknown>((resume) => {
+        const exchange = HttpCall.exchange({ backend: "mlx", method: "POST", url: `${url}/old`, body: { hello: 1 } })
+        exchange.wait(() => resume(Effect.succeed(exchange.poll())))
+      })
+      expect(reply).toBeInstanceOf(Object)
+      expect((reply as HttpCall.Reply).status).toBe(200)
+      const missing = yield* serve(answer(404, "{\"error\":\"model 'm1' not found\"}"))
+      const error = yield* Effect.async<unknown>((resume) => {
+        const exchange = HttpCall.exchange({ backend: "mlx", model: "m1", method: "POST", url: missing, body: {} })
+        exchange.wait(() => resume(Effect.succeed(exchange.poll())))
+      })
+      expect((error as { reason: string }).reason).toBe("ModelMissing")
+    }))
+})
+
 describe("HttpCall.body", () => {
   it.scoped("a connection broken mid-body is StreamCut, after the bytes that did arrive", () =>
     Effect.gen(function*() {
