@@ -84,6 +84,18 @@ export const afterProbe = (threshold: number, failures: number, probe: Backend.P
   return n >= threshold ? { _tag: "Restart", failures: n } : { _tag: "Unhealthy", failures: n }
 }
 
+/**
+ * Which check a running server gets next: the cheap one (Liveness.ts) while it keeps passing,
+ * the backend's full probe once `health.full` ms have passed since the last one, and after any
+ * failed probe (then the full probe's verdict and wording count, not the cheap check's).
+ * A failed cheap check is followed by a full probe at once (Server.ts).
+ */
+export const nextCheck = (
+  health: { readonly full: number },
+  failures: number,
+  sinceFull: number
+): "quick" | "full" => (failures > 0 || sinceFull >= health.full ? "full" : "quick")
+
 export type Readiness = "ready" | "loading" | "waiting"
 
 /** During a start: Ready is ready, Busy is alive but loading (no start deadline), else keep waiting. */

@@ -9,6 +9,7 @@ import type { Backend } from "@local-router/core"
 import { Cause, Clock, Duration, Effect, Either, Queue, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
 import * as Binary from "./Binary.ts"
 import * as Child from "./Child.ts"
+import * as Liveness from "./Liveness.ts"
 import * as LogFile from "./LogFile.ts"
 import type * as Plans from "./Plans.ts"
 import * as Policy from "./Policy.ts"
@@ -64,6 +65,8 @@ export interface Options {
 }
 
 const PROBE_DEADLINE = Duration.seconds(10)
+/** A server that takes longer than this to answer GET / gets the full probe at once. */
+const QUICK_DEADLINE = 1_000
 
 /** `moondream` is listed as `moondream:latest` by Ollama. */
 export const isListed = (model: string, listed: ReadonlyArray<string>) =>
@@ -95,6 +98,8 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
         onTimeout: (): Backend.Probe => ({ _tag: "Starting", detail: `the probe did not finish within ${Duration.format(PROBE_DEADLINE)}` })
       })
       : Port.tcpProbe(plan.host, plan.port)
+    // Between full probes; a TCP-only probe is already cheap.
+    const quick = Either.isRight(backend) ? Liveness.answers(plan.host, plan.port, QUICK_DEADLINE) : undefined
 
     const state = yield* SubscriptionRef.make<Status>({
       name: plan.name,
@@ -168,9 +173,14 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
     const watch = (onRecover: Effect.Effect<void>, onDead: (failures: number, probe: Backend.Probe) => Effect.Effect<void>) =>
       Effect.gen(function*() {
         let failures = 0
+        // Watching starts right after a full probe (readiness, or the one that found it adopted).
+        let fullAt = yield* Clock.currentTimeMillis
         while (true) {
           yield* Effect.sleep(Duration.millis(plan.health.interval))
+          const now = yield* Clock.currentTimeMillis
+          if (quick && Policy.nextCheck(plan.health, failures, now - fullAt) === "quick" && (yield* quick)) continue
           const p = yield* probe
+          fullAt = yield* Clock.currentTimeMillis
           const verdict = Policy.afterProbe(plan.health.failures, failures, p)
           switch (verdict._tag) {
             case "Healthy": {

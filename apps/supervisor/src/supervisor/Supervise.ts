@@ -11,7 +11,7 @@
  *       env: { OLLAMA_KEEP_ALIVE: 30m }
  *       adopt: true                 # use a server already listening on the port
  *       readiness: { deadline: 60s }
- *       health: { interval: 5s, failures: 3 }
+ *       health: { interval: 5s, failures: 3, full: 60s }
  *       restart: { backoffMin: 250ms, backoffMax: 30s, window: 60s, limit: 5 }
  *       stop: { signal: SIGTERM, grace: 10s }
  *       models: ["phi3.5:3.8b"]     # default: the models routing.yaml's categories name for it
@@ -73,7 +73,13 @@ export const Block = Schema.Struct({
     description: "pipe: an open pipe that stays open (interactive servers such as Moondream Station); ignore: /dev/null"
   }),
   readiness: optional(Schema.Struct({ deadline: optional(Millis), interval: optional(Millis) })),
-  health: optional(Schema.Struct({ interval: optional(Millis), failures: optional(Count) })),
+  health: optional(Schema.Struct({
+    interval: optional(Millis),
+    failures: optional(Count),
+    full: optional(Millis).annotations({
+      description: "How often the backend's own probe (models, readiness) runs while the server keeps answering; between, a plain GET / every interval shows it still answers"
+    })
+  })),
   restart: optional(Schema.Struct({
     backoffMin: optional(Millis),
     backoffMax: optional(Millis),
@@ -118,7 +124,8 @@ export interface Plan {
   readonly adopt: boolean
   readonly stdin: "pipe" | "ignore"
   readonly readiness: { readonly deadline: number; readonly interval: number }
-  readonly health: { readonly interval: number; readonly failures: number }
+  /** `full`: the backend's own probe runs at least this often; between, a cheap GET / (see Liveness.ts). */
+  readonly health: { readonly interval: number; readonly failures: number; readonly full: number }
   readonly restart: Restart
   readonly stop: { readonly signal: NodeJS.Signals; readonly grace: number }
   readonly models: ReadonlyArray<string>
@@ -167,7 +174,7 @@ export const baseline = {
   adopt: true,
   stdin: "pipe" as const,
   readiness: { deadline: 60_000, interval: 100 },
-  health: { interval: 5_000, failures: 3 },
+  health: { interval: 5_000, failures: 3, full: 60_000 },
   restart: { backoffMin: 250, backoffMax: 30_000, window: 60_000, limit: 5 },
   // Below launchd's ExitTimeOut (30 s in our agent) so the supervisor exits in time.
   stop: { signal: "SIGTERM" as NodeJS.Signals, grace: 10_000 },

@@ -52,6 +52,31 @@ describe("supervisor failure handling (real processes)", () => {
       yield* Scope.close(scope, Exit.void)
     }).pipe(quiet))
 
+  it.live("between full probes a healthy server gets only GET /; a hang there still brings the full probe and a restart", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const { scope, server } = yield* supervise(routing({
+        ollama: { kind: "ollama", port, options: { probeTimeout: "300ms" }, supervise: { health: { interval: "100ms", failures: 2, full: "1h" } } }
+      }))
+      const srv = yield* server("ollama")
+      const first = yield* waitFor(srv, phase("ready"))
+      const sim = `http://127.0.0.1:${port}/__sim`
+      yield* Effect.promise(() => fetch(`${sim}/requests`, { method: "DELETE" }))
+      yield* Effect.sleep("1 second")
+      const seen = yield* Effect.promise(() =>
+        fetch(`${sim}/requests`).then((r) => r.json() as Promise<{ requests: ReadonlyArray<{ path: string }> }>)
+      )
+      const paths = seen.requests.map((r) => r.path)
+      expect(paths.length).toBeGreaterThanOrEqual(3)
+      expect(new Set(paths)).toEqual(new Set(["/"]))
+      yield* Effect.promise(() => fetch(`${sim}/faults`, { method: "POST", body: JSON.stringify([{ kind: "hangBeforeHeaders" }]) }))
+      const sick = yield* waitFor(srv, phase("unhealthy"))
+      expect(sick.reason).toMatch(/health probe 1\/2 failed/)
+      const again = yield* waitFor(srv, (s) => s.phase === "ready" && s.pid !== first.pid)
+      expect(again.lastError).toMatch(/2 health probes failed in a row/)
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(quiet))
+
   it.live("a port taken by a foreign program is a clear error, not a crash loop", () =>
     Effect.gen(function*() {
       const foreign = yield* Effect.acquireRelease(

@@ -46,6 +46,17 @@ describe("Policy", () => {
   })
 
   it.each([
+    // failures so far, ms since the last full probe -> check (health.full = 60 s)
+    [0, 5_000, "quick"],
+    [0, 59_999, "quick"],
+    [0, 60_000, "full"],
+    [1, 5_000, "full"], // a failing server gets the backend's own verdict every time
+    [2, 0, "full"]
+  ] as const)("%i failures, %i ms since the full probe -> the %s check", (failures, since, check) => {
+    expect(Policy.nextCheck({ full: 60_000 }, failures, since)).toBe(check)
+  })
+
+  it.each([
     [ready, "ready"],
     [busy, "loading"],
     [starting, "waiting"],
