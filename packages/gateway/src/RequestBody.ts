@@ -5,14 +5,12 @@
  * grows past it while streaming in is refused as soon as it does (the connection is then
  * closed, so the rest of the upload is not read).
  */
-import type { HttpServerRequest } from "@effect/platform/HttpServerRequest"
-import { toIncomingMessage } from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect } from "effect"
+import type { IncomingMessage } from "node:http"
 import { ApiError } from "./ApiError.ts"
 
-export const bytes = (request: HttpServerRequest, maxBytes: number): Effect.Effect<Buffer, ApiError> =>
+export const bytes = (source: IncomingMessage, maxBytes: number): Effect.Effect<Buffer, ApiError> =>
   Effect.async<Buffer, ApiError>((resume) => {
-    const source = toIncomingMessage(request)
     const tooLarge = () => new ApiError({ reason: "TooLarge", message: `the request body is larger than ${maxBytes} bytes` })
     const declared = Number(source.headers["content-length"])
     if (declared > maxBytes) {
@@ -53,8 +51,8 @@ export const bytes = (request: HttpServerRequest, maxBytes: number): Effect.Effe
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })
 
 /** The body as a JSON object; anything else is the caller's error. */
-export const json = (request: HttpServerRequest, maxBytes: number): Effect.Effect<Record<string, unknown>, ApiError> =>
-  Effect.flatMap(bytes(request, maxBytes), (body) => {
+export const json = (source: IncomingMessage, maxBytes: number): Effect.Effect<Record<string, unknown>, ApiError> =>
+  Effect.flatMap(bytes(source, maxBytes), (body) => {
     if (body.length === 0) return Effect.fail(new ApiError({ reason: "BadJson", message: "missing request body" }))
     let text: string
     try {

@@ -230,4 +230,24 @@ describe("a caller that goes away", () => {
     expect(await request).toBe("AbortError")
     expect(await eventually(() => r.scripted.mlx.abandoned() === 1)).toBeLessThan(200)
   })
+
+  it("streaming: leaving after the first tokens aborts the upstream request; the frames written carried the CORS headers", async () => {
+    running = await start({ mlx: [{ tokens: Array.from({ length: 50 }, (_, i) => `t${i} `), tokenDelayMs: 20 }] }, { cors: { origins: ["http://app.local"] } })
+    const r = running
+    const controller = new AbortController()
+    const response = await fetch(`${r.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { origin: "http://app.local" },
+      body: JSON.stringify({ ...chat, stream: true }),
+      signal: controller.signal
+    })
+    expect(response.status).toBe(200)
+    expect(response.headers.get("access-control-allow-origin")).toBe("http://app.local")
+    expect(response.headers.get("x-local-router-backend")).toBe("mlx")
+    const reader = response.body!.getReader()
+    const first = new TextDecoder().decode((await reader.read()).value)
+    expect(first).toMatch(/"content":"t0 "/)
+    controller.abort()
+    expect(await eventually(() => r.scripted.mlx.abandoned() === 1)).toBeLessThan(200)
+  })
 })
