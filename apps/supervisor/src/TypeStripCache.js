@@ -1,0 +1,52 @@
+/**
+ * Our TypeScript sources, stripped of their types once and kept on disk, so that a process
+ * started through launch.js never loads Node's type stripper: Node 22 strips every .ts module
+ * with a WebAssembly build of swc (amaro) that stays resident for the life of the process —
+ * about 14 MB of a long-running `serve`. Plain JavaScript because it must run before any .ts.
+ *
+ * A module keeps its own URL (import.meta, stack traces and resolution are unchanged) and only
+ * its source text is swapped for the stripped text; stripping blanks types out in place, so
+ * lines and columns stay where they were. The key is the source's hash and the Node version:
+ * an edited file is stripped again (with Node's own stripper, in that run only). If the cache
+ * cannot be written, modules load exactly as they would without it.
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as module from "node:module"
+import * as path from "node:path"
+
+/** @param {string} dir where stripped sources are kept */
+export const register = (dir) => {
+  if (typeof module.registerHooks !== "function" || typeof module.stripTypeScriptTypes !== "function") return false
+  try {
+    fs.mkdirSync(dir, { recursive: true })
+  } catch {
+    // Read-only install: Node strips as usual.
+    return false
+  }
+  module.registerHooks({
+    load(url, context, nextLoad) {
+      const loaded = nextLoad(url, context)
+      if (loaded.format !== "module-typescript" || loaded.source == null) return loaded
+      const source = typeof loaded.source === "string" ? loaded.source : Buffer.from(loaded.source).toString("utf8")
+      const key = createHash("sha256").update(process.version).update("\0").update(source).digest("hex").slice(0, 40)
+      const file = path.join(dir, `${key}.js`)
+      let stripped
+      try {
+        stripped = fs.readFileSync(file, "utf8")
+      } catch {
+        stripped = module.stripTypeScriptTypes(source, { mode: "strip" })
+        const partial = `${file}.${process.pid}`
+        try {
+          fs.writeFileSync(partial, stripped)
+          fs.renameSync(partial, file)
+        } catch {
+          // A full disk or a read-only cache only costs the next run a strip.
+          fs.rmSync(partial, { force: true })
+        }
+      }
+      return { format: "module", source: stripped, shortCircuit: true }
+    }
+  })
+  return true
+}

@@ -1,0 +1,46 @@
+/** launch.js's stripped-source cache: a second start loads our .ts without Node's stripper. */
+import { describe, expect, it } from "vitest"
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import { promisify } from "node:util"
+
+const cacheModule = pathToFileURL(path.resolve(import.meta.dirname, "../src/TypeStripCache.js")).href
+
+/** A fresh process that registers the cache in `dir`, imports `file`, and reports. */
+const load = async (dir: string, file: string) => {
+  const script = `
+    const { register } = await import(${JSON.stringify(cacheModule)})
+    register(${JSON.stringify(dir)})
+    const m = await import(${JSON.stringify(pathToFileURL(file).href)})
+    let line
+    try { m.fail() } catch (e) { line = /answer\\.ts:(\\d+):(\\d+)/.exec(e.stack)?.slice(1).join(":") }
+    console.log(JSON.stringify({ answer: m.answer, line, stripper: process.moduleLoadList.some((x) => x.includes("amaro")) }))
+  `
+  const { stdout } = await promisify(execFile)(process.execPath, ["--disable-warning=ExperimentalWarning", "--input-type=module", "-e", script])
+  return JSON.parse(stdout) as { answer: number; line: string; stripper: boolean }
+}
+
+describe("TypeStripCache", () => {
+  it("strips a module once, then loads it from the cache without the stripper, lines and columns unchanged", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lr-strip-"))
+    fs.writeFileSync(path.join(root, "package.json"), JSON.stringify({ type: "module" }))
+    const file = path.join(root, "answer.ts")
+    fs.writeFileSync(file, `interface Shape { readonly n: number }\nexport const answer: number = ({ n: 42 } as Shape).n\nexport const fail = (): never => { throw new Error("here") }\n`)
+    const dir = path.join(root, "cache")
+
+    const first = await load(dir, file)
+    expect(first).toEqual({ answer: 42, line: "3:42", stripper: true })
+    expect(fs.readdirSync(dir)).toHaveLength(1)
+
+    const second = await load(dir, file)
+    expect(second).toEqual({ answer: 42, line: "3:42", stripper: false })
+
+    // An edit is a new key: stripped again, never the stale text.
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("42", "43"))
+    expect((await load(dir, file)).answer).toBe(43)
+    expect(fs.readdirSync(dir)).toHaveLength(2)
+  })
+})
