@@ -109,7 +109,7 @@ export const generate = (client: Client, request: GenerateRequest): Stream.Strea
         const payload = yield* body(client, request)
         const call = chatCall(client, request, payload)
         const response = yield* HttpCall.send(call)
-        const source = { backend: client.backend, model: request.model }
+        const source = sourceOf(call)
         const start = GenerateEvent.Start({ model: request.model })
         // A server that ignores `stream: true` answers with one JSON completion.
         if ((HttpCall.header(response, "content-type") ?? "").includes("application/json")) {
@@ -208,7 +208,7 @@ const chatSource = (client: Client, request: GenerateRequest): Source.Source<Gen
   const payload = body(client, request)
   if (Either.isLeft(payload)) return failedSource(payload.left)
   const call = chatCall(client, request, payload.right)
-  const source = { backend: client.backend, model: request.model }
+  const source = sourceOf(call)
   const exchange = HttpCall.exchange(call)
   const reader = bodyReader(source)
   let reply: PlainHttp.Reply | undefined
@@ -429,7 +429,7 @@ const usageOf = (u: unknown): Usage | undefined => {
  * An error the server reported after the headers. OpenRouter carries the HTTP status it would
  * have sent as a numeric `code`; an overload there is still an overload.
  */
-const inStreamError = (source: Sse.Source, value: unknown): BackendError => {
+const inStreamError = (source: Speaker, value: unknown): BackendError => {
   const inner = isRecord(value) ? value["error"] : undefined
   const code = isRecord(inner) ? inner["code"] : isRecord(value) ? value["code"] : undefined
   const reason = typeof code === "number" && HttpCall.reasonOfStatus(code, false) === "Overloaded" ? "Overloaded" : "Upstream"
@@ -438,17 +438,30 @@ const inStreamError = (source: Sse.Source, value: unknown): BackendError => {
     reason,
     backend: source.backend,
     ...(source.model === undefined ? {} : { model: source.model }),
-    message: `${source.backend} failed mid-answer: ${truncate(said)}`
+    message: scrubbed(source, `${source.backend} failed mid-answer: ${truncate(said)}`)
   })
 }
 
-const malformed = (source: Sse.Source, what: string) =>
+const malformed = (source: Speaker, what: string) =>
   new BackendError({
     reason: "Upstream",
     backend: source.backend,
     ...(source.model === undefined ? {} : { model: source.model }),
-    message: `${source.backend} sent ${what}`
+    message: scrubbed(source, `${source.backend} sent ${what}`)
   })
+
+/** Who is talking, and how to keep the call's secrets out of what a server echoes back. */
+interface Speaker extends Sse.Source {
+  readonly scrub?: (text: string) => string
+}
+
+const sourceOf = (call: HttpCall.Call): Speaker => ({
+  backend: call.backend,
+  model: call.model,
+  scrub: (text) => HttpCall.scrub(call, text)
+})
+
+const scrubbed = (source: Speaker, text: string) => (source.scrub ? source.scrub(text) : text)
 
 const parseOr = <A>(text: string, fallback: A): unknown => {
   try {

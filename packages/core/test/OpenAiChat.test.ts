@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Stream } from "effect"
+import { Chunk, Effect, Either, Redacted, Stream } from "effect"
 import type { Backend } from "../src/index.ts"
 import { OpenAiChat, Sse } from "../src/index.ts"
 
@@ -194,4 +194,43 @@ describe("OpenAiChat.parseModels", () => {
     expect(OpenAiChat.parseModels({ object: "list", data: [{ id: "a", object: "model" }, { id: "b" }] })).toEqual(["a", "b"])
     expect(OpenAiChat.parseModels({ models: [] })).toBeUndefined()
   })
+})
+
+describe("OpenAiChat.generate against a real local server", () => {
+  /** A one-route server on an OS-assigned port that answers every chat request with `wire`. */
+  const serving = (wire: string) =>
+    Effect.acquireRelease(
+      Effect.async<import("node:http").Server>((resume) => {
+        void import("node:http").then((http) => {
+          const server = http.createServer((req, res) => {
+            req.resume()
+            req.on("end", () => {
+              res.writeHead(200, { "content-type": "text/event-stream" })
+              res.end(wire)
+            })
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        })
+      }),
+      (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+    )
+
+  it.scoped("a server that echoes the API key in an error after the first tokens has it scrubbed from the message", () =>
+    Effect.gen(function*() {
+      const key = "sk-test-KEY-THAT-MUST-NOT-LEAK-42"
+      const server = yield* serving(
+        `data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\ndata: {"error":{"message":"invalid key Bearer ${key} for this project"}}\n\n`
+      )
+      const port = (server.address() as { port: number }).port
+      const local: OpenAiChat.Client = { backend: "mlx", baseUrl: `http://127.0.0.1:${port}/v1`, headers: { authorization: Redacted.make(`Bearer ${key}`) } }
+      const events: Array<Backend.GenerateEvent> = []
+      const error = yield* OpenAiChat.generate(local, { model: "m1", messages: [{ role: "user", content: "hi" }] }).pipe(
+        Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+        Effect.flip
+      )
+      expect(text(events)).toBe("Hel")
+      expect(error.reason).toBe("Upstream")
+      expect(error.message).toContain("[redacted]")
+      expect(error.message).not.toContain(key)
+    }))
 })
