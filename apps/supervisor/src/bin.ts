@@ -3,9 +3,15 @@
 import { enableCompileCache } from "node:module"
 enableCompileCache?.()
 
-const NodeContext = await import("@effect/platform-node/NodeContext")
-const { runMain } = await import("@effect/platform-node/NodeRuntime")
-const { Effect } = await import("effect")
-const Cli = await import("./Cli.ts")
+// Only what the CLI needs from the platform (files, paths, the terminal): NodeContext would also
+// load worker_threads and the process-spawning service, which nothing here uses.
+const [NodeFileSystem, NodePath, NodeTerminal, { runMain }, { Effect, Layer }, Cli] = await Promise.all([
+  import("@effect/platform-node/NodeFileSystem"),
+  import("@effect/platform-node/NodePath"),
+  import("@effect/platform-node/NodeTerminal"),
+  import("@effect/platform-node/NodeRuntime"),
+  import("effect"),
+  import("./Cli.ts")
+])
 
-Cli.run(process.argv).pipe(Effect.provide(NodeContext.layer), runMain)
+Cli.run(process.argv).pipe(Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)), runMain)

@@ -7,7 +7,6 @@ import { LiveRouting, Router, Trace } from "@local-router/core"
 import { Console, Effect, Stream } from "effect"
 import * as path from "node:path"
 import { loaderOptions } from "../CliConfig.ts"
-import * as SimulatedSetup from "../demo/SimulatedSetup.ts"
 
 const repoConfig = path.resolve(import.meta.dirname, "../../../../routing.yaml")
 // A 1x1 PNG, enough for the simulated vision servers to show which bytes they received.
@@ -40,7 +39,8 @@ export const demo = Command.make("demo", { tokenMs, keep }, (args) =>
         "OpenAI servers started on this machine. Nothing is sent to the internet and no model runs."
     )
     const setup = yield* Effect.acquireRelease(
-      Effect.promise(() => SimulatedSetup.start({ config: repoConfig, tokenMs: args.tokenMs })),
+      // The simulators are loaded here only: `serve` and the other commands never carry them.
+      Effect.promise(() => import("../demo/SimulatedSetup.ts").then((s) => s.start({ config: repoConfig, tokenMs: args.tokenMs }))),
       (s) => Effect.promise(() => s.stop())
     )
     Object.assign(process.env, setup.env)

@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { configOption, jsonOption, load, loaderOptions } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"
 import * as Inventory from "../plugin/Inventory.ts"
-import * as Scaffold from "../plugin/Scaffold.ts"
+import type * as ScaffoldModule from "../plugin/Scaffold.ts"
 import { root } from "../Root.ts"
 
 export const plugins = Command.make("plugins", { config: configOption, json: jsonOption }, ({ config, json }) =>
@@ -26,6 +26,7 @@ const pluginNew = Command.make(
   },
   ({ dir, name }) =>
     Effect.gen(function*() {
+      const Scaffold = yield* Effect.promise(() => import("../plugin/Scaffold.ts"))
       const names = Scaffold.namesOf(name)
       const target = path.resolve(Option.getOrElse(dir, () => names instanceof Scaffold.ScaffoldError ? name : names.pkg.replace(/^@[^/]+\//, "")))
       const written = names instanceof Scaffold.ScaffoldError ? names : yield* Effect.sync(() => Scaffold.write(target, names))
@@ -35,7 +36,7 @@ const pluginNew = Command.make(
           process.exitCode = ExitCode.notFound
         })
       }
-      const pkg = (names as Scaffold.Names).pkg
+      const pkg = (names as ScaffoldModule.Names).pkg
       yield* Console.log([
         `Created ${pkg} in ${target}:`,
         ...written.map((file) => `  ${path.relative(target, file)}`),
