@@ -15,6 +15,23 @@ import * as fs from "node:fs"
 import * as module from "node:module"
 import * as path from "node:path"
 
+/**
+ * Node warns that stripTypeScriptTypes is experimental; it is the stripper Node itself runs on
+ * every .ts here, so the warning says nothing to a user of the command.
+ * @template A @param {() => A} f
+ */
+const quietly = (f) => {
+  const emit = process.emitWarning
+  process.emitWarning = /** @type {typeof process.emitWarning} */ ((warning, ...rest) => {
+    if (!String(warning).includes("stripTypeScriptTypes")) emit.call(process, warning, .../** @type {[any]} */ (rest))
+  })
+  try {
+    return f()
+  } finally {
+    process.emitWarning = emit
+  }
+}
+
 /** @param {string} dir where stripped sources are kept */
 export const register = (dir) => {
   if (typeof module.registerHooks !== "function" || typeof module.stripTypeScriptTypes !== "function") return false
@@ -35,7 +52,7 @@ export const register = (dir) => {
       try {
         stripped = fs.readFileSync(file, "utf8")
       } catch {
-        stripped = module.stripTypeScriptTypes(source, { mode: "strip" })
+        stripped = quietly(() => module.stripTypeScriptTypes(source, { mode: "strip" }))
         const partial = `${file}.${process.pid}`
         try {
           fs.writeFileSync(partial, stripped)

@@ -7,9 +7,13 @@ import { Console, Effect, Option } from "effect"
 import { fileURLToPath } from "node:url"
 import { configOption, jsonOption, locate } from "../CliConfig.ts"
 import { root } from "../Root.ts"
-import * as Service from "../service/Service.ts"
+import type * as ServiceModule from "../service/Service.ts"
 
-const entry = fileURLToPath(new URL("../bin.ts", import.meta.url))
+// The service runs what `local-router` runs when installed: the launcher (see launch.js).
+const entry = fileURLToPath(new URL("../launch.js", import.meta.url))
+
+// plist (with an XML parser and builder) is loaded for these commands only, not for `serve`.
+const loadService = Effect.promise(() => import("../service/Service.ts"))
 
 const platformOption = Options.choice("platform", ["darwin", "linux"]).pipe(
   Options.withDescription("Which service manager to use (default: this machine's)"),
@@ -21,13 +25,14 @@ const setup = (config: Option.Option<string>, platform: Option.Option<"darwin" |
   Effect.gen(function*() {
     const parent = yield* root
     const file = yield* locate(config, parent.config)
-    const p = Option.getOrElse(platform, () => (process.platform === "darwin" ? "darwin" : "linux") as Service.Platform)
-    return Service.defaultSetup(p, entry, file)
+    const p = Option.getOrElse(platform, () => (process.platform === "darwin" ? "darwin" : "linux") as ServiceModule.Platform)
+    const Service = yield* loadService
+    return { Service, s: Service.defaultSetup(p, entry, file) }
   })
 
 const install = Command.make("install", { config: configOption, platform: platformOption, dryRun }, ({ config, dryRun, platform }) =>
   Effect.gen(function*() {
-    const s = yield* setup(config, platform)
+    const { Service, s } = yield* setup(config, platform)
     if (dryRun) return yield* Console.log(`# ${Service.file(s)}\n${Service.render(s)}`)
     const warning = Service.nodeWarning(s.node)
     if (warning) yield* Console.error(warning)
@@ -37,14 +42,14 @@ const install = Command.make("install", { config: configOption, platform: platfo
 
 const uninstall = Command.make("uninstall", { platform: platformOption, config: configOption }, ({ config, platform }) =>
   Effect.gen(function*() {
-    const s = yield* setup(config, platform)
+    const { Service, s } = yield* setup(config, platform)
     const done = yield* Service.uninstall(s)
     yield* Console.log(done.removed ? `stopped and removed ${done.file}` : `nothing installed at ${done.file}`)
   })).pipe(Command.withDescription("Stop the login service and remove its file"))
 
 const statusCommand = Command.make("status", { platform: platformOption, config: configOption, json: jsonOption }, ({ config, json, platform }) =>
   Effect.gen(function*() {
-    const s = yield* setup(config, platform)
+    const { Service, s } = yield* setup(config, platform)
     const st = yield* Service.status(s)
     if (json) return yield* Console.log(JSON.stringify({ file: Service.file(s), ...st }, null, 2))
     yield* Console.log(`${Service.file(s)}: ${st.installed ? "installed" : "not installed"}; ${st.state}`)
@@ -56,7 +61,7 @@ const logs = Command.make("logs", {
   lines: Options.integer("lines").pipe(Options.withAlias("n"), Options.withDefault(50))
 }, ({ config, lines, platform }) =>
   Effect.gen(function*() {
-    const s = yield* setup(config, platform)
+    const { Service, s } = yield* setup(config, platform)
     yield* Console.log(yield* Service.logs(s, lines))
   })).pipe(Command.withDescription("The supervisor's own log (each server's log is in <logs>/servers/<name>.log)"))
 
