@@ -59,12 +59,22 @@ export const file = (s: Setup) =>
     ? path.join(s.home, "Library", "LaunchAgents", `${LaunchAgent.label}.plist`)
     : path.join(s.home, ".config", "systemd", "user", SystemdUnit.unitName)
 
+/** Node's arguments for `serve` as the service runs it (bench/supervisor measures exactly these). */
+export const serveArguments = (entry: string, configFile: string): ReadonlyArray<string> => [
+  "--disable-warning=ExperimentalWarning",
+  // A small young generation: `serve` lives for days and mostly waits on sockets, and this
+  // keeps its resident memory ~40 MB lower for a few more, shorter scavenges.
+  "--max-semi-space-size=1",
+  entry,
+  "serve",
+  "--config",
+  configFile
+]
+
 export const render = (s: Setup): string => {
   const input = {
     node: s.node,
-    // A small young generation: `serve` lives for days and mostly waits on sockets, and this
-    // keeps its resident memory ~40 MB lower for a few more, shorter scavenges.
-    programArguments: ["--disable-warning=ExperimentalWarning", "--max-semi-space-size=1", s.entry, "serve", "--config", s.configFile],
+    programArguments: serveArguments(s.entry, s.configFile),
     workingDirectory: path.dirname(s.configFile),
     path: s.path,
     configFile: s.configFile,
