@@ -1,5 +1,7 @@
 /**
- * The `ollama` backend: Ollama's native API through the official `ollama` client.
+ * The `ollama` backend: Ollama's native API through the official `ollama` client, except a
+ * local server's chat stream, which is read as a core Source (internal/ChatSource.ts: the
+ * client's fetch, stream and iterator cost several times the exchange on every answer).
  *
  * - generate = `/api/chat`, streaming. `Start` is emitted when the response headers arrive,
  *   which for a cold model is after the load (Ollama spends it before the status line), so
@@ -10,10 +12,11 @@
  * - ensureModel does not touch the registry when the model is already listed, so an offline
  *   Mac with its models installed never fails on it.
  */
-import { Backend, type BackendError } from "@local-router/core"
+import { Backend, type BackendError, Source } from "@local-router/core"
 import { Effect, Redacted, type Scope, Stream } from "effect"
 import pkg from "../package.json" with { type: "json" }
 import * as Chat from "./Chat.ts"
+import * as ChatSource from "./internal/ChatSource.ts"
 import * as Client from "./internal/Client.ts"
 import * as ModelName from "./ModelName.ts"
 import { OllamaOptions } from "./OllamaOptions.ts"
@@ -48,7 +51,8 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
         (ollama) => ollama.chat(Chat.toChatRequest(request, options))
       )
 
-    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
+    /** Through ollama-js: a remote (`https:`) Ollama. */
+    const viaClient = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
       Stream.unwrapScoped(
         openChat(request).pipe(
           Effect.catchIf(
@@ -63,6 +67,21 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
           )
         )
       )
+
+    /** A local Ollama's chat stream, read as a core Source (see internal/ChatSource.ts). */
+    const viaSource = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
+      Source.toStream(() => ChatSource.open(target, backend, Chat.toChatRequest(request, options)))
+
+    const local = target.host.startsWith("http:") && URL.canParse(target.host)
+    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
+      if (!local) return viaClient(request)
+      if (!options.autoPull) return viaSource(request)
+      // A missing model is a 404 before any event: pull it, then ask once more.
+      return Stream.catchAll(viaSource(request), (error) =>
+        error.reason === "ModelMissing"
+          ? Stream.unwrap(Effect.as(pulls.ensure(request.model), viaSource(request)))
+          : Stream.fail(error))
+    }
 
     const ensureModel = (model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> =>
       Stream.unwrap(

@@ -47,6 +47,9 @@ export interface Reply {
   readonly json: () => Promise<unknown>
 }
 
+/** The reply of an Exchange: the body is taken by plain calls (`take`, `wait`, `release`, `cut`). */
+export type LocalReply = PlainHttp.Reply
+
 /** One response header (lower-case name), or undefined. */
 export const header = (reply: Reply, name: string): string | undefined =>
   reply instanceof PlainHttp.Reply ? reply.header(name) : reply.headers.get(name) ?? undefined

@@ -23,46 +23,71 @@ const quoted = 200
 export const decode = (source: Source) =>
 <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<unknown, E | BackendError, R> =>
   Stream.suspend(() => {
-    const text = new TextDecoder()
-    let partial = ""
-    const parse = (lines: ReadonlyArray<string>): Either.Either<Array<unknown>, readonly [Array<unknown>, BackendError]> => {
-      const values: Array<unknown> = []
-      for (const raw of lines) {
-        const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw
-        if (line.trim().length === 0) continue
-        try {
-          values.push(JSON.parse(line))
-        } catch (error) {
-          return Either.left([values, notJson(source, line, error)])
-        }
-      }
-      return Either.right(values)
-    }
-    const emit = (parsed: ReturnType<typeof parse>, then: Channel.Channel<Chunk.Chunk<unknown>, Chunk.Chunk<Uint8Array>, E | BackendError, E, unknown, unknown, R>) =>
+    const lines = decoder(source)
+    const emit = (parsed: Parsed, then: Channel.Channel<Chunk.Chunk<unknown>, Chunk.Chunk<Uint8Array>, E | BackendError, E, unknown, unknown, R>) =>
       Either.isRight(parsed)
         ? Channel.zipRight(Channel.write(Chunk.unsafeFromArray(parsed.right)), then)
         : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(parsed.left[0])), Channel.fail(parsed.left[1]))
-    const lines: Channel.Channel<Chunk.Chunk<unknown>, Chunk.Chunk<Uint8Array>, E | BackendError, E, unknown, unknown, R> = Channel.readWithCause({
+    const read: Channel.Channel<Chunk.Chunk<unknown>, Chunk.Chunk<Uint8Array>, E | BackendError, E, unknown, unknown, R> = Channel.readWithCause({
       onInput: (chunk: Chunk.Chunk<Uint8Array>) => {
-        const complete: Array<string> = []
+        const values: Array<unknown> = []
         for (const piece of chunk) {
-          const decoded = text.decode(piece, { stream: true })
-          // Only the new text is searched, so a long line arriving in many pieces stays linear.
-          const last = decoded.lastIndexOf("\n")
-          if (last < 0) {
-            partial += decoded
-            continue
-          }
-          for (const line of (partial + decoded.slice(0, last)).split("\n")) complete.push(line)
-          partial = decoded.slice(last + 1)
+          const parsed = lines.feed(piece)
+          if (Either.isLeft(parsed)) return emit(Either.left([[...values, ...parsed.left[0]], parsed.left[1]]), read)
+          values.push(...parsed.right)
         }
-        return emit(parse(complete), lines)
+        return emit(Either.right(values), read)
       },
       onFailure: Channel.failCause,
-      onDone: () => emit(parse([partial + text.decode()]), Channel.void)
+      onDone: () => emit(lines.end(), Channel.void)
     })
-    return Stream.pipeThroughChannelOrFail(bytes, lines)
+    return Stream.pipeThroughChannelOrFail(bytes, read)
   })
+
+/** The values of the lines a chunk completed, or those before a malformed line and its failure. */
+export type Parsed = Either.Either<Array<unknown>, readonly [Array<unknown>, BackendError]>
+
+/**
+ * The same reading as `decode`, as plain calls: for a reader that decodes each chunk of bytes
+ * itself (a Source). `end` parses what is left when the bytes end.
+ */
+export interface Decoder {
+  readonly feed: (bytes: Uint8Array) => Parsed
+  readonly end: () => Parsed
+}
+
+export const decoder = (source: Source): Decoder => {
+  const text = new TextDecoder()
+  let partial = ""
+  const parse = (lines: ReadonlyArray<string>): Parsed => {
+    const values: Array<unknown> = []
+    for (const raw of lines) {
+      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw
+      if (line.trim().length === 0) continue
+      try {
+        values.push(JSON.parse(line))
+      } catch (error) {
+        return Either.left([values, notJson(source, line, error)])
+      }
+    }
+    return Either.right(values)
+  }
+  return {
+    feed: (bytes) => {
+      const decoded = text.decode(bytes, { stream: true })
+      // Only the new text is searched, so a long line arriving in many pieces stays linear.
+      const last = decoded.lastIndexOf("\n")
+      if (last < 0) {
+        partial += decoded
+        return Either.right([])
+      }
+      const complete = (partial + decoded.slice(0, last)).split("\n")
+      partial = decoded.slice(last + 1)
+      return parse(complete)
+    },
+    end: () => parse([partial + text.decode()])
+  }
+}
 
 const notJson = (source: Source, line: string, error: unknown) =>
   new BackendError({
