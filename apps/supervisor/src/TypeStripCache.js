@@ -8,7 +8,8 @@
  * its source text is swapped for the stripped text; stripping blanks types out in place, so
  * lines and columns stay where they were. The key is the source's hash and the Node version:
  * an edited file is stripped again (with Node's own stripper, in that run only). If the cache
- * cannot be written, modules load exactly as they would without it.
+ * cannot be written, modules load exactly as they would without it. Entries of old versions are
+ * never read again and are not pruned; deleting the directory is always safe.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
