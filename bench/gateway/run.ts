@@ -7,6 +7,7 @@
  *   - added time to first token, streaming (p50, p99)
  *   - throughput at concurrency 1, 16 and 64 (autocannon), as a share of direct
  *
+ * local-router runs with Node's flags exactly as the service runs `serve` (Service.serveArguments).
  * Next to local-router and Portkey runs `floor` (floor.ts): a bare node:http proxy with no
  * routing at all, the least any Node gateway can add on this machine, so the goals can be
  * read against what is physically there.
@@ -24,6 +25,7 @@ import { createRequire } from "node:module"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Service from "../../apps/supervisor/src/service/Service.ts"
 import { Simulator } from "../../packages/simulators/src/index.ts"
 
 const quick = process.argv.includes("--quick")
@@ -150,7 +152,11 @@ categories:
     models: { sim: gpt-4o-mini }
 `)
   try {
-    const lr = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(import.meta.dirname, "serve.ts"), file], {
+    // Node's flags exactly as `local-router serve` runs under the service (and `./run start`).
+    const entry = "<entry>"
+    const args = Service.serveArguments(entry, file)
+    const flags = args.slice(0, args.indexOf(entry))
+    const lr = spawn(process.execPath, [...flags, path.join(import.meta.dirname, "serve.ts"), file], {
       env: { ...process.env, BENCH_SIM_KEY: KEY },
       stdio: ["ignore", "pipe", "inherit"]
     })
