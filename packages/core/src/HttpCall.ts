@@ -16,6 +16,7 @@
 import { Cause, Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
 import { BackendError, type Reason } from "./BackendError.ts"
 import * as PlainHttp from "./internal/PlainHttp.ts"
+import * as Source from "./internal/Source.ts"
 import * as Stop from "./internal/Stop.ts"
 
 export interface Call {
@@ -132,8 +133,87 @@ export const exchange = (call: Call): Exchange => {
   }
 }
 
-/** What a broken body means (exported for readers of an Exchange's reply). */
-export const brokenBody = (call: Call, error: unknown): BackendError => bodyFailure(call, error)
+/** What a reader made of one chunk of a body (`source`). */
+export interface Read<A> {
+  readonly events: ReadonlyArray<A>
+  /** The answer is complete: nothing more is read, and the connection is kept for the next request. */
+  readonly done?: boolean
+  /** The answer failed, after `events` (the tokens before a failure are part of what the caller sees). */
+  readonly failure?: BackendError
+}
+
+/** What a reader does with a reply: the events its headers mean, and how to read its body. */
+export interface Opened<A> {
+  readonly events: ReadonlyArray<A>
+  /** One chunk of the body, or `undefined` when it ended. */
+  readonly read: (bytes: Buffer | undefined) => Read<A>
+}
+
+/**
+ * A call to an `http:` URL as a core Source (see Source.ts): `opened` turns the reply (headers
+ * in, 2xx) into the events it means and a reader of its body. A failure before the reply is
+ * passed through `refine` (a backend's own reading of a status).
+ */
+export const source = <A>(
+  call: Call,
+  opened: (reply: PlainHttp.Reply) => Opened<A>,
+  refine: (error: BackendError) => BackendError = (error) => error
+): Source.Source<A, BackendError> => {
+  const sent = exchange(call)
+  let reply: PlainHttp.Reply | undefined
+  let read: Opened<A>["read"] = () => ({ events: [] })
+  let done = false
+  let pending: BackendError | undefined
+  let terminal: Source.End | Source.Failed<BackendError> | undefined
+  const finish = (end: Source.End | Source.Failed<BackendError>) => {
+    terminal = end
+    reply?.release()
+    return end
+  }
+  return {
+    poll: () => {
+      if (terminal) return terminal
+      if (!reply) {
+        const answer = sent.poll()
+        if (answer === null) return null
+        if (answer instanceof BackendError) return finish(Source.failed(refine(answer)))
+        reply = answer
+        const start = opened(answer)
+        read = start.read
+        if (start.events.length > 0) return start.events
+      }
+      if (pending) return finish(Source.failed(pending))
+      if (done) return finish(Source.end)
+      while (true) {
+        let bytes: Buffer | null | undefined
+        try {
+          bytes = reply.take()
+        } catch (error) {
+          return finish(Source.failed(bodyFailure(call, error)))
+        }
+        if (bytes === null) return null
+        const chunk = read(bytes)
+        pending = chunk.failure
+        done = chunk.done === true || bytes === undefined
+        // Complete: release the body now, which keeps the connection for the next request.
+        if (done) reply.release()
+        if (chunk.events.length > 0) return chunk.events
+        if (pending) return finish(Source.failed(pending))
+        if (done) return finish(Source.end)
+      }
+    },
+    wait: (then) => (reply ? reply.wait(then) : sent.wait(then)),
+    close: () => {
+      terminal ??= Source.end
+      if (reply) reply.release()
+      else sent.cancel()
+    },
+    cut: () => {
+      terminal ??= Source.end
+      sent.cancel()
+    }
+  }
+}
 
 const failed = (call: Call, response: Reply): Effect.Effect<never, BackendError> =>
   // An error body we cannot read still leaves the status to report.

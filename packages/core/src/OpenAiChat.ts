@@ -24,7 +24,6 @@ import type { FinishReason, GenerateRequest, Message, Usage } from "./Backend.ts
 import { GenerateEvent } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"
 import * as HttpCall from "./HttpCall.ts"
-import type * as PlainHttp from "./internal/PlainHttp.ts"
 import * as Pullable from "./internal/Pullable.ts"
 import * as Source from "./internal/Source.ts"
 import * as Sse from "./Sse.ts"
@@ -209,66 +208,33 @@ const chatSource = (client: Client, request: GenerateRequest): Source.Source<Gen
   if (Either.isLeft(payload)) return failedSource(payload.left)
   const call = chatCall(client, request, payload.right)
   const source = sourceOf(call)
-  const exchange = HttpCall.exchange(call)
-  const reader = bodyReader(source)
-  let reply: PlainHttp.Reply | undefined
-  let json: Array<Buffer> | undefined
-  let terminal: Source.End | Source.Failed<BackendError> | undefined
-  const finish = (end: Source.End | Source.Failed<BackendError>) => {
-    terminal = end
-    reply?.release()
-    return end
-  }
-  return {
-    poll: () => {
-      if (terminal) return terminal
-      if (!reply) {
-        const answer = exchange.poll()
-        if (answer === null) return null
-        if (answer instanceof BackendError) return finish(Source.failed(answer))
-        reply = answer
-        // A server that ignores `stream: true` answers with one JSON completion.
-        if ((reply.header("content-type") ?? "").includes("application/json")) json = []
-        return [GenerateEvent.Start({ model: request.model })]
-      }
-      if (reader.failure) return finish(Source.failed(reader.failure))
-      if (reader.ended) return finish(Source.end)
-      while (true) {
-        let bytes: Buffer | null | undefined
-        try {
-          bytes = reply.take()
-        } catch (error) {
-          return finish(Source.failed(HttpCall.brokenBody(call, error)))
-        }
-        if (bytes === null) return null
-        if (json) {
+  return HttpCall.source(call, (reply) => {
+    const events = [GenerateEvent.Start({ model: request.model })]
+    // A server that ignores `stream: true` answers with one JSON completion.
+    if ((reply.header("content-type") ?? "").includes("application/json")) {
+      const parts: Array<Buffer> = []
+      return {
+        events,
+        read: (bytes) => {
           if (bytes) {
-            json.push(bytes)
-            continue
+            parts.push(bytes)
+            return { events: [] }
           }
-          const events = completionText(source, Buffer.concat(json).toString("utf8"))
-          if (events instanceof BackendError) return finish(Source.failed(events))
-          terminal = Source.end
-          return events
+          const whole = completionText(source, Buffer.concat(parts).toString("utf8"))
+          return whole instanceof BackendError ? { events: [], failure: whole } : { events: whole, done: true }
         }
-        const out = reader.decode(bytes)
-        if (out instanceof BackendError) return finish(Source.failed(out))
-        if (reader.ended) reply.release()
-        if (out.length > 0) return out
-        if (reader.ended) return finish(Source.end)
       }
-    },
-    wait: (then) => (reply ? reply.wait(then) : exchange.wait(then)),
-    close: () => {
-      terminal ??= Source.end
-      if (reply) reply.release()
-      else exchange.cancel()
-    },
-    cut: () => {
-      terminal ??= Source.end
-      exchange.cancel()
     }
-  }
+    const reader = bodyReader(source)
+    return {
+      events,
+      read: (bytes) => {
+        const out = reader.decode(bytes)
+        if (out instanceof BackendError) return { events: [], failure: out }
+        return reader.failure ? { events: out, failure: reader.failure } : { events: out, done: reader.ended }
+      }
+    }
+  })
 }
 
 const failedSource = <A, E>(error: E): Source.Source<A, E> => ({

@@ -9,7 +9,7 @@
  * `{"error": …}` line fails the answer after the tokens before it, a body that ends without
  * `done: true` is a cut, and nothing after `done` is read.
  */
-import { Backend, BackendError, HttpCall, Ndjson, Source } from "@local-router/core"
+import { Backend, type BackendError, HttpCall, Ndjson, type Source } from "@local-router/core"
 import { Either } from "effect"
 import type { ChatResponse } from "ollama"
 import * as Chat from "../Chat.ts"
@@ -36,80 +36,28 @@ export const open = (target: Target, backend: string, request: Chat.ChatStreamRe
     headers: { accept: "application/x-ndjson", ...target.headers },
     body: wireBody(request)
   }
-  const exchange = HttpCall.exchange(call)
   const lines = Ndjson.decoder({ backend, model: request.model })
-  let reply: HttpCall.LocalReply | undefined
-  let done = false
-  // A failure after some events of the same chunk waits for the next poll: the tokens before
-  // it are part of what the caller sees (they decide whether the answer committed).
-  let pending: BackendError.BackendError | undefined
-  let terminal: Source.End | Source.Failed<BackendError.BackendError> | undefined
-  const finish = (end: Source.End | Source.Failed<BackendError.BackendError>) => {
-    terminal = end
-    reply?.release()
-    return end
-  }
-  const failedWith = (error: BackendError.BackendError) => finish(Source.failed(error))
+  const fromOllama = (message: string) => Failure.classify(where, "read")(new Error(message))
 
-  /** The events of these lines; stops at `done` or an error line. */
-  const eventsOf = (parsed: Ndjson.Parsed, out: Array<Backend.GenerateEvent>) => {
-    const values = Either.isRight(parsed) ? parsed.right : parsed.left[0]
-    for (const value of values) {
+  /** The events of one chunk's lines: up to `done`, or up to an `{"error"}` line. */
+  const read = (bytes: Buffer | undefined): HttpCall.Read<Backend.GenerateEvent> => {
+    const parsed = bytes === undefined ? lines.end() : lines.feed(bytes)
+    const events: Array<Backend.GenerateEvent> = []
+    for (const value of Either.isRight(parsed) ? parsed.right : parsed.left[0]) {
       const chunk = value as ChatResponse & { readonly error?: unknown }
       if (typeof value === "object" && value !== null && chunk.error !== undefined && chunk.error !== null) {
-        pending = Failure.classify(where, "read")(new Error(typeof chunk.error === "string" ? chunk.error : JSON.stringify(chunk.error)))
-        return
+        return { events, failure: fromOllama(typeof chunk.error === "string" ? chunk.error : JSON.stringify(chunk.error)) }
       }
-      out.push(...Chat.eventsOf(chunk))
-      if (chunk.done === true) {
-        done = true
-        return
-      }
+      events.push(...Chat.eventsOf(chunk))
+      if (chunk.done === true) return { events, done: true }
     }
-    if (Either.isLeft(parsed)) pending = parsed.left[1]
+    if (Either.isLeft(parsed)) return { events, failure: parsed.left[1] }
+    return bytes === undefined ? { events, failure: fromOllama(Failure.NO_DONE) } : { events }
   }
 
-  return {
-    poll: () => {
-      if (terminal) return terminal
-      if (!reply) {
-        const answer = exchange.poll()
-        if (answer === null) return null
-        if (answer instanceof BackendError.BackendError) return failedWith(Failure.classify(where, "open")(answer))
-        reply = answer
-        return [Backend.GenerateEvent.Start({ model: request.model })]
-      }
-      if (pending) return failedWith(pending)
-      if (done) return finish(Source.end)
-      while (true) {
-        let bytes: Buffer | null | undefined
-        try {
-          bytes = reply.take()
-        } catch (error) {
-          return failedWith(HttpCall.brokenBody(call, error))
-        }
-        if (bytes === null) return null
-        const out: Array<Backend.GenerateEvent> = []
-        eventsOf(bytes === undefined ? lines.end() : lines.feed(bytes), out)
-        if (bytes === undefined && !done && !pending) {
-          pending = Failure.classify(where, "read")(new Error(Failure.NO_DONE))
-        }
-        // Done: release the body now, which keeps the connection for the next request.
-        if (done) reply.release()
-        if (out.length > 0) return out
-        if (pending) return failedWith(pending)
-        if (done) return finish(Source.end)
-      }
-    },
-    wait: (then) => (reply ? reply.wait(then) : exchange.wait(then)),
-    close: () => {
-      terminal ??= Source.end
-      if (reply) reply.release()
-      else exchange.cancel()
-    },
-    cut: () => {
-      terminal ??= Source.end
-      exchange.cancel()
-    }
-  }
+  return HttpCall.source(
+    call,
+    () => ({ events: [Backend.GenerateEvent.Start({ model: request.model })], read }),
+    Failure.classify(where, "open")
+  )
 }
