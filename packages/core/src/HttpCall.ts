@@ -48,7 +48,7 @@ export interface Reply {
   readonly json: () => Promise<unknown>
 }
 
-/** The reply of an Exchange: the body is taken by plain calls (`take`, `wait`, `release`, `cut`). */
+/** The reply of an Exchange or a `source`: headers by `header`, the body by plain calls (`take`, `wait`, `release`, `cut`). */
 export type LocalReply = PlainHttp.Reply
 
 /** One response header (lower-case name), or undefined. */
@@ -156,7 +156,7 @@ export interface Opened<A> {
  */
 export const source = <A>(
   call: Call,
-  opened: (reply: PlainHttp.Reply) => Opened<A>,
+  opened: (reply: LocalReply) => Opened<A>,
   refine: (error: BackendError) => BackendError = (error) => error
 ): Source.Source<A, BackendError> => {
   const sent = exchange(call)
