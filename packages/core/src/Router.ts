@@ -11,7 +11,7 @@
  * Requests read the config snapshot once, when they start: a hot reload swaps the snapshot
  * for later requests while those in flight finish on the one they began with.
  */
-import { Chunk, Clock, Data, Effect, Either, ExecutionStrategy, Exit, Option, Ref, Scope, Stream } from "effect"
+import { Chunk, type Clock, Data, Effect, Either, ExecutionStrategy, Exit, Option, Scope, Stream } from "effect"
 import type { Backend, FinishReason, GenerateEvent, Message, Options, Task, Timeouts, Usage } from "./Backend.ts"
 import { BackendError, countsAgainstCircuit, fallsBack } from "./BackendError.ts"
 import * as CircuitBreaker from "./CircuitBreaker.ts"
@@ -101,31 +101,31 @@ interface Plan {
 
 export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =>
   Effect.gen(function*() {
-    const circuits = yield* Ref.make(new Map<string, CircuitBreaker.State>())
+    // Each backend's circuit. Only this module's synchronous code reads and writes it.
+    const circuits = new Map<string, CircuitBreaker.State>()
 
     const policyOf = (config: Config, backend: string): CircuitBreaker.Policy => ({
       ...config.defaults.breaker,
       ...config.backends[backend]?.breaker
     })
 
-    const admit = (backend: string) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.modify(circuits, (states) => {
-          const { allowed, state } = CircuitBreaker.admit(states.get(backend) ?? CircuitBreaker.initial, now)
-          return [allowed, new Map(states).set(backend, state)]
-        }))
+    const admit = (backend: string, now: number): boolean => {
+      const { allowed, state } = CircuitBreaker.admit(circuits.get(backend) ?? CircuitBreaker.initial, now)
+      circuits.set(backend, state)
+      return allowed
+    }
 
-    const settle = (config: Config, backend: string, failure: BackendError | "success" | "neutral") =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.update(circuits, (states) => {
-          const state = states.get(backend) ?? CircuitBreaker.initial
-          const next = failure === "success"
-            ? CircuitBreaker.onSuccess(state)
-            : failure !== "neutral" && countsAgainstCircuit(failure.reason)
-            ? CircuitBreaker.onFailure(state, policyOf(config, backend), now)
-            : CircuitBreaker.onNeutral(state)
-          return new Map(states).set(backend, next)
-        }))
+    const settle = (config: Config, backend: string, failure: BackendError | "success" | "neutral", now: number): void => {
+      const state = circuits.get(backend) ?? CircuitBreaker.initial
+      circuits.set(
+        backend,
+        failure === "success"
+          ? CircuitBreaker.onSuccess(state)
+          : failure !== "neutral" && countsAgainstCircuit(failure.reason)
+          ? CircuitBreaker.onFailure(state, policyOf(config, backend), now)
+          : CircuitBreaker.onNeutral(state)
+      )
+    }
 
     const timeoutsOf = (config: Config, plan: Plan, backend: string, slot: Slot): Timeouts => ({
       ...config.defaults.timeouts,
@@ -167,12 +167,13 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
     const walk = <A>(
       request: Request,
       attempt: (
-        context: { readonly snap: Snapshot; readonly plan: Plan; readonly candidate: Candidate; readonly backend: Backend; readonly model: string; readonly timeouts: Timeouts; readonly attempts: Array<Attempt>; readonly started: number; readonly attemptStarted: number; readonly messages: ReadonlyArray<Message> }
+        context: { readonly clock: Clock.Clock; readonly snap: Snapshot; readonly plan: Plan; readonly candidate: Candidate; readonly backend: Backend; readonly model: string; readonly timeouts: Timeouts; readonly attempts: Array<Attempt>; readonly started: number; readonly attemptStarted: number; readonly messages: ReadonlyArray<Message> }
       ) => Effect.Effect<Either.Either<A, BackendError>, RouteError, Scope.Scope>
     ): Effect.Effect<A, RouteError, Scope.Scope> =>
       Effect.gen(function*() {
         const snap = yield* snapshot
-        const started = yield* Clock.currentTimeMillis
+        const clock = yield* Effect.clock
+        const started = clock.unsafeCurrentTimeMillis()
         const plan = yield* planFor(snap, request)
         const attempts: Array<Attempt> = []
         for (const candidate of plan.candidates) {
@@ -181,14 +182,15 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             attempts.push(skipped(candidate, skip ?? "not loaded"))
             continue
           }
-          if (!(yield* admit(candidate.backend))) {
+          if (!admit(candidate.backend, clock.unsafeCurrentTimeMillis())) {
             attempts.push(skipped(candidate, "circuit open"))
             continue
           }
           const entry = snap.config.backends[candidate.backend]
           const messages = request.prepare && entry ? yield* request.prepare(entry) : plan.messages
-          const t0 = yield* Clock.currentTimeMillis
+          const t0 = clock.unsafeCurrentTimeMillis()
           const result = yield* attempt({
+            clock,
             messages,
             snap,
             plan,
@@ -199,12 +201,12 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             attempts,
             started,
             attemptStarted: t0
-          }).pipe(Effect.onInterrupt(() => settle(snap.config, candidate.backend, "neutral")))
+          }).pipe(Effect.onInterrupt(() => Effect.sync(() => settle(snap.config, candidate.backend, "neutral", clock.unsafeCurrentTimeMillis()))))
           if (Either.isRight(result)) return result.right
           const error = result.left
-          const now = yield* Clock.currentTimeMillis
+          const now = clock.unsafeCurrentTimeMillis()
           attempts.push(failed(candidate, error, now - t0))
-          yield* settle(snap.config, candidate.backend, error)
+          settle(snap.config, candidate.backend, error, now)
           if (!fallsBack(error.reason)) {
             return yield* new RouteError({
               reason: "BadRequest",
@@ -213,7 +215,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             })
           }
         }
-        const now = yield* Clock.currentTimeMillis
+        const now = clock.unsafeCurrentTimeMillis()
         const tried = attempts.some((a) => a.outcome === "failed")
         const what = plan.category ? `category "${plan.category.name}"` : `${request.pin?.backend}/${request.pin?.model}`
         return yield* new RouteError({
@@ -226,7 +228,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
       })
 
     const run = (request: Request): Effect.Effect<Answer, RouteError> =>
-      Effect.scoped(walk(request, ({ attemptStarted, attempts, backend, candidate, messages, model, plan, snap, started, timeouts }) =>
+      Effect.scoped(walk(request, ({ attemptStarted, attempts, backend, candidate, clock, messages, model, plan, snap, started, timeouts }) =>
         Effect.gen(function*() {
           const events = yield* TimedEvents.open(candidate.backend, model, () => backend.generate(toGenerate(messages, request, model)), timeouts)
           let text = ""
@@ -239,9 +241,9 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
               if (event._tag === "TextDelta") text += event.text
               else if (event._tag === "Usage") usage = { ...usage, ...event.usage }
               else if (event._tag === "Done") {
-                const now = yield* Clock.currentTimeMillis
+                const now = clock.unsafeCurrentTimeMillis()
                 attempts.push(answered(candidate, model, now - attemptStarted))
-                yield* settle(snap.config, candidate.backend, "success")
+                settle(snap.config, candidate.backend, "success", now)
                 return Either.right<Answer>({
                   text,
                   backend: candidate.backend,
@@ -258,7 +260,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
 
     const stream = (request: Request): Stream.Stream<Event, RouteError> =>
       Pullable.make(Effect.flatMap(Effect.scope, (scope) =>
-        Effect.scoped(walk(request, ({ attemptStarted: t0, attempts, backend, candidate, messages, model, plan, snap, started, timeouts }) =>
+        Effect.scoped(walk(request, ({ attemptStarted: t0, attempts, backend, candidate, clock, messages, model, plan, snap, started, timeouts }) =>
           Effect.gen(function*() {
             // Each attempt owns a scope; a failed one is closed (aborting its request) before the next starts.
             const attemptScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
@@ -290,11 +292,11 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             let finished = false
             const routed = Event.Routed({ backend: candidate.backend, model, attempt: attempts.length + 1 })
             const finish = (event: Extract<GenerateEvent, { _tag: "Done" }>) =>
-              Effect.gen(function*() {
+              Effect.sync(() => {
                 finished = true
-                const now = yield* Clock.currentTimeMillis
+                const now = clock.unsafeCurrentTimeMillis()
                 attempts.push(answered(candidate, model, now - t0))
-                yield* settle(snap.config, candidate.backend, "success")
+                settle(snap.config, candidate.backend, "success", now)
                 return Event.Done({
                   finishReason: event.finishReason,
                   usage,
@@ -302,11 +304,11 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
                 })
               })
             const afterCommit = (error: BackendError) =>
-              Effect.gen(function*() {
+              Effect.sync(() => {
                 finished = true
-                const now = yield* Clock.currentTimeMillis
+                const now = clock.unsafeCurrentTimeMillis()
                 attempts.push(failed(candidate, error, now - t0, true))
-                yield* settle(snap.config, candidate.backend, error)
+                settle(snap.config, candidate.backend, error, now)
                 return new RouteError({
                   reason: "StreamFailed",
                   message: `${candidate.backend} failed after the answer had started (${error.reason}): ${error.message}`,
@@ -352,9 +354,12 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
     return {
       run,
       stream,
-      circuits: Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(Ref.get(circuits), (states) =>
-          Object.fromEntries([...states].map(([name, state]) => [name, CircuitBreaker.view(state, now)]))))
+      circuits: Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const now = clock.unsafeCurrentTimeMillis()
+          return Object.fromEntries([...circuits].map(([name, state]) => [name, CircuitBreaker.view(state, now)]))
+        })
+      )
     }
   })
 
