@@ -1,7 +1,8 @@
 /** The `local-router` command line: subcommands, errors to exit codes. */
 import { Command } from "@effect/cli"
 import type { RouteError } from "@local-router/core"
-import { Console, Effect } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import { ask } from "./commands/Ask.ts"
 import { configCommand } from "./commands/ConfigCheck.ts"
 import { demo } from "./commands/Demo.ts"

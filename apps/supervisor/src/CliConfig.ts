@@ -1,7 +1,8 @@
 /** `--config FILE`, accepted by the root command and by every subcommand (the nearer one wins). */
 import { Options } from "@effect/cli"
 import { BackendLoader, LiveRouting, Router, RoutingConfig } from "@local-router/core"
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { builtins } from "./Builtins.ts"
 import * as Supervise from "./supervisor/Supervise.ts"
 

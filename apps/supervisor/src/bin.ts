@@ -5,12 +5,13 @@ enableCompileCache?.()
 
 // Only what the CLI needs from the platform (files, paths, the terminal): NodeContext would also
 // load worker_threads and the process-spawning service, which nothing here uses.
-const [NodeFileSystem, NodePath, NodeTerminal, { runMain }, { Effect, Layer }, Cli] = await Promise.all([
+const [NodeFileSystem, NodePath, NodeTerminal, { runMain }, Effect, Layer, Cli] = await Promise.all([
   import("@effect/platform-node/NodeFileSystem"),
   import("@effect/platform-node/NodePath"),
   import("@effect/platform-node/NodeTerminal"),
   import("@effect/platform-node/NodeRuntime"),
-  import("effect"),
+  import("effect/Effect"),
+  import("effect/Layer"),
   import("./Cli.ts")
 ])
 

@@ -16,7 +16,10 @@
  * - How the supervisor starts it: `llama-server -m <gguf> --host 127.0.0.1 --port N`.
  */
 import { Backend, BackendError, OpenAiChat } from "@local-router/core"
-import { Duration, Effect, Redacted, Stream } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import pkg from "../package.json" with { type: "json" }
 import { LlamaCppOptions } from "./LlamaCppOptions.js"

@@ -4,7 +4,7 @@
  * (`url`, `apiKey`, `timeouts`, ...). local-router's loader validates them with this schema
  * and reports a mistake with its file:line:column and a did-you-mean.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const LlamaCppOptions = Schema.Struct({
   model: Schema.optional(Schema.String.pipe(Schema.minLength(1))).annotations({

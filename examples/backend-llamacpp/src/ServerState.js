@@ -12,7 +12,8 @@
  * a ready server look unready, it only leaves those facts unknown.
  */
 import { BackendError, HttpCall, OpenAiChat } from "@local-router/core"
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 
 /**
  * @typedef {object} Target

@@ -10,7 +10,9 @@
  * OpenAI-compatible backends.
  */
 import { Backend, BackendError, HttpCall, Sse } from "@local-router/core"
-import { Effect, type Redacted, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 
 export const DEFAULT_URL = "https://api.anthropic.com"
 export const DEFAULT_VERSION = "2023-06-01"

@@ -11,7 +11,10 @@
  * - The probe is token-free: it lists models (`GET /v1/models`), which no provider bills.
  */
 import { Backend, BackendError, OpenAiChat } from "@local-router/core"
-import { Effect, Either, Redacted, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
 import * as Anthropic from "./Anthropic.ts"
 import { CloudOptions, type Provider } from "./CloudOptions.ts"

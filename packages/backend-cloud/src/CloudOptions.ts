@@ -2,7 +2,7 @@
  * The options a `cloud` backend entry takes in routing.yaml, besides the common keys (`url`
  * to point at a proxy or a simulator, `apiKey: env:NAME`, `timeouts`, ...).
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const Provider = Schema.Literal("openai", "anthropic", "openrouter")
 export type Provider = typeof Provider.Type

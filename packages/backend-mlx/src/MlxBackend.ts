@@ -14,7 +14,9 @@
  *   is slow, needs the network and happens before the headers.
  */
 import { Backend, BackendError, OpenAiChat } from "@local-router/core"
-import { Effect, Redacted, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
 import { MlxOptions } from "./MlxOptions.ts"
 import * as Probe from "./Probe.ts"

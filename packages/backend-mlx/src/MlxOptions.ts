@@ -2,7 +2,7 @@
  * The options an `mlx` backend entry takes in routing.yaml, besides the common keys (`url`,
  * `timeouts`, ...). Unknown keys are rejected by the config loader with a did-you-mean.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const MlxOptions = Schema.Struct({
   model: Schema.optional(Schema.String.pipe(Schema.minLength(1))).annotations({

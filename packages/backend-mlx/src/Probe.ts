@@ -14,7 +14,9 @@
  * and the Router's connect deadline covers it.
  */
 import { Backend, type BackendError, HttpCall, OpenAiChat } from "@local-router/core"
-import { Duration, Effect, Either } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 
 export interface Target {
   readonly backend: string

@@ -5,7 +5,8 @@
  * does not answer, the port named in that file is the one to try.
  */
 import { type BackendError, HttpCall } from "@local-router/core"
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { readFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { isAbsolute, join, resolve } from "node:path"

@@ -11,7 +11,12 @@
  *   config.json is tried (port drift); once found there, requests go there until it moves.
  */
 import { Backend, BackendError, HttpCall, Sse } from "@local-router/core"
-import { Effect, Either, type Redacted, Ref, type Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import type * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
 import * as Answer from "./Answer.ts"
 import * as Endpoint from "./Endpoint.ts"

@@ -13,7 +13,7 @@
  *     apiKey: env:MOONDREAM_API_KEY
  */
 import { RoutingSchema } from "@local-router/core"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
 

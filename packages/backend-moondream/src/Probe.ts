@@ -5,7 +5,9 @@
  * inference, so a model counts as loaded once Station has processed a request.
  */
 import { Backend, HttpCall } from "@local-router/core"
-import { Duration, Effect, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { Endpoint } from "./Endpoint.ts"
 
 const { Probe } = Backend

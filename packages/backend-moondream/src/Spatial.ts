@@ -4,7 +4,9 @@
  * as Moondream sends them; an object that is not there is an empty list, not an error.
  */
 import { BackendError } from "@local-router/core"
-import { Effect, ParseResult, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as StationError from "./StationError.ts"
 
 const fraction = (key: string) => Schema.propertySignature(Schema.Number).pipe(Schema.fromKey(key))

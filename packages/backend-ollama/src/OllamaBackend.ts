@@ -13,7 +13,10 @@
  *   Mac with its models installed never fails on it.
  */
 import { Backend, type BackendError, Source } from "@local-router/core"
-import { Effect, Redacted, type Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
 import * as Chat from "./Chat.ts"
 import * as ChatSource from "./internal/ChatSource.ts"

@@ -9,7 +9,7 @@
  *     numCtx: 8192          # context window (Ollama's num_ctx)
  *     probeTimeout: 3s      # each step of the health probe
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { RoutingSchema } from "@local-router/core"
 
 const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })

@@ -4,7 +4,10 @@
  * resident is not a problem: it loads on first use (slow, not down).
  */
 import { Backend, HttpCall } from "@local-router/core"
-import { Duration, Effect, Option, Stream } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { Ollama } from "ollama"
 import * as Client from "./internal/Client.ts"
 import * as Failure from "./internal/Failure.ts"

@@ -5,7 +5,10 @@
  * 10 % of a layer, annotated with backend, model, status, completed and total.
  */
 import { Backend, BackendError } from "@local-router/core"
-import { Effect, Fiber, type Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { ProgressResponse } from "ollama"
 import * as Client from "./internal/Client.ts"
 import * as ModelName from "./ModelName.ts"

@@ -1,6 +1,6 @@
 /** The pure translation to and from /api/chat, as tables. */
 import { describe, expect, it } from "@effect/vitest"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type { ChatResponse } from "ollama"
 import { Chat, OllamaOptions } from "../src/index.ts"
 

@@ -11,7 +11,12 @@
  * - `probe` never spends tokens; a server that is loading a model is `Busy`, not dead.
  * - Secrets are `Redacted` and never appear in errors, probes or events.
  */
-import { Data, type Effect, type Redacted, type Schema, type Scope, type Stream } from "effect"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type { BackendError } from "./BackendError.ts"
 
 /** The contract version this core implements. A plugin's major version must match. */

@@ -2,7 +2,7 @@
  * The closed set of ways a backend can fail. The router decides from the reason alone
  * whether to fall back, count the failure against the backend's circuit, or stop.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const Reason = Schema.Literal(
   "Unreachable", // nothing listening, connection refused or reset before any answer

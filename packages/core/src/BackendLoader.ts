@@ -7,7 +7,13 @@
  * A backend that cannot be loaded, whose contract major differs, or whose `make` fails or
  * hangs past a deadline is marked Failed with the reason; the rest of the config runs.
  */
-import { Cause, Duration, Effect, Either, Redacted, Schema, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"

@@ -7,7 +7,7 @@
  *
  * Only one trial request passes while half-open; the others skip the backend.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 export interface Policy {
   /** Failures in a row that open the circuit. */

@@ -1,5 +1,5 @@
 /** A routing.yaml that cannot be used, with every problem located by file, line and column. */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export class Issue extends Schema.Class<Issue>("ConfigIssue")({
   file: Schema.String,

@@ -3,7 +3,11 @@
  * directory is watched, not the file: editors save by writing a new file and renaming it over
  * the old one, which a watch on the old inode would miss.
  */
-import { Duration, Effect, Fiber, Queue, type Scope } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 

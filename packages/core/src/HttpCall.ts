@@ -13,7 +13,13 @@
  *   header values given as `Redacted` are only unwrapped on the wire and scrubbed from every
  *   message.
  */
-import { Cause, Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { BackendError, type Reason } from "./BackendError.ts"
 import * as PlainHttp from "./internal/PlainHttp.ts"
 import * as Source from "./internal/Source.ts"

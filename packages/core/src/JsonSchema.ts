@@ -1,5 +1,5 @@
 /** The JSON Schema of routing.yaml, generated from the Effect Schema so editors complete and check the file. */
-import { JSONSchema } from "effect"
+import * as JSONSchema from "effect/JSONSchema"
 import { RoutingFile } from "./RoutingSchema.ts"
 
 export const make = (): object => ({

@@ -6,7 +6,15 @@
  * start, so those in flight finish on the version they began with. An invalid edit keeps the
  * running snapshot and is reported with its file:line:col.
  */
-import { Data, Duration, Effect, Either, Exit, PubSub, Ref, Scope, Stream } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as PubSub from "effect/PubSub"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as BackendLoader from "./BackendLoader.ts"
 import * as FileWatch from "./FileWatch.ts"
 import type { ConfigError } from "./ConfigError.ts"

@@ -8,7 +8,12 @@
  *
  * It is an edge: the one place below the CLI that runs Effects as Promises.
  */
-import { Cause, Effect, Exit, Option, Scope, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as LiveRouting from "./LiveRouting.ts"
 import * as Router from "./Router.ts"
 import * as RoutingConfig from "./RoutingConfig.ts"

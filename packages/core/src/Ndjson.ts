@@ -6,7 +6,10 @@
  * A line that is not JSON means the server sent something we cannot read: that is an
  * `Upstream` failure naming the backend, never a silently skipped token.
  */
-import { Channel, Chunk, Either, Stream } from "effect"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
 import { BackendError } from "./BackendError.ts"
 import type { Source } from "./Sse.ts"
 

@@ -19,7 +19,12 @@
  * and only the caller knows whether to show it). Reasoning that a server streams in separate
  * fields (`reasoning`, `reasoning_content`) is not part of the answer and is not emitted.
  */
-import { Chunk, Effect, Either, Option, type Redacted, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import type { FinishReason, GenerateRequest, Message, Usage } from "./Backend.ts"
 import { GenerateEvent } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"

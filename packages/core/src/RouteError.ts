@@ -1,5 +1,5 @@
 /** Why the router could not answer, always with the trace of what it tried. */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { Trace } from "./Trace.ts"
 
 export const Reason = Schema.Literal(

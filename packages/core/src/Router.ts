@@ -11,7 +11,16 @@
  * Requests read the config snapshot once, when they start: a hot reload swaps the snapshot
  * for later requests while those in flight finish on the one they began with.
  */
-import { Chunk, type Clock, Data, Effect, Either, ExecutionStrategy, Exit, Option, Scope, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Backend, FinishReason, GenerateEvent, Message, Options, Task, Timeouts, Usage } from "./Backend.ts"
 import { BackendError, countsAgainstCircuit, fallsBack } from "./BackendError.ts"
 import * as CircuitBreaker from "./CircuitBreaker.ts"

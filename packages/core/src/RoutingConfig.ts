@@ -5,7 +5,10 @@
  * expected. Nothing here throws; `parse` is pure so a hot reload can test an edit before it
  * replaces the running config.
  */
-import { Effect, Either, ParseResult, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"

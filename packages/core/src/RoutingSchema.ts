@@ -2,7 +2,8 @@
  * The shape of routing.yaml, as an Effect Schema. Its encoded side is what a person writes
  * (and what the committed JSON Schema describes); its type side is what the loader works with.
  */
-import { ParseResult, Schema } from "effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 
 /** An optional key that, when present, is never `undefined` (fits exactOptionalPropertyTypes). */
 const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })

@@ -8,7 +8,10 @@
  * The parsing itself is eventsource-parser's (spec-compliant); this module only adapts it to
  * Effect streams and to BackendError.
  */
-import { Chunk, Effect, Either, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
 import { createParser } from "eventsource-parser"
 import { BackendError } from "./BackendError.ts"
 

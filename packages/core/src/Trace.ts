@@ -1,5 +1,5 @@
 /** What the router did for one request: every candidate, tried or skipped, and why. */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const Outcome = Schema.Literal("answered", "failed", "skipped")
 

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Schema, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Backend, LiveRouting, Router } from "../src/index.ts"
@@ -90,7 +94,8 @@ describe("LiveRouting: hot reload on a real file", () => {
 
 describe("BackendLoader: types by path and package, failing safely", () => {
   const pluginSource = (contract: string, prefix = "echo: ") => `
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 export const definition = {
   _tag: "BackendDefinition", name: "echo", contract: "${contract}", version: "1.2.3",
   options: Schema.Struct({}),
@@ -108,7 +113,7 @@ export const definition = {
 `
   it.scoped("a relative-path plugin loads; a missing package, a contract mismatch and a throwing module take out only their backend", () =>
     Effect.gen(function*() {
-      const { Stream: S } = yield* Effect.promise(() => import("effect"))
+      const S = yield* Effect.promise(() => import("effect/Stream"))
       ;(globalThis as unknown as { __effectStream: unknown }).__effectStream = { Stream: S }
       const dir = tempDir()
       fs.mkdirSync(path.join(dir, "backends"))
@@ -146,7 +151,7 @@ categories:
 
   it.scoped("a reload that adds a plugin, or follows an edit of one, runs the new code", () =>
     Effect.gen(function*() {
-      const { Stream: S } = yield* Effect.promise(() => import("effect"))
+      const S = yield* Effect.promise(() => import("effect/Stream"))
       ;(globalThis as unknown as { __effectStream: unknown }).__effectStream = { Stream: S }
       const dir = tempDir()
       fs.mkdirSync(path.join(dir, "backends"))

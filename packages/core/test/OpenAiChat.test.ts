@@ -1,5 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Redacted, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import type { Backend } from "../src/index.ts"
 import { OpenAiChat, Sse } from "../src/index.ts"
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Option, Stream, TestClock } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import { Router, RoutingConfig } from "../src/index.ts"
 import { ScriptedBackend } from "../src/testing/index.ts"
 

@@ -10,7 +10,7 @@
  * - Without a token (loopback), a browser page on another site could still reach us through
  *   DNS rebinding; like Ollama, such requests are recognised by their `Host` header and refused.
  */
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import * as crypto from "node:crypto"
 import * as net from "node:net"
 import * as os from "node:os"

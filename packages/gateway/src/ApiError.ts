@@ -4,7 +4,7 @@
  * HTTP status. Messages are written for the caller: they never carry a stack trace or a
  * secret (backend messages are already scrubbed by core).
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { type RouteError, Trace } from "@local-router/core"
 
 export const Reason = Schema.Literal(

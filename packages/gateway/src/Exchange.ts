@@ -11,7 +11,9 @@
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Router } from "@local-router/core"
-import { Chunk, Effect, Option } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { Scope } from "effect/Scope"
 import type { ServerResponse } from "node:http"
 import * as Answered from "./Answered.ts"

@@ -1,5 +1,5 @@
 /** Why the gateway could not start. Request-time failures are ApiErrors, answered to the caller. */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const Reason = Schema.Literal(
   "UnsafeBind", // a non-loopback host without a token

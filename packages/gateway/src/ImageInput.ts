@@ -8,7 +8,7 @@
  * on a caller's behalf to addresses the caller chose.
  */
 import type { Backend } from "@local-router/core"
-import { Either } from "effect"
+import * as Either from "effect/Either"
 
 const BASE64 = /^[A-Za-z0-9+/=\s_-]*$/
 

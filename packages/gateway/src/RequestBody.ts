@@ -5,7 +5,7 @@
  * grows past it while streaming in is refused as soon as it does (the connection is then
  * closed, so the rest of the upload is not read).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { IncomingMessage } from "node:http"
 import { ApiError } from "./ApiError.ts"
 

@@ -5,7 +5,7 @@
  * variable name only.
  */
 import type { CircuitBreaker, ConfigError, LiveRouting, Router } from "@local-router/core"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /** The app's view of its servers (the supervisor's state), as JSON-ready data. */
 export type Provider = Effect.Effect<unknown>

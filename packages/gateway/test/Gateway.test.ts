@@ -3,7 +3,10 @@
  * endpoints (health, status, metrics), and what it does when a caller goes away.
  */
 import { Router, RoutingConfig } from "@local-router/core"
-import { Effect, Either, Exit, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
 import * as http from "node:http"
 import { afterEach, describe, expect, it } from "vitest"
 import { Access, Gateway } from "../src/index.ts"

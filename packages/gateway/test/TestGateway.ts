@@ -4,7 +4,10 @@
  */
 import { Router, RoutingConfig } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
-import { Effect, Either, Exit, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type { VisionService } from "../src/vision/VisionRoutes.ts"
 import { Gateway } from "../src/index.ts"
 

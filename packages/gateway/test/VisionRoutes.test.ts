@@ -4,7 +4,8 @@
  * framing and errors over a stand-in service that emits what processPdf emits.
  */
 import { Vision } from "@local-router/vision"
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { afterEach, describe, expect, it } from "vitest"
 import type { PdfEvent, VisionService } from "../src/vision/VisionRoutes.ts"
 import { type Running, start } from "./TestGateway.ts"

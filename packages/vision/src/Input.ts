@@ -2,7 +2,7 @@
  * What callers hand in: a file path or the bytes themselves. Reading checks the size cap
  * from `stat` first, so an oversized file is refused without being read.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { VisionError } from "./VisionError.ts"
 

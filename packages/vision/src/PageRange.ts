@@ -2,7 +2,7 @@
  * Page selections such as "1-3,7" or "5-": parsed against the page count, returned sorted
  * and without duplicates, because results come out in page order.
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 
 /** Why a selection is refused, for the caller to wrap in its own error. */
 export type Problem = string

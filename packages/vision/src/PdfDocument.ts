@@ -4,7 +4,8 @@
  * one; a page that times out or crashes its worker (heap cap) costs that worker alone, and the
  * next page gets a fresh one.
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { DEFAULT_DPI, type Limits } from "./Limits.ts"
 import * as RenderPool from "./RenderPool.ts"
 import { VisionError } from "./VisionError.ts"

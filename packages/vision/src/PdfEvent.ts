@@ -5,7 +5,7 @@
  * in page order. `PageStarted` / `PageRendered` are progress and, with concurrency above 1,
  * may interleave across pages (page 3 may start before page 2 is done).
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import type { RouteError } from "@local-router/core"
 import type { PageResult } from "./PageResult.ts"
 import type { VisionError } from "./VisionError.ts"

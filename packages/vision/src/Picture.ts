@@ -6,7 +6,7 @@
  * `fit` then scales a picture down to one backend's `images:` limits from routing.yaml; the
  * router calls it once per attempt, so each backend gets the largest image it accepts.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { fileTypeFromBuffer } from "file-type"
 import sharp from "sharp"
 import type { Limits } from "./Limits.ts"

@@ -4,7 +4,8 @@
  * times out or crashes is killed and replaced on demand. Idle workers are unref'd, so a
  * forgotten pool never keeps the process alive; closing the scope terminates them all.
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { Worker } from "node:worker_threads"
 import type { Reply, Request } from "./internal/RenderProtocol.ts"
 import type { Limits } from "./Limits.ts"

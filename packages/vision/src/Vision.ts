@@ -6,7 +6,13 @@
  * Failures are `VisionError` (the file) or core's `RouteError` (no backend answered).
  */
 import type { Backend, RouteError, Router, RoutingConfig, Trace } from "@local-router/core"
-import { Context, Effect, Either, Layer, Queue, type Scope, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Input from "./Input.ts"
 import * as Limits from "./Limits.ts"
 import * as PageRange from "./PageRange.ts"

@@ -11,7 +11,11 @@
  * for the next call; `close()` ends them (idle ones never keep the process alive anyway).
  */
 import type { Router } from "@local-router/core"
-import { Cause, Effect, Exit, Scope, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Input } from "./Input.ts"
 import type { PageResult } from "./PageResult.ts"
 import type { PdfEvent } from "./PdfEvent.ts"

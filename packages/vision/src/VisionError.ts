@@ -2,7 +2,7 @@
  * The closed set of ways an image or a PDF can be refused or fail to render. Routing failures
  * stay `RouteError`s from core, so a caller tells "your file is bad" from "no backend answered".
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const Reason = Schema.Literal(
   "Unreadable", // the path does not exist, is a directory, or cannot be read

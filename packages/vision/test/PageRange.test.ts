@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { PageRange } from "../src/index.ts"
 
 describe("PageRange", () => {

@@ -1,7 +1,9 @@
 /** `local-router ask "prompt" [-c category] [--stream] [--json]`: one question, routed. */
 import { Args, Command, Options } from "@effect/cli"
 import { Trace } from "@local-router/core"
-import { Console, Effect, Stream } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { configOption, jsonOption, router } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 

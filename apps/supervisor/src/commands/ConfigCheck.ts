@@ -1,6 +1,9 @@
 /** `local-router config check [file]`: validate routing.yaml and say exactly where it is wrong. */
 import { Args, Command } from "@effect/cli"
-import { Console, Effect, Either, Option } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { configOption, jsonOption, load } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 

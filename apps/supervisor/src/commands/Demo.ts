@@ -4,7 +4,9 @@
  */
 import { Command, Options } from "@effect/cli"
 import { LiveRouting, Router, Trace } from "@local-router/core"
-import { Console, Effect, Stream } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import { loaderOptions } from "../CliConfig.ts"
 

@@ -1,6 +1,7 @@
 /** `local-router describe <image> [--prompt] [--json]`: an image, routed to a vision backend. */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import { configOption, jsonOption, router } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 

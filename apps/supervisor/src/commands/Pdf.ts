@@ -4,7 +4,10 @@
  * a terminal; JSON lines otherwise, one per event, so scripts can follow along.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option, Stream } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { configOption, jsonOption, router } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"
 import { root } from "../Root.ts"

@@ -3,7 +3,9 @@
  * from. `local-router plugin new <name> [--dir DIR]`: scaffold a backend package.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as path from "node:path"
 import { configOption, jsonOption, load, loaderOptions } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"

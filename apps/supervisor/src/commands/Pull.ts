@@ -6,7 +6,11 @@
  * on start by itself).
  */
 import { Args, Command } from "@effect/cli"
-import { Console, Effect, Either, Option, Stream } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { configOption, loaderOptions, locate } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import * as LogFile from "../supervisor/LogFile.ts"

@@ -1,7 +1,9 @@
 /** `local-router routes`: per category, the ordered backends and models it would try. */
 import { Command } from "@effect/cli"
 import { RoutingConfig } from "@local-router/core"
-import { Console, Effect, Either } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { configOption, jsonOption, load } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 

@@ -7,7 +7,10 @@
  */
 import { Command, Options } from "@effect/cli"
 import { LiveRouting, Router } from "@local-router/core"
-import { Console, Effect, Either, Option } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { configOption, loaderOptions, locate } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import * as LazyVision from "../serve/LazyVision.ts"

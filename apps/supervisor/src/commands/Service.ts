@@ -3,7 +3,9 @@
  * run `local-router serve` at login, as a LaunchAgent on macOS or a systemd --user unit on Linux.
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { fileURLToPath } from "node:url"
 import { configOption, jsonOption, locate } from "../CliConfig.ts"
 import { root } from "../Root.ts"

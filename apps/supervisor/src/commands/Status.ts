@@ -4,7 +4,9 @@
  * servers directly when no supervisor answers.
  */
 import { Command } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { configOption, jsonOption, loaderOptions, locate } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import * as Direct from "../supervisor/Direct.ts"

@@ -7,7 +7,8 @@
  * it does not apply.
  */
 import { Backend, BackendLoader, type RoutingConfig } from "@local-router/core"
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 
 export interface Entry {
   readonly type: string

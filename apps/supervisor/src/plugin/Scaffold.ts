@@ -13,7 +13,7 @@
  *   definition whose major differs from its own.
  */
 import { Backend } from "@local-router/core"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -112,7 +112,10 @@ const definitionSource = (names: Names) => `// @ts-check
  * local-router's docs/plugins.md; \`npm test\` runs core's contract suite to check them.
  */
 import { Backend, BackendError, OpenAiChat } from "@local-router/core"
-import { Effect, Redacted, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
 
 /** The entry's own options in routing.yaml (local-router rejects unknown keys with file:line:col). */
@@ -236,7 +239,8 @@ const testSource = (names: Names) => `/**
  */
 import { afterAll, beforeAll } from "@effect/vitest"
 import { contractSuite } from "@local-router/core/testing"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { definition, Options } from "../src/index.js"
 import * as Server from "./server.js"
 

@@ -4,7 +4,9 @@
  */
 import type { Router } from "@local-router/core"
 import type { VisionRoutes } from "@local-router/gateway"
-import { Effect, Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 
 export const make = (router: Router.Router, scope: Scope.Scope): Effect.Effect<VisionRoutes.VisionService> =>
   Effect.map(

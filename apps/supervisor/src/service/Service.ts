@@ -3,7 +3,8 @@
  * the gui/<uid> domain) or the systemd --user unit (Linux). The platform tools are run by name
  * from PATH, so tests put recording fakes there.
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"

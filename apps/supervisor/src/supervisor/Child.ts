@@ -4,7 +4,12 @@
  * helpers (Ollama's runners, Python workers) go with it. Output goes to the server's log file.
  */
 import { spawn as spawnProcess } from "node:child_process"
-import { Deferred, Duration, Effect, Option, Schema, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type { LogFile } from "./LogFile.ts"
 
 export interface Exit {

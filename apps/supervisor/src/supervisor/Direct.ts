@@ -3,7 +3,8 @@
  * the way the supervisor would, and reported as running (someone else's), stopped or
  * not installed.
  */
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Binary from "./Binary.ts"
 import type * as Plans from "./Plans.ts"
 import * as Policy from "./Policy.ts"

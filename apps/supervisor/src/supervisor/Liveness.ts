@@ -8,7 +8,7 @@
  * running", mlx_lm.server a 404: both are alive). Anything else — refused, reset, timed out, a
  * 5xx — is no verdict: the caller runs the backend's full probe, whose result and wording count.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as http from "node:http"
 
 // One connection per server, kept between checks; free sockets are unref'd by the agent.

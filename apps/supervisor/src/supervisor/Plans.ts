@@ -4,7 +4,9 @@
  * did-you-mean), against the schema the supervisor hands it (`Supervise.Field`).
  */
 import { type Backend, BackendLoader, type ConfigError, RoutingConfig } from "@local-router/core"
-import { Effect, Either, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import * as Supervise from "./Supervise.ts"
 
 export interface Server {

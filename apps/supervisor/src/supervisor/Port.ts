@@ -1,5 +1,5 @@
 /** Whether something accepts TCP connections at host:port: tells a foreign program from a free port. */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as net from "node:net"
 import { type Backend } from "@local-router/core"
 

@@ -5,7 +5,9 @@
  * Ollama and `huggingface-cli download` both resume from the bytes already on disk.
  */
 import type { Backend } from "@local-router/core"
-import { Effect, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"

@@ -6,7 +6,17 @@
  * scope closing) stops the child's whole process group.
  */
 import type { Backend } from "@local-router/core"
-import { Cause, Clock, Duration, Effect, Either, Queue, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Binary from "./Binary.ts"
 import * as Child from "./Child.ts"
 import * as Liveness from "./Liveness.ts"

@@ -3,7 +3,7 @@
  * and last error. `local-router serve` hands it to the gateway as its status provider, so it
  * appears under `supervisor` in the gateway's /status on the same address.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as Server from "./Server.ts"
 import type * as Supervisor from "./Supervisor.ts"
 

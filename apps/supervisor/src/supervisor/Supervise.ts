@@ -23,7 +23,8 @@
  * the backend package provides one, else from the table below, then from `baseline`.
  */
 import { type Backend, type RoutingConfig, RoutingSchema } from "@local-router/core"
-import { ParseResult, Schema } from "effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as os from "node:os"
 import * as path from "node:path"
 

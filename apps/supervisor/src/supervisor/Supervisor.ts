@@ -5,7 +5,11 @@
  * edit changes nothing and is reported with its file:line:col.
  */
 import { type BackendLoader, type ConfigError, FileWatch, type RoutingConfig } from "@local-router/core"
-import { Duration, Effect, Exit, Ref, Scope } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as Plans from "./Plans.ts"
 import * as Server from "./Server.ts"

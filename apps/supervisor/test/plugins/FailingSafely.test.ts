@@ -9,7 +9,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Backend, LiveRouting, Router } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
-import { Chunk, Effect, Schema, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { tempDir } from "./Install.ts"
@@ -26,7 +29,9 @@ const builtins = new Map<string, Backend.Definition>([["steady", steady as Backe
 /** A plugin module whose `make` is the given JS source; `backend(name, generate)` builds its Backend. */
 const plugin = (make: string) => `
 import { Backend } from "@local-router/core"
-import { Effect, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 const backend = (name, generate) => ({
   name, type: "broken", capabilities: { text: true, images: false, streaming: true, pull: false },
   probe: Effect.succeed(Backend.Probe.Ready({ models: [], loaded: [] })),

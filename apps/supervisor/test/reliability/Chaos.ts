@@ -15,7 +15,11 @@
  */
 import { LiveRouting, Router } from "@local-router/core"
 import { Simulator } from "@local-router/simulators"
-import { Effect, Exit, Logger, Redacted, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"

@@ -9,7 +9,12 @@
  */
 import type { Router } from "@local-router/core"
 import type { Fault } from "@local-router/simulators"
-import { Chunk, Duration, Effect, Either, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 
 export type Kind = "mlx" | "ollama" | "moondream" | "cloud"
 export const kinds: ReadonlyArray<Kind> = ["mlx", "ollama", "moondream", "cloud"]

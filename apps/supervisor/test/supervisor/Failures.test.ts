@@ -1,6 +1,10 @@
 /** What the supervisor does when servers misbehave: real processes, faults injected from outside. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as Supervisor from "../../src/supervisor/Supervisor.ts"

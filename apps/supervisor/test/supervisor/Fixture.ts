@@ -5,7 +5,10 @@
  */
 import type { Backend } from "@local-router/core"
 import { Simulator } from "@local-router/simulators"
-import { Duration, Effect, Option, Stream } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"

@@ -1,6 +1,10 @@
 /** Supervising real simulator processes: start, adopt, recover from kill -9, shut down cleanly. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Scope from "effect/Scope"
 import * as Supervisor from "../../src/supervisor/Supervisor.ts"
 import { alive, loader, freePort, groupMembers, phase, routing, tempDir, until, waitFor, writeRouting } from "./Fixture.ts"
 

@@ -1,7 +1,10 @@
 /** Pulling models through the supervisor's Pull: progress, a free-disk check, interrupted and resumed. */
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@local-router/simulators"
-import { Chunk, Effect, Either, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { promisify } from "node:util"

@@ -1,6 +1,6 @@
 /** `local-router serve` and `status` as real processes: the status API, and SIGTERM leaving no child behind. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { execFile, spawn } from "node:child_process"
 import * as path from "node:path"
 import { promisify } from "node:util"

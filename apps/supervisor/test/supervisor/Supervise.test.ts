@@ -1,6 +1,7 @@
 /** The `supervise:` block: defaults per backend type, located errors, binary lookup. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Binary from "../../src/supervisor/Binary.ts"

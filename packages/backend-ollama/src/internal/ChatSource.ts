@@ -10,7 +10,7 @@
  * `done: true` is a cut, and nothing after `done` is read.
  */
 import { Backend, type BackendError, HttpCall, Ndjson, type Source } from "@local-router/core"
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import type { ChatResponse } from "ollama"
 import * as Chat from "../Chat.ts"
 import type { Target } from "./Client.ts"

@@ -12,7 +12,13 @@
  * sees the connection close (and stops generating).
  */
 import { type BackendError, HttpCall, Ndjson } from "@local-router/core"
-import { Cause, Effect, Exit, Option, type Redacted, type Scope, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { Ollama } from "ollama"
 import * as Failure from "./Failure.ts"
 

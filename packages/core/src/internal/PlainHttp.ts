@@ -16,7 +16,7 @@
  * - interrupting the request destroys the connection; releasing a body still streaming does too.
  * What it did not do: ask for a compressed answer (local servers stream uncompressed).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as http from "node:http"
 import { type Stop, Stopped } from "./Stop.ts"
 

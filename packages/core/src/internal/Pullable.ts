@@ -9,8 +9,11 @@
  * pull is opened on the first read (so the attempt's deadlines cover connecting), a failure to
  * open is the first read's failure, and what it acquires is released with the caller's scope.
  */
-import { Effect, Option, Scope, Stream } from "effect"
-import type { Chunk } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Chunk from "effect/Chunk"
 import * as Source from "./Source.ts"
 
 /** The next chunk, or None at the end. */

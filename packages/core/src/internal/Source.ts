@@ -7,7 +7,9 @@
  *
  * Every Source is also an ordinary Stream (Pullable.fromSource), for any other reader.
  */
-import { Chunk, Effect, Option } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 
 /** What `poll` found: events (never empty), `null` when none yet (then `wait`), the end, or a failure. */
 export type Polled<A, E> = ReadonlyArray<A> | null | End | Failed<E>

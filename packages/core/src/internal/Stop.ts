@@ -7,7 +7,7 @@
  * waiting fiber's context; HttpCall's waits (for headers, for body bytes) end at once with a
  * failure and cut the connection, and the Router reports the deadline, not that failure.
  */
-import { FiberRef } from "effect"
+import * as FiberRef from "effect/FiberRef"
 
 export class Stop {
   #stopped = false

@@ -24,7 +24,15 @@
  * A backend that throws or dies inside its stream is a misbehaving backend (Upstream), not
  * a crash of the router.
  */
-import { Cause, Chunk, Clock, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { GenerateEvent, Timeouts } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
 import * as Pullable from "./Pullable.ts"

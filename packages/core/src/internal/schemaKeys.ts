@@ -1,5 +1,5 @@
 /** The keys a schema accepts at a path: what a did-you-mean for an unknown key picks from. */
-import { SchemaAST } from "effect"
+import * as SchemaAST from "effect/SchemaAST"
 
 export const keysAt = (ast: SchemaAST.AST, path: ReadonlyArray<PropertyKey>): ReadonlyArray<string> => {
   const nodes = descend(ast, path)

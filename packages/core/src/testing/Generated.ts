@@ -1,5 +1,7 @@
 /** Reading a backend's `generate` stream in tests: every event, the text, or the failure. */
-import { Chunk, Effect, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type * as Backend from "../Backend.ts"
 import type { BackendError } from "../BackendError.ts"
 

@@ -3,7 +3,8 @@
  * Effect.sleep, so TestClock drives them. It records every request and counts streams that
  * were abandoned before they finished (how tests see that cancellation reached the backend).
  */
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type * as Backend from "../Backend.ts"
 import { GenerateEvent, Probe } from "../Backend.ts"
 import { BackendError, type Reason } from "../BackendError.ts"

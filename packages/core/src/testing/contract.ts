@@ -5,7 +5,11 @@
  *   contractSuite("ollama", { make: ..., model: "phi3.5:3.8b", missingModel: "nope:1b" })
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Redacted, type Scope, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Backend, GenerateEvent, GenerateRequest, Image } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
 

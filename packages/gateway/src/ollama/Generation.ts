@@ -12,7 +12,8 @@
  *   once with `done_reason:"load"`, since the router loads nothing ahead of time.
  */
 import type { Backend, Router } from "@local-router/core"
-import { Chunk, Either } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Either from "effect/Either"
 import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
 import type { StreamEncoder } from "../Exchange.ts"

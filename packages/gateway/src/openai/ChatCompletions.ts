@@ -11,7 +11,8 @@
  * `x-local-router-*` headers.
  */
 import type { Backend, Router } from "@local-router/core"
-import { Chunk, Either } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Either from "effect/Either"
 import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
 import * as ImageInput from "../ImageInput.ts"

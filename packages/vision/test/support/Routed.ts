@@ -4,7 +4,8 @@
  */
 import { Router, RoutingConfig } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 
 export const routingYaml = `
 backends:

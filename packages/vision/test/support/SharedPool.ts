@@ -3,7 +3,9 @@
  * and every test would otherwise pay it. Closed after the file's tests.
  */
 import { afterAll } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { Limits, RenderPool } from "../../src/index.ts"
 
 export const make = (size = 2): RenderPool.RenderPool => {
