@@ -13,14 +13,20 @@
  * - The server, its connections and requests in flight live in the caller's scope: closing
  *   it stops listening and interrupts what is running (which aborts the upstream requests).
  */
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { Router, RoutingConfig } from "@local-router/core"
-import { Cause, Context, Effect, Either, FiberId, Layer, Redacted, Runtime, type Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
 import * as http from "node:http"
+import type * as net from "node:net"
 import * as Access from "./Access.ts"
 import * as ApiError from "./ApiError.ts"
 import * as Exchange from "./Exchange.ts"
@@ -139,23 +145,28 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const created = Math.floor(startedAt / 1000)
     const modifiedAt = new Date(startedAt).toISOString()
 
-    let nodeServer: http.Server | undefined
-    const server = yield* NodeHttpServer.make(() => (nodeServer = http.createServer()), { host, port: options.port ?? defaultPort }).pipe(
-      Effect.mapError((error) =>
-        new GatewayError({ reason: "Listen", message: `cannot listen on ${host}:${options.port ?? defaultPort}: ${describe(error.cause)}` })
-      )
+    const port = options.port ?? defaultPort
+    const nodeServer = http.createServer()
+    yield* Effect.acquireRelease(
+      Effect.async<void, GatewayError>((resume) => {
+        const refused = (error: Error) =>
+          resume(Effect.fail(new GatewayError({ reason: "Listen", message: `cannot listen on ${host}:${port}: ${describe(error)}` })))
+        nodeServer.once("error", refused)
+        nodeServer.listen(port, host, () => {
+          nodeServer.off("error", refused)
+          resume(Effect.void)
+        })
+      }),
+      // Requests still running were interrupted just before (their fibers live in the scope
+      // opened below); idle keep-alive connections are let go rather than waited for.
+      () =>
+        Effect.async<void>((resume) => {
+          nodeServer.close(() => resume(Effect.void))
+          nodeServer.closeAllConnections()
+        })
     )
-    // Runs before the platform's own close, which would wait for every open connection:
-    // requests still streaming are cut (interrupting them aborts their upstream requests),
-    // and idle keep-alive connections are let go.
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        nodeServer?.close()
-        nodeServer?.closeAllConnections()
-      })
-    )
-    const bound = server.address._tag === "TcpAddress" ? server.address : { hostname: host, port: 0 }
-    const url = `http://${bound.hostname.includes(":") ? `[${bound.hostname}]` : bound.hostname}:${bound.port}`
+    const bound = nodeServer.address() as net.AddressInfo
+    const url = `http://${bound.address.includes(":") ? `[${bound.address}]` : bound.address}:${bound.port}`
 
     const known = Effect.map(routing.snapshot, (snapshot) => Catalog.entries(snapshot).map((e) => e.id))
 
@@ -234,11 +245,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         return Effect.fail(new ApiError.ApiError({ reason: "NotFound", message: "the vision endpoints are not enabled in this local-router" }))
       }
       const type = request.headers["content-type"]
-      const form = type?.startsWith("multipart/form-data")
-        ? request.platform
-          ? VisionRoutes.multipart(request.platform, kind, maxBodyBytes)
-          : Effect.fail(new ApiError.ApiError({ reason: "Internal", message: "a multipart upload reached a route without the platform's reader" }))
-        : undefined
+      const form = type?.startsWith("multipart/form-data") ? VisionRoutes.multipart(request.source, kind, maxBodyBytes) : undefined
       if (form) {
         return Effect.flatMap(form, (input) =>
           kind === "image" ? VisionRoutes.describe(vision, input, started) : VisionRoutes.pdf(vision, input, started))
@@ -376,85 +383,85 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       return allowed ? Effect.map(handled, (response) => HttpServerResponse.setHeaders(response, allowed)) : handled
     }
 
-    const app = Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | Scope.Scope>(
-      (fiber) => {
-        const started = performance.now()
-        const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-        return respond({
-          method: request.method,
-          url: request.url,
-          headers: request.headers,
-          source: NodeHttpServerRequest.toIncomingMessage(request),
-          sink: NodeHttpServerRequest.toServerResponse(request),
-          platform: request
-        }, started)
+    // Each request is a fiber of the gateway's scope: closing the scope interrupts what is still
+    // running (which aborts its upstream request), and a client that leaves interrupts its own.
+    const runFork = yield* FiberSet.makeRuntime<never>()
+    nodeServer.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const started = performance.now()
+      const request: Incoming = {
+        method: req.method ?? "GET",
+        url: req.url ?? "/",
+        headers: req.headers as Incoming["headers"],
+        source: req,
+        sink: res
       }
-    )
-
-    // The platform runs handlers uninterruptibly; ours must stop the moment the client leaves.
-    yield* server.serve(Effect.interruptible(app)).pipe(HttpMiddleware.withTracerDisabledWhenEffect(() => true))
-
-    // The generation routes, the ones under every token a client waits for, are taken from the
-    // node server before the platform sees them: the platform's request and response wrappers
-    // cost a tenth of a millisecond of each answer. They go through `respond` all the same.
-    const platformListeners = nodeServer?.listeners("request") ?? []
-    const platform = platformListeners[0] as ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined
-    if (nodeServer && platform && platformListeners.length === 1) {
-      const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-      const direct = (req: http.IncomingMessage, res: http.ServerResponse) => {
-        const started = performance.now()
-        const request: Incoming = { method: "POST", url: req.url ?? "/", headers: req.headers as Incoming["headers"], source: req, sink: res }
-        const fiber = runFork(Effect.scoped(Effect.flatMap(respond(request, started), (response) => Effect.sync(() => send(res, response)))))
-        res.on("close", () => {
-          if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
-        })
-      }
-      const listening = nodeServer
-      listening.removeAllListeners("request")
-      listening.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-        if (req.method === "POST" && isGeneration(req.url)) direct(req, res)
-        else platform.call(listening, req, res)
+      const fiber = runFork(Effect.scoped(Effect.flatMap(respond(request, started), (response) => send(res, response))))
+      res.on("close", () => {
+        if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
       })
-    }
+    })
 
-    return { address: { host: bound.hostname, port: bound.port }, url, metrics }
+    return { address: { host: bound.address, port: bound.port }, url, metrics }
   })
 
-/** What the routes read of a request, whether the platform or the node server handed it over. */
+/** What the routes read of a request. */
 interface Incoming {
   readonly method: string
   readonly url: string
   readonly headers: Readonly<Record<string, string | undefined>>
   readonly source: http.IncomingMessage
   readonly sink: http.ServerResponse
-  /** The platform's request, for the routes that read multipart forms with it (vision). */
-  readonly platform?: HttpServerRequest.HttpServerRequest
 }
 
-const generationPaths = new Set(["/v1/chat/completions", "/api/chat", "/api/generate"])
-
-const isGeneration = (url: string | undefined): boolean => {
-  if (url === undefined) return false
-  const q = url.indexOf("?")
-  return generationPaths.has(q < 0 ? url : url.slice(0, q))
-}
-
-/** Write a response of the gateway's own (text or empty) to the node response, unless it was written already (a stream). */
-const send = (res: http.ServerResponse, response: HttpServerResponse.HttpServerResponse): void => {
-  if (res.writableEnded || res.destroyed) return
+/**
+ * Write one of the gateway's responses to the node response, unless it was written already (a
+ * routed stream writes its own frames). A body stream (the PDF route's NDJSON) is written chunk
+ * by chunk, waiting for the client's socket when it is full; if it fails, the connection is cut
+ * so the answer cannot look complete.
+ */
+const send = (res: http.ServerResponse, response: HttpServerResponse.HttpServerResponse): Effect.Effect<void> => {
+  if (res.writableEnded || res.destroyed) return Effect.void
   const body = response.body
   const headers: Record<string, string> = { ...response.headers }
-  if (body._tag === "Uint8Array") {
-    headers["content-type"] = body.contentType
-    headers["content-length"] = String(body.body.length)
-    res.writeHead(response.status, headers)
-    res.end(body.body)
-  } else if (body._tag === "Empty") {
-    res.writeHead(response.status, headers)
-    res.end()
-  } else {
-    res.writeHead(500, { "content-type": "application/json" })
-    res.end(`{"error":{"message":"local-router hit an internal error: a ${body._tag} body on a generation route"}}`)
+  switch (body._tag) {
+    case "Uint8Array":
+      headers["content-type"] = body.contentType
+      headers["content-length"] = String(body.body.length)
+      res.writeHead(response.status, headers)
+      res.end(body.body)
+      return Effect.void
+    case "Empty":
+      res.writeHead(response.status, headers)
+      res.end()
+      return Effect.void
+    case "Stream": {
+      headers["content-type"] = body.contentType
+      if (body.contentLength !== undefined) headers["content-length"] = String(body.contentLength)
+      res.writeHead(response.status, headers)
+      const drained = Effect.async<void>((resume) => {
+        const go = () => resume(Effect.void)
+        res.once("drain", go)
+        res.once("close", go)
+        return Effect.sync(() => {
+          res.off("drain", go)
+          res.off("close", go)
+        })
+      })
+      return body.stream.pipe(
+        Stream.runForEach((chunk) => (res.write(chunk) || res.destroyed ? Effect.void : drained)),
+        Effect.matchCauseEffect({
+          onSuccess: () => Effect.sync(() => res.end()),
+          onFailure: (cause) =>
+            Cause.isInterruptedOnly(cause)
+              ? Effect.sync(() => res.destroy())
+              : Effect.zipRight(Effect.logError("gateway: a response stream failed", cause), Effect.sync(() => res.destroy()))
+        })
+      )
+    }
+    default:
+      res.writeHead(500, { "content-type": "application/json" })
+      res.end(`{"error":{"message":"local-router hit an internal error: a ${body._tag} body it cannot send"}}`)
+      return Effect.void
   }
 }
 

@@ -17,12 +17,16 @@
  * make the gateway read a file on this machine.
  */
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
-import type { HttpServerRequest } from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Multipart from "@effect/platform/Multipart"
+import type * as Multipart from "@effect/platform/Multipart"
 import type { Trace } from "@local-router/core"
-import { Chunk, Effect, Either, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { Scope } from "effect/Scope"
+import type { IncomingMessage } from "node:http"
 import * as Answered from "../Answered.ts"
 import * as ApiError from "../ApiError.ts"
 import * as ImageInput from "../ImageInput.ts"
@@ -148,16 +152,27 @@ interface FormPart {
   readonly value: string | undefined
 }
 
+/** The multipart reader, loaded with the first form upload (most callers never send one). */
+const forms = Effect.promise(() => Promise.all([import("@effect/platform/Multipart"), import("@effect/platform-node/NodeMultipart")]))
+
 /**
  * A multipart form: the first file part is the upload (whatever its field name), the other
  * parts are fields. The size limit covers the whole body.
  */
 export const multipart = (
-  request: HttpServerRequest,
+  request: IncomingMessage,
   key: "image" | "pdf",
   maxBytes: number
 ): Effect.Effect<Upload, ApiError.ApiError> =>
-  request.multipartStream.pipe(
+  Effect.flatMap(forms, ([Multipart, NodeMultipart]) => formParts(Multipart, NodeMultipart.stream(request, request.headers), key, maxBytes))
+
+const formParts = (
+  Multipart: typeof import("@effect/platform/Multipart"),
+  parts: Stream.Stream<Multipart.Part, Multipart.MultipartError>,
+  key: "image" | "pdf",
+  maxBytes: number
+): Effect.Effect<Upload, ApiError.ApiError> =>
+  parts.pipe(
     Stream.mapEffect((part): Effect.Effect<FormPart, Multipart.MultipartError> =>
       Multipart.isFile(part)
         ? Effect.map(part.contentEffect, (bytes): FormPart => ({ key: part.key, bytes, value: undefined }))
