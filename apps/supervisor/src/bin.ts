@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// The CLI starts often and briefly: let Node cache compiled code between runs.
-import { enableCompileCache } from "node:module"
-enableCompileCache?.()
+// launch.js (the installed command) decides whether Node's compile cache is worth its memory.
 
 // Only what the CLI needs from the platform (files, paths, the terminal): NodeContext would also
 // load worker_threads and the process-spawning service, which nothing here uses.
