@@ -4,6 +4,7 @@
  * Each is imported on first use, so a command that needs no backend starts fast.
  */
 import type { Backend, BackendLoader } from "@local-router/core"
+import * as Supervise from "./supervisor/Supervise.ts"
 
 const lazy = (load: () => Promise<{ readonly definition: unknown }>): BackendLoader.Builtin => () =>
   load().then((module) => module.definition as Backend.Definition)
@@ -14,3 +15,7 @@ export const builtins: ReadonlyMap<string, BackendLoader.Builtin> = new Map([
   ["moondream", lazy(() => import("@local-router/backend-moondream"))],
   ["cloud", lazy(() => import("@local-router/backend-cloud"))]
 ])
+
+// Plugins are resolved from routing.yaml's directory first, then from local-router's own install.
+// Every command checks `supervise:` blocks the same way `serve` does.
+export const loaderOptions: BackendLoader.Options = { builtins, selfDir: import.meta.dirname, superviseSchema: Supervise.Field }

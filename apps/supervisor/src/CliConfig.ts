@@ -3,8 +3,7 @@ import { Options } from "@effect/cli"
 import { BackendLoader, LiveRouting, Router, RoutingConfig } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { builtins } from "./Builtins.ts"
-import * as Supervise from "./supervisor/Supervise.ts"
+import { loaderOptions } from "./Builtins.ts"
 
 export const configOption = Options.file("config").pipe(
   Options.withDescription(
@@ -15,9 +14,7 @@ export const configOption = Options.file("config").pipe(
 
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON for scripts"))
 
-// Plugins are resolved from routing.yaml's directory first, then from local-router's own install.
-// Every command checks `supervise:` blocks the same way `serve` does.
-export const loaderOptions: BackendLoader.Options = { builtins, selfDir: import.meta.dirname, superviseSchema: Supervise.Field }
+export { loaderOptions }
 
 /** The config file this command uses. */
 export const locate = (own: Option.Option<string>, root: Option.Option<string>) =>

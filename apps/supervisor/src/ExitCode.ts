@@ -16,6 +16,8 @@ export const ExitCode = {
 } as const
 
 import type { RouteError } from "@local-router/core"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 
 export const forRouteError = (reason: RouteError.Reason): number =>
   reason === "AllFailed" || reason === "NoCandidates"
@@ -23,3 +25,36 @@ export const forRouteError = (reason: RouteError.Reason): number =>
     : reason === "StreamFailed"
     ? ExitCode.streamFailed
     : ExitCode.rejected
+
+/** The exit code for the failures a user can act on; others stay failures (and print a cause). */
+const exitCodeOf = (error: unknown): number | undefined => {
+  const tagged = error as { _tag?: string; reason?: string }
+  switch (tagged._tag) {
+    case "ConfigError":
+      return tagged.reason === "Invalid" ? ExitCode.invalidConfig : ExitCode.notFound
+    case "RouteError":
+      return forRouteError(tagged.reason as RouteError.Reason)
+    case "VisionError":
+      return ExitCode.rejected
+    case "ServiceError":
+      return ExitCode.serviceFailed
+    case "GatewayError":
+      return ExitCode.notFound
+    default:
+      return undefined
+  }
+}
+
+/** A command's failure a user can act on becomes its message on stderr and its exit code. */
+export const reported = <A, E, R>(command: Effect.Effect<A, E, R>): Effect.Effect<A | void, E, R> =>
+  Effect.catchAll(command, (error) => {
+    const code = exitCodeOf(error)
+    if (code === undefined) return Effect.fail(error)
+    const message = (error as { message?: string }).message ?? String(error)
+    return Effect.zipRight(
+      Console.error(code === ExitCode.invalidConfig || code === ExitCode.notFound ? message : `local-router: ${message}`),
+      Effect.sync(() => {
+        process.exitCode = code
+      })
+    )
+  })

@@ -25,6 +25,10 @@ const subcommand = (args) => {
 // The CLI starts often and briefly: Node's compile cache makes a start ~13 % faster. It also
 // keeps every entry it read in memory for the life of the process (to write them back at
 // exit), about 6 MB that a `serve` running for days would hold for a start it made once.
-if (subcommand(process.argv.slice(2)) !== "serve") enableCompileCache?.()
+const args = process.argv.slice(2)
+const serving = subcommand(args) === "serve"
+if (!serving) enableCompileCache?.()
 register(path.resolve(import.meta.dirname, "../node_modules/.cache/local-router/stripped"))
-await import("./bin.ts")
+// serve reads its few options without loading the CLI (serve/Main.ts); anything else is the CLI's.
+const started = serving && (await (await import("./serve/Main.ts")).start(args))
+if (!started) await import("./bin.ts")

@@ -1,22 +1,13 @@
 /**
- * `local-router serve [--host 127.0.0.1] [--port N] [--log-dir DIR]`: one process that
- * supervises the local model servers routing.yaml names (started or adopted, probed, restarted,
- * models pulled) and serves the gateway on host:port — OpenAI- and Ollama-compatible APIs,
- * vision uploads, /health, /status (router and supervisor), /metrics. SIGINT/SIGTERM stop the
- * gateway, then every child's process group.
+ * `local-router serve [--host 127.0.0.1] [--port N] [--log-dir DIR]`: the command-line face
+ * of serve/Serve.ts (see there). The service starts serve through serve/Main.ts, which reads
+ * these same options without loading the whole CLI.
  */
 import { Command, Options } from "@effect/cli"
-import { LiveRouting, Router } from "@local-router/core"
-import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Option from "effect/Option"
-import { configOption, loaderOptions, locate } from "../CliConfig.ts"
+import { configOption, locate } from "../CliConfig.ts"
 import { root } from "../Root.ts"
-import * as LazyVision from "../serve/LazyVision.ts"
-import * as Paths from "../supervisor/Paths.ts"
-import * as StatusApi from "../supervisor/StatusApi.ts"
-import * as Supervisor from "../supervisor/Supervisor.ts"
+import * as Serve from "../serve/Serve.ts"
 
 export const hostOption = Options.text("host").pipe(
   Options.withDescription("Address to listen on (default: server.host in routing.yaml, else 127.0.0.1; anything else needs a token)"),
@@ -39,32 +30,5 @@ export const serve = Command.make(
     )
   },
   ({ config, host, logDir, port }) =>
-    Effect.gen(function*() {
-      const parent = yield* root
-      const file = yield* locate(config, parent.config)
-      const logs = Option.getOrElse(logDir, () => Paths.serverLogs())
-      const supervisor = yield* Supervisor.make(file, { logDir: logs, loader: loaderOptions })
-      const live = yield* LiveRouting.make(file, loaderOptions)
-      const router = yield* Router.make(live.snapshot)
-      const { config: routing } = yield* live.snapshot
-      const { Gateway } = yield* Effect.promise(() => import("@local-router/gateway"))
-      const settings = yield* Either.match(Gateway.settingsFromConfig(routing.server), { onLeft: Effect.fail, onRight: Effect.succeed })
-      const scope = yield* Effect.scope
-      const gateway = yield* Gateway.make({
-        ...settings,
-        host: Option.getOrElse(host, () => settings.host),
-        port: Option.getOrElse(port, () => settings.port),
-        router,
-        routing: live,
-        status: StatusApi.view(supervisor),
-        vision: yield* LazyVision.make(router, scope)
-      })
-      const servers = yield* supervisor.servers
-      yield* Console.log(
-        `local-router on ${gateway.url} (OpenAI clients: ${gateway.url}/v1), routing from ${file}; ` +
-          `supervising ${servers.length} server${servers.length === 1 ? "" : "s"}` +
-          `${servers.length ? ` (${servers.map((s) => s.name).join(", ")})` : ""}; logs in ${logs}`
-      )
-      return yield* Effect.never
-    }).pipe(Effect.scoped)
+    Effect.flatMap(root, (parent) => Effect.flatMap(locate(config, parent.config), (file) => Serve.run({ file, host, port, logDir })))
 ).pipe(Command.withDescription("Supervise the local model servers and serve the OpenAI/Ollama-compatible gateway, in the foreground"))

@@ -1,0 +1,54 @@
+/**
+ * What `local-router serve` runs, whichever parser read its command line (the full CLI, or
+ * serve/Main.ts when the service starts it): one process that supervises the local model
+ * servers routing.yaml names (started or adopted, probed, restarted, models pulled) and serves
+ * the gateway on host:port — OpenAI- and Ollama-compatible APIs, vision uploads, /health,
+ * /status (router and supervisor), /metrics. Interrupting it (SIGINT/SIGTERM) stops the
+ * gateway, then every child's process group.
+ */
+import { LiveRouting, Router } from "@local-router/core"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import { loaderOptions } from "../Builtins.ts"
+import * as Paths from "../supervisor/Paths.ts"
+import * as StatusApi from "../supervisor/StatusApi.ts"
+import * as Supervisor from "../supervisor/Supervisor.ts"
+import * as LazyVision from "./LazyVision.ts"
+
+export interface Options {
+  /** routing.yaml, already located. */
+  readonly file: string
+  readonly host: Option.Option<string>
+  readonly port: Option.Option<number>
+  readonly logDir: Option.Option<string>
+}
+
+export const run = ({ file, host, logDir, port }: Options) =>
+  Effect.gen(function*() {
+    const logs = Option.getOrElse(logDir, () => Paths.serverLogs())
+    const supervisor = yield* Supervisor.make(file, { logDir: logs, loader: loaderOptions })
+    const live = yield* LiveRouting.make(file, loaderOptions)
+    const router = yield* Router.make(live.snapshot)
+    const { config: routing } = yield* live.snapshot
+    const { Gateway } = yield* Effect.promise(() => import("@local-router/gateway"))
+    const settings = yield* Either.match(Gateway.settingsFromConfig(routing.server), { onLeft: Effect.fail, onRight: Effect.succeed })
+    const scope = yield* Effect.scope
+    const gateway = yield* Gateway.make({
+      ...settings,
+      host: Option.getOrElse(host, () => settings.host),
+      port: Option.getOrElse(port, () => settings.port),
+      router,
+      routing: live,
+      status: StatusApi.view(supervisor),
+      vision: yield* LazyVision.make(router, scope)
+    })
+    const servers = yield* supervisor.servers
+    yield* Console.log(
+      `local-router on ${gateway.url} (OpenAI clients: ${gateway.url}/v1), routing from ${file}; ` +
+        `supervising ${servers.length} server${servers.length === 1 ? "" : "s"}` +
+        `${servers.length ? ` (${servers.map((s) => s.name).join(", ")})` : ""}; logs in ${logs}`
+    )
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
