@@ -43,9 +43,7 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
     const options = context.options
     const pulls = yield* Pull.autoPull(target, backend)
 
-    const listModels = Client.call(target, { backend, action: "list models" }, (ollama) => ollama.list()).pipe(
-      Effect.map((list) => list.models.map((m) => m.name))
-    )
+    const listModels = Client.modelNames(target, { backend, action: "list models" }, "/api/tags")
 
     const openChat = (request: Backend.GenerateRequest) =>
       Client.open(

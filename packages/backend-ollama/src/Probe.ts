@@ -8,7 +8,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { Ollama } from "ollama"
 import * as Client from "./internal/Client.ts"
 import * as Failure from "./internal/Failure.ts"
 
@@ -41,21 +40,20 @@ export const probe = (target: Client.Target, backend: string, timeoutMs: number)
       return Probe.Unreachable({ detail: `${backend}: something other than Ollama answers at ${target.host} (HTTP ${status}: ${text.trim() || "empty body"})` })
     }
 
-    const step = <A>(action: string, run: (ollama: Ollama) => Promise<A>) =>
-      Effect.either(bounded(Client.call(target, where(action), run)))
+    const step = (path: "/api/tags" | "/api/ps") => Effect.either(bounded(Client.modelNames(target, where(`GET ${path}`), path)))
 
-    const tags = yield* step("GET /api/tags", (ollama) => ollama.list())
+    const tags = yield* step("/api/tags")
     if (tags._tag === "Left") {
       return tags.left.reason === "Overloaded" ? Probe.Busy({ detail: tags.left.message }) : Probe.Starting({ detail: tags.left.message })
     }
     if (tags.right._tag === "None") return Probe.Busy({ detail: `${backend}: /api/tags did not answer within ${timeoutMs}ms` })
-    const models = tags.right.value.models.map((m) => m.name)
+    const models = tags.right.value
 
-    const ps = yield* step("GET /api/ps", (ollama) => ollama.ps())
+    const ps = yield* step("/api/ps")
     if (ps._tag === "Left") {
       return ps.left.reason === "Overloaded" ? Probe.Busy({ detail: ps.left.message }) : Probe.Starting({ detail: ps.left.message })
     }
     if (ps.right._tag === "None") return Probe.Busy({ detail: `${backend}: /api/ps did not answer within ${timeoutMs}ms` })
-    return Probe.Ready({ models, loaded: ps.right.value.models.map((m) => m.name) })
+    return Probe.Ready({ models, loaded: ps.right.value })
   })
 }

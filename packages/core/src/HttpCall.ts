@@ -120,7 +120,7 @@ export const exchange = (call: Call): Exchange => {
   const sent = PlainHttp.start(new URL(call.url), wire(call), (reply) => {
     if (reply.ok) return settle(reply)
     // An error body we cannot read still leaves the status to report.
-    const report = (text: string) => settle(statusFailure(call, reply.status, text, reply.headers, Date.now()))
+    const report = (text: string) => settle(statusFailure(call, reply.status, text, reply, Date.now()))
     reply.text().then(report, () => report(""))
   }, (error) => settle(connectFailure(call, error)))
   return {
@@ -226,7 +226,7 @@ const failed = (call: Call, response: Reply): Effect.Effect<never, BackendError>
   Effect.tryPromise({ try: () => response.text(), catch: () => "" }).pipe(
     Effect.merge,
     Effect.flatMap((text) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(statusFailure(call, response.status, text, response.headers, now)))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(statusFailure(call, response.status, text, response, now)))
     )
   )
 
@@ -421,7 +421,7 @@ export const describeError = (value: unknown): string | undefined => {
  * Milliseconds the server asks us to wait: `retry-after-ms` (OpenAI, Anthropic), else
  * `retry-after` in seconds or as an HTTP date.
  */
-export const retryAfterMs = (headers: Headers, now: number): number | undefined => {
+export const retryAfterMs = (headers: Pick<Headers, "get">, now: number): number | undefined => {
   const ms = headers.get("retry-after-ms")
   if (ms !== null && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Math.round(Number(ms))
   const after = headers.get("retry-after")
@@ -446,7 +446,7 @@ export const scrub = (call: Call, message: string): string => {
   return out
 }
 
-const statusFailure = (call: Call, status: number, text: string, headers: Headers, now: number): BackendError => {
+const statusFailure = (call: Call, status: number, text: string, reply: Reply, now: number): BackendError => {
   const said = errorText(text)
   const parsed = parseJson(text)
   let reason = reasonOfStatus(status, call.model !== undefined)
@@ -456,7 +456,8 @@ const statusFailure = (call: Call, status: number, text: string, headers: Header
   if (/queue (is )?full|server busy/i.test(said)) reason = "Overloaded"
   // A 404 for the route itself (`Not Found` with no JSON) cannot be about a model we did not name.
   if (status === 404 && call.model === undefined && parsed === undefined) reason = "Upstream"
-  const retry = reason === "Overloaded" ? retryAfterMs(headers, now) : undefined
+  // Read through `header`: a local reply's `headers` would build a WHATWG Headers (see PlainHttp).
+  const retry = reason === "Overloaded" ? retryAfterMs({ get: (name) => header(reply, name) ?? null }, now) : undefined
   const what = reason === "ModelMissing" ? ` (model "${call.model}")` : ""
   return failure(
     call,

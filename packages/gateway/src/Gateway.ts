@@ -14,7 +14,7 @@
  *   it stops listening and interrupts what is running (which aborts the upstream requests).
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type { Router, RoutingConfig } from "@local-router/core"
+import { NodeHttp, type Router, type RoutingConfig } from "@local-router/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -25,7 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
-import * as http from "node:http"
+import type * as http from "node:http"
 import type * as net from "node:net"
 import * as Access from "./Access.ts"
 import * as ApiError from "./ApiError.ts"
@@ -146,7 +146,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const modifiedAt = new Date(startedAt).toISOString()
 
     const port = options.port ?? defaultPort
-    const nodeServer = http.createServer()
+    const nodeServer = NodeHttp.createServer()
     yield* Effect.acquireRelease(
       Effect.async<void, GatewayError>((resume) => {
         const refused = (error: Error) =>

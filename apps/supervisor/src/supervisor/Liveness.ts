@@ -8,11 +8,11 @@
  * running", mlx_lm.server a 404: both are alive). Anything else — refused, reset, timed out, a
  * 5xx — is no verdict: the caller runs the backend's full probe, whose result and wording count.
  */
+import { NodeHttp } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as http from "node:http"
 
 // One connection per server, kept between checks; free sockets are unref'd by the agent.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+const agent = new NodeHttp.Agent({ keepAlive: true, maxSockets: 1 })
 
 export const answers = (host: string, port: number, timeoutMs: number): Effect.Effect<boolean> =>
   Effect.async<boolean>((resume) => {
@@ -22,7 +22,7 @@ export const answers = (host: string, port: number, timeoutMs: number): Effect.E
       settled = true
       resume(Effect.succeed(alive))
     }
-    const request = http.get({ host, port, path: "/", agent }, (response) => {
+    const request = NodeHttp.get({ host, port, path: "/", agent }, (response) => {
       response.on("error", () => done(false))
       response.once("end", () => done((response.statusCode ?? 500) < 500))
       response.resume()

@@ -11,7 +11,7 @@
  * `fetch` carries our signal; interrupting the Effect aborts the HTTP request and the server
  * sees the connection close (and stops generating).
  */
-import { type BackendError, HttpCall, Ndjson } from "@local-router/core"
+import { BackendError, HttpCall, Ndjson } from "@local-router/core"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -84,6 +84,34 @@ const wireFetch = (target: Target, where: Failure.Where, signal: AbortSignal): t
 
 const client = (target: Target, where: Failure.Where, signal: AbortSignal): Ollama =>
   new Ollama({ host: target.host, fetch: wireFetch(target, where, signal) })
+
+/**
+ * The names in one of Ollama's model lists (`/api/tags`: installed, `/api/ps`: resident), read
+ * with core's HttpCall alone. Going through ollama-js would touch the WHATWG `Headers` and
+ * `Response` classes, whose first use loads Node's bundled undici: about 10 MB that a `serve`
+ * probing its servers every minute would then hold for good.
+ */
+export const modelNames = (
+  target: Target,
+  where: Failure.Where,
+  path: "/api/tags" | "/api/ps"
+): Effect.Effect<ReadonlyArray<string>, BackendError.BackendError> =>
+  HttpCall.json({ backend: where.backend, url: `${target.host}${path}`, headers: target.headers }).pipe(
+    Effect.mapError(Failure.classify(where, "open")),
+    Effect.flatMap((body) => {
+      const models = (body as { models?: unknown } | null)?.models
+      const names = Array.isArray(models) ? models.map((m) => (m as { name?: unknown } | null)?.name) : undefined
+      return names?.every((name): name is string => typeof name === "string")
+        ? Effect.succeed(names)
+        : Effect.fail(
+          new BackendError.BackendError({
+            reason: "Upstream",
+            backend: where.backend,
+            message: `${where.backend}: ${path} answered without a list of named models`
+          })
+        )
+    })
+  )
 
 /** One non-streaming ollama-js call; interruption aborts it. */
 export const call = <A>(

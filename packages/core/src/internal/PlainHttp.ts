@@ -17,10 +17,11 @@
  * What it did not do: ask for a compressed answer (local servers stream uncompressed).
  */
 import * as Effect from "effect/Effect"
-import * as http from "node:http"
+import type * as http from "node:http"
+import * as NodeHttp from "../NodeHttp.ts"
 import { type Stop, Stopped } from "./Stop.ts"
 
-const agent = new http.Agent({ keepAlive: true })
+const agent = new NodeHttp.Agent({ keepAlive: true })
 
 /** undici's defaults for headers and body, which fetch applied before. */
 const idleMs = 300_000
@@ -65,7 +66,7 @@ export const start = (url: URL, init: Init, answered: (reply: Reply) => void, fa
   }
   const send = (target: URL, sending: Init, hops: number) => {
     const headers = sending.body === undefined ? sending.headers : { ...sending.headers, "content-length": String(Buffer.byteLength(sending.body)) }
-    const req = http.request(target, { method: sending.method, headers, agent, timeout: idleMs }, (res) => {
+    const req = NodeHttp.request(target, { method: sending.method, headers, agent, timeout: idleMs }, (res) => {
       const status = res.statusCode ?? 0
       const location = res.headers.location
       if (status >= 300 && status < 400 && location !== undefined) {
