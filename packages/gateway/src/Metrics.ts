@@ -7,10 +7,24 @@
  * /metrics is scraped, not tracked on the request path.
  */
 import type { CircuitBreaker, Trace } from "@local-router/core"
-import * as Prom from "prom-client"
+import { createRequire } from "node:module"
+import type * as PromClient from "prom-client"
+
+/**
+ * prom-client's metric and registry classes, required one by one: its index also loads the
+ * Pushgateway (https, tls, zlib), the cluster aggregator (cluster, dgram) and the default
+ * process metrics, none of which the gateway uses, and which a long-running serve would hold.
+ */
+const require = createRequire(import.meta.url)
+const Prom = {
+  Registry: require("prom-client/lib/registry") as typeof PromClient.Registry,
+  Counter: require("prom-client/lib/counter") as typeof PromClient.Counter,
+  Gauge: require("prom-client/lib/gauge") as typeof PromClient.Gauge,
+  Histogram: require("prom-client/lib/histogram") as typeof PromClient.Histogram
+}
 
 export interface Metrics {
-  readonly registry: Prom.Registry
+  readonly registry: PromClient.Registry
   /** One finished request: its endpoint, status, total time and the gateway's own share of it. */
   readonly request: (endpoint: string, status: number, seconds: number, overheadSeconds: number) => void
   /** What the router did for one request: every attempt, and the fallbacks between them. */
