@@ -38,6 +38,13 @@ describe("TypeStripCache", () => {
     const second = await load(dir, file)
     expect(second).toEqual({ answer: 42, line: "3:42", stripper: false })
 
+    // An entry is used only for the very source it was made from (a name can collide).
+    const [entry] = fs.readdirSync(dir)
+    const good = fs.readFileSync(path.join(dir, entry!), "utf8")
+    fs.writeFileSync(path.join(dir, entry!), `// other source\nexport const answer = 1\n`)
+    expect(await load(dir, file)).toEqual({ answer: 42, line: "3:42", stripper: true })
+    expect(fs.readFileSync(path.join(dir, entry!), "utf8")).toBe(good)
+
     // An edit is a new key: stripped again, never the stale text.
     fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("42", "43"))
     expect((await load(dir, file)).answer).toBe(43)

@@ -3,10 +3,9 @@
  * module's namespace, which reads every export, and Node 22's http exports `WebSocket`,
  * `CloseEvent` and `MessageEvent` as lazy getters over undici: the import alone loads undici
  * and its WebAssembly parser, about 10 MB of a long-running process that never uses them.
- * `require` reads only the exports that are used. Types still come from `import type`.
+ * `process.getBuiltinModule` hands over the module object, whose exports are read only when
+ * used. Types still come from `import type`.
  */
-import { createRequire } from "node:module"
-
-const http = createRequire(import.meta.url)("node:http") as typeof import("node:http")
+const http = process.getBuiltinModule("node:http")
 
 export const { Agent, createServer, get, request } = http

@@ -11,7 +11,6 @@
  *   DNS rebinding; like Ollama, such requests are recognised by their `Host` header and refused.
  */
 import * as Redacted from "effect/Redacted"
-import * as crypto from "node:crypto"
 import * as net from "node:net"
 import * as os from "node:os"
 
@@ -24,7 +23,6 @@ export const isLoopback = (host: string): boolean => {
   return false
 }
 
-const digest = (value: string): Buffer => crypto.createHash("sha256").update(value).digest()
 
 /** Checks an `Authorization` header against the configured token. */
 export interface Gate {
@@ -32,6 +30,9 @@ export interface Gate {
 }
 
 export const bearer = (token: Redacted.Redacted<string>): Gate => {
+  // Loaded only with a token: a loopback gateway without one should not hold node:crypto (~3 MB).
+  const crypto = process.getBuiltinModule("node:crypto")
+  const digest = (value: string): Buffer => crypto.createHash("sha256").update(value).digest()
   const expected = digest(Redacted.value(token))
   return {
     allows: (authorization) => {

@@ -116,7 +116,8 @@ const usageOf = (usage: Backend.Usage) => {
 }
 
 // Unique per process run without a random draw per request: a random prefix and a counter.
-const idPrefix = `chatcmpl-${crypto.randomUUID().slice(0, 8)}`
+// (Ids need not be unguessable; Web Crypto would load node:crypto into every serve.)
+const idPrefix = `chatcmpl-${Math.floor(Math.random() * 36 ** 8).toString(36).padStart(8, "0")}`
 let idCounter = 0
 const newId = () => `${idPrefix}${(++idCounter).toString(36).padStart(8, "0")}`
 
