@@ -126,7 +126,7 @@ const main = Effect.gen(function*() {
     Effect.promise(() => new Promise((r) => (child.exitCode !== null ? r(undefined) : (child.once("exit", r), child.kill("SIGTERM")))))
   yield* Effect.flatMap(startServe, ({ child }) => stopServe(child))
   const { child: serve, args } = yield* startServe
-  console.log(`local-router serve as the service runs it: node ${args.slice(0, 3).map((a) => path.relative(process.cwd(), a) || a).join(" ")} serve ...`)
+  console.log(`local-router serve as the service runs it: node ${args.slice(0, args.indexOf("serve")).map((a) => path.relative(process.cwd(), a) || a).join(" ")} serve ...`)
   const ticks = () => {
     const f = fs.readFileSync(`/proc/${serve.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
     return Number(f[11]) + Number(f[12])

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
  * The `local-router` command as installed and as `serve` runs for good: bin.ts with our
- * TypeScript sources loaded already stripped (TypeStripCache.js), so a long-running process
- * does not keep Node's type stripper resident. `node apps/supervisor/src/bin.ts` still works.
+ * TypeScript sources loaded already stripped and our dependencies without their comments
+ * (SourceCache.js), so a long-running process holds neither Node's type stripper nor a few MB
+ * of JSDoc. `node apps/supervisor/src/bin.ts` still works.
  */
 import { enableCompileCache } from "node:module"
 import * as path from "node:path"
-import { register } from "./TypeStripCache.js"
+import { register } from "./SourceCache.js"
 
 /**
  * The subcommand: the first word that is not an option or a global option's value
@@ -28,7 +29,7 @@ const subcommand = (args) => {
 const args = process.argv.slice(2)
 const serving = subcommand(args) === "serve"
 if (!serving) enableCompileCache?.()
-register(path.resolve(import.meta.dirname, "../node_modules/.cache/local-router/stripped"))
+register(path.resolve(import.meta.dirname, "../node_modules/.cache/local-router/sources"))
 // serve reads its few options without loading the CLI (serve/Main.ts); anything else is the CLI's.
 const started = serving && (await (await import("./serve/Main.ts")).start(args))
 if (!started) await import("./bin.ts")

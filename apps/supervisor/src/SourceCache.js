@@ -1,0 +1,170 @@
+/**
+ * Sources as a long-running process should hold them, prepared once and kept on disk. Plain
+ * JavaScript because it must run before any .ts.
+ *
+ * - Our TypeScript, stripped of its types, so a process started through launch.js never loads
+ *   Node's type stripper: Node 22 strips every .ts module with a WebAssembly build of swc
+ *   (amaro) that stays resident for the life of the process, about 14 MB of a `serve`.
+ *   Stripping blanks types out in place, so lines and columns stay where they were.
+ * - Our dependencies' JavaScript (anything under node_modules), without its comments and
+ *   spacing (esbuild, whitespace only: names and code are untouched). V8 keeps every module's
+ *   source text for the life of the process, and effect's modules are more than half JSDoc:
+ *   about 1.9 MB of the 3.7 MB a `serve` loads. Their stack-trace positions change; ours do not.
+ *
+ * A module keeps its own URL (import.meta, stack traces and resolution are unchanged) and only
+ * its text is swapped. An entry is named by a hash of the source and the Node version, and
+ * holds the source it was made from: it is used only when that matches exactly, so an edited
+ * file is prepared again and a hash collision costs a transform, never a wrong module. A source
+ * that cannot be transformed, or a cache that cannot be written, loads exactly as it would
+ * without this. Entries of old versions are never read again and are not pruned; deleting the
+ * directory is always safe.
+ */
+import * as fs from "node:fs"
+import * as module from "node:module"
+import * as path from "node:path"
+
+/**
+ * Node warns that stripTypeScriptTypes is experimental; it is the stripper Node itself runs on
+ * every .ts here, so the warning says nothing to a user of the command.
+ * @template A @param {() => A} f
+ */
+const quietly = (f) => {
+  const emit = process.emitWarning
+  process.emitWarning = /** @type {typeof process.emitWarning} */ ((warning, ...rest) => {
+    if (!String(warning).includes("stripTypeScriptTypes")) emit.call(process, warning, .../** @type {[any]} */ (rest))
+  })
+  try {
+    return f()
+  } finally {
+    process.emitWarning = emit
+  }
+}
+
+/**
+ * An entry's name: FNV-1a over the Node version, the transform and the source, and the source's
+ * length. Not a cryptographic hash on purpose: node:crypto would stay loaded in a long-running
+ * serve (~3 MB), and the entry's own copy of the source is what decides.
+ * @param {string} kind @param {string} source
+ */
+const entryName = (kind, source) => {
+  const text = `${process.version}\0${kind}\0${source}`
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return `${(hash >>> 0).toString(16).padStart(8, "0")}-${source.length.toString(36)}.${kind}`
+}
+
+/**
+ * The prepared text of `source` from an entry (its source, then the prepared text), or
+ * undefined when there is none or it was made from other text. The text is decoded on its own:
+ * a slice of the entry's string would keep the whole entry (source included) alive with the module.
+ * @param {string} file @param {string} source
+ */
+const cached = (file, source) => {
+  let entry
+  try {
+    entry = fs.readFileSync(file)
+  } catch {
+    return undefined
+  }
+  const length = Buffer.byteLength(source)
+  if (entry.length < length || entry.toString("utf8", 0, length) !== source) return undefined
+  return entry.toString("utf8", length)
+}
+
+/** @param {string} file @param {string} source @param {string} prepared */
+const keep = (file, source, prepared) => {
+  const partial = `${file}.${process.pid}`
+  try {
+    fs.writeFileSync(partial, source + prepared)
+    fs.renameSync(partial, file)
+  } catch {
+    // A full disk or a read-only cache only costs the next run a transform.
+    fs.rmSync(partial, { force: true })
+  }
+}
+
+/** @param {string} source */
+const strip = (source) => quietly(() => module.stripTypeScriptTypes(source, { mode: "strip" }))
+
+/** @type {typeof import("esbuild") | undefined} */
+let esbuild
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let idle
+
+/**
+ * esbuild runs only when an entry is missing (after an install or an upgrade). Its sync API
+ * keeps a worker thread and a child process; they are let go once no module has needed them for
+ * a second, so the process that filled the cache does not carry them either.
+ * @param {string} source @param {"module" | "commonjs"} format
+ */
+const compact = (source, format) => {
+  esbuild ??= /** @type {typeof import("esbuild")} */ (module.createRequire(import.meta.url)("esbuild"))
+  clearTimeout(idle)
+  idle = setTimeout(() => {
+    esbuild?.stop()
+  }, 1000)
+  idle.unref?.()
+  return esbuild.transformSync(source, {
+    loader: "js",
+    format: format === "commonjs" ? "cjs" : "esm",
+    minifyWhitespace: true,
+    legalComments: "none",
+    charset: "utf8"
+  }).code
+}
+
+/**
+ * The prepared text for `source`, from the cache or made now (and kept).
+ * @param {string} dir @param {string} kind @param {string} source @param {(source: string) => string} prepare
+ */
+const prepared = (dir, kind, source, prepare) => {
+  const file = path.join(dir, entryName(kind, source))
+  const hit = cached(file, source)
+  if (hit !== undefined) return hit
+  let made
+  try {
+    made = prepare(source)
+  } catch {
+    // Not ours to judge: the module loads as it is (and its own syntax error, if any, surfaces).
+    made = source
+  }
+  keep(file, source, made)
+  return made
+}
+
+/** @param {string | ArrayBuffer | Uint8Array} source */
+const text = (source) => (typeof source === "string" ? source : Buffer.from(/** @type {Uint8Array} */ (source)).toString("utf8"))
+
+/** @param {string} dir where prepared sources are kept */
+export const register = (dir) => {
+  if (typeof module.registerHooks !== "function" || typeof module.stripTypeScriptTypes !== "function") return false
+  try {
+    fs.mkdirSync(dir, { recursive: true })
+  } catch {
+    // Read-only install: Node loads as usual.
+    return false
+  }
+  module.registerHooks({
+    load(url, context, nextLoad) {
+      const loaded = nextLoad(url, context)
+      if (loaded.source == null) return loaded
+      if (loaded.format === "module-typescript") {
+        // Stripping must succeed (Node would strip the same way); its error is the module's.
+        const source = text(loaded.source)
+        const file = path.join(dir, entryName("strip", source))
+        let stripped = cached(file, source)
+        if (stripped === undefined) {
+          stripped = strip(source)
+          keep(file, source, stripped)
+        }
+        return { format: "module", source: stripped, shortCircuit: true }
+      }
+      if ((loaded.format === "module" || loaded.format === "commonjs") && url.startsWith("file:") && url.includes("/node_modules/")) {
+        const format = loaded.format
+        return { ...loaded, source: prepared(dir, "compact", text(loaded.source), (source) => compact(source, format)) }
+      }
+      return loaded
+    }
+  })
+  return true
+}
