@@ -12,9 +12,10 @@
  *   about 1.9 MB of the 3.7 MB a `serve` loads. Their stack-trace positions change; ours do not.
  *
  * A module keeps its own URL (import.meta, stack traces and resolution are unchanged) and only
- * its text is swapped. An entry is named by a hash of the source and the Node version, and
- * holds the source it was made from: it is used only when that matches exactly, so an edited
- * file is prepared again and a hash collision costs a transform, never a wrong module. A source
+ * its text is swapped. An entry is named by a hash of the URL and the Node version, and holds
+ * the source it was made from: it is used only when that matches exactly, so an edited file is
+ * prepared again (and replaces its entry) and a hash collision costs a transform, never a wrong
+ * module. A source
  * that cannot be transformed, or a cache that cannot be written, loads exactly as it would
  * without this. Entries of old versions are never read again and are not pruned; deleting the
  * directory is always safe.
@@ -41,16 +42,17 @@ const quietly = (f) => {
 }
 
 /**
- * An entry's name: FNV-1a over the Node version, the transform and the source, and the source's
- * length. Not a cryptographic hash on purpose: node:crypto would stay loaded in a long-running
- * serve (~3 MB), and the entry's own copy of the source is what decides.
- * @param {string} kind @param {string} source
+ * An entry's name: FNV-1a over the Node version, the transform and the module's URL. The entry
+ * holds the source it was made from, and that copy is what decides whether it is used; the name
+ * only finds it. (Hashing whole sources in JavaScript at every start cost more than it saved;
+ * a cryptographic hash would keep node:crypto loaded in serve, ~3 MB.)
+ * @param {string} kind @param {string} url
  */
-const entryName = (kind, source) => {
-  const text = `${process.version}\0${kind}\0${source}`
+const entryName = (kind, url) => {
+  const text = `${process.version}\0${kind}\0${url}`
   let hash = 0x811c9dc5
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
-  return `${(hash >>> 0).toString(16).padStart(8, "0")}-${source.length.toString(36)}.${kind}`
+  return `${(hash >>> 0).toString(16).padStart(8, "0")}-${text.length.toString(36)}.${kind}`
 }
 
 /**
@@ -114,11 +116,11 @@ const compact = (source, format) => {
 }
 
 /**
- * The prepared text for `source`, from the cache or made now (and kept).
- * @param {string} dir @param {string} kind @param {string} source @param {(source: string) => string} prepare
+ * The prepared text for the module at `url`, from the cache or made now (and kept).
+ * @param {string} dir @param {string} kind @param {string} url @param {string} source @param {(source: string) => string} prepare
  */
-const prepared = (dir, kind, source, prepare) => {
-  const file = path.join(dir, entryName(kind, source))
+const prepared = (dir, kind, url, source, prepare) => {
+  const file = path.join(dir, entryName(kind, url))
   const hit = cached(file, source)
   if (hit !== undefined) return hit
   let made
@@ -151,7 +153,7 @@ export const register = (dir) => {
       if (loaded.format === "module-typescript") {
         // Stripping must succeed (Node would strip the same way); its error is the module's.
         const source = text(loaded.source)
-        const file = path.join(dir, entryName("strip", source))
+        const file = path.join(dir, entryName("strip", url))
         let stripped = cached(file, source)
         if (stripped === undefined) {
           stripped = strip(source)
@@ -161,7 +163,7 @@ export const register = (dir) => {
       }
       if ((loaded.format === "module" || loaded.format === "commonjs") && url.startsWith("file:") && url.includes("/node_modules/")) {
         const format = loaded.format
-        return { ...loaded, source: prepared(dir, "compact", text(loaded.source), (source) => compact(source, format)) }
+        return { ...loaded, source: prepared(dir, "compact", url, text(loaded.source), (source) => compact(source, format)) }
       }
       return loaded
     }
