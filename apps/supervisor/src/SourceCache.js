@@ -52,7 +52,7 @@ const entryName = (kind, url) => {
   const text = `${process.version}\0${kind}\0${url}`
   let hash = 0x811c9dc5
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
-  return `${(hash >>> 0).toString(16).padStart(8, "0")}-${text.length.toString(36)}.${kind}`
+  return `${(hash >>> 0).toString(16).padStart(8, "0")}-${text.length.toString(36)}.${kind.split(" ")[0]}`
 }
 
 /**
@@ -88,6 +88,16 @@ const keep = (file, source, prepared) => {
 /** @param {string} source */
 const strip = (source) => quietly(() => module.stripTypeScriptTypes(source, { mode: "strip" }))
 
+/**
+ * Whitespace and comments only: names stay (a renamed local class would change what its
+ * `.name` says), and so does the code.
+ * @type {import("esbuild").TransformOptions}
+ */
+const compactOptions = { loader: "js", minifyWhitespace: true, legalComments: "none", charset: "utf8" }
+
+/** Entries are named after the transform as well, so a changed transform never reads old ones. */
+const compactKind = `compact ${JSON.stringify(compactOptions)}`
+
 /** @type {typeof import("esbuild") | undefined} */
 let esbuild
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -106,13 +116,7 @@ const compact = (source, format) => {
     esbuild?.stop()
   }, 1000)
   idle.unref?.()
-  return esbuild.transformSync(source, {
-    loader: "js",
-    format: format === "commonjs" ? "cjs" : "esm",
-    minifyWhitespace: true,
-    legalComments: "none",
-    charset: "utf8"
-  }).code
+  return esbuild.transformSync(source, { ...compactOptions, format: format === "commonjs" ? "cjs" : "esm" }).code
 }
 
 /**
@@ -163,7 +167,7 @@ export const register = (dir) => {
       }
       if ((loaded.format === "module" || loaded.format === "commonjs") && url.startsWith("file:") && url.includes("/node_modules/")) {
         const format = loaded.format
-        return { ...loaded, source: prepared(dir, "compact", url, text(loaded.source), (source) => compact(source, format)) }
+        return { ...loaded, source: prepared(dir, compactKind, url, text(loaded.source), (source) => compact(source, format)) }
       }
       return loaded
     }
