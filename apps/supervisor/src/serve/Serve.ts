@@ -15,6 +15,7 @@ import { loaderOptions } from "../Builtins.ts"
 import * as Paths from "../supervisor/Paths.ts"
 import * as StatusApi from "../supervisor/StatusApi.ts"
 import * as Supervisor from "../supervisor/Supervisor.ts"
+import * as IdleCollect from "./IdleCollect.ts"
 import * as LazyVision from "./LazyVision.ts"
 
 export interface Options {
@@ -44,6 +45,8 @@ export const run = ({ file, host, logDir, port }: Options) =>
       status: StatusApi.view(supervisor),
       vision: yield* LazyVision.make(router, scope)
     })
+    const gauge = IdleCollect.processGauge()
+    if (gauge) yield* Effect.forkScoped(IdleCollect.run(gauge))
     const servers = yield* supervisor.servers
     yield* Console.log(
       `local-router on ${gateway.url} (OpenAI clients: ${gateway.url}/v1), routing from ${file}; ` +

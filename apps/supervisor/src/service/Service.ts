@@ -69,6 +69,8 @@ export const serveArguments = (entry: string, configFile: string): ReadonlyArray
   // One V8 helper thread instead of four: background compiling and GC marking share it, and
   // each idle helper kept its own malloc arena of freed compiler memory (~4 MB of idle serve).
   "--v8-pool-size=1",
+  // For serve's idle collections (serve/IdleCollect.ts).
+  "--expose-gc",
   entry,
   "serve",
   "--config",
