@@ -59,7 +59,7 @@ describe("local-router service", () => {
     expect(agent.Label).toBe("dev.local-router.supervisor")
     expect(agent.ProgramArguments[0]).toBe(process.execPath)
     expect(path.isAbsolute(agent.ProgramArguments[0])).toBe(true)
-    expect(agent.ProgramArguments.slice(1)).toEqual(["--disable-warning=ExperimentalWarning", "--max-semi-space-size=1", "--v8-pool-size=1", "--expose-gc", launcher, "serve", "--config", config])
+    expect(agent.ProgramArguments.slice(1)).toEqual(["--disable-warning=ExperimentalWarning", "--max-semi-space-size=1", "--v8-pool-size=1", "--expose-gc", "--no-sparkplug", launcher, "serve", "--config", config])
     expect(agent.RunAtLoad).toBe(true)
     expect(agent.KeepAlive).toEqual({ SuccessfulExit: false })
     expect(agent.ThrottleInterval).toBe(10)
@@ -94,7 +94,7 @@ describe("local-router service", () => {
     const config = path.join(repo, "routing.yaml")
     const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
     const dry = await cli(["service", "install", "--platform", "linux", "--dry-run", "--config", config], env)
-    expect(dry.stdout).toContain(`ExecStart=${process.execPath} --disable-warning=ExperimentalWarning --max-semi-space-size=1 --v8-pool-size=1 --expose-gc ${launcher} serve --config ${config}`)
+    expect(dry.stdout).toContain(`ExecStart=${process.execPath} --disable-warning=ExperimentalWarning --max-semi-space-size=1 --v8-pool-size=1 --expose-gc --no-sparkplug ${launcher} serve --config ${config}`)
     expect(dry.stdout).toContain("KillMode=control-group")
     expect(calls()).toEqual([])
     expect(fs.existsSync(path.join(home, ".config"))).toBe(false)
