@@ -3,7 +3,7 @@
  * start time (goal: start time + at most 1 s), and the supervisor's idle RSS and CPU
  * (goal: <= 80 MB, ~0 % CPU, read as under 0.2 %).
  *
- *   ./run node bench/supervisor/recovery.ts [--kills 5] [--idle-seconds 60] [--settle-seconds 15]
+ *   ./run node bench/supervisor/recovery.ts [--kills 5] [--idle-seconds 60] [--settle-seconds 15] [--burst 3000]
  *
  * The supervised server is sim-ollama, a real child process on a port the OS picked. Recovery is
  * measured in-process; idle use on a real `local-router serve` process (Linux /proc), started
@@ -12,9 +12,11 @@
  * cache as any earlier run on the machine would have. The first `--settle-seconds` after ready are
  * reported on their own: they hold one-off startup work (V8's memory reducer compacts the heap
  * the start-up left, ~0.2 s of CPU on the 2-core machine, once), not the cost of being idle.
+ * Then `--burst` routed requests go through the gateway, and idle use is measured once more.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import { createRequire } from "node:module"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -35,11 +37,17 @@ const { Effect, Exit, Logger, LogLevel, Option, Scope, Stream } = (await import(
 )) as EffectModule
 
 const { values } = parseArgs({
-  options: { kills: { type: "string", default: "5" }, "idle-seconds": { type: "string", default: "60" }, "settle-seconds": { type: "string", default: "15" } }
+  options: {
+    kills: { type: "string", default: "5" },
+    "idle-seconds": { type: "string", default: "60" },
+    "settle-seconds": { type: "string", default: "15" },
+    burst: { type: "string", default: "3000" }
+  }
 })
 const kills = Number(values.kills)
 const idleSeconds = Number(values["idle-seconds"])
 const settleSeconds = Number(values["settle-seconds"])
+const burst = Number(values.burst)
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -120,12 +128,12 @@ const main = Effect.gen(function*() {
         await new Promise((r) => setTimeout(r, 100))
       }
     })
-    return { child, args }
+    return { child, args, api }
   })
   const stopServe = (child: ReturnType<typeof spawn>) =>
     Effect.promise(() => new Promise((r) => (child.exitCode !== null ? r(undefined) : (child.once("exit", r), child.kill("SIGTERM")))))
   yield* Effect.flatMap(startServe, ({ child }) => stopServe(child))
-  const { child: serve, args } = yield* startServe
+  const { api, child: serve, args } = yield* startServe
   console.log(`local-router serve as the service runs it: node ${args.slice(0, args.indexOf("serve")).map((a) => path.relative(process.cwd(), a) || a).join(" ")} serve ...`)
   const ticks = () => {
     const f = fs.readFileSync(`/proc/${serve.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
@@ -138,19 +146,55 @@ const main = Effect.gen(function*() {
   yield* Effect.sleep(`${settleSeconds} seconds`)
   const settleCpu = ((ticks() - s0) * 10) / (settleSeconds * 10)
   console.log(`first ${settleSeconds} s after ready (one-off start-up work): CPU ${settleCpu.toFixed(2)} %, RSS ${(rss() / 1e6).toFixed(1)} MB`)
-  const c0 = ticks()
-  const w0 = performance.now()
-  yield* Effect.sleep(`${idleSeconds} seconds`)
-  clearInterval(sampler)
-  const cpuMs = (ticks() - c0) * 10
-  const wall = performance.now() - w0
-  const mb = rss() / 1e6
-  const cpu = (cpuMs / wall) * 100
   const verdict = (met: boolean) => (met ? "met" : "NOT met")
-  console.log(
-    `then idle over ${idleSeconds} s: RSS ${mb.toFixed(1)} MB (peak ${(peak / 1e6).toFixed(1)} MB; goal <= 80 MB: ${verdict(mb <= 80)}), ` +
-      `CPU ${cpu.toFixed(2)} % (goal ~0 %, under 0.2 %: ${verdict(cpu < 0.2)})`
-  )
+  const idle = (what: string) =>
+    Effect.gen(function*() {
+      peak = 0
+      const c0 = ticks()
+      const w0 = performance.now()
+      yield* Effect.sleep(`${idleSeconds} seconds`)
+      const cpuMs = (ticks() - c0) * 10
+      const wall = performance.now() - w0
+      const mb = rss() / 1e6
+      const cpu = (cpuMs / wall) * 100
+      console.log(
+        `${what} idle over ${idleSeconds} s: RSS ${mb.toFixed(1)} MB (peak ${(peak / 1e6).toFixed(1)} MB; goal <= 80 MB: ${verdict(mb <= 80)}), ` +
+          `CPU ${cpu.toFixed(2)} % (goal ~0 %, under 0.2 %: ${verdict(cpu < 0.2)})`
+      )
+    })
+  yield* idle("then")
+
+  // Then a burst of routed requests (OpenAI JSON and SSE, Ollama NDJSON) through the gateway to
+  // the supervised server, and idle again: what serve holds once it has worked, not only started.
+  if (burst > 0) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+    const one = (i: number) =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ model: "fast", stream: i % 2 === 0, messages: [{ role: "user", content: `hello ${i}` }] })
+        const req = http.request(
+          { host: "127.0.0.1", port: api, path: i % 3 === 2 ? "/api/chat" : "/v1/chat/completions", method: "POST", agent, headers: { "content-type": "application/json" } },
+          (res) => {
+            res.resume()
+            res.on("end", () => resolve(res.statusCode ?? 0))
+          }
+        )
+        req.on("error", reject)
+        req.end(body)
+      })
+    const t0 = performance.now()
+    let next = 0
+    let failed = 0
+    yield* Effect.promise(() =>
+      Promise.all(Array.from({ length: 8 }, async () => {
+        while (next < burst) if ((await one(next++)) !== 200) failed++
+      }))
+    )
+    agent.destroy()
+    console.log(`burst: ${burst} requests through the gateway in ${((performance.now() - t0) / 1000).toFixed(1)} s (${failed} not 200), RSS right after ${(rss() / 1e6).toFixed(1)} MB`)
+    yield* Effect.sleep(`${settleSeconds} seconds`)
+    yield* idle(`after the burst (and ${settleSeconds} s), `)
+  }
+  clearInterval(sampler)
   yield* stopServe(serve)
 })
 
