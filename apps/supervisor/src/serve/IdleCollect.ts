@@ -5,10 +5,11 @@
  * full collection, and its memory reducer runs only after such a collection. A `serve` that
  * mostly waits promotes a little of every health check's garbage, so it can go tens of minutes
  * without a full collection, its resident memory creeping up all the while (measured: +4.5 MB
- * over ten idle minutes, with no end in sight). So, once start-up is over and then each minute
- * after, if the event loop was idle (under 1 % busy) and the heap grew by a step since the last
- * collection, serve runs one full, compacting collection, the kind V8 runs under memory
- * pressure: 30-100 ms of CPU (on a loaded 2-core VM) every few idle minutes, never under load.
+ * over ten idle minutes, with no end in sight). So once start-up is over (5 s), serve runs the
+ * collection V8 runs under memory pressure (compacting, new space shrunk; 50-100 ms of CPU on a
+ * loaded 2-core VM), and after that, each minute the event loop was idle (under 1 % busy) and
+ * the heap grew by 4 MB since the last collection, one ordinary full collection (~30 ms): one
+ * every several idle minutes, never under load.
  *
  * It needs Node's `--expose-gc`, which the service and `./run start` pass; without it there is
  * nothing to call and serve runs as V8 alone would have it.
@@ -20,8 +21,8 @@ export interface Gauge {
   /** Share of the time since the last call that the event loop was busy, 0..1. */
   readonly busy: () => number
   readonly heapUsed: () => number
-  /** One full, compacting collection. */
-  readonly collect: () => void
+  /** One full collection; `thorough` also compacts and shrinks, as under memory pressure. */
+  readonly collect: (thorough: boolean) => void
 }
 
 export interface Settings {
@@ -37,7 +38,7 @@ export interface Settings {
   readonly step: number
 }
 
-export const defaults: Settings = { first: "10 seconds", window: "5 seconds", every: "60 seconds", maxBusy: 0.01, step: 2 * 1024 * 1024 }
+export const defaults: Settings = { first: "2 seconds", window: "3 seconds", every: "60 seconds", maxBusy: 0.01, step: 4 * 1024 * 1024 }
 
 /** Collect now? The first idle check always does (start-up leaves the most garbage). */
 export const decide = (settings: Settings, busy: number, heapUsed: number, afterLast: number | undefined): boolean =>
@@ -52,7 +53,7 @@ export const run = (gauge: Gauge, settings: Settings = defaults): Effect.Effect<
     yield* Effect.sleep(settings.window)
     while (true) {
       if (decide(settings, gauge.busy(), gauge.heapUsed(), afterLast)) {
-        gauge.collect()
+        gauge.collect(afterLast === undefined)
         afterLast = gauge.heapUsed()
       }
       yield* Effect.sleep(settings.every)
@@ -61,7 +62,7 @@ export const run = (gauge: Gauge, settings: Settings = defaults): Effect.Effect<
 
 /** This process's gauge, when Node was started with `--expose-gc`. */
 export const processGauge = (): Gauge | undefined => {
-  const gc = (globalThis as { gc?: (options: { type: "major"; execution: "sync"; flavor: "last-resort" }) => void }).gc
+  const gc = (globalThis as { gc?: (options: { type: "major"; execution: "sync"; flavor: "regular" | "last-resort" }) => void }).gc
   if (typeof gc !== "function") return undefined
   let last = performance.eventLoopUtilization()
   return {
@@ -72,6 +73,6 @@ export const processGauge = (): Gauge | undefined => {
       return share
     },
     heapUsed: () => process.memoryUsage().heapUsed,
-    collect: () => gc({ type: "major", execution: "sync", flavor: "last-resort" })
+    collect: (thorough) => gc({ type: "major", execution: "sync", flavor: thorough ? "last-resort" : "regular" })
   }
 }
