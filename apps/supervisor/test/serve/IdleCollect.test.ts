@@ -32,8 +32,8 @@ describe("IdleCollect", () => {
     const rows: Array<[busy: number, heap: number, afterLast: number | undefined, collect: boolean]> = [
       [0.001, 30 * MiB, undefined, true], // the first idle check: start-up's garbage
       [0.05, 30 * MiB, undefined, false], // busy: never
-      [0.001, 23 * MiB, 20 * MiB, false], // grew less than a step
-      [0.001, 24 * MiB, 20 * MiB, true], // a step
+      [0.001, 20.5 * MiB, 20 * MiB, false], // grew less than a step
+      [0.001, 21 * MiB, 20 * MiB, true], // a step
       [0.02, 40 * MiB, 20 * MiB, false] // grew a lot, but under load V8 collects on its own
     ]
     for (const [busy, heap, afterLast, collect] of rows) expect(IdleCollect.decide(s, busy, heap, afterLast), `${busy} ${heap} ${afterLast}`).toBe(collect)
@@ -49,12 +49,12 @@ describe("IdleCollect", () => {
       expect(state.collections).toEqual([30 * MiB])
 
       // A quiet minute with a little growth: nothing to do.
-      state.heap = 23 * MiB
+      state.heap = 20.5 * MiB
       yield* TestClock.adjust("60 seconds")
       expect(state.collections).toHaveLength(1)
 
       // Growth of a step, but the loop was busy: V8 is collecting on its own.
-      state.heap = 25 * MiB
+      state.heap = 22 * MiB
       state.busy = 0.3
       yield* TestClock.adjust("60 seconds")
       expect(state.collections).toHaveLength(1)
@@ -62,7 +62,7 @@ describe("IdleCollect", () => {
       // Idle again: collected.
       state.busy = 0.002
       yield* TestClock.adjust("60 seconds")
-      expect(state.collections).toEqual([30 * MiB, 25 * MiB])
+      expect(state.collections).toEqual([30 * MiB, 22 * MiB])
       // Start-up's is the thorough one; later ones are ordinary.
       expect(state.thorough).toEqual([true, false])
       yield* Fiber.interrupt(fiber)
