@@ -47,6 +47,18 @@ export interface StreamEncoder {
   readonly failed: (error: ApiError.ApiError) => string
 }
 
+/** Waits until a full response socket drains, or closes. */
+export const drain = (res: ServerResponse): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const go = () => resume(Effect.void)
+    res.once("drain", go)
+    res.once("close", go)
+    return Effect.sync(() => {
+      res.off("drain", go)
+      res.off("close", go)
+    })
+  })
+
 const routeFailure = (context: Context, error: Router.RouteError, routerMs: number) =>
   Effect.map(context.known, (known) => {
     const apiError = ApiError.fromRouteError(error, context.model, known)
@@ -133,15 +145,7 @@ export const stream = (
       "cache-control": "no-cache",
       "x-accel-buffering": "no"
     })
-    const drained = Effect.async<void>((resume) => {
-      const go = () => resume(Effect.void)
-      res.once("drain", go)
-      res.once("close", go)
-      return Effect.sync(() => {
-        res.off("drain", go)
-        res.off("close", go)
-      })
-    })
+    const drained = drain(res)
     /** Write frames; wait while the client's socket is full. */
     const write = (text: string): Effect.Effect<void> => (text === "" || res.write(text) || res.destroyed ? Effect.void : drained)
     yield* write(frames.events(head))

@@ -438,15 +438,7 @@ const send = (res: http.ServerResponse, response: HttpServerResponse.HttpServerR
       headers["content-type"] = body.contentType
       if (body.contentLength !== undefined) headers["content-length"] = String(body.contentLength)
       res.writeHead(response.status, headers)
-      const drained = Effect.async<void>((resume) => {
-        const go = () => resume(Effect.void)
-        res.once("drain", go)
-        res.once("close", go)
-        return Effect.sync(() => {
-          res.off("drain", go)
-          res.off("close", go)
-        })
-      })
+      const drained = Exchange.drain(res)
       return body.stream.pipe(
         Stream.runForEach((chunk) => (res.write(chunk) || res.destroyed ? Effect.void : drained)),
         Effect.matchCauseEffect({
