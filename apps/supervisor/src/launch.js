@@ -29,7 +29,10 @@ const subcommand = (args) => {
 const args = process.argv.slice(2)
 const serving = subcommand(args) === "serve"
 if (!serving) enableCompileCache?.()
-register(path.resolve(import.meta.dirname, "../node_modules/.cache/local-router/sources"))
+// LOCAL_ROUTER_SOURCE_CACHE: where prepared sources are kept, when the install is read-only.
+const cache = process.env.LOCAL_ROUTER_SOURCE_CACHE || path.resolve(import.meta.dirname, "../node_modules/.cache/local-router/sources")
+// serve runs for days: what it is missing is prepared by child processes, never by serve itself.
+register(cache, serving ? { warm: new URL("./serve/Warm.ts", import.meta.url).href } : {})
 // serve reads its few options without loading the CLI (serve/Main.ts); anything else is the CLI's.
 const started = serving && (await (await import("./serve/Main.ts")).start(args))
 if (!started) await import("./bin.ts")

@@ -88,3 +88,48 @@ describe("SourceCache", () => {
     expect(await run()).toEqual({ ...first, esbuild: false })
   })
 })
+
+describe("SourceCache for a long-running process (warm)", () => {
+  it("prepares nothing itself: a child imports `warm` at the first miss, a later miss gets a child of its own, and a source no child can make loads as Node would", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lr-warm-"))
+    fs.writeFileSync(path.join(root, "package.json"), JSON.stringify({ type: "module" }))
+    const pkg = path.join(root, "node_modules", "dep")
+    fs.mkdirSync(pkg, { recursive: true })
+    fs.writeFileSync(path.join(pkg, "package.json"), JSON.stringify({ name: "dep", type: "module", main: "index.js" }))
+    fs.writeFileSync(path.join(pkg, "index.js"), `/** JSDoc the process should not hold. */\nexport const twice = (n) => n * 2 // doubled\n`)
+    fs.writeFileSync(path.join(root, "main.ts"), `import { twice } from "dep"\nexport const answer: number = twice(21)\n`)
+    fs.writeFileSync(path.join(root, "warm.ts"), `import "./main.ts"\n`)
+    // Not reachable from warm.ts: loaded later, as a plugin would be.
+    fs.writeFileSync(path.join(root, "later.ts"), `export const later: string = "later"\n`)
+    fs.writeFileSync(path.join(root, "broken.ts"), `export const = 1\n`)
+    const dir = path.join(root, "cache")
+    const script = `
+      const { register } = await import(${JSON.stringify(cacheModule)})
+      register(${JSON.stringify(dir)}, { warm: ${JSON.stringify(pathToFileURL(path.join(root, "warm.ts")).href)} })
+      const { answer } = await import(${JSON.stringify(pathToFileURL(path.join(root, "main.ts")).href)})
+      const afterWarm = (await import("node:fs")).readdirSync(${JSON.stringify(dir)}).length
+      const { later } = await import(${JSON.stringify(pathToFileURL(path.join(root, "later.ts")).href)})
+      let broken
+      try { await import(${JSON.stringify(pathToFileURL(path.join(root, "broken.ts")).href)}) } catch (e) { broken = e.name }
+      const { createRequire } = await import("node:module")
+      const esbuild = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes("esbuild"))
+      const text = String((await import("dep")).twice)
+      console.log(JSON.stringify({ answer, afterWarm, later, broken, esbuild, text, stripper: process.moduleLoadList.some((x) => x.includes("amaro")) }))
+    `
+    const run = async () => {
+      const { stdout } = await promisify(execFile)(process.execPath, ["--disable-warning=ExperimentalWarning", "--input-type=module", "-e", script], { cwd: root })
+      return JSON.parse(stdout) as Record<string, unknown>
+    }
+    const first = await run()
+    // warm.ts, main.ts and dep's index.js by the warm child; later.ts by a child of its own.
+    expect(first).toMatchObject({ answer: 42, afterWarm: 3, later: "later", esbuild: false })
+    expect(first.text).not.toMatch(/doubled/)
+    expect(fs.readdirSync(dir)).toHaveLength(4)
+    // broken.ts: no child could strip it, so Node did (its stripper loaded) and reported the error.
+    expect(first).toMatchObject({ broken: "SyntaxError", stripper: true })
+    // From the cache: nothing prepared, no child, no stripper until the broken module.
+    fs.rmSync(path.join(root, "broken.ts"))
+    const second = await run()
+    expect(second).toMatchObject({ answer: 42, later: "later", esbuild: false, stripper: false })
+  })
+})
