@@ -151,9 +151,19 @@ const kindName = (kind) => (kind === "strip" ? "strip" : compactKind)
 
 const self = fileURLToPath(import.meta.url)
 
-/** Runs this file as a child process (see the end of the file), quietly; its failures only cost a miss. @param {ReadonlyArray<string>} args @param {string} [input] */
+/**
+ * Runs this file as a child process (see the end of the file), quietly, for at most two minutes;
+ * its failures only cost a miss.
+ * @param {ReadonlyArray<string>} args @param {string} [input]
+ */
 const child = (args, input) => {
-  spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", self, ...args], { input, stdio: [input === undefined ? "ignore" : "pipe", "ignore", "ignore"], windowsHide: true })
+  spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", self, ...args], {
+    input,
+    stdio: [input === undefined ? "ignore" : "pipe", "ignore", "ignore"],
+    timeout: 120_000,
+    killSignal: "SIGKILL",
+    windowsHide: true
+  })
 }
 
 /**
@@ -236,7 +246,8 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === self) {
     register(dir)
     // What fails to evaluate here was prepared anyway (preparing happens as a module loads).
     await import(rest[0]).catch(() => undefined)
-    esbuild?.stop()
+    // Whatever the imported modules started (a timer, a worker) must not keep serve waiting.
+    process.exit(0)
   } else if (command === "one" && dir !== undefined && (rest[0] === "strip" || rest[0] === "compact") && rest[1] !== undefined) {
     const kind = rest[0]
     const format = rest[2] === "commonjs" ? "commonjs" : "module"

@@ -98,7 +98,8 @@ describe("SourceCache for a long-running process (warm)", () => {
     fs.writeFileSync(path.join(pkg, "package.json"), JSON.stringify({ name: "dep", type: "module", main: "index.js" }))
     fs.writeFileSync(path.join(pkg, "index.js"), `/** JSDoc the process should not hold. */\nexport const twice = (n) => n * 2 // doubled\n`)
     fs.writeFileSync(path.join(root, "main.ts"), `import { twice } from "dep"\nexport const answer: number = twice(21)\n`)
-    fs.writeFileSync(path.join(root, "warm.ts"), `import "./main.ts"\n`)
+    // A module that keeps its process alive: the warm child must end anyway.
+    fs.writeFileSync(path.join(root, "warm.ts"), `import "./main.ts"\nsetInterval(() => {}, 1000)\n`)
     // Not reachable from warm.ts: loaded later, as a plugin would be.
     fs.writeFileSync(path.join(root, "later.ts"), `export const later: string = "later"\n`)
     fs.writeFileSync(path.join(root, "broken.ts"), `export const = 1\n`)
