@@ -8,10 +8,10 @@
  * The supervised server is sim-ollama, a real child process on a port the OS picked. Recovery is
  * measured in-process; idle use on a real `local-router serve` process (Linux /proc), started
  * with the very arguments `local-router service install` writes into the LaunchAgent / systemd
- * unit (Service.serveArguments), after one warm-up start that fills launch.js's stripped-source
- * cache as any earlier run on the machine would have. The first `--settle-seconds` after ready are
- * reported on their own: they hold one-off startup work (V8's memory reducer compacts the heap
- * the start-up left, ~0.2 s of CPU on the 2-core machine, once), not the cost of being idle.
+ * unit (Service.serveArguments), after one warm-up start that fills launch.js's source cache as
+ * any earlier run on the machine would have. The first `--settle-seconds` after ready are
+ * reported on their own: they hold one-off start-up work (serve/IdleCollect compacts what
+ * start-up left and V8's memory reducer follows; ~0.2 s of CPU here, once), not idle cost.
  * Then `--burst` routed requests go through the gateway, and idle use is measured once more.
  */
 import { spawn } from "node:child_process"

@@ -127,27 +127,28 @@ const compact = (source, format) => {
   return esbuild.transformSync(source, { ...compactOptions, format: format === "commonjs" ? "cjs" : "esm" }).code
 }
 
-/**
- * The prepared text for the module at `url`, from the cache or made now (and kept).
- * @param {string} dir @param {string} kind @param {string} url @param {string} source @param {(source: string) => string} prepare
- */
-const prepared = (dir, kind, url, source, prepare) => {
-  const file = path.join(dir, entryName(kind, url))
-  const hit = cached(file, source)
-  if (hit !== undefined) return hit
-  let made
-  try {
-    made = prepare(source)
-  } catch {
-    // Not ours to judge: the module loads as it is (and its own syntax error, if any, surfaces).
-    made = source
-  }
-  keep(file, source, made)
-  return made
-}
+/** @typedef {"strip" | "compact"} Kind */
 
-/** @param {"strip" | "compact"} kind */
-const kindName = (kind) => (kind === "strip" ? "strip" : compactKind)
+/**
+ * An entry made here, or undefined when there is none to make: a source Node cannot strip
+ * loads as Node loads it, which reports its error. What esbuild cannot read is not ours to
+ * judge: it is kept as it is.
+ * @param {Kind} kind @param {string} source @param {string} format
+ */
+const make = (kind, source, format) => {
+  if (kind === "strip") {
+    try {
+      return strip(source)
+    } catch {
+      return undefined
+    }
+  }
+  try {
+    return compact(source, format === "commonjs" ? "commonjs" : "module")
+  } catch {
+    return source
+  }
+}
 
 const self = fileURLToPath(import.meta.url)
 
@@ -166,21 +167,31 @@ const child = (args, input) => {
   })
 }
 
+/** @typedef {{ readonly dir: string; readonly warm?: string | undefined; warmed: boolean }} Cache */
+
 /**
- * An entry made by child processes, for a process that prepares nothing itself: the first miss
- * has `warm` imported by a child (filling the cache for everything it loads), a later one is
- * made by a child of its own. Undefined when no child could make it.
- * @param {{ dir: string; warm: string; warmed: boolean }} state @param {"strip" | "compact"} kind @param {string} url @param {string} source @param {string} format
+ * The prepared text of the module at `url`: from its entry, or made now and kept. A cache with
+ * `warm` makes nothing itself: its first miss has `warm` imported by a child process (filling
+ * the cache for everything it loads), a later one is made by a child of its own. Undefined when
+ * nothing could be made.
+ * @param {Cache} cache @param {Kind} kind @param {string} url @param {string} source @param {string} format
  */
-const fromChild = (state, kind, url, source, format) => {
-  const file = path.join(state.dir, entryName(kindName(kind), url))
-  if (!state.warmed) {
-    state.warmed = true
-    child(["warm", state.dir, state.warm])
-    const hit = cached(file, source)
-    if (hit !== undefined) return hit
+const entry = (cache, kind, url, source, format) => {
+  const file = path.join(cache.dir, entryName(kind === "strip" ? "strip" : compactKind, url))
+  const hit = cached(file, source)
+  if (hit !== undefined) return hit
+  if (cache.warm === undefined) {
+    const made = make(kind, source, format)
+    if (made !== undefined) keep(file, source, made)
+    return made
   }
-  child(["one", state.dir, kind, url, format], source)
+  if (!cache.warmed) {
+    cache.warmed = true
+    child(["warm", cache.dir, cache.warm])
+    const warmed = cached(file, source)
+    if (warmed !== undefined) return warmed
+  }
+  child(["one", cache.dir, kind, url, format], source)
   return cached(file, source)
 }
 
@@ -200,35 +211,19 @@ export const register = (dir, options = {}) => {
     // Read-only install: Node loads as usual.
     return false
   }
-  const away = options.warm === undefined ? undefined : { dir, warm: options.warm, warmed: false }
+  /** @type {Cache} */
+  const cache = { dir, warm: options.warm, warmed: false }
   module.registerHooks({
     load(url, context, nextLoad) {
       const loaded = nextLoad(url, context)
       if (loaded.source == null) return loaded
       if (loaded.format === "module-typescript") {
-        const source = text(loaded.source)
-        if (away !== undefined) {
-          // No entry even from a child (a syntax error, an unwritable cache): Node strips it as usual.
-          const stripped = cached(path.join(dir, entryName("strip", url)), source) ?? fromChild(away, "strip", url, source, "module")
-          return stripped === undefined ? loaded : { format: "module", source: stripped, shortCircuit: true }
-        }
-        // Stripping must succeed (Node would strip the same way); its error is the module's.
-        const file = path.join(dir, entryName("strip", url))
-        let stripped = cached(file, source)
-        if (stripped === undefined) {
-          stripped = strip(source)
-          keep(file, source, stripped)
-        }
-        return { format: "module", source: stripped, shortCircuit: true }
+        const stripped = entry(cache, "strip", url, text(loaded.source), "module")
+        return stripped === undefined ? loaded : { format: "module", source: stripped, shortCircuit: true }
       }
       if ((loaded.format === "module" || loaded.format === "commonjs") && url.startsWith("file:") && url.includes("/node_modules/")) {
-        const format = loaded.format
-        const source = text(loaded.source)
-        if (away !== undefined) {
-          const compacted = cached(path.join(dir, entryName(compactKind, url)), source) ?? fromChild(away, "compact", url, source, format)
-          return compacted === undefined ? loaded : { ...loaded, source: compacted }
-        }
-        return { ...loaded, source: prepared(dir, compactKind, url, source, (s) => compact(s, format)) }
+        const compacted = entry(cache, "compact", url, text(loaded.source), loaded.format)
+        return compacted === undefined ? loaded : { ...loaded, source: compacted }
       }
       return loaded
     }
@@ -249,12 +244,8 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === self) {
     // Whatever the imported modules started (a timer, a worker) must not keep serve waiting.
     process.exit(0)
   } else if (command === "one" && dir !== undefined && (rest[0] === "strip" || rest[0] === "compact") && rest[1] !== undefined) {
-    const kind = rest[0]
-    const format = rest[2] === "commonjs" ? "commonjs" : "module"
-    const source = fs.readFileSync(0, "utf8")
     fs.mkdirSync(dir, { recursive: true })
-    if (kind === "strip") keep(path.join(dir, entryName("strip", rest[1])), source, strip(source))
-    else prepared(dir, compactKind, rest[1], source, (s) => compact(s, format))
+    entry({ dir, warmed: false }, rest[0], rest[1], fs.readFileSync(0, "utf8"), rest[2] ?? "module")
     esbuild?.stop()
   } else {
     console.error("usage: SourceCache.js warm <dir> <module url> | one <dir> <strip|compact> <url> <format>  (source on stdin)")

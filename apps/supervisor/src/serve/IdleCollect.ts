@@ -40,7 +40,7 @@ export interface Settings {
   readonly step: number
 }
 
-export const defaults: Settings = { first: "2 seconds", window: "3 seconds", every: "60 seconds", maxBusy: 0.01, step: 1 * 1024 * 1024 }
+export const defaults: Settings = { first: "2 seconds", window: "3 seconds", every: "60 seconds", maxBusy: 0.01, step: 1024 * 1024 }
 
 /** Collect now? The first idle check always does (start-up leaves the most garbage). */
 export const decide = (settings: Settings, busy: number, heapUsed: number, afterLast: number | undefined): boolean =>
