@@ -1,6 +1,7 @@
 /**
- * The closed set of ways a backend can fail. The router decides from the reason alone
- * whether to fall back, count the failure against the backend's circuit, or stop.
+ * The closed set of ways a backend can fail. `Fallback.decide` says from the reason (and the
+ * server's Retry-After) whether the router falls back, counts the failure against the
+ * backend's circuit, or stops.
  */
 import * as Schema from "effect/Schema"
 
@@ -22,15 +23,6 @@ export class BackendError extends Schema.TaggedError<BackendError>()("BackendErr
   message: Schema.String,
   model: Schema.optional(Schema.String),
   status: Schema.optional(Schema.Number),
+  /** How long the server asked not to be called again (its Retry-After); the circuit stays open that long. */
   retryAfterMs: Schema.optional(Schema.Number)
 }) {}
-
-/** Reasons that say "this backend cannot answer now; another may". */
-export const fallsBack = (reason: Reason): boolean => reason !== "BadRequest"
-
-/**
- * Reasons that count against a backend's circuit. A missing model is about one model, not
- * the backend, and a bad request is the caller's fault.
- */
-export const countsAgainstCircuit = (reason: Reason): boolean =>
-  reason !== "BadRequest" && reason !== "ModelMissing"

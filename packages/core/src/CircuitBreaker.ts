@@ -6,6 +6,9 @@
  *   half-open --(trial succeeds)--> closed      half-open --(trial fails)--> open
  *
  * Only one trial request passes while half-open; the others skip the backend.
+ *
+ * A server that answers "retry after N" (HTTP Retry-After) opens the circuit at once for at
+ * least N, whatever the failure count: asking it sooner only earns another refusal.
  */
 import * as Data from "effect/Data"
 
@@ -18,7 +21,8 @@ export interface Policy {
 
 export type State = Data.TaggedEnum<{
   Closed: { readonly failures: number }
-  Open: { readonly until: number }
+  /** `retryAfterMs`: the server's Retry-After set `until` (longer than the policy's cool-down). */
+  Open: { readonly until: number; readonly retryAfterMs?: number }
   HalfOpen: { readonly trialInFlight: boolean }
 }>
 export const State = Data.taggedEnum<State>()
@@ -46,15 +50,25 @@ export const admit = (state: State, now: number): Admission =>
 
 export const onSuccess = (_state: State): State => initial
 
-export const onFailure = (state: State, policy: Policy, now: number): State =>
-  State.$match(state, {
+/** A failure that counts against the backend; `retryAfterMs` is the server's Retry-After, if it gave one. */
+export const onFailure = (state: State, policy: Policy, now: number, retryAfterMs?: number): State => {
+  const retry = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : undefined
+  /** Open for the cool-down, or for as long as the server asked if that is longer. */
+  const openFor = (cooldown: number): State =>
+    retry !== undefined && retry > cooldown
+      ? State.Open({ until: now + retry, retryAfterMs: retry })
+      : State.Open({ until: now + cooldown })
+  return State.$match(state, {
     Closed: ({ failures }) =>
       failures + 1 >= policy.failures
-        ? State.Open({ until: now + policy.cooldown })
+        ? openFor(policy.cooldown)
+        : retry !== undefined
+        ? openFor(0)
         : State.Closed({ failures: failures + 1 }),
-    Open: () => state,
-    HalfOpen: () => State.Open({ until: now + policy.cooldown })
+    Open: ({ until }) => (retry !== undefined && now + retry > until ? openFor(0) : state),
+    HalfOpen: () => openFor(policy.cooldown)
   })
+}
 
 /** An attempt that ended without saying anything about the backend's health (caller's bad request, cancellation). */
 export const onNeutral = (state: State): State =>

@@ -26,6 +26,22 @@ describe("CircuitBreaker policy (pure, table-tested)", () => {
     it(name, () => expect(CircuitBreaker.onFailure(state, policy, 10_000)).toEqual(next))
   }
 
+  // The server's Retry-After (ms) with the failure; the policy is 3 failures, 1 s cool-down; now = 10 s.
+  const retryAfterCases: ReadonlyArray<[string, CircuitBreaker.State, number, CircuitBreaker.State]> = [
+    ["Retry-After opens a closed circuit at once, for as long as the server asked", State.Closed({ failures: 0 }), 30_000, State.Open({ until: 40_000, retryAfterMs: 30_000 })],
+    ["a Retry-After shorter than the cool-down still opens at once, for the Retry-After", State.Closed({ failures: 0 }), 500, State.Open({ until: 10_500, retryAfterMs: 500 })],
+    ["at the threshold, the cool-down wins over a shorter Retry-After", State.Closed({ failures: 2 }), 500, State.Open({ until: 11_000 })],
+    ["at the threshold, a longer Retry-After wins over the cool-down", State.Closed({ failures: 2 }), 5_000, State.Open({ until: 15_000, retryAfterMs: 5_000 })],
+    ["a failed trial with Retry-After re-opens for the Retry-After", State.HalfOpen({ trialInFlight: true }), 30_000, State.Open({ until: 40_000, retryAfterMs: 30_000 })],
+    ["a failed trial with a short Retry-After re-opens for the cool-down", State.HalfOpen({ trialInFlight: true }), 200, State.Open({ until: 11_000 })],
+    ["an open circuit is extended by a later Retry-After", State.Open({ until: 11_000 }), 30_000, State.Open({ until: 40_000, retryAfterMs: 30_000 })],
+    ["an open circuit is never shortened by a Retry-After", State.Open({ until: 50_000 }), 30_000, State.Open({ until: 50_000 })],
+    ["Retry-After: 0 is no Retry-After (the failure only counts)", State.Closed({ failures: 0 }), 0, State.Closed({ failures: 1 })]
+  ]
+  for (const [name, state, retryAfterMs, next] of retryAfterCases) {
+    it(name, () => expect(CircuitBreaker.onFailure(state, policy, 10_000, retryAfterMs)).toEqual(next))
+  }
+
   it("success closes from any state", () => {
     for (const s of [State.Closed({ failures: 2 }), State.Open({ until: 9 }), State.HalfOpen({ trialInFlight: true })]) {
       expect(CircuitBreaker.onSuccess(s)).toEqual(State.Closed({ failures: 0 }))
