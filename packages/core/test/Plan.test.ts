@@ -1,0 +1,185 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import { CircuitBreaker, Plan, Router, RoutingConfig } from "../src/index.ts"
+import { ScriptedBackend } from "../src/testing/index.ts"
+
+const yaml = `backends:
+  mlx: { type: scripted, timeouts: { idle: 700ms } }
+  ollama: { type: scripted }
+  cloud: { type: scripted }
+  vision: { type: scripted }
+  off: { type: scripted, enabled: false }
+  broken: { type: scripted }
+  absent: { type: scripted }
+defaults:
+  timeouts: { connect: 1s, firstToken: 2s, idle: 500ms, total: 10s }
+priorities:
+  text: [mlx, off, broken, absent, ollama, cloud]
+  image: [mlx, vision, cloud]
+categories:
+  default:
+    input: text
+    models: { ollama: "phi3.5:3.8b" }
+  fast:
+    input: text
+    models: { mlx: m-mlx, off: m-off, broken: m-broken, absent: m-absent, ollama: "phi3.5:3.8b", cloud: gpt }
+  tiny:
+    input: text
+    models: { ollama: "tinyllama:1.1b-chat", cloud: gpt }
+  vision:
+    input: image
+    models: { mlx: m-mlx, vision: moondream, cloud: gpt }
+  slow:
+    input: text
+    priority: [cloud, mlx]
+    timeouts: { firstToken: 9s }
+    models: { mlx: m-mlx, cloud: gpt }
+`
+const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+
+const ready = (name: string, capabilities: { readonly text: boolean; readonly images: boolean }, timeouts = {}) =>
+  Router.Slot.Ready({ backend: ScriptedBackend.make({ name, script: [{}], capabilities }).backend, timeouts })
+
+const snapshot: Router.Snapshot = {
+  version: 7,
+  config,
+  backends: new Map([
+    // mlx's definition brings its own deadlines (a big model is slow to its first token).
+    ["mlx", ready("mlx", { text: true, images: false }, { firstToken: 3_000, total: 20_000 })],
+    ["ollama", ready("ollama", { text: true, images: false })],
+    ["cloud", ready("cloud", { text: true, images: true })],
+    ["vision", ready("vision", { text: false, images: true })],
+    ["off", ready("off", { text: true, images: false })],
+    ["broken", Router.Slot.Failed({ reason: "cannot find package 'local-router-broken'", code: "NotFound" })]
+    // absent: no slot at all (its load has not finished)
+  ])
+}
+
+const image = { data: new Uint8Array([1, 2, 3]), mime: "image/png" }
+
+/** A candidate as a user reads it in a trace: backend, model, and "try" or why it is skipped. */
+const row = (c: Plan.Candidate) => [c.backend, c.model, c._tag === "Try" ? "try" : c.reason]
+
+const plan = (request: Router.Request) => Either.getOrThrow(Plan.forRequest(snapshot, request))
+
+describe("Plan.forRequest: the candidates a request walks (pure, table-tested)", () => {
+  const cases: ReadonlyArray<[string, Router.Request, ReadonlyArray<ReadonlyArray<string | undefined>>]> = [
+    ["a category tries its priority list in order; backends without its model are skipped", { category: "tiny", prompt: "hi" }, [
+      ["mlx", undefined, "no model for this category"],
+      ["off", undefined, "no model for this category"],
+      ["broken", undefined, "no model for this category"],
+      ["absent", undefined, "no model for this category"],
+      ["ollama", "tinyllama:1.1b-chat", "try"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["disabled, failed-to-load and not-yet-loaded backends are skipped, each saying why", { category: "fast", prompt: "hi" }, [
+      ["mlx", "m-mlx", "try"],
+      ["off", "m-off", "disabled in routing.yaml"],
+      ["broken", "m-broken", "failed to load: cannot find package 'local-router-broken'"],
+      ["absent", "m-absent", "not loaded"],
+      ["ollama", "phi3.5:3.8b", "try"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["an image is never planned for a backend without image input", { category: "vision", messages: [{ role: "user", content: "what is this?", images: [image] }] }, [
+      ["mlx", "m-mlx", "no image input"],
+      ["vision", "moondream", "try"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["an image-only backend is skipped for a request without an image", { category: "vision", prompt: "describe nothing" }, [
+      ["mlx", "m-mlx", "try"],
+      ["vision", "moondream", "needs an image"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["a category's own priority list overrides its input kind's", { category: "slow", prompt: "hi" }, [
+      ["cloud", "gpt", "try"],
+      ["mlx", "m-mlx", "try"]
+    ]],
+    ["no category means the `default` category", { prompt: "hi" }, [
+      ["mlx", undefined, "no model for this category"],
+      ["off", undefined, "no model for this category"],
+      ["broken", undefined, "no model for this category"],
+      ["absent", undefined, "no model for this category"],
+      ["ollama", "phi3.5:3.8b", "try"],
+      ["cloud", undefined, "no model for this category"]
+    ]],
+    ["a pinned backend/model is the only candidate, with any model name", { pin: { backend: "cloud", model: "gpt-4o" }, prompt: "hi" }, [
+      ["cloud", "gpt-4o", "try"]
+    ]],
+    ["a pinned backend that is disabled is skipped, not tried", { pin: { backend: "off", model: "x" }, prompt: "hi" }, [
+      ["off", "x", "disabled in routing.yaml"]
+    ]],
+    ["a pinned backend that failed to load says why", { pin: { backend: "broken", model: "x" }, prompt: "hi" }, [
+      ["broken", "x", "failed to load: cannot find package 'local-router-broken'"]
+    ]],
+    ["a pinned backend is still never sent an image it cannot take", { pin: { backend: "ollama", model: "llava:7b" }, messages: [{ role: "user", content: "", images: [image] }] }, [
+      ["ollama", "llava:7b", "no image input"]
+    ]]
+  ]
+  for (const [name, request, candidates] of cases) {
+    it(name, () => expect(plan(request).candidates.map(row)).toEqual(candidates))
+  }
+
+  const refusals: ReadonlyArray<[string, Router.Request, string, RegExp | undefined, ReadonlyArray<string> | undefined]> = [
+    ["an unknown category lists the known ones, with a suggestion", { category: "fats", prompt: "hi" }, "UnknownCategory", /unknown category "fats" \(did you mean "fast"\?\); categories are: default, fast, tiny, vision, slow/, ["default", "fast", "tiny", "vision", "slow"]],
+    ["an unknown pinned backend lists the known ones, with a suggestion", { pin: { backend: "clod", model: "x" }, prompt: "hi" }, "UnknownBackend", /unknown backend "clod" \(did you mean "cloud"\?\)/, ["mlx", "ollama", "cloud", "vision", "off", "broken", "absent"]],
+    ["a request with no prompt at all", { category: "fast" }, "InvalidRequest", /no prompt/, undefined],
+    ["an empty prompt is no prompt", { category: "fast", prompt: "" }, "InvalidRequest", /no prompt/, undefined],
+    ["a system prompt alone is no prompt", { category: "fast", system: "be brief" }, "InvalidRequest", /no prompt/, undefined],
+    ["an assistant turn alone is no prompt", { category: "fast", messages: [{ role: "assistant", content: "hello" }] }, "InvalidRequest", /no prompt/, undefined],
+    ["no prompt is refused before the category is even looked up", { category: "fats" }, "InvalidRequest", /no prompt/, undefined]
+  ]
+  for (const [name, request, reason, message, known] of refusals) {
+    it(`refused: ${name}`, () => {
+      const error = Either.getOrThrow(Either.flip(Plan.forRequest(snapshot, request)))
+      expect(error.reason).toBe(reason)
+      if (message) expect(error.message).toMatch(message)
+      expect(error.known).toEqual(known)
+      expect(error.trace).toMatchObject({ attempts: [], configVersion: 7 })
+    })
+  }
+
+  it("an image alone, without text, is a prompt", () =>
+    expect(plan({ category: "vision", messages: [{ role: "user", content: "", images: [image] }] }).candidates.map(row)[1]).toEqual(["vision", "moondream", "try"]))
+
+  it("the messages sent are the system prompt, then the conversation, then the prompt", () =>
+    expect(plan({ category: "fast", system: "be brief", messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b" }], prompt: "c" }).messages).toEqual([
+      { role: "system", content: "be brief" },
+      { role: "user", content: "a" },
+      { role: "assistant", content: "b" },
+      { role: "user", content: "c" }
+    ]))
+
+  const deadlines: ReadonlyArray<[string, Router.Request, string, Record<string, number>]> = [
+    ["a backend with nothing of its own gets the defaults", { category: "fast", prompt: "hi" }, "ollama", { connect: 1_000, firstToken: 2_000, idle: 500, total: 10_000 }],
+    ["a backend's definition overrides the defaults, and its routing.yaml entry overrides both", { category: "fast", prompt: "hi" }, "mlx", { connect: 1_000, firstToken: 3_000, idle: 700, total: 20_000 }],
+    ["the category's own deadlines override everything", { category: "slow", prompt: "hi" }, "mlx", { connect: 1_000, firstToken: 9_000, idle: 700, total: 20_000 }],
+    ["the category's deadlines apply to every backend it tries", { category: "slow", prompt: "hi" }, "cloud", { connect: 1_000, firstToken: 9_000, idle: 500, total: 10_000 }]
+  ]
+  for (const [name, request, backend, timeouts] of deadlines) {
+    it(`deadlines: ${name}`, () => {
+      const candidate = plan(request).candidates.find((c) => c.backend === backend)
+      expect(candidate?._tag === "Try" ? candidate.timeouts : undefined).toEqual(timeouts)
+    })
+  }
+})
+
+describe("Plan.admit: the circuit's say when the walk reaches a candidate", () => {
+  const { State } = CircuitBreaker
+  const cases: ReadonlyArray<[string, CircuitBreaker.State, number, string | undefined]> = [
+    ["a closed circuit lets it through", State.Closed({ failures: 1 }), 5_000, undefined],
+    ["an open circuit skips it", State.Open({ until: 30_000 }), 5_000, "circuit open"],
+    ["an open circuit past its cool-down lets one trial through", State.Open({ until: 30_000 }), 30_000, undefined],
+    ["while that trial is in flight, others skip it", State.HalfOpen({ trialInFlight: true }), 31_000, "circuit open"],
+    ["opened by the server's Retry-After, the skip says so and how long is left", State.Open({ until: 40_000, retryAfterMs: 30_000 }), 28_000, "circuit open: the server asked to retry after 30s (Retry-After), 12s left"],
+    ["under a second left is said in milliseconds", State.Open({ until: 40_000, retryAfterMs: 1_500 }), 39_750, "circuit open: the server asked to retry after 1.5s (Retry-After), 250ms left"],
+    ["once the Retry-After has passed, it is tried again", State.Open({ until: 40_000, retryAfterMs: 30_000 }), 40_000, undefined]
+  ]
+  for (const [name, state, now, skip] of cases) {
+    it(name, () => expect(Plan.admit(state, now).skip).toEqual(skip))
+  }
+
+  it("letting the trial through marks it in flight, so the next request skips", () => {
+    const { circuit } = Plan.admit(State.Open({ until: 1_000 }), 1_000)
+    expect(Plan.admit(circuit, 1_001).skip).toBe("circuit open")
+  })
+})
