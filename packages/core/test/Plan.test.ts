@@ -37,13 +37,13 @@ categories:
 `
 const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
 
-const ready = (name: string, capabilities: { readonly text: boolean; readonly images: boolean }, timeouts = {}) =>
+const ready = (name: string, capabilities: { readonly text: boolean; readonly images: boolean }, timeouts = {}): Router.Slot =>
   Router.Slot.Ready({ backend: ScriptedBackend.make({ name, script: [{}], capabilities }).backend, timeouts })
 
 const snapshot: Router.Snapshot = {
   version: 7,
   config,
-  backends: new Map([
+  backends: new Map<string, Router.Slot>([
     // mlx's definition brings its own deadlines (a big model is slow to its first token).
     ["mlx", ready("mlx", { text: true, images: false }, { firstToken: 3_000, total: 20_000 })],
     ["ollama", ready("ollama", { text: true, images: false })],
