@@ -324,3 +324,72 @@ describe("Router: circuit breaker", () => {
       expect((yield* router.circuits).mlx).toBe("closed")
     }))
 })
+
+describe("Router: as a service", () => {
+  it.effect("Router.layer provides Router.Router, routing over the snapshots it is given", () => {
+    const mlx = ScriptedBackend.make({ name: "mlx", script: [{ tokens: ["from", " the", " layer"] }] })
+    const snapshot: Router.Snapshot = { version: 3, config, backends: new Map([["mlx", Router.Slot.Ready({ backend: mlx.backend, timeouts: {} })]]) }
+    return Effect.gen(function*() {
+      const router = yield* Router.Router
+      const answer = yield* router.run({ category: "fast", prompt: "hi" })
+      expect(answer).toMatchObject({ text: "from the layer", backend: "mlx" })
+      expect(answer.trace.configVersion).toBe(3)
+    }).pipe(Effect.provide(Router.layer(Effect.succeed(snapshot))))
+  })
+})
+
+describe("Router: a server's Retry-After (TestClock)", () => {
+  it.effect("a backend that answered Overloaded with Retry-After 30s is skipped for 30s, saying so, then tried again", () =>
+    Effect.gen(function*() {
+      const { router, scripted } = yield* setup({ mlx: [{ fail: "Overloaded", retryAfterMs: 30_000 }, {}] })
+      const first = yield* router.run({ category: "fast", prompt: "1" })
+      expect(first.backend).toBe("ollama")
+      expect(first.trace.attempts[0]).toMatchObject({ backend: "mlx", outcome: "failed", reason: "Overloaded" })
+      // One failure opened the circuit (the policy alone needs two): the server asked for 30 s.
+      expect((yield* router.circuits).mlx).toBe("open")
+
+      yield* TestClock.adjust("18 seconds")
+      const during = yield* router.run({ category: "fast", prompt: "2" })
+      expect(during.backend).toBe("ollama")
+      expect(during.trace.attempts[0]).toEqual({
+        backend: "mlx",
+        model: "m-mlx",
+        outcome: "skipped",
+        reason: "circuit open: the server asked to retry after 30s (Retry-After), 12s left",
+        durationMs: 0
+      })
+      yield* TestClock.adjust("11999 millis")
+      const streamed = Chunk.toReadonlyArray(yield* Stream.runCollect(router.stream({ category: "fast", prompt: "3" })))
+      expect(streamed[0]).toMatchObject({ _tag: "Routed", backend: "ollama", attempt: 2 })
+      expect(scripted.mlx.requests).toHaveLength(1)
+
+      yield* TestClock.adjust("1 millis")
+      const after = yield* router.run({ category: "fast", prompt: "4" })
+      expect(after.backend).toBe("mlx")
+      expect(scripted.mlx.requests).toHaveLength(2)
+      expect((yield* router.circuits).mlx).toBe("closed")
+    }))
+
+  it.effect("a Retry-After longer than the cool-down keeps the backend out past the cool-down", () =>
+    Effect.gen(function*() {
+      // breaker: 2 failures, 30 s cool-down; the second failure asks for 90 s.
+      const { router, scripted } = yield* setup({ mlx: [{ fail: "Unreachable" }, { fail: "Overloaded", retryAfterMs: 90_000 }, {}] })
+      yield* router.run({ category: "fast", prompt: "1" })
+      yield* router.run({ category: "fast", prompt: "2" })
+      yield* TestClock.adjust("60 seconds")
+      const skipped = yield* router.run({ category: "fast", prompt: "3" })
+      expect(skipped.trace.attempts[0]?.reason).toBe("circuit open: the server asked to retry after 90s (Retry-After), 30s left")
+      expect(scripted.mlx.requests).toHaveLength(2)
+      yield* TestClock.adjust("30 seconds")
+      expect((yield* router.run({ category: "fast", prompt: "4" })).backend).toBe("mlx")
+    }))
+
+  it.effect("without a Retry-After, one overload only counts towards the breaker: the next request tries it again", () =>
+    Effect.gen(function*() {
+      const { router, scripted } = yield* setup({ mlx: [{ fail: "Overloaded" }, {}] })
+      expect((yield* router.run({ category: "fast", prompt: "1" })).backend).toBe("ollama")
+      expect((yield* router.circuits).mlx).toBe("closed")
+      expect((yield* router.run({ category: "fast", prompt: "2" })).backend).toBe("mlx")
+      expect(scripted.mlx.requests).toHaveLength(2)
+    }))
+})

@@ -12,6 +12,8 @@ import { BackendError, type Reason } from "../BackendError.ts"
 export interface Script {
   /** Fail at once with this reason, before any event (e.g. Unreachable). */
   readonly fail?: Reason
+  /** The server's Retry-After on that failure (as HttpCall reads it from a 429 or 503). */
+  readonly retryAfterMs?: number
   /** Never answer: no headers, no tokens. */
   readonly hangBeforeStart?: boolean
   readonly startDelayMs?: number
@@ -46,8 +48,8 @@ export const make = (options: Options): Scripted => {
     const s = options.script
     return typeof s === "function" ? s(request, call) : (s[Math.min(call, s.length - 1)] ?? {})
   }
-  const error = (reason: Reason, model: string, message = `${name}: scripted ${reason}`) =>
-    new BackendError({ reason, backend: name, model, message })
+  const error = (reason: Reason, model: string, message = `${name}: scripted ${reason}`, retryAfterMs?: number) =>
+    new BackendError({ reason, backend: name, model, message, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
 
   const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError> =>
     Stream.suspend(() => {
@@ -55,7 +57,7 @@ export const make = (options: Options): Scripted => {
       requests.push(request)
       const model = request.model
       if (options.models && !options.models.includes(model)) return Stream.fail(error("ModelMissing", model, `model "${model}" not found`))
-      if (script.fail) return Stream.fail(error(script.fail, model))
+      if (script.fail) return Stream.fail(error(script.fail, model, undefined, script.retryAfterMs))
       if (script.hangBeforeStart) return Stream.fromEffect(Effect.never)
       const tokens = script.tokens ?? ["Hello", ",", " world"]
       const start = Stream.fromEffect(Effect.as(Effect.sleep(script.startDelayMs ?? 0), GenerateEvent.Start({ model })))
