@@ -342,12 +342,6 @@ const chatDecoder = (source: Sse.Source) => {
   }
 }
 
-/** A whole (non-streamed) chat completion -> the events it amounts to. */
-export const decodeCompletion = (source: Sse.Source, json: unknown): Effect.Effect<ReadonlyArray<GenerateEvent>, BackendError> => {
-  const events = completionEvents(source, json)
-  return events instanceof BackendError ? Effect.fail(events) : Effect.succeed(events)
-}
-
 const completionEvents = (source: Sse.Source, json: unknown): ReadonlyArray<GenerateEvent> | BackendError => {
   if (!isRecord(json)) return malformed(source, "a completion that is not a JSON object")
   if (json["error"] !== undefined && json["error"] !== null) return inStreamError(source, json)
