@@ -1,7 +1,7 @@
 /**
- * The `ollama` backend: Ollama's native API through the official `ollama` client, except a
- * local server's chat stream, which is read as a core Source (internal/ChatSource.ts: the
- * client's fetch, stream and iterator cost several times the exchange on every answer).
+ * The `ollama` backend: Ollama's native API. The chat stream is read the way core reads every
+ * streamed answer (HttpCall.events, internal/ChatStream.ts); pulls go through the official
+ * `ollama` client on core's HTTP (internal/Client.ts).
  *
  * - generate = `/api/chat`, streaming. `Start` is emitted when the response headers arrive,
  *   which for a cold model is after the load (Ollama spends it before the status line), so
@@ -12,14 +12,14 @@
  * - ensureModel does not touch the registry when the model is already listed, so an offline
  *   Mac with its models installed never fails on it.
  */
-import { Backend, type BackendError, Source } from "@local-router/core"
+import { Backend, type BackendError } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
 import * as Chat from "./Chat.ts"
-import * as ChatSource from "./internal/ChatSource.ts"
+import * as ChatStream from "./internal/ChatStream.ts"
 import * as Client from "./internal/Client.ts"
 import * as ModelName from "./ModelName.ts"
 import { OllamaOptions } from "./OllamaOptions.ts"
@@ -45,44 +45,14 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
 
     const listModels = Client.modelNames(target, { backend, action: "list models" }, "/api/tags")
 
-    const openChat = (request: Backend.GenerateRequest) =>
-      Client.open(
-        target,
-        { backend, model: request.model, action: "chat" },
-        (ollama) => ollama.chat(Chat.toChatRequest(request, options))
-      )
+    const chat = (request: Backend.GenerateRequest) => ChatStream.stream(target, backend, Chat.toChatRequest(request, options))
 
-    /** Through ollama-js: a remote (`https:`) Ollama. */
-    const viaClient = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
-      Stream.unwrapScoped(
-        openChat(request).pipe(
-          Effect.catchIf(
-            (error) => options.autoPull && error.reason === "ModelMissing",
-            () => pulls.ensure(request.model).pipe(Effect.zipRight(openChat(request)))
-          ),
-          Effect.map((chunks) =>
-            Stream.concat(
-              Stream.make(Backend.GenerateEvent.Start({ model: request.model })),
-              Stream.flatMap(chunks, (chunk) => Stream.fromIterable(Chat.eventsOf(chunk)))
-            )
-          )
-        )
-      )
-
-    /** A local Ollama's chat stream, read as a core Source (see internal/ChatSource.ts). */
-    const viaSource = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
-      Source.toStream(() => ChatSource.open(target, backend, Chat.toChatRequest(request, options)))
-
-    const local = target.host.startsWith("http:") && URL.canParse(target.host)
-    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
-      if (!local) return viaClient(request)
-      if (!options.autoPull) return viaSource(request)
-      // A missing model is a 404 before any event: pull it, then ask once more.
-      return Stream.catchAll(viaSource(request), (error) =>
-        error.reason === "ModelMissing"
-          ? Stream.unwrap(Effect.as(pulls.ensure(request.model), viaSource(request)))
-          : Stream.fail(error))
-    }
+    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
+      options.autoPull
+        // A missing model is a 404 before any event: pull it, then ask once more.
+        ? Stream.catchAll(chat(request), (error) =>
+          error.reason === "ModelMissing" ? Stream.unwrap(Effect.as(pulls.ensure(request.model), chat(request))) : Stream.fail(error))
+        : chat(request)
 
     const ensureModel = (model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> =>
       Stream.unwrap(

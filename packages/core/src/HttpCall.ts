@@ -1,29 +1,36 @@
 /**
- * One HTTP call to a model server, the way every backend makes it: fetch, wait for the
- * response headers, and turn every way that can go wrong into a BackendError with a reason
- * the Router can act on.
+ * One HTTP call to a model server, the way every backend makes it, and the one way a streamed
+ * answer becomes events (`events`).
+ *
+ * The transport is node:http (node:https for remote servers) with a keep-alive agent. A
+ * `Reply` hands the bytes that arrived to its reader in one piece, with no promise or stream
+ * stage per chunk: on a loopback connection a whole short answer usually arrives, and is read,
+ * at once. (fetch and a WHATWG stream per chunk were each, on a local server, the largest cost
+ * of a routed request.)
  *
  * Invariants:
- * - `send` succeeds only with a 2xx response, once its headers are in; the body is the
- *   caller's to read (`body` turns it into bytes).
- * - Interrupting `send` aborts the request; closing the `body` stream cancels the response,
- *   which closes the connection. Deadlines are not kept here: the Router keeps them from the
- *   events a backend emits.
+ * - `send` succeeds only with a 2xx response, once its headers are in; a non-2xx status fails
+ *   with the reason it means (its error body quoted). Every failure is mapped here, from
+ *   node's own errors, to a BackendError with a reason the Router can act on.
+ * - Interrupting `send` destroys the request. A body stream that ends at its protocol's end
+ *   marker keeps the connection for the next request; one abandoned mid-answer (a deadline,
+ *   a caller gone) cuts the connection at once, so the server stops generating.
+ * - Deadlines are not kept here: the Router keeps them on the Clock and closes the stream.
+ *   A connection with no traffic for 300 s fails with `Timeout` all the same.
+ * - Redirects are followed (20 at most) as long as they keep the protocol; a 303, or a
+ *   301/302 after a POST, becomes a GET without a body.
  * - Error messages say what the server said (its error text, truncated), never a secret:
  *   header values given as `Redacted` are only unwrapped on the wire and scrubbed from every
  *   message.
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as http from "node:http"
 import { BackendError, type Reason } from "./BackendError.ts"
-import * as PlainHttp from "./internal/PlainHttp.ts"
-import * as Source from "./internal/Source.ts"
-import * as Stop from "./internal/Stop.ts"
+import * as NodeHttp from "./NodeHttp.ts"
 
 export interface Call {
   /** The backend's name from routing.yaml, for errors. */
@@ -41,105 +48,292 @@ export interface Call {
 /** How much of a server's error text an error message quotes. */
 export const maxErrorText = 500
 
+/** A connection with no traffic this long fails with Timeout (what fetch did before). */
+const idleMs = 300_000
+
+/** Bytes buffered before the socket is paused until the reader catches up. */
+const highWaterBytes = 1024 * 1024
+
 /**
- * A response whose headers are in: fetch's `Response`, or (for `http:` URLs) core's own,
- * which reads the body straight off the socket. Read its body with `body` or `pullBody`.
+ * How long a released body whose end has not arrived may still finish (and keep its
+ * connection for the next request) before it is cut. A reader stops at the protocol's end
+ * marker (`[DONE]`, `done: true`), usually a moment before the HTTP body's own end.
  */
-export interface Reply {
+const graceMs = 2
+
+const maxRedirects = 20
+
+let httpAgent: http.Agent | undefined
+let httpsAgent: http.Agent | undefined
+
+/**
+ * A response whose headers are in. Its body is read from the moment it exists into a queue
+ * that `take` empties; the socket is paused while the queue is over a megabyte.
+ */
+export class Reply {
   readonly ok: boolean
   readonly status: number
   readonly statusText: string
-  readonly headers: Headers
-  readonly text: () => Promise<string>
-  readonly json: () => Promise<unknown>
+  #res: http.IncomingMessage
+  #queue: Array<Buffer> = []
+  #queued = 0
+  #state: "open" | "ended" | "failed" | "released" = "open"
+  #failure: BackendError | undefined
+  #waiter: (() => void) | undefined
+
+  constructor(res: http.IncomingMessage, empty: boolean, broke: (error: Error) => BackendError) {
+    this.#res = res
+    this.status = res.statusCode ?? 0
+    this.ok = this.status >= 200 && this.status < 300
+    this.statusText = res.statusMessage ?? ""
+    res.on("data", (chunk: Buffer) => {
+      if (this.#state !== "open") return
+      this.#queue.push(chunk)
+      this.#queued += chunk.length
+      if (this.#queued > highWaterBytes) res.pause()
+      this.#wake()
+    })
+    res.on("end", () => {
+      if (this.#state === "open") this.#state = "ended"
+      this.#wake()
+    })
+    res.on("error", (error) => this.fail(broke(error)))
+    // A socket closed before the body's end emits no error on the response (only "aborted").
+    res.on("close", () => {
+      if (!res.complete) this.fail(broke(Object.assign(new Error("the connection closed before the body ended"), { code: "ECONNRESET" })))
+    })
+    const status = this.status
+    if (empty || status === 204 || status === 205 || status === 304) res.resume()
+  }
+
+  /** One response header (lower-case name), or undefined. */
+  header(name: string): string | undefined {
+    const value = this.#res.headers[name]
+    return Array.isArray(value) ? value.join(", ") : value
+  }
+
+  /** Every response header (lower-case names), repeated ones joined. */
+  get headers(): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const name of Object.keys(this.#res.headers)) out[name] = this.header(name)!
+    return out
+  }
+
+  /**
+   * The bytes that arrived since the last call, in one piece; `null` when none are waiting
+   * yet (see `wait`), `undefined` at the end. Throws the BackendError of a body that broke.
+   */
+  take(): Buffer | null | undefined {
+    const queue = this.#queue
+    if (queue.length > 0) {
+      const bytes = queue.length === 1 ? queue[0]! : Buffer.concat(queue, this.#queued)
+      this.#queue = []
+      if (this.#queued > highWaterBytes) this.#res.resume()
+      this.#queued = 0
+      return bytes
+    }
+    if (this.#state === "failed") throw this.#failure
+    return this.#state === "open" ? null : undefined
+  }
+
+  /** Call `then` once there is something for `take` (at once if there is); returns a function that forgets it. */
+  wait(then: () => void): () => void {
+    if (this.#queue.length > 0 || this.#state !== "open") {
+      then()
+      return () => {}
+    }
+    this.#waiter = then
+    return () => {
+      if (this.#waiter === then) this.#waiter = undefined
+    }
+  }
+
+  /**
+   * The reader is done with the body. A body whose end is already in keeps its connection
+   * for the next request; one still streaming is cut, after a moment's grace for an end
+   * that is on its way.
+   */
+  release(): void {
+    if (this.#state !== "open") return
+    this.#state = "released"
+    this.#queue = []
+    this.#waiter = undefined
+    const res = this.#res
+    res.resume()
+    if (res.complete) return
+    const timer = setTimeout(() => res.destroy(), graceMs)
+    res.once("end", () => clearTimeout(timer))
+  }
+
+  /** The reader gave up mid-answer: cut the connection now (nothing to do once the body is done with). */
+  cut(): void {
+    if (this.#state !== "open") return
+    this.#state = "released"
+    this.#queue = []
+    this.#waiter = undefined
+    this.#res.destroy()
+  }
+
+  /** @internal the connection failed (or went idle) while the body was being read. */
+  fail(error: BackendError): void {
+    if (this.#state !== "open") return
+    this.#state = "failed"
+    this.#failure = error
+    this.#wake()
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter
+    if (waiter === undefined) return
+    this.#waiter = undefined
+    waiter()
+  }
 }
 
-/** The reply of an Exchange or a `source`: headers by `header`, the body by plain calls (`take`, `wait`, `release`, `cut`). */
-export type LocalReply = PlainHttp.Reply
-
 /** One response header (lower-case name), or undefined. */
-export const header = (reply: Reply, name: string): string | undefined =>
-  reply instanceof PlainHttp.Reply ? reply.header(name) : reply.headers.get(name) ?? undefined
+export const header = (reply: Reply, name: string): string | undefined => reply.header(name)
 
-/** Send the call; succeed with the response once its headers are in and its status is 2xx. */
-export const send = (call: Call): Effect.Effect<Reply, BackendError> =>
-  Effect.suspend(() => {
-    const { method, headers, body } = wire(call)
-    const url = URL.canParse(call.url) ? new URL(call.url) : undefined
-    const sent: Effect.Effect<Reply, unknown> = Effect.withFiberRuntime((fiber) => {
-      const stop = fiber.getFiberRef(Stop.current)
-      if (url?.protocol === "http:") return PlainHttp.request(url, { method, headers, ...(body === undefined ? {} : { body }) }, stop)
-      return Effect.tryPromise((signal) => {
-        if (stop === undefined) return fetch(call.url, { method, headers, signal, ...(body === undefined ? {} : { body }) })
-        const both = new AbortController()
-        const forget = stop.on(() => both.abort(new Stop.Stopped()))
-        signal.addEventListener("abort", () => both.abort(signal.reason), { once: true })
-        return fetch(call.url, { method, headers, signal: both.signal, ...(body === undefined ? {} : { body }) }).finally(forget)
-      })
-    })
-    return Effect.matchEffect(sent, {
-      onFailure: (error) => Effect.fail(connectFailure(call, error instanceof Cause.UnknownException ? error.error : error)),
-      onSuccess: (response) => (response.ok ? Effect.succeed(response) : failed(call, response))
-    })
-  })
+interface Wire {
+  readonly method: string
+  readonly headers: Record<string, string>
+  readonly body?: string
+}
 
 /** Method, headers (secrets unwrapped) and body as they go on the wire. */
-const wire = (call: Call): PlainHttp.Init => {
+const wireOf = (call: Call): Wire => {
   const method = call.method ?? (call.body === undefined ? "GET" : "POST")
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(call.headers ?? {})) {
     headers[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
   }
-  if (call.body !== undefined) headers["content-type"] ??= "application/json"
-  return call.body === undefined ? { method, headers } : { method, headers, body: JSON.stringify(call.body) }
+  if (call.body === undefined) return { method, headers }
+  headers["content-type"] ??= "application/json"
+  return { method, headers, body: JSON.stringify(call.body) }
 }
 
 /**
- * A call to an `http:` URL, read by plain calls instead of an Effect (see internal/Source):
- * `poll` answers the reply once its headers are in and its status is 2xx, `null` while
- * waiting, or the BackendError `send` would fail with.
+ * Send the call; `answered` gets the reply once its headers are in (any status), `failed` the
+ * BackendError of what went wrong before that. Returns a function that abandons the call.
  */
-export interface Exchange {
-  readonly poll: () => PlainHttp.Reply | BackendError | null
-  /** Call `then` once `poll` has an answer (at once if it has); returns a function that forgets it. */
-  readonly wait: (then: () => void) => () => void
-  /** Abandon the call: destroy the request, or cut the reply's connection. */
-  readonly cancel: () => void
+const start = (call: Call, answered: (reply: Reply) => void, failed: (error: BackendError) => void): () => void => {
+  let current: http.ClientRequest | undefined
+  let reply: Reply | undefined
+  let settled = false
+  const settle = (then: () => void) => {
+    if (settled) return
+    settled = true
+    then()
+  }
+  const send = (target: URL, sending: Wire, hops: number) => {
+    const secure = target.protocol === "https:"
+    const headers = sending.body === undefined ? sending.headers : { ...sending.headers, "content-length": String(Buffer.byteLength(sending.body)) }
+    const agent = secure ? (httpsAgent ??= new (NodeHttp.https().Agent)({ keepAlive: true })) : (httpAgent ??= new NodeHttp.Agent({ keepAlive: true }))
+    const options = { method: sending.method, headers, agent, timeout: idleMs }
+    const onResponse = (res: http.IncomingMessage) => {
+      const status = res.statusCode ?? 0
+      const location = res.headers.location
+      if (status >= 300 && status < 400 && location !== undefined) {
+        res.resume()
+        const next = URL.canParse(location, target.href) ? new URL(location, target) : undefined
+        if (next?.protocol !== target.protocol || hops >= maxRedirects) {
+          const why = next === undefined || hops >= maxRedirects ? "too many or unreadable redirects" : `redirected to ${next.origin}: put that URL in routing.yaml`
+          return settle(() => failed(connectFailure(call, new Error(why))))
+        }
+        const keep = status === 307 || status === 308 || (sending.method !== "POST" && status !== 303)
+        return send(next, keep ? sending : { method: sending.method === "HEAD" ? "HEAD" : "GET", headers: withoutContentType(sending.headers) }, hops + 1)
+      }
+      if (status < 200 || status > 599) {
+        res.destroy()
+        return settle(() => failed(connectFailure(call, new Error(`the server answered with HTTP status ${status}`))))
+      }
+      if (settled) return void res.destroy()
+      reply = new Reply(res, sending.method === "HEAD", (error) => bodyFailure(call, error))
+      const answer = reply
+      settle(() => answered(answer))
+    }
+    const req = secure ? NodeHttp.https().request(target, options, onResponse) : NodeHttp.request(target, options, onResponse)
+    current = req
+    req.on("timeout", () => {
+      const error = new IdleTimeout()
+      if (reply) reply.fail(bodyFailure(call, error))
+      else settle(() => failed(connectFailure(call, error)))
+      req.destroy()
+    })
+    req.on("error", (error) => {
+      if (current !== req) return
+      if (reply) reply.fail(bodyFailure(call, error))
+      else settle(() => failed(connectFailure(call, error)))
+    })
+    req.end(sending.body)
+  }
+  send(new URL(call.url), wireOf(call), 0)
+  return () => {
+    if (reply) reply.cut()
+    else {
+      settled = true
+      current?.destroy()
+    }
+  }
 }
 
-/** Send the call (its URL must be `http:`) and read the answer as an Exchange. */
-export const exchange = (call: Call): Exchange => {
-  let answer: PlainHttp.Reply | BackendError | null = null
-  let waiter: (() => void) | undefined
-  const settle = (value: PlainHttp.Reply | BackendError) => {
-    answer = value
-    const then = waiter
-    waiter = undefined
-    then?.()
-  }
-  const sent = PlainHttp.start(new URL(call.url), wire(call), (reply) => {
-    if (reply.ok) return settle(reply)
-    // An error body we cannot read still leaves the status to report.
-    const report = (text: string) => settle(statusFailure(call, reply.status, text, reply, Date.now()))
-    reply.text().then(report, () => report(""))
-  }, (error) => settle(connectFailure(call, error)))
-  return {
-    poll: () => answer,
-    wait: (then) => {
-      if (answer !== null) {
-        then()
-        return () => {}
-      }
-      waiter = then
-      return () => {
-        if (waiter === then) waiter = undefined
-      }
-    },
-    cancel: sent.cancel
+/** No traffic on the connection for `idleMs`. */
+class IdleTimeout extends Error {
+  constructor() {
+    super(`no data for ${idleMs / 1000} s`)
   }
 }
 
-/** What a reader made of one chunk of a body (`source`). */
+const withoutContentType = (headers: Record<string, string>): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== "content-type") out[name] = value
+  return out
+}
+
+/** Send the call; succeed with the reply once its headers are in and its status is 2xx. */
+export const send = (call: Call): Effect.Effect<Reply, BackendError> =>
+  Effect.flatMap(Effect.clock, (clock) =>
+    Effect.async<Reply, BackendError>((resume) => {
+      if (!URL.canParse(call.url) || !/^https?:$/.test(new URL(call.url).protocol)) {
+        return resume(Effect.fail(failure(call, "Unreachable", `${call.backend}: no answer from ${originOf(call.url)} (not an http: or https: URL)`)))
+      }
+      let done = false
+      const cancel = start(call, (reply) => {
+        if (reply.ok) {
+          done = true
+          return resume(Effect.succeed(reply))
+        }
+        // An error body we cannot read still leaves the status to report.
+        readAll(reply, (text) => {
+          done = true
+          resume(Effect.fail(statusFailure(call, reply, text ?? "", clock.unsafeCurrentTimeMillis())))
+        })
+      }, (error) => {
+        done = true
+        resume(Effect.fail(error))
+      })
+      return Effect.sync(() => {
+        if (!done) cancel()
+      })
+    }))
+
+/** The whole body, or undefined when it broke. */
+const readAll = (reply: Reply, then: (text: string | undefined) => void): void => {
+  const parts: Array<Buffer> = []
+  const read = (): void => {
+    try {
+      for (let bytes = reply.take(); bytes !== undefined; bytes = reply.take()) {
+        if (bytes === null) return void reply.wait(read)
+        parts.push(bytes)
+      }
+    } catch {
+      return then(undefined)
+    }
+    then(Buffer.concat(parts).toString("utf8"))
+  }
+  read()
+}
+
+/** What a reader made of one chunk of a body (`events`). */
 export interface Read<A> {
   readonly events: ReadonlyArray<A>
   /** The answer is complete: nothing more is read, and the connection is kept for the next request. */
@@ -148,229 +342,100 @@ export interface Read<A> {
   readonly failure?: BackendError
 }
 
-/** What a reader does with a reply: the events its headers mean, and how to read its body. */
-export interface Opened<A> {
+/** How a protocol reads a reply: the events its headers mean, and a reader of its body. */
+export interface Reader<A> {
   readonly events: ReadonlyArray<A>
   /** One chunk of the body, or `undefined` when it ended. */
   readonly read: (bytes: Buffer | undefined) => Read<A>
 }
 
 /**
- * A call to an `http:` URL as a core Source (see Source.ts): `opened` turns the reply (headers
- * in, 2xx) into the events it means and a reader of its body. A failure before the reply is
- * passed through `refine` (a backend's own reading of a status).
+ * The one way a streamed answer becomes events: send the call, and once a 2xx reply's headers
+ * are in, `reader` turns it into the events it means and reads its body, each chunk as it
+ * arrives, in one pass (framing and decoding together; no stream stage per step). A failure
+ * before the reply is passed through `refine` (a backend's own reading of a status).
+ *
+ * An ordinary Stream: nothing is sent until it is read, and closing it before the reader said
+ * `done` (a deadline, a caller gone) cuts the connection at once.
  */
-export const source = <A>(
+export const events = <A>(
   call: Call,
-  opened: (reply: LocalReply) => Opened<A>,
+  reader: (reply: Reply) => Reader<A> | BackendError,
   refine: (error: BackendError) => BackendError = (error) => error
-): Source.Source<A, BackendError> => {
-  const sent = exchange(call)
-  let reply: PlainHttp.Reply | undefined
-  let read: Opened<A>["read"] = () => ({ events: [] })
-  let done = false
-  let pending: BackendError | undefined
-  let terminal: Source.End | Source.Failed<BackendError> | undefined
-  const finish = (end: Source.End | Source.Failed<BackendError>) => {
-    terminal = end
-    reply?.release()
-    return end
-  }
-  return {
-    poll: () => {
-      if (terminal) return terminal
-      if (!reply) {
-        const answer = sent.poll()
-        if (answer === null) return null
-        if (answer instanceof BackendError) return finish(Source.failed(refine(answer)))
+): Stream.Stream<A, BackendError> =>
+  Stream.unwrapScoped(Effect.suspend(() => {
+    // Registered before sending (and `send` stays interruptible): whenever the stream is
+    // closed, a reply it got is cut unless its reader finished with it.
+    let reply: Reply | undefined
+    return Effect.zipRight(
+      Effect.addFinalizer(() => Effect.sync(() => reply?.cut())),
+      Effect.map(Effect.mapError(send(call), refine), (answer) => {
         reply = answer
-        const start = opened(answer)
-        read = start.read
-        if (start.events.length > 0) return start.events
-      }
-      if (pending) return finish(Source.failed(pending))
-      if (done) return finish(Source.end)
-      while (true) {
-        let bytes: Buffer | null | undefined
-        try {
-          bytes = reply.take()
-        } catch (error) {
-          return finish(Source.failed(bodyFailure(call, error)))
-        }
-        if (bytes === null) return null
-        const chunk = read(bytes)
-        pending = chunk.failure
-        done = chunk.done === true || bytes === undefined
-        // Complete: release the body now, which keeps the connection for the next request.
-        if (done) reply.release()
-        if (chunk.events.length > 0) return chunk.events
-        if (pending) return finish(Source.failed(pending))
-        if (done) return finish(Source.end)
-      }
-    },
-    wait: (then) => (reply ? reply.wait(then) : sent.wait(then)),
-    close: () => {
-      terminal ??= Source.end
-      if (reply) reply.release()
-      else sent.cancel()
-    },
-    cut: () => {
-      terminal ??= Source.end
-      sent.cancel()
-    }
-  }
-}
-
-const failed = (call: Call, response: Reply): Effect.Effect<never, BackendError> =>
-  // An error body we cannot read still leaves the status to report.
-  Effect.tryPromise({ try: () => response.text(), catch: () => "" }).pipe(
-    Effect.merge,
-    Effect.flatMap((text) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(statusFailure(call, response.status, text, response, now)))
-    )
-  )
-
-/** Send the call and read its whole body as JSON. */
-export const json = (call: Call): Effect.Effect<unknown, BackendError> =>
-  Effect.flatMap(send(call), (response) =>
-    Effect.tryPromise({
-      try: () => response.text(),
-      catch: (error) => bodyFailure(call, error)
-    }).pipe(
-      Effect.flatMap((text) =>
-        Effect.try({
-          try: (): unknown => JSON.parse(text),
-          catch: () =>
-            failure(call, "Upstream", `${call.backend} answered with something that is not JSON: ${truncate(text)}`, response.status)
-        })
-      )
-    ))
-
-/**
- * The response body as bytes. A connection that breaks mid-body is a `StreamCut` (the answer
- * started and did not finish); closing the stream early cancels the response.
- */
-export const body = (call: Call, response: Reply): Stream.Stream<Uint8Array, BackendError> =>
-  Stream.unwrapScoped(Effect.map(pullBody(call, response), Stream.repeatEffectOption))
-
-/**
- * The response body as a pull: each run gives the bytes that arrived since the last (waiting
- * for some when none have), or fails with None at the end (the same reading as `body`, for a
- * reader that decodes each chunk itself in one pass). Closing the scope releases the body.
- */
-export const pullBody = (call: Call, response: Reply): Effect.Effect<Effect.Effect<Uint8Array, Option.Option<BackendError>>, never, Scope.Scope> => {
-  if (response instanceof PlainHttp.Reply) {
-    const reply = response
-    const waitFor = Effect.withFiberRuntime<void, Option.Option<BackendError>>((fiber) => {
-      const stop = fiber.getFiberRef(Stop.current)
-      return Effect.async((resume) => {
-        let forgetStop: (() => void) | undefined
-        const forgetWait = reply.wait(() => {
-          forgetStop?.()
-          resume(Effect.void)
-        })
-        forgetStop = stop?.on(() => {
-          reply.cut()
-          resume(Effect.fail(Option.some(bodyFailure(call, new Stop.Stopped()))))
-        })
-        return Effect.sync(() => {
-          forgetWait()
-          forgetStop?.()
-        })
+        const opened = reader(answer)
+        if (opened instanceof BackendError) return Stream.fail(opened)
+        return Stream.repeatEffectChunkOption(pullOf(call, answer, opened))
       })
-    })
-    const pull: Effect.Effect<Uint8Array, Option.Option<BackendError>> = Effect.suspend(() => {
+    )
+  }))
+
+type Pull<A> = Effect.Effect<Chunk.Chunk<A>, Option.Option<BackendError>>
+
+const pullOf = <A>(call: Call, reply: Reply, reader: Reader<A>): Pull<A> => {
+  let head: ReadonlyArray<A> | undefined = reader.events
+  let pending: BackendError | undefined
+  let done = false
+  const wait = Effect.async<void>((resume) => Effect.sync(reply.wait(() => resume(Effect.void))))
+  const pull: Pull<A> = Effect.suspend(() => {
+    if (head !== undefined) {
+      const first = head
+      head = undefined
+      if (first.length > 0) return Effect.succeed(Chunk.unsafeFromArray(first))
+    }
+    while (true) {
+      if (pending) return Effect.fail(Option.some(pending))
+      if (done) return Effect.fail(Option.none())
       let bytes: Buffer | null | undefined
       try {
         bytes = reply.take()
       } catch (error) {
-        return Effect.fail(Option.some(bodyFailure(call, error)))
+        return Effect.fail(Option.some(error as BackendError))
       }
-      if (bytes) return Effect.succeed(bytes)
-      if (bytes === undefined) return Effect.fail(Option.none())
-      return Effect.zipRight(waitFor, pull)
-    })
-    // A deadline that passes between two reads cuts the connection at once, too.
-    return Effect.withFiberRuntime((fiber) => {
-      const forget = fiber.getFiberRef(Stop.current)?.on(() => reply.cut())
-      return Effect.as(
-        Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            forget?.()
-            reply.release()
-          })
-        ),
-        pull
-      )
-    })
-  }
-  const readable = (response as Response).body
-  if (readable === null) return Effect.succeed(Effect.fail(Option.none()))
-  return Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() => readable.getReader()),
-      (reader) => Effect.promise(() => release(reader))
-    ),
-    (reader) =>
-      Effect.withFiberRuntime<Uint8Array, Option.Option<BackendError>>((fiber) => {
-        const stop = fiber.getFiberRef(Stop.current)
-        return Effect.async((resume) => {
-          const forget = stop?.on(() => {
-            reader.cancel().catch(() => {})
-            resume(Effect.fail(Option.some(bodyFailure(call, new Stop.Stopped()))))
-          })
-          reader.read().then(
-            (next) => {
-              forget?.()
-              resume(next.done ? Effect.fail(Option.none()) : Effect.succeed(next.value))
-            },
-            (error: unknown) => {
-              forget?.()
-              resume(Effect.fail(Option.some(bodyFailure(call, error))))
-            }
-          )
-        })
-      })
-  )
+      if (bytes === null) return Effect.zipRight(wait, pull)
+      const chunk = reader.read(bytes)
+      pending = chunk.failure
+      done = chunk.done === true || bytes === undefined
+      // Complete: release the body now, which keeps the connection for the next request.
+      if (done && !pending) reply.release()
+      if (chunk.events.length > 0) return Effect.succeed(Chunk.unsafeFromArray(chunk.events))
+    }
+  })
+  return pull
 }
-
-/** The whole response body as text (read as `pullBody` reads it, so a deadline can stop it). */
-export const text = (call: Call, response: Reply): Effect.Effect<string, BackendError> =>
-  Effect.scoped(Effect.flatMap(pullBody(call, response), (pull) => {
-    const parts: Array<Uint8Array> = []
-    const loop: Effect.Effect<string, BackendError> = Effect.matchEffect(pull, {
-      onFailure: Option.match({
-        onNone: () => Effect.succeed(Buffer.concat(parts).toString("utf8")),
-        onSome: Effect.fail
-      }),
-      onSuccess: (bytes) => {
-        parts.push(bytes)
-        return loop
-      }
-    })
-    return loop
-  }))
 
 /**
- * A consumer usually stops at the protocol's own end marker (`[DONE]`, `done: true`) a moment
- * before the HTTP body ends. Cancelling then would destroy the socket and cost every request
- * a new connection; so a body whose end is already in flight is read to its end (keeping the
- * connection alive for the next request), and only a body still streaming is cancelled, at
- * once, so a caller who went away stops the server within milliseconds.
+ * The response body as bytes. A connection that breaks mid-body is a `StreamCut` (the answer
+ * started and did not finish); closing the stream early cuts the connection.
  */
-const release = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
-  try {
-    for (let i = 0; i < 4; i++) {
-      const next = await Promise.race([reader.read(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2))])
-      if (next === undefined) break
-      if (next.done) return
-    }
-    await reader.cancel()
-  } catch {
-    // A body that already failed rejects again with the same failure, which the stream has
-    // reported; cancelling it has nothing more to say.
-  }
-}
+export const body = (call: Call, reply: Reply): Stream.Stream<Uint8Array, BackendError> =>
+  Stream.unwrapScoped(
+    Effect.as(
+      Effect.addFinalizer(() => Effect.sync(() => reply.cut())),
+      Stream.repeatEffectChunkOption(pullOf(call, reply, { events: [], read: (bytes) => ({ events: bytes === undefined ? [] : [bytes] }) }))
+    )
+  )
+
+/** The whole response body as text. */
+export const text = (call: Call, reply: Reply): Effect.Effect<string, BackendError> =>
+  Effect.map(Stream.runCollect(body(call, reply)), (parts) => Buffer.concat(Chunk.toReadonlyArray(parts)).toString("utf8"))
+
+/** Send the call and read its whole body as JSON. */
+export const json = (call: Call): Effect.Effect<unknown, BackendError> =>
+  Effect.flatMap(send(call), (reply) =>
+    Effect.flatMap(text(call, reply), (text) =>
+      Effect.try({
+        try: (): unknown => JSON.parse(text),
+        catch: () => failure(call, "Upstream", `${call.backend} answered with something that is not JSON: ${truncate(text)}`, reply.status)
+      })))
 
 // ---------------------------------------------------------------------------------------------
 // Failure mapping. Exported so backends that get errors inside a 200 body (OpenRouter,
@@ -446,7 +511,8 @@ export const scrub = (call: Call, message: string): string => {
   return out
 }
 
-const statusFailure = (call: Call, status: number, text: string, reply: Reply, now: number): BackendError => {
+const statusFailure = (call: Call, reply: Reply, text: string, now: number): BackendError => {
+  const status = reply.status
   const said = errorText(text)
   const parsed = parseJson(text)
   let reason = reasonOfStatus(status, call.model !== undefined)
@@ -456,29 +522,23 @@ const statusFailure = (call: Call, status: number, text: string, reply: Reply, n
   if (/queue (is )?full|server busy/i.test(said)) reason = "Overloaded"
   // A 404 for the route itself (`Not Found` with no JSON) cannot be about a model we did not name.
   if (status === 404 && call.model === undefined && parsed === undefined) reason = "Upstream"
-  // Read through `header`: a local reply's `headers` would build a WHATWG Headers (see PlainHttp).
-  const retry = reason === "Overloaded" ? retryAfterMs({ get: (name) => header(reply, name) ?? null }, now) : undefined
+  const retry = reason === "Overloaded" ? retryAfterMs({ get: (name) => reply.header(name) ?? null }, now) : undefined
   const what = reason === "ModelMissing" ? ` (model "${call.model}")` : ""
-  return failure(
-    call,
-    reason,
-    `${call.backend} answered HTTP ${status}${what}${said ? `: ${said}` : ""}`,
-    status,
-    retry
-  )
+  return failure(call, reason, `${call.backend} answered HTTP ${status}${what}${said ? `: ${said}` : ""}`, status, retry)
 }
 
-const connectFailure = (call: Call, error: unknown): BackendError => {
-  const code = errorCode(error)
-  const where = originOf(call.url)
-  const reason: Reason = code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT" ? "Timeout" : "Unreachable"
-  return failure(call, reason, `${call.backend}: no answer from ${where} (${code ?? describe(error)})`)
-}
+/** Before the headers: nothing answered (refused, reset, unresolvable), or it went idle. */
+const connectFailure = (call: Call, error: Error): BackendError =>
+  failure(call, error instanceof IdleTimeout ? "Timeout" : "Unreachable", `${call.backend}: no answer from ${originOf(call.url)} (${said(error)})`)
 
-const bodyFailure = (call: Call, error: unknown): BackendError => {
-  const code = errorCode(error)
-  const reason: Reason = code === "UND_ERR_BODY_TIMEOUT" ? "Timeout" : "StreamCut"
-  return failure(call, reason, `${call.backend}: the connection broke mid-answer (${code ?? describe(error)})`)
+/** After the headers: the answer started and did not finish. */
+const bodyFailure = (call: Call, error: Error): BackendError =>
+  failure(call, error instanceof IdleTimeout ? "Timeout" : "StreamCut", `${call.backend}: the connection broke mid-answer (${said(error)})`)
+
+/** node's error code (ECONNREFUSED, ECONNRESET, …) when it has one, else its message. */
+const said = (error: Error): string => {
+  const code = (error as { code?: unknown }).code
+  return typeof code === "string" ? code : error.message
 }
 
 const failure = (call: Call, reason: Reason, message: string, status?: number, retryAfter?: number) =>
@@ -490,19 +550,6 @@ const failure = (call: Call, reason: Reason, message: string, status?: number, r
     ...(status === undefined ? {} : { status }),
     ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter })
   })
-
-/** fetch wraps the socket error: TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }). */
-const errorCode = (error: unknown): string | undefined => {
-  for (let e: unknown = error, depth = 0; isRecord(e) && depth < 4; e = e["cause"], depth++) {
-    if (typeof e["code"] === "string") return e["code"]
-  }
-  return undefined
-}
-
-const describe = (error: unknown): string => {
-  const cause = isRecord(error) && error["cause"] instanceof Error ? error["cause"].message : undefined
-  return cause ?? (error instanceof Error ? error.message : String(error))
-}
 
 const originOf = (url: string): string => {
   try {

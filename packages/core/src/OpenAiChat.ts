@@ -19,18 +19,14 @@
  * and only the caller knows whether to show it). Reasoning that a server streams in separate
  * fields (`reasoning`, `reasoning_content`) is not part of the answer and is not emitted.
  */
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type { FinishReason, GenerateRequest, Message, Usage } from "./Backend.ts"
 import { GenerateEvent } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"
 import * as HttpCall from "./HttpCall.ts"
-import * as Pullable from "./internal/Pullable.ts"
-import * as Source from "./internal/Source.ts"
 import * as Sse from "./Sse.ts"
 
 export interface Client {
@@ -101,58 +97,40 @@ const toWire = (message: Message): Record<string, unknown> => {
  * Stream an answer: Start on headers, then the SSE body decoded as it arrives. Each chunk of
  * bytes is turned into its events in one pass (SSE framing and chat decoding together): this
  * runs under every token, and each stream stage costs more than the decoding itself.
- *
- * A local server (`http:`) is read as a Source, by plain calls (see internal/Source); a
- * remote one through fetch, as a pull.
  */
-export const generate = (client: Client, request: GenerateRequest): Stream.Stream<GenerateEvent, BackendError> =>
-  client.baseUrl.startsWith("http:") && URL.canParse(client.baseUrl)
-    ? Pullable.fromSource(() => chatSource(client, request))
-    : Pullable.make(
-      Effect.gen(function*() {
-        const payload = yield* body(client, request)
-        const call = chatCall(client, request, payload)
-        const response = yield* HttpCall.send(call)
-        const source = sourceOf(call)
-        const start = GenerateEvent.Start({ model: request.model })
-        // A server that ignores `stream: true` answers with one JSON completion.
-        if ((HttpCall.header(response, "content-type") ?? "").includes("application/json")) {
-          const whole = Effect.flatMap(HttpCall.text(call, response), (text) => {
-            const events = completionText(source, text)
-            return events instanceof BackendError ? Effect.fail(events) : Effect.succeed(events)
-          })
-          let step = 0
-          return Effect.suspend((): Pullable.Pull<GenerateEvent, BackendError> => {
-            step++
-            if (step === 1) return Effect.succeed(Chunk.of(start))
-            if (step === 2) return Effect.mapBoth(whole, { onFailure: Option.some, onSuccess: Chunk.unsafeFromArray })
-            return Effect.fail(Option.none())
-          })
-        }
-        const read = yield* HttpCall.pullBody(call, response)
-        const reader = bodyReader(source)
-        let started = false
-        const result = (out: ReadonlyArray<GenerateEvent> | BackendError): Pullable.Pull<GenerateEvent, BackendError> =>
-          out instanceof BackendError
-            ? Effect.fail(Option.some(out))
-            : out.length === 0 && !reader.ended
-            ? pull
-            : Effect.succeed(Chunk.unsafeFromArray(out))
-        const pull: Pullable.Pull<GenerateEvent, BackendError> = Effect.suspend(() => {
-          if (!started) {
-            started = true
-            return Effect.succeed(Chunk.of(start))
+export const generate = (client: Client, request: GenerateRequest): Stream.Stream<GenerateEvent, BackendError> => {
+  const payload = body(client, request)
+  if (Either.isLeft(payload)) return Stream.fail(payload.left)
+  const call = chatCall(client, request, payload.right)
+  const source = sourceOf(call)
+  return HttpCall.events(call, (reply): HttpCall.Reader<GenerateEvent> => {
+    const events = [GenerateEvent.Start({ model: request.model })]
+    // A server that ignores `stream: true` answers with one JSON completion.
+    if ((reply.header("content-type") ?? "").includes("application/json")) {
+      const parts: Array<Buffer> = []
+      return {
+        events,
+        read: (bytes) => {
+          if (bytes) {
+            parts.push(bytes)
+            return { events: [] }
           }
-          if (reader.failure) return Effect.fail(Option.some(reader.failure))
-          if (reader.ended) return Effect.fail(Option.none())
-          return Effect.matchEffect(read, {
-            onFailure: (error) => Option.isSome(error) ? Effect.fail(error) : result(reader.decode(undefined)),
-            onSuccess: (bytes) => result(reader.decode(bytes))
-          })
-        })
-        return pull
-      })
-    )
+          const whole = completionText(source, Buffer.concat(parts).toString("utf8"))
+          return whole instanceof BackendError ? { events: [], failure: whole } : { events: whole, done: true }
+        }
+      }
+    }
+    const reader = bodyReader(source)
+    return {
+      events,
+      read: (bytes) => {
+        const out = reader.decode(bytes)
+        if (out instanceof BackendError) return { events: [], failure: out }
+        return reader.failure ? { events: out, failure: reader.failure } : { events: out, done: reader.ended }
+      }
+    }
+  })
+}
 
 const chatCall = (client: Client, request: GenerateRequest, payload: Record<string, unknown>): HttpCall.Call => ({
   backend: client.backend,
@@ -206,51 +184,6 @@ const bodyReader = (source: Sse.Source) => {
     }
   }
 }
-
-/** The answer to a chat request to a local (`http:`) server, as a Source. */
-const chatSource = (client: Client, request: GenerateRequest): Source.Source<GenerateEvent, BackendError> => {
-  const payload = body(client, request)
-  if (Either.isLeft(payload)) return failedSource(payload.left)
-  const call = chatCall(client, request, payload.right)
-  const source = sourceOf(call)
-  return HttpCall.source(call, (reply) => {
-    const events = [GenerateEvent.Start({ model: request.model })]
-    // A server that ignores `stream: true` answers with one JSON completion.
-    if ((reply.header("content-type") ?? "").includes("application/json")) {
-      const parts: Array<Buffer> = []
-      return {
-        events,
-        read: (bytes) => {
-          if (bytes) {
-            parts.push(bytes)
-            return { events: [] }
-          }
-          const whole = completionText(source, Buffer.concat(parts).toString("utf8"))
-          return whole instanceof BackendError ? { events: [], failure: whole } : { events: whole, done: true }
-        }
-      }
-    }
-    const reader = bodyReader(source)
-    return {
-      events,
-      read: (bytes) => {
-        const out = reader.decode(bytes)
-        if (out instanceof BackendError) return { events: [], failure: out }
-        return reader.failure ? { events: out, failure: reader.failure } : { events: out, done: reader.ended }
-      }
-    }
-  })
-}
-
-const failedSource = <A, E>(error: E): Source.Source<A, E> => ({
-  poll: () => Source.failed(error),
-  wait: (then) => {
-    then()
-    return () => {}
-  },
-  close: () => {},
-  cut: () => {}
-})
 
 /** A whole completion's text -> its events, or what is wrong with it. */
 const completionText = (source: Sse.Source, text: string): ReadonlyArray<GenerateEvent> | BackendError => {

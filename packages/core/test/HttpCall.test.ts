@@ -213,22 +213,19 @@ describe("HttpCall redirects (local http: servers)", () => {
       expect(error.message).toContain("https://example.invalid")
     }))
 
-  it.scoped("an Exchange (the reader of local chat answers) follows redirects and maps statuses as send does", () =>
+  it.scoped("a streamed answer (events) follows redirects and maps statuses as send does", () =>
     Effect.gen(function*() {
       const { handler } = redirecting(308)
       const url = yield* serve(handler)
-      const reply = yield* Effect.async<unknown>((resume) => {
-        const exchange = HttpCall.exchange({ backend: "mlx", method: "POST", url: `${url}/old`, body: { hello: 1 } })
-        exchange.wait(() => resume(Effect.succeed(exchange.poll())))
-      })
-      expect(reply).toBeInstanceOf(Object)
-      expect((reply as HttpCall.Reply).status).toBe(200)
+      const reader = (): HttpCall.Reader<string> => {
+        const parts: Array<string> = []
+        return { events: ["start"], read: (bytes) => bytes ? (parts.push(bytes.toString()), { events: [] }) : { events: [parts.join("")], done: true } }
+      }
+      const got = yield* HttpCall.events({ backend: "mlx", method: "POST", url: `${url}/old`, body: { hello: 1 } }, reader).pipe(Stream.runCollect)
+      expect(Chunk.toReadonlyArray(got)).toEqual(["start", JSON.stringify({ method: "POST", body: "{\"hello\":1}" })])
       const missing = yield* serve(answer(404, "{\"error\":\"model 'm1' not found\"}"))
-      const error = yield* Effect.async<unknown>((resume) => {
-        const exchange = HttpCall.exchange({ backend: "mlx", model: "m1", method: "POST", url: missing, body: {} })
-        exchange.wait(() => resume(Effect.succeed(exchange.poll())))
-      })
-      expect((error as { reason: string }).reason).toBe("ModelMissing")
+      const error = yield* HttpCall.events({ backend: "mlx", model: "m1", method: "POST", url: missing, body: {} }, reader).pipe(Stream.runDrain, Effect.flip)
+      expect(error.reason).toBe("ModelMissing")
     }))
 })
 

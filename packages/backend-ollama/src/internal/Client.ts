@@ -71,8 +71,6 @@ const wireFetch = (target: Target, where: Failure.Where, signal: AbortSignal): t
     Effect.map((response) =>
       (HttpCall.header(response, "content-type") ?? "").includes("ndjson")
         ? checked(call, response, both)
-        : response instanceof Response
-        ? response
         : new Response(Stream.toReadableStream(HttpCall.body(call, response)), { status: response.status, statusText: response.statusText, headers: response.headers })
     )
   )

@@ -1,15 +1,15 @@
 /**
- * `/api/chat` on a local Ollama (`http:`), read as a core Source: the answer every token of a
- * routed request waits on. Going through ollama-js here (its fetch, a WHATWG stream, its
- * NDJSON iterator, a promise per line) cost several times the HTTP exchange itself, so the
- * chat stream is read the way core reads OpenAI-compatible servers; ollama-js still does
- * everything else (list, pull, show) and a remote (`https:`) Ollama's chat.
+ * `/api/chat`, read the one way core reads every streamed answer (HttpCall.events): the answer
+ * every token of a routed request waits on. Going through ollama-js here (its fetch, a WHATWG
+ * stream, its NDJSON iterator, a promise per line) cost several times the HTTP exchange
+ * itself; ollama-js still does the rest (pull, show).
  *
  * Ollama's NDJSON semantics are kept as ollama-js reads them (protocols.md §1.15): an
  * `{"error": …}` line fails the answer after the tokens before it, a body that ends without
  * `done: true` is a cut, and nothing after `done` is read.
  */
-import { Backend, type BackendError, HttpCall, Ndjson, type Source } from "@local-router/core"
+import { Backend, type BackendError, HttpCall, Ndjson } from "@local-router/core"
+import type * as Stream from "effect/Stream"
 import * as Either from "effect/Either"
 import type { ChatResponse } from "ollama"
 import * as Chat from "../Chat.ts"
@@ -26,7 +26,7 @@ export const wireBody = (request: Chat.ChatStreamRequest): Record<string, unknow
   )
 })
 
-export const open = (target: Target, backend: string, request: Chat.ChatStreamRequest): Source.Source<Backend.GenerateEvent, BackendError.BackendError> => {
+export const stream = (target: Target, backend: string, request: Chat.ChatStreamRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
   const where: Failure.Where = { backend, model: request.model, action: "chat" }
   const call: HttpCall.Call = {
     backend,
@@ -55,7 +55,7 @@ export const open = (target: Target, backend: string, request: Chat.ChatStreamRe
     return bytes === undefined ? { events, failure: fromOllama(Failure.NO_DONE) } : { events }
   }
 
-  return HttpCall.source(
+  return HttpCall.events(
     call,
     () => ({ events: [Backend.GenerateEvent.Start({ model: request.model })], read }),
     Failure.classify(where, "open")
