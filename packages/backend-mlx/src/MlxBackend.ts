@@ -87,6 +87,7 @@ export const supervise = (context: Backend.MakeContext<MlxOptions>): Backend.Sup
       url.port || "80",
       ...(context.options.model === undefined ? [] : ["--model", context.options.model])
     ],
+    port: Number(new URL(DEFAULT_URL).port),
     installHint: vision ? "pip install mlx-vlm" : "pip install mlx-lm"
   }
 }

@@ -199,6 +199,7 @@ export const definition: Backend.Definition<MoondreamOptions> = Backend.plugin({
     // cleanly on SIGINT or the `exit` command (protocols.md §3.1).
     command: "moondream-station",
     args: [],
+    port: Number(new URL(Endpoint.DEFAULT_STATION_URL).port),
     stdin: "pipe",
     stopSignal: "SIGINT",
     installHint: "pip install moondream-station"

@@ -85,8 +85,10 @@ export const definition: Backend.Definition<OllamaOptions> = Backend.plugin({
   supervise: ({ url }) => ({
     command: "ollama",
     args: ["serve"],
+    port: Number(new URL(DEFAULT_URL).port),
     // `ollama serve` takes its address from OLLAMA_HOST only; without it, it binds 11434.
     env: { OLLAMA_HOST: new URL(url ?? DEFAULT_URL).host },
     installHint: "brew install ollama, or the Ollama app from https://ollama.com/download"
-  })
+  }),
+  normalizeModel: ModelName.normalise
 })

@@ -135,10 +135,16 @@ export interface MakeContext<Options> {
   readonly configDir: string
 }
 
-/** How the supervisor starts and watches this backend's server (optional for a plugin). */
+/**
+ * How the supervisor starts and watches this backend's server (optional for a plugin). These
+ * are the only defaults the supervisor has for a type; a `supervise:` block in routing.yaml
+ * overrides any of them.
+ */
 export interface SuperviseDefaults {
   readonly command: string
   readonly args: ReadonlyArray<string>
+  /** Where the server listens when routing.yaml's url names no port (its default address). */
+  readonly port?: number
   readonly installHint?: string
   /** Environment the server needs (e.g. OLLAMA_HOST when not on its default port). */
   readonly env?: Readonly<Record<string, string>>
@@ -146,6 +152,10 @@ export interface SuperviseDefaults {
   readonly stdin?: "pipe" | "ignore"
   /** The signal that stops it cleanly (default SIGTERM). */
   readonly stopSignal?: "SIGTERM" | "SIGINT"
+  /** Milliseconds: how long a start may take (e.g. a server that loads a big model first), how often to poll meanwhile. */
+  readonly readiness?: { readonly deadline?: number; readonly interval?: number }
+  /** Milliseconds: how often it is checked, how many failed checks restart it, how often the full probe runs. */
+  readonly health?: { readonly interval?: number; readonly failures?: number; readonly full?: number }
 }
 
 /**
@@ -162,6 +172,11 @@ export interface Definition<Options = unknown> {
   readonly timeouts?: Partial<Timeouts>
   readonly make: (context: MakeContext<Options>) => Effect.Effect<Backend, BackendError, Scope.Scope>
   readonly supervise?: (context: MakeContext<Options>) => SuperviseDefaults
+  /**
+   * How the server spells a model name, so that two spellings of one model compare equal
+   * (Ollama: `Moondream` is `moondream:latest`). Without it, names compare exactly.
+   */
+  readonly normalizeModel?: (name: string) => string
 }
 
 /** Build a backend definition. Built-in backends use this too: the plugin path is the main path. */

@@ -1,24 +1,31 @@
 /**
- * The running config: routing.yaml loaded, its backends made, and the file watched.
+ * The running config, and the only reader and watcher of routing.yaml: the file loaded, its
+ * backends made, and the file watched. Everything else (the router, the gateway, the
+ * supervisor) reads its snapshots or follows its `changes`, so each backend exists once per
+ * config version and every reader moves to a new version at the same moment.
  *
  * A valid edit builds a new snapshot (plugins resolved once per version, unchanged backends
  * kept as they are) and swaps it in atomically: requests read the snapshot once when they
  * start, so those in flight finish on the version they began with. An invalid edit keeps the
  * running snapshot and is reported with its file:line:col.
  */
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as BackendLoader from "./BackendLoader.ts"
 import * as FileWatch from "./FileWatch.ts"
 import type { ConfigError } from "./ConfigError.ts"
-import { Slot, type Snapshot } from "./Router.ts"
+import { Slot, type Snapshot as RouterSnapshot } from "./Router.ts"
 import * as RoutingConfig from "./RoutingConfig.ts"
 
 export type ReloadResult = Data.TaggedEnum<{
@@ -36,9 +43,27 @@ export interface PluginInfo {
   readonly error: string | undefined
 }
 
+/** One backend of a version as it was loaded: what a reader needs beside the router's slot. */
+export interface Entry {
+  readonly entry: RoutingConfig.BackendConfig
+  /** Its type's definition, or why that could not be loaded. */
+  readonly loaded: Either.Either<BackendLoader.Loaded, BackendLoader.LoadError>
+  /** Its own options, decoded by its definition (as written when they could not be). */
+  readonly options: unknown
+  /** The backend itself: the same object the router's snapshot holds. */
+  readonly slot: Slot
+}
+
+/** One version of routing.yaml: the router's snapshot, and how each backend was loaded. */
+export interface Snapshot extends RouterSnapshot {
+  readonly entries: ReadonlyMap<string, Entry>
+}
+
 export interface LiveRouting {
   readonly file: string
   readonly snapshot: Effect.Effect<Snapshot>
+  /** The snapshot in force now, then each new version as it is swapped in. */
+  readonly changes: Stream.Stream<Snapshot>
   /** Re-read the file now (the watcher calls this on every change). */
   readonly reload: Effect.Effect<ReloadResult>
   /** Every reload's outcome, as it happens. */
@@ -54,6 +79,9 @@ export interface Options extends BackendLoader.Options {
   /** Quiet time after a change before reloading, so a multi-step save reloads once. */
   readonly debounce?: Duration.DurationInput
 }
+
+/** The running routing.yaml, as a service. */
+export const LiveRouting = Context.GenericTag<LiveRouting>("@local-router/core/LiveRouting")
 
 interface Version {
   readonly text: string
@@ -74,6 +102,7 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
         const { config, types: loaded } = yield* BackendLoader.check(text, file, options)
         const types = [...loaded.keys()]
         const backends = new Map<string, Slot>()
+        const entries = new Map<string, Entry>()
         const keys = new Map<string, string>()
         const scopes = new Map<string, Scope.CloseableScope>()
         for (const entry of Object.values(config.backends)) {
@@ -81,20 +110,26 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
           // Same entry and same plugin file (path and mtime): keep the running backend.
           const key = JSON.stringify([entry, Either.isRight(l) ? [l.right.from, l.right.stamp] : l.left.message])
           keys.set(entry.name, key)
-          const kept = previous?.keys.get(entry.name) === key ? previous.snapshot.backends.get(entry.name) : undefined
+          const kept = previous?.keys.get(entry.name) === key ? previous.snapshot.entries.get(entry.name) : undefined
           if (kept) {
-            backends.set(entry.name, kept)
+            backends.set(entry.name, kept.slot)
+            entries.set(entry.name, kept)
             const scope = previous!.scopes.get(entry.name)
             if (scope) scopes.set(entry.name, scope)
             continue
           }
           if (Either.isLeft(l)) {
-            backends.set(entry.name, Slot.Failed({ reason: l.left.message, code: l.left.reason }))
+            const slot = Slot.Failed({ reason: l.left.message, code: l.left.reason })
+            backends.set(entry.name, slot)
+            entries.set(entry.name, { entry, loaded: l, options: entry.options, slot })
             continue
           }
           const scope = yield* Scope.make()
           scopes.set(entry.name, scope)
-          backends.set(entry.name, yield* BackendLoader.make(entry, l.right, config, scope, options))
+          const slot = yield* BackendLoader.make(entry, l.right, config, scope, options)
+          backends.set(entry.name, slot)
+          const decoded = Schema.decodeUnknownEither(l.right.definition.options)(entry.options)
+          entries.set(entry.name, { entry, loaded: l, options: Either.getOrElse(decoded, () => entry.options), slot })
         }
         const plugins = types.map((type): PluginInfo => {
           const l = loaded.get(type)!
@@ -102,11 +137,11 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
             ? { type, from: l.right.from, version: l.right.definition.version, contract: l.right.definition.contract, error: undefined }
             : { type, from: undefined, version: undefined, contract: undefined, error: l.left.message }
         })
-        return { text, snapshot: { version, config, backends }, keys, scopes, plugins }
+        return { text, snapshot: { version, config, backends, entries }, keys, scopes, plugins }
       })
 
     const text0 = yield* readText(file)
-    const current = yield* Ref.make(yield* build(text0, 1, undefined))
+    const current = yield* SubscriptionRef.make(yield* build(text0, 1, undefined))
 
     // Backends no longer used are closed once requests that may still hold them have had time to finish.
     const retire = (scopes: ReadonlyArray<Scope.CloseableScope>, grace: number) =>
@@ -122,7 +157,7 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
         if (text.right === before.text) return ReloadResult.Unchanged()
         const next = yield* Effect.either(build(text.right, before.snapshot.version + 1, before))
         if (Either.isLeft(next)) return yield* reject(next.left)
-        yield* Ref.set(current, next.right)
+        yield* SubscriptionRef.set(current, next.right)
         yield* Ref.set(lastError, undefined)
         const stale = [...before.scopes].filter(([name, scope]) => next.right.scopes.get(name) !== scope).map(([, s]) => s)
         yield* retire(stale, before.snapshot.config.defaults.timeouts.total)
@@ -153,11 +188,16 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
     return {
       file,
       snapshot: Effect.map(Ref.get(current), (v) => v.snapshot),
+      changes: Stream.map(current.changes, (v) => v.snapshot),
       reload,
       results: Stream.fromPubSub(results),
       lastError: Ref.get(lastError),
       plugins: Effect.map(Ref.get(current), (v) => v.plugins)
     }
   })
+
+/** LiveRouting for `file`, for as long as the layer lives. */
+export const layer = (file: string, options: Options = {}): Layer.Layer<LiveRouting, ConfigError> =>
+  Layer.scoped(LiveRouting, make(file, options))
 
 const readText = RoutingConfig.readFile

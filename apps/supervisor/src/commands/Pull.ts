@@ -75,12 +75,11 @@ export const pull = Command.make(
       const view = yield* progressView
       let failed = 0
       for (const server of chosen) {
-        const backendOf = yield* Server.makeBackend(server, process.env)
-        const made = Either.getOrUndefined(backendOf)
+        const made = Either.getOrUndefined(server.backend)
         const wanted = Option.isSome(model)
           ? [model.value]
           : made
-          ? Server.modelsOf(server.plan.models, yield* made.probe)?.missing ?? server.plan.models
+          ? Server.modelsOf(server.plan.models, yield* made.probe, server.normalizeModel)?.missing ?? server.plan.models
           : server.plan.models
         const log = LogFile.open(Paths.serverLogs(), server.plan.name)
         for (const m of wanted) {

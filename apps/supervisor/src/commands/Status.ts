@@ -62,4 +62,4 @@ export const status = Command.make("status", { config: configOption, json: jsonO
     if (json) return yield* Console.log(JSON.stringify({ from, servers }, null, 2))
     yield* Console.log(`Servers, from ${from}:\n\n${table(servers)}`)
     if (Option.isSome(live) && live.value.configError) yield* Console.log(`\nrouting.yaml edit rejected:\n${live.value.configError}`)
-  })).pipe(Command.withDescription("Show each supervised server's state, pid, uptime, restarts, models and last error"))
+  }).pipe(Effect.scoped)).pipe(Command.withDescription("Show each supervised server's state, pid, uptime, restarts, models and last error"))

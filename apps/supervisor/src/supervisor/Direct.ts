@@ -13,12 +13,12 @@ import * as Server from "./Server.ts"
 import type { ServerView } from "./StatusApi.ts"
 
 export const probeAll = (loaded: Plans.Loaded): Effect.Effect<ReadonlyArray<ServerView>> =>
-  Effect.forEach(loaded.servers, (server) => probeOne(server).pipe(Effect.scoped), { concurrency: "unbounded" })
+  Effect.forEach(loaded.servers, probeOne, { concurrency: "unbounded" })
 
 const probeOne = (server: Plans.Server) =>
   Effect.gen(function*() {
     const { plan } = server
-    const backend = yield* Server.makeBackend(server, process.env)
+    const { backend } = server
     const probe = Either.isRight(backend) ? yield* backend.right.probe : yield* Port.tcpProbe(plan.host, plan.port)
     const found = Binary.find(plan.command, { ...process.env, ...(plan.env.PATH ? { PATH: plan.env.PATH } : {}) })
     const alive = Policy.health(probe) === "alive"
@@ -39,7 +39,7 @@ const probeOne = (server: Plans.Server) =>
       pid: undefined,
       startedAt: undefined,
       restarts: 0,
-      models: Server.modelsOf(plan.models, probe),
+      models: Server.modelsOf(plan.models, probe, server.normalizeModel),
       lastError: undefined,
       lastLines: [],
       pull: undefined,

@@ -1,65 +1,80 @@
 /**
- * routing.yaml -> the servers to supervise. Core keeps each backend's `supervise:` block raw and
- * validates it, with the same located errors as the rest of the file (file:line:col,
- * did-you-mean), against the schema the supervisor hands it (`Supervise.Field`).
+ * A version of routing.yaml (LiveRouting's snapshot) -> the servers to supervise. The supervisor
+ * reads no file: LiveRouting parsed it, validated each `supervise:` block against the schema the
+ * supervisor hands it (`Supervise.Field`, with file:line:col and did-you-mean), loaded each
+ * type's definition and made each backend once. A server's Plan takes its defaults only from its
+ * definition's `supervise`, and it probes and pulls through the very backend the router uses.
  */
-import { type Backend, BackendLoader, type ConfigError, RoutingConfig } from "@local-router/core"
+import { type Backend, type BackendLoader, type ConfigError, LiveRouting, type RoutingConfig } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Supervise from "./Supervise.ts"
 
 export interface Server {
   readonly plan: Supervise.Plan
   readonly entry: RoutingConfig.BackendConfig
-  /** The backend's definition, for its probe and pulls; undefined when its type cannot be loaded here. */
-  readonly definition: Backend.Definition | undefined
-  /** Why the definition is missing. */
-  readonly definitionError: string | undefined
-  /** The backend's own options, decoded by its definition. */
-  readonly options: unknown
-  /** routing.yaml's directory, which relative paths in the backend's options are resolved from. */
-  readonly configDir: string
+  /** The backend (the same object the router uses, for probes and pulls), or why there is none here. */
+  readonly backend: Either.Either<Backend.Backend, string>
+  /** Which backend of which version this is: a new one (an edit, a reloaded plugin) means a restart. */
+  readonly slot: LiveRouting.Entry["slot"]
+  /** How this server spells a model name (its definition's `normalizeModel`; exact without one). */
+  readonly normalizeModel: (name: string) => string
 }
 
 export interface Loaded {
+  readonly version: number
   readonly config: RoutingConfig.Config
   readonly servers: ReadonlyArray<Server>
+  /** Blocks that could not be read (LiveRouting was made without `Supervise.Field`): not supervised. */
+  readonly invalid: ReadonlyArray<string>
 }
 
-/** Parse and check a routing.yaml's text, and plan its supervised servers. */
-export const fromText = (text: string, file: string, options: BackendLoader.Options = {}): Effect.Effect<Loaded, ConfigError.ConfigError> =>
-  Effect.gen(function*() {
-    const { config, types } = yield* BackendLoader.check(text, file, { ...options, superviseSchema: Supervise.Field })
-    const definitionOf = (type: string) => {
-      const loaded = types.get(type)
-      return loaded && Either.isRight(loaded) ? loaded.right.definition : undefined
-    }
-    const servers: Array<Server> = []
-    for (const entry of Object.values(config.backends)) {
-      const definition = definitionOf(entry.type)
-      const loaded = types.get(entry.type)
-      const own = entry.options
-      const decoded = definition ? Schema.decodeUnknownEither(definition.options)(own) : Either.right(own)
-      const block = entry.supervise === undefined ? undefined : Schema.decodeUnknownSync(Supervise.Field)(entry.supervise)
-      const plan = Supervise.plan({
-        entry: { ...entry, options: { ...own, ...(block === undefined ? {} : { supervise: block }) } },
-        config,
-        definition,
-        options: Either.getOrElse(decoded, () => own)
-      })
-      if (!plan) continue
-      servers.push({
-        plan,
-        entry,
-        definition,
-        definitionError: loaded && Either.isLeft(loaded) ? loaded.left.message : undefined,
-        options: Either.getOrElse(decoded, () => own),
-        configDir: config.dir
-      })
-    }
-    return { config, servers }
-  })
+const exact = (name: string) => name
 
-export const load = (file: string, options: BackendLoader.Options = {}) =>
-  Effect.flatMap(RoutingConfig.readFile(file), (text) => fromText(text, file, options))
+/** The servers of one version of routing.yaml. */
+export const fromSnapshot = (snapshot: LiveRouting.Snapshot): Loaded => {
+  const servers: Array<Server> = []
+  const invalid: Array<string> = []
+  for (const { entry, loaded, options, slot } of snapshot.entries.values()) {
+    const block = entry.supervise === undefined ? Either.right(undefined) : Schema.decodeUnknownEither(Supervise.Field)(entry.supervise)
+    if (Either.isLeft(block)) {
+      invalid.push(`${entry.name}: ${block.left.message.split("\n")[0]}`)
+      continue
+    }
+    const definition = Either.isRight(loaded) ? loaded.right.definition : undefined
+    const plan = Supervise.plan({
+      entry,
+      block: block.right,
+      config: snapshot.config,
+      defaults: definition?.supervise?.({
+        name: entry.name,
+        url: entry.url,
+        apiKey: undefined,
+        apiKeyEnv: entry.apiKeyEnv,
+        options,
+        configDir: snapshot.config.dir
+      })
+    })
+    if (!plan) continue
+    servers.push({
+      plan,
+      entry,
+      backend: slot._tag === "Ready" ? Either.right(slot.backend) : Either.left(slot.reason),
+      slot,
+      normalizeModel: definition?.normalizeModel ?? exact
+    })
+  }
+  return { version: snapshot.version, config: snapshot.config, servers, invalid }
+}
+
+/** Read routing.yaml once (no watch), for a command that runs no supervisor (`status`, `pull`). */
+export const load = (
+  file: string,
+  options: BackendLoader.Options = {}
+): Effect.Effect<Loaded, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.flatMap(
+    LiveRouting.make(file, { ...options, superviseSchema: Supervise.Field, watch: false }),
+    (live) => Effect.map(live.snapshot, fromSnapshot)
+  )

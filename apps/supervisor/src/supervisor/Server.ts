@@ -6,15 +6,13 @@
  * scope closing) stops the child's whole process group.
  */
 import type { Backend } from "@local-router/core"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Queue from "effect/Queue"
-import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Binary from "./Binary.ts"
@@ -78,14 +76,12 @@ const PROBE_DEADLINE = Duration.seconds(10)
 /** A server that takes longer than this to answer GET / gets the full probe at once. */
 const QUICK_DEADLINE = 1_000
 
-/** `moondream` is listed as `moondream:latest` by Ollama. */
-export const isListed = (model: string, listed: ReadonlyArray<string>) =>
-  listed.some((m) => m === model || m === `${model}:latest` || `${m}:latest` === model)
-
-export const modelsOf = (wanted: ReadonlyArray<string>, probe: Backend.Probe): Models | undefined =>
-  probe._tag === "Ready"
-    ? { present: wanted.filter((m) => isListed(m, probe.models)), missing: wanted.filter((m) => !isListed(m, probe.models)) }
-    : undefined
+/** Which of `wanted` the server lists, comparing names as the server spells them (`normalize`). */
+export const modelsOf = (wanted: ReadonlyArray<string>, probe: Backend.Probe, normalize: (name: string) => string): Models | undefined => {
+  if (probe._tag !== "Ready") return undefined
+  const listed = new Set(probe.models.map(normalize))
+  return { present: wanted.filter((m) => listed.has(normalize(m))), missing: wanted.filter((m) => !listed.has(normalize(m))) }
+}
 
 const detail = (probe: Backend.Probe) => (probe._tag === "Ready" ? "ready" : probe.detail)
 
@@ -99,7 +95,8 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       Effect.sync(() => LogFile.open(options.logDir, plan.name)),
       (l) => Effect.sync(() => l.close())
     )
-    const backend = yield* makeBackend(server, env)
+    const backend = server.backend
+    const modelsOfPlan = (p: Backend.Probe) => modelsOf(plan.models, p, server.normalizeModel)
     if (Either.isLeft(backend)) yield* Effect.logWarning(`${plan.name}: health is checked by TCP connect only: ${backend.left}`)
     const probe: Effect.Effect<Backend.Probe> = Either.isRight(backend)
       ? Effect.timeoutTo(backend.right.probe, {
@@ -163,7 +160,7 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       }))
 
     const refreshModels = Effect.flatMap(probe, (p) => {
-      const models = modelsOf(plan.models, p)
+      const models = modelsOfPlan(p)
       return models ? update({ models }) : Effect.void
     })
 
@@ -196,7 +193,7 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
             case "Healthy": {
               if (failures > 0) yield* onRecover
               failures = 0
-              const models = modelsOf(plan.models, p)
+              const models = modelsOfPlan(p)
               if (models) yield* update({ models })
               break
             }
@@ -240,7 +237,7 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
         })
         const up = yield* Effect.either(Effect.raceFirst(ready, exited))
         if (Either.isLeft(up)) return up.left
-        yield* move("ready", `answers at ${address} (${up.right.ms}ms after start)`, { models: modelsOf(plan.models, up.right.probe) })
+        yield* move("ready", `answers at ${address} (${up.right.ms}ms after start)`, { models: modelsOfPlan(up.right.probe) })
         if (plan.pull.onStart) yield* Effect.forkScoped(pullMissing)
         const ended = yield* Effect.either(Effect.raceFirst(
           watch(
@@ -258,7 +255,7 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
         yield* move("adopted", `a ${plan.type} server already answers at ${address}; using it instead of starting another`, {
           pid: undefined,
           startedAt: undefined,
-          models: modelsOf(plan.models, p)
+          models: modelsOfPlan(p)
         })
         const gone = yield* Effect.flip(watch(Effect.void, () => Effect.void))
         yield* Effect.logWarning(`${plan.name}: the adopted server stopped answering: ${gone}; starting our own`)
@@ -316,29 +313,3 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       pull
     }
   })
-
-/** The backend itself (for its probe and pulls), made in the server's scope. */
-export const makeBackend = (
-  server: Plans.Server,
-  env: Readonly<Record<string, string | undefined>>
-): Effect.Effect<Either.Either<Backend.Backend, string>, never, Scope.Scope> => {
-  const { definition, entry } = server
-  if (!definition) {
-    return Effect.succeed(Either.left(server.definitionError ?? `backend type "${entry.type}" is not loaded`))
-  }
-  const key = entry.apiKeyEnv ? env[entry.apiKeyEnv] : undefined
-  return definition.make({
-    name: entry.name,
-    url: entry.url,
-    apiKey: key ? Redacted.make(key) : undefined,
-    apiKeyEnv: entry.apiKeyEnv,
-    options: server.options,
-    configDir: server.configDir
-  }).pipe(
-    Effect.timeout(Duration.seconds(10)),
-    Effect.map((b): Either.Either<Backend.Backend, string> => Either.right(b)),
-    Effect.catchAllCause((cause) =>
-      Effect.succeed(Either.left(`backend "${entry.name}" could not be made: ${Cause.pretty(cause).split("\n")[0]}`))
-    )
-  )
-}

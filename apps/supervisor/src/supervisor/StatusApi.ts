@@ -12,7 +12,7 @@ export interface ServerView extends Server.Status {
 }
 
 export interface View {
-  readonly supervisor: { readonly pid: number; readonly uptimeMs: number; readonly config: string; readonly configError: string | null }
+  readonly supervisor: { readonly pid: number; readonly uptimeMs: number; readonly config: string; readonly configVersion: number; readonly configError: string | null }
   readonly servers: ReadonlyArray<ServerView>
 }
 
@@ -21,7 +21,7 @@ export const view = (supervisor: Supervisor.Supervisor): Effect.Effect<View> =>
   Effect.map(supervisor.snapshot, (s) => {
     const now = Date.now()
     return {
-      supervisor: { pid: s.pid, uptimeMs: now - s.startedAt, config: s.file, configError: s.configError ?? null },
+      supervisor: { pid: s.pid, uptimeMs: now - s.startedAt, config: s.file, configVersion: s.version, configError: s.configError ?? null },
       servers: s.servers.map((server) => ({
         ...server,
         uptimeMs: server.startedAt !== undefined && server.pid !== undefined ? now - server.startedAt : undefined

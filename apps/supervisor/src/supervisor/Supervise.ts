@@ -18,9 +18,10 @@
  *       pull: { onStart: true, minFreeDisk: 2GB }
  *
  * A backend is supervised when its block says `enabled: true` or names a `command`, or when its
- * type has a known server (ollama, mlx, moondream) and its url is on this machine.
- * Every key is optional: defaults come from the backend definition's `supervise(context)` where
- * the backend package provides one, else from the table below, then from `baseline`.
+ * definition gives `supervise` defaults (ollama, mlx, moondream, a plugin that knows its server)
+ * and its url is on this machine. Every key is optional: the block wins, then the backend
+ * definition's `supervise(context)`, then `baseline`. The supervisor knows no backend type: what
+ * a server needs to run comes only from its definition.
  */
 import { type Backend, type RoutingConfig, RoutingSchema } from "@local-router/core"
 import * as ParseResult from "effect/ParseResult"
@@ -134,43 +135,6 @@ export interface Plan {
   readonly installHint: string | undefined
 }
 
-interface TypeDefaults {
-  readonly port: number
-  readonly command: string
-  readonly args: (options: Readonly<Record<string, unknown>>) => ReadonlyArray<string>
-  readonly env?: Readonly<Record<string, string>>
-  readonly stdin?: "pipe" | "ignore"
-  readonly signal?: NodeJS.Signals
-  readonly installHint: string
-}
-
-/** Used where the backend package gives no `supervise` defaults (or cannot be loaded here). */
-export const typeDefaults: Readonly<Record<string, TypeDefaults>> = {
-  ollama: {
-    port: 11434,
-    command: "ollama",
-    args: () => ["serve"],
-    // `ollama serve` binds OLLAMA_HOST, not a flag (protocols.md §1.1).
-    env: { OLLAMA_HOST: "{host}:{port}" },
-    installHint: "brew install ollama, or the Ollama app from https://ollama.com/download"
-  },
-  mlx: {
-    port: 11435,
-    command: "mlx_lm.server",
-    args: (o) => ["--host", "{host}", "--port", "{port}", ...(typeof o.model === "string" ? ["--model", o.model] : [])],
-    installHint: "pip install mlx-lm"
-  },
-  moondream: {
-    port: 2020,
-    command: "moondream-station",
-    args: () => [],
-    // An interactive REPL: EOF on stdin makes it spin, SIGINT stops it cleanly (protocols.md §3.1).
-    stdin: "pipe",
-    signal: "SIGINT",
-    installHint: "pip install moondream-station"
-  }
-}
-
 export const baseline = {
   adopt: true,
   stdin: "pipe" as const,
@@ -186,11 +150,11 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"])
 
 export interface PlanInput {
   readonly entry: RoutingConfig.BackendConfig
+  /** The entry's `supervise:` block, decoded. */
+  readonly block: Block | undefined
   readonly config: RoutingConfig.Config
-  /** The backend's definition when it could be loaded. */
-  readonly definition: Backend.Definition | undefined
-  /** The backend's own options, decoded by its definition (without `supervise`). */
-  readonly options: unknown
+  /** The backend definition's `supervise(context)`, when it has one and could be loaded. */
+  readonly defaults: Backend.SuperviseDefaults | undefined
 }
 
 /**
@@ -198,33 +162,23 @@ export interface PlanInput {
  * or no command and no known default (a cloud backend, a remote URL).
  */
 export const plan = (input: PlanInput): Plan | undefined => {
-  const { entry, config, definition } = input
-  const field = entry.options.supervise as Block | undefined
-  if (!entry.enabled || field?.enabled === false) return undefined
-  const block: Block = field ?? {}
-  const table = typeDefaults[entry.type]
-  const fromDefinition = definition?.supervise?.({
-    name: entry.name,
-    url: entry.url,
-    apiKey: undefined,
-    apiKeyEnv: entry.apiKeyEnv,
-    options: input.options,
-    configDir: config.dir
-  })
+  const { config, defaults, entry } = input
+  if (!entry.enabled || input.block?.enabled === false) return undefined
+  const block: Block = input.block ?? {}
   const url = entry.url ? new URL(entry.url) : undefined
   const host = url ? url.hostname.replace(/^\[|\]$/g, "") : "127.0.0.1"
-  const explicit = field?.enabled === true || field?.command !== undefined
-  if (!explicit && (!(table || fromDefinition) || !LOOPBACK.has(host))) return undefined
-  const command = block.command ?? fromDefinition?.command ?? table?.command
+  const explicit = block.enabled === true || block.command !== undefined
+  if (!explicit && (!defaults || !LOOPBACK.has(host))) return undefined
+  const command = block.command ?? defaults?.command
   if (command === undefined) return undefined
-  const port = url?.port ? Number(url.port) : table?.port ?? (url?.protocol === "https:" ? 443 : 80)
+  const port = url?.port ? Number(url.port) : defaults?.port ?? (url?.protocol === "https:" ? 443 : 80)
 
   const models = block.models ?? [
     ...new Set(Object.values(config.categories).flatMap((c) => (c.models[entry.name] ? [c.models[entry.name]!] : [])))
   ]
   const fill = (s: string) => s.replaceAll("{host}", host).replaceAll("{port}", String(port)).replaceAll("{model}", models[0] ?? "")
-  const args = block.args ?? fromDefinition?.args ?? table?.args(entry.options) ?? []
-  const env = { ...table?.env, ...fromDefinition?.env, ...block.env }
+  const args = block.args ?? defaults?.args ?? []
+  const env = { ...defaults?.env, ...block.env }
   return {
     name: entry.name,
     type: entry.type,
@@ -235,18 +189,18 @@ export const plan = (input: PlanInput): Plan | undefined => {
     env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fill(v)])),
     cwd: block.cwd ? path.resolve(config.dir, expandHome(block.cwd)) : config.dir,
     adopt: block.adopt ?? baseline.adopt,
-    stdin: block.stdin ?? fromDefinition?.stdin ?? table?.stdin ?? baseline.stdin,
-    readiness: { ...baseline.readiness, ...block.readiness },
-    health: { ...baseline.health, ...block.health },
+    stdin: block.stdin ?? defaults?.stdin ?? baseline.stdin,
+    readiness: { ...baseline.readiness, ...defaults?.readiness, ...block.readiness },
+    health: { ...baseline.health, ...defaults?.health, ...block.health },
     restart: { ...baseline.restart, ...block.restart },
-    stop: { signal: block.stop?.signal ?? fromDefinition?.stopSignal ?? table?.signal ?? baseline.stop.signal, grace: block.stop?.grace ?? baseline.stop.grace },
+    stop: { signal: block.stop?.signal ?? defaults?.stopSignal ?? baseline.stop.signal, grace: block.stop?.grace ?? baseline.stop.grace },
     models,
     pull: {
       onStart: block.pull?.onStart ?? baseline.pull.onStart,
       command: block.pull?.command,
       minFreeDisk: block.pull?.minFreeDisk ?? baseline.pull.minFreeDisk
     },
-    installHint: block.installHint ?? fromDefinition?.installHint ?? table?.installHint
+    installHint: block.installHint ?? defaults?.installHint
   }
 }
 

@@ -192,8 +192,8 @@ export const soak = async (options: Options): Promise<Report> => {
   const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(effect.pipe(Scope.extend(scope), Effect.provide(logger)))
   try {
     const { gateway, supervisor } = await run(Effect.gen(function*() {
-      const supervisor = yield* Supervisor.make(file, { logDir: path.join(dir, "logs"), watch: false, loader: loaderOptions })
       const live = yield* LiveRouting.make(file, { ...loaderOptions, watch: false })
+      const supervisor = yield* Effect.provideService(Supervisor.make({ logDir: path.join(dir, "logs") }), LiveRouting.LiveRouting, live)
       const router = yield* Router.make(live.snapshot)
       const gateway = yield* Gateway.make({ port: 0, token: Redacted.make(TOKEN), router, routing: live, status: StatusApi.view(supervisor) })
       return { gateway, supervisor }

@@ -7,8 +7,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as Supervisor from "../../src/supervisor/Supervisor.ts"
-import { alive, freePort, groupMembers, loader, phase, routing, tempDir, waitFor, writeRouting } from "./Fixture.ts"
+import { alive, freePort, groupMembers, phase, routing, superviseFile, tempDir, waitFor, writeRouting } from "./Fixture.ts"
 
 const quiet = Effect.provide(Logger.minimumLogLevel(LogLevel.Error))
 
@@ -17,9 +16,9 @@ const supervise = (config: unknown, watch = false) =>
     const dir = tempDir()
     const file = writeRouting(dir, config)
     const scope = yield* Scope.make()
-    const supervisor = yield* Scope.extend(Supervisor.make(file, { logDir: `${dir}/logs`, watch, recheck: 500, loader }), scope)
+    const { live, supervisor } = yield* Scope.extend(superviseFile(file, { logDir: `${dir}/logs`, watch, recheck: 500 }), scope)
     const server = (name: string) => Effect.flatMap(supervisor.server(name), (s) => (s ? Effect.succeed(s) : Effect.dieMessage(`no server ${name}`)))
-    return { supervisor, scope, dir, file, server }
+    return { live, supervisor, scope, dir, file, server }
   })
 
 describe("supervisor failure handling (real processes)", () => {
@@ -106,7 +105,7 @@ describe("supervisor failure handling (real processes)", () => {
     Effect.gen(function*() {
       const [a, b] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
       const config = routing({ one: { kind: "ollama", port: a! }, two: { kind: "ollama", port: b! } })
-      const { scope, server, file, supervisor } = yield* supervise(config, true)
+      const { live, scope, server, file, supervisor } = yield* supervise(config, true)
       const one = yield* waitFor(yield* server("one"), phase("ready"))
       const two = yield* waitFor(yield* server("two"), phase("ready"))
 
@@ -129,7 +128,7 @@ describe("supervisor failure handling (real processes)", () => {
         two: { kind: "ollama", port: b!, args: ["--tokens", "4"], supervise: { restart: { limit: "lots" } } }
       })
       fs.writeFileSync(file, JSON.stringify(bad, null, 2))
-      const outcome = yield* supervisor.reload
+      const outcome = yield* live.reload
       expect(outcome._tag).toBe("Rejected")
       const snapshot = yield* supervisor.snapshot
       expect(snapshot.configError).toMatch(/routing\.yaml:\d+:\d+ backends\.two\.supervise\.restart\.limit: expected a whole number above 0/)

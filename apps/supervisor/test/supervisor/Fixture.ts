@@ -3,7 +3,7 @@
  * simulators (or a tiny fake server) as real child processes on ports the OS picked, and ways
  * to wait for a server's state and to check the process table.
  */
-import type { Backend } from "@local-router/core"
+import { type Backend, LiveRouting } from "@local-router/core"
 import { Simulator } from "@local-router/simulators"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,6 +18,8 @@ import { definition as mlx } from "../../../../packages/backend-mlx/src/index.ts
 import { definition as moondream } from "../../../../packages/backend-moondream/src/index.ts"
 import { definition as ollama } from "../../../../packages/backend-ollama/src/index.ts"
 import type * as Server from "../../src/supervisor/Server.ts"
+import * as Supervise from "../../src/supervisor/Supervise.ts"
+import * as Supervisor from "../../src/supervisor/Supervisor.ts"
 
 export const repo = path.resolve(import.meta.dirname, "../../../..")
 
@@ -27,7 +29,17 @@ export const builtins: ReadonlyMap<string, Backend.Definition> = new Map<string,
   ["mlx", mlx as Backend.Definition],
   ["moondream", moondream as Backend.Definition]
 ])
-export const loader = { builtins }
+/** What the CLI's LiveRouting is given (Builtins.loaderOptions): `supervise:` blocks are checked. */
+export const loader = { builtins, superviseSchema: Supervise.Field }
+
+/** routing.yaml's one reader (LiveRouting) and a Supervisor following it, in the current scope. */
+export const superviseFile = (file: string, options: Supervisor.Options & { readonly watch?: boolean }) =>
+  Effect.gen(function*() {
+    const { watch = false, ...rest } = options
+    const live = yield* LiveRouting.make(file, { ...loader, watch, debounce: "100 millis" })
+    const supervisor = yield* Effect.provideService(Supervisor.make(rest), LiveRouting.LiveRouting, live)
+    return { live, supervisor }
+  })
 export type Kind = "ollama" | "mlx" | "moondream"
 
 export const freePort = (): Promise<number> =>

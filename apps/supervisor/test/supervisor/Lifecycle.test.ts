@@ -5,8 +5,8 @@ import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
-import * as Supervisor from "../../src/supervisor/Supervisor.ts"
-import { alive, loader, freePort, groupMembers, phase, routing, tempDir, until, waitFor, writeRouting } from "./Fixture.ts"
+import type * as Supervisor from "../../src/supervisor/Supervisor.ts"
+import { alive, freePort, groupMembers, phase, routing, superviseFile, tempDir, until, waitFor, writeRouting } from "./Fixture.ts"
 
 const quiet = Effect.provide(Logger.minimumLogLevel(LogLevel.Error))
 
@@ -15,7 +15,7 @@ const supervise = (config: unknown) =>
     const dir = tempDir()
     const file = writeRouting(dir, config)
     const scope = yield* Scope.make()
-    const supervisor = yield* Scope.extend(Supervisor.make(file, { logDir: `${dir}/logs`, watch: false, recheck: 500, loader }), scope)
+    const { supervisor } = yield* Scope.extend(superviseFile(file, { logDir: `${dir}/logs`, recheck: 500 }), scope)
     return { supervisor, scope, dir, file }
   })
 

@@ -1,11 +1,14 @@
 /** The `supervise:` block: defaults per backend type, located errors, binary lookup. */
 import { describe, expect, it } from "@effect/vitest"
+import { Backend } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Binary from "../../src/supervisor/Binary.ts"
 import * as Plans from "../../src/supervisor/Plans.ts"
+import * as Server from "../../src/supervisor/Server.ts"
 import { loader, tempDir } from "./Fixture.ts"
 
 const yaml = (backends: string) => `
@@ -23,10 +26,14 @@ categories:
     models: { ollama: "tinyllama:1.1b-chat" }
 `
 
-const plan = (backends: string) => Plans.fromText(yaml(backends), "/Users/u/routing.yaml", loader)
+const file = path.join(tempDir(), "routing.yaml")
+const plan = (backends: string) => Effect.suspend(() => {
+  fs.writeFileSync(file, yaml(backends))
+  return Plans.load(file, loader)
+})
 
 describe("supervise: block", () => {
-  it.effect("ships defaults for ollama serve, mlx_lm.server and Moondream Station", () =>
+  it.scoped("ships defaults for ollama serve, mlx_lm.server and Moondream Station", () =>
     Effect.gen(function*() {
       const { servers } = yield* plan(`
   ollama: { type: ollama, url: "http://127.0.0.1:11434" }
@@ -52,7 +59,7 @@ describe("supervise: block", () => {
       expect(by.moondream).toMatchObject({ command: "moondream-station", stdin: "pipe", stop: { signal: "SIGINT" }, port: 2020 })
     }))
 
-  it.effect("a block overrides the defaults; durations and sizes are written like the rest of routing.yaml", () =>
+  it.scoped("a block overrides the defaults; durations and sizes are written like the rest of routing.yaml", () =>
     Effect.gen(function*() {
       const { servers } = yield* plan(`
   ollama:
@@ -73,7 +80,7 @@ describe("supervise: block", () => {
       })
     }))
 
-  it.effect("a mistake in the block is reported with file:line:col and a did-you-mean", () =>
+  it.scoped("a mistake in the block is reported with file:line:col and a did-you-mean", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(plan(`
   ollama:
@@ -81,8 +88,61 @@ describe("supervise: block", () => {
     supervise:
       restart: { limt: 3 }
       stop: { signal: SIGSTOP }`))
-      expect(error.message).toContain(`/Users/u/routing.yaml:8:18 backends.ollama.supervise.restart.limt: unknown key "limt" for a supervise block (did you mean "limit"?)`)
+      expect(error.message).toContain(`${file}:8:18 backends.ollama.supervise.restart.limt: unknown key "limt" for a supervise block (did you mean "limit"?)`)
       expect(error.message).toMatch(/routing\.yaml:9:23 backends\.ollama\.supervise\.stop\.signal: expected one of SIGTERM, SIGINT/)
+    }))
+
+  it.scoped("a plugin's defaults come from its definition; one without them is supervised only when its block says how", () =>
+    Effect.gen(function*() {
+      const plugin = (name: string, supervise?: Backend.Definition["supervise"]) =>
+        Backend.plugin({
+          name,
+          contract: Backend.CONTRACT_VERSION,
+          options: Schema.Struct({}),
+          make: () => Effect.die("not made in this test"),
+          ...(supervise ? { supervise } : {})
+        }) as Backend.Definition
+      const builtins = new Map([
+        ...loader.builtins,
+        ["rich", plugin("rich", () => ({
+          command: "rich-server",
+          args: ["--port", "{port}"],
+          port: 7777,
+          readiness: { deadline: 300_000 },
+          health: { interval: 10_000 }
+        }))],
+        ["bare", plugin("bare")]
+      ])
+      fs.writeFileSync(file, `
+backends:
+  rich: { type: rich }
+  tuned: { type: rich, url: "http://127.0.0.1:7000", supervise: { readiness: { deadline: 5s } } }
+  bare: { type: bare, url: "http://127.0.0.1:7001" }
+  told: { type: bare, url: "http://127.0.0.1:7002", supervise: { command: bare-server } }
+priorities:
+  text: [rich]
+categories:
+  fast: { input: text, models: { rich: m } }
+`)
+      const { servers } = yield* Plans.load(file, { ...loader, builtins })
+      const by = Object.fromEntries(servers.map((s) => [s.plan.name, s.plan]))
+      expect(Object.keys(by)).toEqual(["rich", "tuned", "told"])
+      expect(by.rich).toMatchObject({
+        command: "rich-server",
+        args: ["--port", "7777"],
+        port: 7777,
+        readiness: { deadline: 300_000, interval: 100 },
+        health: { interval: 10_000, failures: 3 }
+      })
+      expect(by.tuned).toMatchObject({ port: 7000, args: ["--port", "7000"], readiness: { deadline: 5_000 } })
+      expect(by.told).toMatchObject({ command: "bare-server", args: [], port: 7002, stdin: "pipe", stop: { signal: "SIGTERM" } })
+      // Without `normalizeModel`, names compare exactly.
+      const told = servers.find((s) => s.plan.name === "told")!
+      expect(Server.modelsOf(["m", "M2"], Backend.Probe.Ready({ models: ["M", "M2"], loaded: [] }), told.normalizeModel)).toEqual({ present: ["M2"], missing: ["m"] })
+      const ollama = (yield* plan(`  ollama: { type: ollama }`)).servers[0]!
+      expect(ollama.plan.port).toBe(11434)
+      expect(Server.modelsOf(["Moondream", "phi3.5:3.8b"], Backend.Probe.Ready({ models: ["moondream:latest"], loaded: [] }), ollama.normalizeModel))
+        .toEqual({ present: ["Moondream"], missing: ["phi3.5:3.8b"] })
     }))
 
   it("binaries are found on PATH, then in the usual Mac places; a missing one names where it looked", () => {
