@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
@@ -89,6 +91,30 @@ describe("LiveRouting: hot reload on a real file", () => {
       fs.writeFileSync(file, configText("good", ", replly: x"))
       const second = yield* Fiber.join(again)
       expect(second._tag === "Rejected" && second.error.message).toMatch(/routing\.yaml:2:\d+ backends\.a\.replly: unknown key "replly" for a scripted backend \(did you mean "reply"\?\)/)
+    }))
+})
+
+describe("LiveRouting as a service", () => {
+  it.scoped("the layer provides it; changes give the version in force, then each applied one, with the same backend objects", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const file = path.join(dir, "routing.yaml")
+      fs.writeFileSync(file, configText("one"))
+      const context = yield* Layer.build(LiveRouting.layer(file, { builtins, watch: false }))
+      const live = Context.get(context, LiveRouting.LiveRouting)
+      const next = yield* Stream.toPull(live.changes)
+      const [first] = Chunk.toReadonlyArray(yield* next)
+      const v1 = yield* live.snapshot
+      expect(v1.entries.get("a")).toMatchObject({ entry: { name: "a", type: "scripted" }, options: { reply: "one" } })
+      expect(v1.entries.get("a")?.slot).toBe(v1.backends.get("a"))
+      fs.writeFileSync(file, configText("two"))
+      expect(yield* live.reload).toMatchObject({ _tag: "Applied", version: 2, changed: ["a"] })
+      const [second] = Chunk.toReadonlyArray(yield* next)
+      expect([first?.version, second?.version]).toEqual([1, 2])
+      expect(second).toBe(yield* live.snapshot)
+      // The unchanged backend is the very same object in both versions.
+      expect(second?.backends.get("b")).toBe(v1.backends.get("b"))
+      expect(second?.backends.get("a")).not.toBe(v1.backends.get("a"))
     }))
 })
 
