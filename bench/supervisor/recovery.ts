@@ -1,17 +1,17 @@
 /**
  * bench/supervisor: how fast a supervised server is back after `kill -9`, as a ratio to its own
  * start time (goal: start time + at most 1 s), and the supervisor's idle RSS and CPU
- * (goal: <= 80 MB, ~0 % CPU, read as under 0.2 %).
+ * (goal: <= 70 MB, ~0 % CPU, read as under 0.2 %).
  *
  *   ./run node bench/supervisor/recovery.ts [--kills 5] [--idle-seconds 60] [--settle-seconds 15] [--burst 3000]
  *
  * The supervised server is sim-ollama, a real child process on a port the OS picked. Recovery is
  * measured in-process; idle use on a real `local-router serve` process (Linux /proc), started
  * with the very arguments `local-router service install` writes into the LaunchAgent / systemd
- * unit (Service.serveArguments), after one warm-up start that fills launch.js's source cache as
- * any earlier run on the machine would have. The first `--settle-seconds` after ready are
- * reported on their own: they hold one-off start-up work (serve/IdleCollect compacts what
- * start-up left and V8's memory reducer follows; ~0.2 s of CPU here, once), not idle cost.
+ * unit (Service.serveArguments): the built command, apps/supervisor/dist/bin.js (./run brings
+ * the build up to date before this runs), after one warm-up start (the OS's file cache). The
+ * first `--settle-seconds` after ready are reported on their own: they hold one-off start-up
+ * work (V8's memory reducer runs some seconds after start-up), not idle cost.
  * Then `--burst` routed requests go through the gateway, and idle use is measured once more.
  */
 import { spawn } from "node:child_process"
@@ -24,7 +24,7 @@ import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { Simulator } from "../../packages/simulators/src/index.ts"
 import { definition as ollama } from "../../packages/backend-ollama/src/index.ts"
-import { type Backend, LiveRouting } from "../../packages/core/src/index.ts"
+import type { Backend } from "../../packages/core/src/index.ts"
 import * as Supervisor from "../../apps/supervisor/src/supervisor/Supervisor.ts"
 import * as Service from "../../apps/supervisor/src/service/Service.ts"
 import type * as Server from "../../apps/supervisor/src/supervisor/Server.ts"
@@ -84,9 +84,8 @@ const main = Effect.gen(function*() {
   }))
   const scope = yield* Scope.make()
   const t0 = performance.now()
-  const live = yield* Scope.extend(LiveRouting.make(file, { watch: false, builtins: new Map([["ollama", ollama as Backend.Definition]]) }), scope)
   const supervisor = yield* Scope.extend(
-    Effect.provideService(Supervisor.make({ logDir: path.join(dir, "logs") }), LiveRouting.LiveRouting, live),
+    Supervisor.make(file, { logDir: path.join(dir, "logs"), watch: false, loader: { builtins: new Map([["ollama", ollama as Backend.Definition]]) } }),
     scope
   )
   const server = (yield* supervisor.server("ollama"))!
@@ -116,7 +115,7 @@ const main = Effect.gen(function*() {
 
   // Idle: the real `local-router serve` process, supervising one healthy server (a GET / every
   // 5 s, the backend's full probe every 60 s), started as the LaunchAgent and systemd unit start it.
-  const launcher = path.resolve(supervisorDir, "src/launch.js")
+  const launcher = path.resolve(supervisorDir, "dist/bin.js")
   const startServe = Effect.gen(function*() {
     const api = yield* Effect.promise(freePort)
     const args = [...Service.serveArguments(launcher, file), "--port", String(api), "--log-dir", path.join(dir, "logs")]
@@ -159,7 +158,7 @@ const main = Effect.gen(function*() {
       const mb = rss() / 1e6
       const cpu = (cpuMs / wall) * 100
       console.log(
-        `${what} idle over ${idleSeconds} s: RSS ${mb.toFixed(1)} MB (peak ${(peak / 1e6).toFixed(1)} MB; goal <= 80 MB: ${verdict(mb <= 80)}), ` +
+        `${what} idle over ${idleSeconds} s: RSS ${mb.toFixed(1)} MB (peak ${(peak / 1e6).toFixed(1)} MB; goal <= 70 MB: ${verdict(mb <= 70)}), ` +
           `CPU ${cpu.toFixed(2)} % (goal ~0 %, under 0.2 %: ${verdict(cpu < 0.2)})`
       )
     })

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// launch.js (the installed command) decides whether Node's compile cache is worth its memory.
+// The `local-router` command. Installed and started (by ./run, the service) as its build,
+// dist/bin.js: plain JavaScript, see scripts/build.js.
 
 // Only what the CLI needs from the platform (files, paths, the terminal): NodeContext would also
 // load worker_threads and the process-spawning service, which nothing here uses.

@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 
 const repo = path.resolve(import.meta.dirname, "../../..")
-const bin = path.join(repo, "apps/supervisor/src/bin.ts")
+const bin = path.join(repo, "apps/supervisor/dist/bin.js")
 
 const cli = async (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) => {
   try {

@@ -11,7 +11,7 @@ import * as MinimalPdf from "../../../packages/vision/test/support/MinimalPdf.ts
 import * as SimulatedSetup from "../src/demo/SimulatedSetup.ts"
 
 const repo = path.resolve(import.meta.dirname, "../../..")
-const bin = path.join(repo, "apps/supervisor/src/bin.ts")
+const bin = path.join(repo, "apps/supervisor/dist/bin.js")
 /** A page rendered on its own, outside local-router: what the simulator must have received. */
 const renderAlone = (pdf: Uint8Array, page: number) =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {

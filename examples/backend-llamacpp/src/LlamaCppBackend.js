@@ -118,8 +118,9 @@ export const make = (context) =>
      * @returns {Stream.Stream<Backend.GenerateEvent, BackendError.BackendError>}
      */
     const generate = (request) =>
-      Stream.unwrap(Effect.as(missing(request.model), OpenAiChat.generate(client, request))).pipe(
-        Stream.mapError((error) =>
+      OpenAiChat.generate(client, request, {
+        before: missing(request.model),
+        refine: (error) =>
           error.reason === "Overloaded" && /Loading model/i.test(error.message)
             ? new BackendError.BackendError({
               reason: "Overloaded",
@@ -130,8 +131,7 @@ export const make = (context) =>
               message: `${backend} is still loading its model (HTTP 503); it answers once the model is in memory`
             })
             : error
-        )
-      )
+      })
 
     return {
       name: backend,

@@ -61,45 +61,33 @@ const toWire = (message: Backend.Message): Record<string, unknown> => {
   }
 }
 
-export const generate = (client: Client, request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
-  Stream.unwrap(
-    Effect.gen(function*() {
-      const call: HttpCall.Call = {
-        backend: client.backend,
-        model: request.model,
-        method: "POST",
-        url: `${client.baseUrl}/v1/messages`,
-        headers: { accept: "text/event-stream", ...headersOf(client) },
-        body: body(client, request)
-      }
-      const response = yield* HttpCall.send(call)
-      const source = { backend: client.backend, model: request.model }
-      return Stream.concat(
-        Stream.make(Backend.GenerateEvent.Start({ model: request.model })),
-        HttpCall.body(call, response).pipe(Sse.decode(source), decodeStream(source))
-      )
-    })
-  )
+export const generate = (client: Client, request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
+  const call: HttpCall.Call = {
+    backend: client.backend,
+    model: request.model,
+    method: "POST",
+    url: `${client.baseUrl}/v1/messages`,
+    headers: { accept: "text/event-stream", ...headersOf(client) },
+    body: body(client, request)
+  }
+  const source = { backend: client.backend, model: request.model }
+  return HttpCall.events(call, () => Sse.reader(source, [Backend.GenerateEvent.Start({ model: request.model })], protocol(source)))
+}
 
-/** Messages API SSE events -> GenerateEvents (everything after Start). */
-export const decodeStream = (source: Sse.Source) =>
-<E, R>(events: Stream.Stream<Sse.Event, E, R>): Stream.Stream<Backend.GenerateEvent, E | BackendError.BackendError, R> =>
-  Stream.suspend(() => {
-    let inputTokens: number | undefined
-    let outputTokens: number | undefined
-    let finish: Backend.FinishReason = "stop"
-    let done = false
-    const fail = (reason: BackendError.Reason, message: string) =>
-      Effect.fail(
-        new BackendError.BackendError({
-          reason,
-          backend: source.backend,
-          ...(source.model === undefined ? {} : { model: source.model }),
-          message
-        })
-      )
-    const onEvent = (event: Sse.Event): Effect.Effect<ReadonlyArray<Backend.GenerateEvent>, BackendError.BackendError> => {
-      if (done) return Effect.succeed([])
+/** Messages API SSE events -> GenerateEvents (everything after Start), up to `message_stop`. */
+export const protocol = (source: Sse.Source): Sse.Protocol<Backend.GenerateEvent> => {
+  let inputTokens: number | undefined
+  let outputTokens: number | undefined
+  let finish: Backend.FinishReason = "stop"
+  const fail = (reason: BackendError.Reason, message: string) =>
+    new BackendError.BackendError({
+      reason,
+      backend: source.backend,
+      ...(source.model === undefined ? {} : { model: source.model }),
+      message
+    })
+  return {
+    event: (event, out) => {
       let data: unknown
       try {
         data = JSON.parse(event.data)
@@ -112,58 +100,45 @@ export const decodeStream = (source: Sse.Source) =>
         case "message_start": {
           const usage = isRecord(data["message"]) ? data["message"]["usage"] : undefined
           if (isRecord(usage) && typeof usage["input_tokens"] === "number") inputTokens = usage["input_tokens"]
-          return Effect.succeed([])
+          return undefined
         }
         case "content_block_delta": {
           const delta = data["delta"]
           if (isRecord(delta) && delta["type"] === "text_delta" && typeof delta["text"] === "string" && delta["text"].length > 0) {
-            return Effect.succeed([Backend.GenerateEvent.TextDelta({ text: delta["text"] })])
+            out.push(Backend.GenerateEvent.TextDelta({ text: delta["text"] }))
           }
-          return Effect.succeed([])
+          return undefined
         }
         case "message_delta": {
           const delta = data["delta"]
           if (isRecord(delta) && typeof delta["stop_reason"] === "string") finish = finishReasonOf(delta["stop_reason"])
           const usage = data["usage"]
           if (isRecord(usage) && typeof usage["output_tokens"] === "number") outputTokens = usage["output_tokens"]
-          return Effect.succeed([])
+          return undefined
         }
         case "message_stop": {
-          done = true
           const usage: Backend.Usage = {
             ...(inputTokens === undefined ? {} : { inputTokens }),
             ...(outputTokens === undefined ? {} : { outputTokens })
           }
-          return Effect.succeed([
-            ...(inputTokens === undefined && outputTokens === undefined ? [] : [Backend.GenerateEvent.Usage({ usage })]),
-            Backend.GenerateEvent.Done({ finishReason: finish })
-          ])
+          if (inputTokens !== undefined || outputTokens !== undefined) out.push(Backend.GenerateEvent.Usage({ usage }))
+          out.push(Backend.GenerateEvent.Done({ finishReason: finish }))
+          return "done"
         }
         case "error": {
           const inner = isRecord(data["error"]) ? data["error"] : {}
           const kind = typeof inner["type"] === "string" ? inner["type"] : "error"
           const said = HttpCall.describeError(data) ?? kind
-          return fail(
-            kind === "overloaded_error" || kind === "rate_limit_error" ? "Overloaded" : "Upstream",
-            `${source.backend} failed mid-answer: ${said}`
-          )
+          return fail(kind === "overloaded_error" || kind === "rate_limit_error" ? "Overloaded" : "Upstream", `${source.backend} failed mid-answer: ${said}`)
         }
         default:
           // ping, content_block_start/stop, and event types added after this was written.
-          return Effect.succeed([])
+          return undefined
       }
-    }
-    const end = Stream.suspend(() =>
-      done
-        ? Stream.empty
-        : Stream.fromEffect(fail("StreamCut", `${source.backend} ended the answer without message_stop`))
-    )
-    return events.pipe(
-      Stream.mapConcatEffect(onEvent),
-      Stream.concat(end),
-      Stream.takeUntil((event) => event._tag === "Done")
-    )
-  })
+    },
+    end: () => fail("StreamCut", `${source.backend} ended the answer without message_stop`)
+  }
+}
 
 export const finishReasonOf = (reason: string): Backend.FinishReason =>
   reason === "end_turn" || reason === "stop_sequence" ? "stop" : reason === "max_tokens" ? "length" : "other"

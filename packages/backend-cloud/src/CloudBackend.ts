@@ -92,13 +92,12 @@ const wireOf = (context: CloudContext, apiKey: Redacted.Redacted<string>): Wire 
     maxTokensField: openrouter ? "max_tokens" : "max_completion_tokens",
     ...(options.maxTokens === undefined ? {} : { defaultMaxTokens: options.maxTokens })
   }
-  const generate = (request: Backend.GenerateRequest) => {
-    const stream = OpenAiChat.generate(client, request)
-    // OpenRouter answers an unknown model with 400 "… is not a valid model ID"; for the Router
-    // that is a missing model (try elsewhere), not a request every backend would reject.
-    return openrouter
-      ? Stream.mapError(stream, (error) =>
-        error.reason === "BadRequest" && /not a valid model/i.test(error.message)
+  const generate = (request: Backend.GenerateRequest) =>
+    OpenAiChat.generate(client, request, {
+      // OpenRouter answers an unknown model with 400 "… is not a valid model ID"; for the Router
+      // that is a missing model (try elsewhere), not a request every backend would reject.
+      refine: (error) =>
+        openrouter && error.reason === "BadRequest" && /not a valid model/i.test(error.message)
           ? new BackendError.BackendError({
             reason: "ModelMissing",
             backend: error.backend,
@@ -106,9 +105,8 @@ const wireOf = (context: CloudContext, apiKey: Redacted.Redacted<string>): Wire 
             model: request.model,
             ...(error.status === undefined ? {} : { status: error.status })
           })
-          : error)
-      : stream
-  }
+          : error
+    })
   return { generate, models: OpenAiChat.models(client) }
 }
 

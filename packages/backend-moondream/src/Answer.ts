@@ -3,7 +3,7 @@
  * request for a GenerateRequest, and the events of Station's answer, streamed (SSE
  * `{"chunk"}` … `{"completed": true}`) or whole (`{"caption"}` / `{"answer"}`).
  */
-import { Backend, BackendError } from "@local-router/core"
+import { Backend, BackendError, type HttpCall, Sse } from "@local-router/core"
 import * as StationError from "./StationError.ts"
 
 export interface WireRequest {
@@ -87,3 +87,52 @@ export const eventsOfBody = (backend: string, model: string, body: unknown): Rea
     Backend.GenerateEvent.Done({ finishReason: "stop" })
   ]
 }
+
+/**
+ * How Station's answer becomes events (for HttpCall.events): an SSE stream from `Start` to
+ * `{"completed": true}` (a stream that ends without it is a cut), or, when the reply is not
+ * SSE although we asked for it, a whole body read before `Start` (a 200-with-error must
+ * never look accepted).
+ */
+export const reader = (backend: string, model: string, reply: HttpCall.Reply): HttpCall.Reader<Backend.GenerateEvent> => {
+  if (!(reply.header("content-type") ?? "").includes("text/event-stream")) {
+    const parts: Array<Buffer> = []
+    return {
+      events: [],
+      read: (bytes) => {
+        if (bytes) {
+          parts.push(bytes)
+          return { events: [] }
+        }
+        const text = Buffer.concat(parts).toString("utf8")
+        const body = parsed(text)
+        const events = body === notJson ? notJsonError(backend, "the answer", text) : eventsOfBody(backend, model, body)
+        return events instanceof BackendError.BackendError ? { events: [], failure: events } : { events, done: true }
+      }
+    }
+  }
+  return Sse.reader<Backend.GenerateEvent>({ backend, model }, [Backend.GenerateEvent.Start({ model })], {
+    event: (event, out) => {
+      const data = parsed(event.data)
+      const events = data === notJson ? notJsonError(backend, "an SSE event", event.data) : eventsOfChunk(backend, model, data)
+      if (events instanceof BackendError.BackendError) return events
+      out.push(...events)
+      return events.some((e) => e._tag === "Done") ? "done" : undefined
+    },
+    end: () => new BackendError.BackendError({ reason: "StreamCut", backend, model, message: `${backend}: the stream ended without {"completed": true}` })
+  })
+}
+
+const notJson = Symbol("not JSON")
+
+const parsed = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    // Said by the caller, with what it was reading.
+    return notJson
+  }
+}
+
+const notJsonError = (backend: string, what: string, text: string) =>
+  new BackendError.BackendError({ reason: "Upstream", backend, message: `${backend}: ${what} is not JSON: ${text.slice(0, 200)}` })

@@ -10,11 +10,10 @@
  * - When Station does not answer at the configured URL, the port it wrote to its
  *   config.json is tried (port drift); once found there, requests go there until it moves.
  */
-import { Backend, BackendError, HttpCall, Sse } from "@local-router/core"
+import { Backend, BackendError, HttpCall } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
@@ -46,15 +45,6 @@ export const detect = (backend: Backend.Backend, request: Spatial.SpatialRequest
 export const point = (backend: Backend.Backend, request: Spatial.SpatialRequest): Effect.Effect<Spatial.Pointed, BackendError.BackendError> =>
   isMoondream(backend) ? backend.point(request) : Effect.fail(notMoondream(backend))
 
-const bodyText = (call: HttpCall.Call, response: HttpCall.Reply) =>
-  HttpCall.body(call, response).pipe(Stream.decodeText(), Stream.mkString)
-
-const parseJson = (backend: string, what: string, text: string): Effect.Effect<unknown, BackendError.BackendError> =>
-  Effect.try({
-    try: (): unknown => JSON.parse(text),
-    catch: () => new BackendError.BackendError({ reason: "Upstream", backend, message: `${backend}: ${what} is not JSON: ${text.slice(0, 200)}` })
-  })
-
 export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Effect<MoondreamBackend, BackendError.BackendError> =>
   Effect.gen(function*() {
     const name = context.name
@@ -70,32 +60,34 @@ export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Eff
       })
     }
     const configured = Endpoint.parse(context.url ?? (cloud ? Endpoint.DEFAULT_CLOUD_URL : Endpoint.DEFAULT_STATION_URL))
-    const current = yield* Ref.make(configured)
+    // Where Station answers now (it drifts to another port when its own is taken).
+    let current = configured
     const home = Endpoint.homeOf(options.home, context.configDir)
     const discover = !cloud && options.discoverPort
     const headers: Record<string, Redacted.Redacted<string>> = context.apiKey === undefined ? {} : { "X-Moondream-Auth": context.apiKey }
     // Station's own wait limit; the cloud keeps its own.
     const timeoutSeconds = cloud || options.requestTimeout === undefined ? undefined : options.requestTimeout / 1000
 
-    /**
-     * Runs `use` at the current endpoint; when nothing answers there, looks for Station where
-     * its config.json says it went, moves there, and runs `use` once more.
-     */
-    const located = <A>(use: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, BackendError.BackendError>) =>
-      Effect.flatMap(Ref.get(current), (endpoint) =>
-        use(endpoint).pipe(
-          Effect.catchIf(
-            (error) => discover && error.reason === "Unreachable",
-            (error) =>
-              Effect.flatMap(Endpoint.rediscover(name, configured, endpoint, home), (found) =>
-                Either.isRight(found)
-                  ? Ref.set(current, found.right).pipe(
-                    Effect.zipRight(Effect.logWarning(`${name}: Moondream Station answers on port ${found.right.port}, not ${endpoint.port}; using it`)),
-                    Effect.zipRight(use(found.right))
-                  )
-                  : Effect.fail(new BackendError.BackendError({ reason: "Unreachable", backend: name, message: `${error.message}; ${found.left}` })))
+    /** Nothing answered at `endpoint`: move to where Station's config.json says it went, if it answers there. */
+    const relocate = (endpoint: Endpoint.Endpoint, error: BackendError.BackendError) =>
+      Effect.flatMap(Endpoint.rediscover(name, configured, endpoint, home), (found) =>
+        Either.isRight(found)
+          ? Effect.sync(() => {
+            current = found.right
+          }).pipe(
+            Effect.zipRight(Effect.logWarning(`${name}: Moondream Station answers on port ${found.right.port}, not ${endpoint.port}; using it`)),
+            Effect.as(found.right)
           )
-        ))
+          : Effect.fail(new BackendError.BackendError({ reason: "Unreachable", backend: name, message: `${error.message}; ${found.left}` })))
+
+    const drifted = (error: BackendError.BackendError) => discover && error.reason === "Unreachable"
+
+    /** Runs `use` at the current endpoint; when nothing answers there, once more where Station went. */
+    const located = <A>(use: (endpoint: Endpoint.Endpoint) => Effect.Effect<A, BackendError.BackendError>) =>
+      Effect.suspend(() => {
+        const endpoint = current
+        return use(endpoint).pipe(Effect.catchIf(drifted, (error) => Effect.flatMap(relocate(endpoint, error), use)))
+      })
 
     // No model in the call: Station ignores it, so a 404 is a wrong URL, never a missing model.
     const callFor = (endpoint: Endpoint.Endpoint, fn: string, body: unknown): HttpCall.Call => ({
@@ -105,39 +97,16 @@ export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Eff
       body
     })
 
-    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
-      Stream.unwrapScoped(Effect.gen(function*() {
-        const model = request.model
-        const wire = Answer.toWire(name, request, timeoutSeconds)
-        if (wire instanceof BackendError.BackendError) return yield* wire
-        const { call, response } = yield* located((endpoint) => {
-          const call = callFor(endpoint, wire.fn, wire.body)
-          return Effect.map(HttpCall.send(call), (response) => ({ call, response }))
-        })
-        if (!(HttpCall.header(response, "content-type") ?? "").includes("text/event-stream")) {
-          // Not SSE although we asked for it: a 200-with-error (or a whole answer) — read it before Start.
-          const body = yield* Effect.flatMap(Stream.runHead(bodyText(call, response)), (text) => parseJson(name, "the answer", text._tag === "Some" ? text.value : ""))
-          const events = Answer.eventsOfBody(name, model, body)
-          return events instanceof BackendError.BackendError ? yield* events : Stream.fromIterable(events)
-        }
-        let done = false
-        const events = HttpCall.body(call, response).pipe(
-          Sse.decode({ backend: name, model }),
-          Stream.mapEffect((event) => parseJson(name, "an SSE event", event.data)),
-          Stream.mapConcatEffect((data) => {
-            const events = Answer.eventsOfChunk(name, model, data)
-            return events instanceof BackendError.BackendError ? Effect.fail(events) : Effect.succeed(events)
-          }),
-          Stream.takeUntil((event) => event._tag === "Done"),
-          Stream.tap((event) => Effect.sync(() => (done ||= event._tag === "Done")))
-        )
-        const cut = Stream.suspend(() =>
-          done
-            ? Stream.empty
-            : Stream.fail(new BackendError.BackendError({ reason: "StreamCut", backend: name, model, message: `${name}: the stream ended without {"completed": true}` }))
-        )
-        return Stream.concat(Stream.concat(Stream.make(Backend.GenerateEvent.Start({ model })), events), cut)
-      }))
+    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
+      const model = request.model
+      const wire = Answer.toWire(name, request, timeoutSeconds)
+      if (wire instanceof BackendError.BackendError) return Stream.fail(wire)
+      const endpoint = current
+      return HttpCall.events(callFor(endpoint, wire.fn, wire.body), (reply) => Answer.reader(name, model, reply), {
+        // Unreachable comes before any event, so asking again where Station went never repeats a token.
+        retry: (error) => (drifted(error) ? Effect.map(relocate(endpoint, error), (found) => callFor(found, wire.fn, wire.body)) : undefined)
+      })
+    }
 
     const spatial = <A, I>(fn: "detect" | "point", schema: Schema.Schema<A, I>) =>
       (request: Spatial.SpatialRequest): Effect.Effect<A, BackendError.BackendError> =>

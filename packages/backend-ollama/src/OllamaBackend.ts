@@ -45,14 +45,8 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
 
     const listModels = Client.modelNames(target, { backend, action: "list models" }, "/api/tags")
 
-    const chat = (request: Backend.GenerateRequest) => ChatStream.stream(target, backend, Chat.toChatRequest(request, options))
-
     const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
-      options.autoPull
-        // A missing model is a 404 before any event: pull it, then ask once more.
-        ? Stream.catchAll(chat(request), (error) =>
-          error.reason === "ModelMissing" ? Stream.unwrap(Effect.as(pulls.ensure(request.model), chat(request))) : Stream.fail(error))
-        : chat(request)
+      ChatStream.stream(target, backend, Chat.toChatRequest(request, options), options.autoPull ? pulls.ensure : undefined)
 
     const ensureModel = (model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> =>
       Stream.unwrap(

@@ -30,6 +30,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as http from "node:http"
 import { BackendError, type Reason } from "./BackendError.ts"
+import * as PullStream from "./internal/PullStream.ts"
 import * as NodeHttp from "./NodeHttp.ts"
 
 export interface Call {
@@ -349,11 +350,23 @@ export interface Reader<A> {
   readonly read: (bytes: Buffer | undefined) => Read<A>
 }
 
+/** What a backend adds to the one way of reading a streamed answer (`events`). */
+export interface Options {
+  /** A backend's own reading of a failure before the reply, `before`'s too (a status it knows more about). */
+  readonly refine?: (error: BackendError) => BackendError
+  /** Checked before anything is sent; its failure is the answer's. */
+  readonly before?: Effect.Effect<void, BackendError>
+  /**
+   * A failure before the reply may be worth one more try: the call to send then (after what
+   * must happen first: a pull, a move to another port), or undefined to fail.
+   */
+  readonly retry?: (error: BackendError) => Effect.Effect<Call, BackendError> | undefined
+}
+
 /**
  * The one way a streamed answer becomes events: send the call, and once a 2xx reply's headers
  * are in, `reader` turns it into the events it means and reads its body, each chunk as it
- * arrives, in one pass (framing and decoding together; no stream stage per step). A failure
- * before the reply is passed through `refine` (a backend's own reading of a status).
+ * arrives, in one pass (framing and decoding together; no stream stage per step).
  *
  * An ordinary Stream: nothing is sent until it is read, and closing it before the reader said
  * `done` (a deadline, a caller gone) cuts the connection at once.
@@ -361,19 +374,24 @@ export interface Reader<A> {
 export const events = <A>(
   call: Call,
   reader: (reply: Reply) => Reader<A> | BackendError,
-  refine: (error: BackendError) => BackendError = (error) => error
+  options: Options = {}
 ): Stream.Stream<A, BackendError> =>
-  Stream.unwrapScoped(Effect.suspend(() => {
-    // Registered before sending (and `send` stays interruptible): whenever the stream is
-    // closed, a reply it got is cut unless its reader finished with it.
+  PullStream.make(Effect.suspend(() => {
+    const refine = options.refine ?? ((error: BackendError) => error)
+    const open = (target: Call, retried: boolean): Effect.Effect<Reply, BackendError> =>
+      Effect.catchAll(Effect.mapError(send(target), refine), (error) => {
+        const again = retried ? undefined : options.retry?.(error)
+        return again === undefined ? Effect.fail(error) : Effect.flatMap(again, (next) => open(next, true))
+      })
+    // Registered before sending (`send` stays interruptible): a reply is cut whenever the
+    // stream closes before its reader finished with it.
     let reply: Reply | undefined
     return Effect.zipRight(
       Effect.addFinalizer(() => Effect.sync(() => reply?.cut())),
-      Effect.map(Effect.mapError(send(call), refine), (answer) => {
+      Effect.flatMap(options.before === undefined ? open(call, false) : Effect.zipRight(Effect.mapError(options.before, refine), open(call, false)), (answer) => {
         reply = answer
         const opened = reader(answer)
-        if (opened instanceof BackendError) return Stream.fail(opened)
-        return Stream.repeatEffectChunkOption(pullOf(call, answer, opened))
+        return opened instanceof BackendError ? Effect.fail(opened) : Effect.succeed(pullOf(call, answer, opened))
       })
     )
   }))
@@ -417,11 +435,8 @@ const pullOf = <A>(call: Call, reply: Reply, reader: Reader<A>): Pull<A> => {
  * started and did not finish); closing the stream early cuts the connection.
  */
 export const body = (call: Call, reply: Reply): Stream.Stream<Uint8Array, BackendError> =>
-  Stream.unwrapScoped(
-    Effect.as(
-      Effect.addFinalizer(() => Effect.sync(() => reply.cut())),
-      Stream.repeatEffectChunkOption(pullOf(call, reply, { events: [], read: (bytes) => ({ events: bytes === undefined ? [] : [bytes] }) }))
-    )
+  Stream.repeatEffectChunkOption(pullOf(call, reply, { events: [], read: (bytes) => ({ events: bytes === undefined ? [] : [bytes] }) })).pipe(
+    Stream.ensuring(Effect.sync(() => reply.cut()))
   )
 
 /** The whole response body as text. */

@@ -5,12 +5,15 @@
  *
  * A line that is not JSON means the server sent something we cannot read: that is an
  * `Upstream` failure naming the backend, never a silently skipped token.
+ *
+ * `reader` is how an NDJSON answer becomes events (HttpCall.events); `decode` reads a Stream.
  */
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import { BackendError } from "./BackendError.ts"
+import type * as HttpCall from "./HttpCall.ts"
 import type { Source } from "./Sse.ts"
 
 export type { Source } from "./Sse.ts"
@@ -89,6 +92,41 @@ export const decoder = (source: Source): Decoder => {
       return parse(complete)
     },
     end: () => parse([partial + text.decode()])
+  }
+}
+
+/** A protocol's reading of NDJSON values into its events (`A`): Ollama's chat. */
+export interface Protocol<A> {
+  /**
+   * Push what one value means onto `out`. Return the failure the server reported (after the
+   * events already pushed), or `"done"` once the answer is complete.
+   */
+  readonly value: (value: unknown, out: Array<A>) => BackendError | "done" | undefined
+  /** The body ended before `"done"`: its last events, or the failure that is (a cut). */
+  readonly end: () => ReadonlyArray<A> | BackendError
+}
+
+/**
+ * How an NDJSON answer becomes events, for HttpCall.events: `start` at the headers, then each
+ * chunk of the body split and parsed in one pass. Nothing after `"done"` is read.
+ */
+export const reader = <A>(source: Source, start: ReadonlyArray<A>, protocol: Protocol<A>): HttpCall.Reader<A> => {
+  const lines = decoder(source)
+  return {
+    events: start,
+    read: (bytes) => {
+      const parsed = bytes === undefined ? lines.end() : lines.feed(bytes)
+      const out: Array<A> = []
+      for (const value of Either.isRight(parsed) ? parsed.right : parsed.left[0]) {
+        const said = protocol.value(value, out)
+        if (said === "done") return { events: out, done: true }
+        if (said !== undefined) return { events: out, failure: said }
+      }
+      if (Either.isLeft(parsed)) return { events: out, failure: parsed.left[1] }
+      if (bytes !== undefined) return { events: out }
+      const end = protocol.end()
+      return end instanceof BackendError ? { events: out, failure: end } : { events: [...out, ...end], done: true }
+    }
   }
 }
 

@@ -97,8 +97,9 @@ const toWire = (message: Message): Record<string, unknown> => {
  * Stream an answer: Start on headers, then the SSE body decoded as it arrives. Each chunk of
  * bytes is turned into its events in one pass (SSE framing and chat decoding together): this
  * runs under every token, and each stream stage costs more than the decoding itself.
+ * `options` is what a backend adds (its reading of a status, a check before sending).
  */
-export const generate = (client: Client, request: GenerateRequest): Stream.Stream<GenerateEvent, BackendError> => {
+export const generate = (client: Client, request: GenerateRequest, options?: HttpCall.Options): Stream.Stream<GenerateEvent, BackendError> => {
   const payload = body(client, request)
   if (Either.isLeft(payload)) return Stream.fail(payload.left)
   const call = chatCall(client, request, payload.right)
@@ -120,16 +121,8 @@ export const generate = (client: Client, request: GenerateRequest): Stream.Strea
         }
       }
     }
-    const reader = bodyReader(source)
-    return {
-      events,
-      read: (bytes) => {
-        const out = reader.decode(bytes)
-        if (out instanceof BackendError) return { events: [], failure: out }
-        return reader.failure ? { events: out, failure: reader.failure } : { events: out, done: reader.ended }
-      }
-    }
-  })
+    return Sse.reader(source, events, chatProtocol(source))
+  }, options)
 }
 
 const chatCall = (client: Client, request: GenerateRequest, payload: Record<string, unknown>): HttpCall.Call => ({
@@ -140,50 +133,6 @@ const chatCall = (client: Client, request: GenerateRequest, payload: Record<stri
   headers: { accept: "text/event-stream", ...client.headers },
   body: payload
 })
-
-/**
- * The SSE body's bytes -> GenerateEvents, one chunk at a time; `decode(undefined)` at the end
- * of the body. After [DONE] (`ended`) nothing more is read. A failure after some events of
- * the same chunk waits in `failure`: the tokens before it are part of what the caller sees
- * (they decide whether the answer committed).
- */
-const bodyReader = (source: Sse.Source) => {
-  const sse = Sse.decoder(source)
-  const chat = chatDecoder(source)
-  let ended = false
-  let failure: BackendError | undefined
-  return {
-    get ended() {
-      return ended
-    },
-    get failure() {
-      return failure
-    },
-    decode: (bytes: Uint8Array | undefined): ReadonlyArray<GenerateEvent> | BackendError => {
-      const last = bytes === undefined
-      const events = last ? sse.end() : sse.feed(bytes)
-      if (Either.isLeft(events)) return events.left
-      const out: Array<GenerateEvent> = []
-      for (const event of events.right) {
-        const error = chat.event(event, out)
-        if (error && out.length === 0) return error
-        if (error) {
-          failure = error
-          return out
-        }
-        // Stop reading at [DONE]: releasing the body keeps the connection for the next request.
-        if (chat.done) break
-      }
-      if (!chat.done && last) {
-        const end = chat.end()
-        if (end instanceof BackendError) return end
-        out.push(end)
-      }
-      ended = chat.done || last
-      return out
-    }
-  }
-}
 
 /** A whole completion's text -> its events, or what is wrong with it. */
 const completionText = (source: Sse.Source, text: string): ReadonlyArray<GenerateEvent> | BackendError => {
@@ -203,16 +152,18 @@ const completionText = (source: Sse.Source, text: string): ReadonlyArray<Generat
 export const decodeStream = (source: Sse.Source) =>
 <E, R>(events: Stream.Stream<Sse.Event, E, R>): Stream.Stream<GenerateEvent, E | BackendError, R> =>
   Stream.suspend(() => {
-    const chat = chatDecoder(source)
+    const chat = chatProtocol(source)
+    let done = false
     const onEvent = (event: Sse.Event): Effect.Effect<ReadonlyArray<GenerateEvent>, BackendError> => {
       const out: Array<GenerateEvent> = []
-      const error = chat.event(event, out)
-      return error ? Effect.fail(error) : Effect.succeed(out)
+      const said = chat.event(event, out)
+      done ||= said === "done"
+      return said instanceof BackendError ? Effect.fail(said) : Effect.succeed(out)
     }
     const end = Stream.suspend(() => {
-      if (chat.done) return Stream.empty
-      const done = chat.end()
-      return done instanceof BackendError ? Stream.fail(done) : Stream.make(done)
+      if (done) return Stream.empty
+      const last = chat.end()
+      return last instanceof BackendError ? Stream.fail(last) : Stream.fromIterable(last)
     })
     return events.pipe(
       Stream.mapConcatEffect(onEvent),
@@ -223,25 +174,19 @@ export const decodeStream = (source: Sse.Source) =>
   })
 
 /**
- * The chat decoding shared by both readers: one SSE event at a time, its GenerateEvents
- * pushed onto `out`; a failure the server reported is returned. After [DONE] (`done`) every
- * event is ignored; `end` says how a body that ended without it ends.
+ * The chat protocol over SSE (what both readers share): one SSE event at a time, its
+ * GenerateEvents pushed onto `out`; a failure the server reported is returned, `"done"` at
+ * [DONE]; `end` says how a body that ended without it ends.
  */
-const chatDecoder = (source: Sse.Source) => {
+const chatProtocol = (source: Sse.Source): Sse.Protocol<GenerateEvent> => {
   let finish: FinishReason | undefined
-  let done = false
   return {
-    get done() {
-      return done
-    },
-    event: (event: Sse.Event, out: Array<GenerateEvent>): BackendError | undefined => {
-      if (done) return undefined
+    event: (event, out) => {
       if (event.event === "error") return inStreamError(source, parseOr(event.data, event.data))
       const data = event.data.trim()
       if (data === "[DONE]") {
-        done = true
         out.push(GenerateEvent.Done({ finishReason: finish ?? "stop" }))
-        return undefined
+        return "done"
       }
       if (data === "") return undefined
       const chunk = parseOr(data, undefined)
@@ -261,17 +206,15 @@ const chatDecoder = (source: Sse.Source) => {
       return undefined
     },
     /** The body ended before [DONE]: a Done when a choice gave its finish reason, else a cut. */
-    end: (): GenerateEvent | BackendError => {
-      done = true
-      return finish !== undefined
-        ? GenerateEvent.Done({ finishReason: finish })
+    end: () =>
+      finish !== undefined
+        ? [GenerateEvent.Done({ finishReason: finish })]
         : new BackendError({
           reason: "StreamCut",
           backend: source.backend,
           ...(source.model === undefined ? {} : { model: source.model }),
           message: `${source.backend} ended the answer without [DONE] or a finish reason`
         })
-    }
   }
 }
 

@@ -28,6 +28,7 @@ import type { Backend, FinishReason, GenerateEvent, GenerateRequest, Message, Op
 import { BackendError } from "./BackendError.ts"
 import * as CircuitBreaker from "./CircuitBreaker.ts"
 import * as Fallback from "./Fallback.ts"
+import * as PullStream from "./internal/PullStream.ts"
 import * as TimedEvents from "./internal/TimedEvents.ts"
 import * as Plan from "./Plan.ts"
 import { RouteError } from "./RouteError.ts"
@@ -175,7 +176,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
     return Router.of({
       run: (request) => Effect.scoped(walk(request, whole)),
       stream: (request) =>
-        Stream.unwrapScoped(Effect.map(Effect.flatMap(Effect.scope, (scope) => Effect.scoped(walk(request, gated(scope)))), Stream.repeatEffectChunkOption)),
+        PullStream.make(Effect.flatMap(Effect.scope, (scope) => Effect.scoped(walk(request, gated(scope))))),
       circuits: Effect.clockWith((clock) =>
         Effect.sync(() => {
           const now = clock.unsafeCurrentTimeMillis()

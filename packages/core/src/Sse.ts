@@ -5,8 +5,9 @@
  * `: OPENROUTER PROCESSING`) are skipped, multi-line `data:` is joined with "\n", `\n`, `\r\n`
  * and `\r` all end a line, and `event:` / `id:` are carried along.
  *
- * The parsing itself is eventsource-parser's (spec-compliant); this module only adapts it to
- * Effect streams and to BackendError.
+ * The parsing itself is eventsource-parser's (spec-compliant); this module adapts it to
+ * BackendError, to HttpCall.events (`reader`: how an SSE answer becomes events) and to Effect
+ * streams (`decode`, for recorded fixtures).
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -14,6 +15,7 @@ import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import { createParser } from "eventsource-parser"
 import { BackendError } from "./BackendError.ts"
+import type * as HttpCall from "./HttpCall.ts"
 
 export interface Event {
   readonly event?: string
@@ -117,5 +119,40 @@ export const decoder = (source: Source): Decoder => {
   return {
     feed: (bytes) => take(text.decode(bytes, { stream: true })),
     end: () => take(text.decode())
+  }
+}
+
+/** A protocol's reading of SSE events into its events (`A`): OpenAI chat, Anthropic, Moondream. */
+export interface Protocol<A> {
+  /**
+   * Push what one SSE event means onto `out`. Return the failure the server reported (after
+   * the events already pushed), or `"done"` once the answer is complete.
+   */
+  readonly event: (event: Event, out: Array<A>) => BackendError | "done" | undefined
+  /** The body ended before `"done"`: its last events, or the failure that is (a cut). */
+  readonly end: () => ReadonlyArray<A> | BackendError
+}
+
+/**
+ * How an SSE answer becomes events, for HttpCall.events: `start` at the headers, then each
+ * chunk of the body framed and decoded in one pass. Nothing after `"done"` is read.
+ */
+export const reader = <A>(source: Source, start: ReadonlyArray<A>, protocol: Protocol<A>): HttpCall.Reader<A> => {
+  const sse = decoder(source)
+  return {
+    events: start,
+    read: (bytes) => {
+      const decoded = bytes === undefined ? sse.end() : sse.feed(bytes)
+      if (Either.isLeft(decoded)) return { events: [], failure: decoded.left }
+      const out: Array<A> = []
+      for (const event of decoded.right) {
+        const said = protocol.event(event, out)
+        if (said === "done") return { events: out, done: true }
+        if (said !== undefined) return { events: out, failure: said }
+      }
+      if (bytes !== undefined) return { events: out }
+      const end = protocol.end()
+      return end instanceof BackendError ? { events: out, failure: end } : { events: [...out, ...end], done: true }
+    }
   }
 }

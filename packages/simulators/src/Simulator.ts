@@ -58,8 +58,11 @@ export class StartError extends Error {
   override readonly name = "SimulatorStartError"
 }
 
+// The executables sit beside this module in its own form: src/bin/*.ts, or dist/bin/*.js once built.
+const extension = import.meta.url.endsWith(".ts") ? ".ts" : ".js"
+
 /** The executable of a simulator, for callers that spawn it themselves (e.g. a supervisor test). */
-export const binPath = (kind: Kind): string => fileURLToPath(new URL(`./bin/sim-${kind}.ts`, import.meta.url))
+export const binPath = (kind: Kind): string => fileURLToPath(new URL(`./bin/sim-${kind}${extension}`, import.meta.url))
 
 const live = new Set<ChildProcess>()
 let exitHookInstalled = false

@@ -33,7 +33,8 @@ export interface CallContext {
   readonly page?: number | undefined
 }
 
-const workerUrl = new URL("./internal/renderWorker.ts", import.meta.url)
+// The worker's module in this module's own form: src/*.ts, or dist/*.js once built.
+const workerUrl = new URL(`./internal/renderWorker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)
 
 export const make = (limits: Limits, size: number): Effect.Effect<RenderPool, never, Scope.Scope> =>
   Effect.gen(function*() {

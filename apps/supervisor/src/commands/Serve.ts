@@ -1,7 +1,6 @@
 /**
  * `local-router serve [--host 127.0.0.1] [--port N] [--log-dir DIR]`: the command-line face
- * of serve/Serve.ts (see there). The service starts serve through serve/Main.ts, which reads
- * these same options without loading the whole CLI.
+ * of serve/Serve.ts (see there).
  */
 import { Command, Options } from "@effect/cli"
 import * as Effect from "effect/Effect"

@@ -11,8 +11,8 @@ import { configOption, jsonOption, locate } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import type * as ServiceModule from "../service/Service.ts"
 
-// The service runs what `local-router` runs when installed: the launcher (see launch.js).
-const entry = fileURLToPath(new URL("../launch.js", import.meta.url))
+// The service runs the built command, dist/bin.js (this file is src/commands/ or dist/commands/).
+const entry = fileURLToPath(new URL("../../dist/bin.js", import.meta.url))
 
 // plist (with an XML parser and builder) is loaded for these commands only, not for `serve`.
 const loadService = Effect.promise(() => import("../service/Service.ts"))

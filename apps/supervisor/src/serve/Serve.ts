@@ -1,6 +1,5 @@
 /**
- * What `local-router serve` runs, whichever parser read its command line (the full CLI, or
- * serve/Main.ts when the service starts it): one process that supervises the local model
+ * What `local-router serve` runs: one process that supervises the local model
  * servers routing.yaml names (started or adopted, probed, restarted, models pulled) and serves
  * the gateway on host:port — OpenAI- and Ollama-compatible APIs, vision uploads, /health,
  * /status (router and supervisor), /metrics. Interrupting it (SIGINT/SIGTERM) stops the
@@ -15,7 +14,6 @@ import { loaderOptions } from "../Builtins.ts"
 import * as Paths from "../supervisor/Paths.ts"
 import * as StatusApi from "../supervisor/StatusApi.ts"
 import * as Supervisor from "../supervisor/Supervisor.ts"
-import * as IdleCollect from "./IdleCollect.ts"
 import * as LazyVision from "./LazyVision.ts"
 
 export interface Options {
@@ -29,9 +27,8 @@ export interface Options {
 export const run = ({ file, host, logDir, port }: Options) =>
   Effect.gen(function*() {
     const logs = Option.getOrElse(logDir, () => Paths.serverLogs())
-    // The one reader and watcher of routing.yaml; the supervisor and the router both follow it.
+    const supervisor = yield* Supervisor.make(file, { logDir: logs, loader: loaderOptions })
     const live = yield* LiveRouting.make(file, loaderOptions)
-    const supervisor = yield* Effect.provideService(Supervisor.make({ logDir: logs }), LiveRouting.LiveRouting, live)
     const router = yield* Router.make(live.snapshot)
     const { config: routing } = yield* live.snapshot
     const { Gateway } = yield* Effect.promise(() => import("@local-router/gateway"))
@@ -46,8 +43,6 @@ export const run = ({ file, host, logDir, port }: Options) =>
       status: StatusApi.view(supervisor),
       vision: yield* LazyVision.make(router, scope)
     })
-    const gauge = IdleCollect.processGauge()
-    if (gauge) yield* Effect.forkScoped(IdleCollect.run(gauge))
     const servers = yield* supervisor.servers
     yield* Console.log(
       `local-router on ${gateway.url} (OpenAI clients: ${gateway.url}/v1), routing from ${file}; ` +

@@ -60,17 +60,17 @@ export const file = (s: Setup) =>
     ? path.join(s.home, "Library", "LaunchAgents", `${LaunchAgent.label}.plist`)
     : path.join(s.home, ".config", "systemd", "user", SystemdUnit.unitName)
 
-/** Node's arguments for `serve` as the service runs it (bench/supervisor measures exactly these). */
+/**
+ * Node's arguments for `serve` as the service runs it (bench/supervisor measures exactly these):
+ * the built CLI (`entry`, dist/bin.js) with flags that each lower idle serve's memory.
+ */
 export const serveArguments = (entry: string, configFile: string): ReadonlyArray<string> => [
-  "--disable-warning=ExperimentalWarning",
   // A small young generation: `serve` lives for days and mostly waits on sockets, and this
   // keeps its resident memory ~40 MB lower for a few more, shorter scavenges.
   "--max-semi-space-size=1",
   // One V8 helper thread instead of four: background compiling and GC marking share it, and
   // each idle helper kept its own malloc arena of freed compiler memory (~4 MB of idle serve).
   "--v8-pool-size=1",
-  // For serve's idle collections (serve/IdleCollect.ts).
-  "--expose-gc",
   // No baseline compiler between the interpreter and the optimizing one: its code for
   // lukewarm functions was ~1.5 MB of an idle serve, and the hot request path is optimized
   // either way (bench/gateway: the same added latency and throughput without it).

@@ -13,7 +13,7 @@ import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { installCopy, repo, tempDir } from "./Install.ts"
 
-const bin = path.join(repo, "apps/supervisor/src/bin.ts")
+const bin = path.join(repo, "apps/supervisor/dist/bin.js")
 const pkg = "local-router-backend-llamacpp"
 const mlxModel = "mlx-community/Qwen2.5-Coder-32B-Instruct-4bit"
 
@@ -86,7 +86,7 @@ describe("a backend plugin installed as a package", () => {
     expect(missing.error.reason).toBe("NotFound")
     expect(missing.error.message).toContain(`"local-router-backend-nope" not found`)
     expect(missing.error.message).toContain(dir)
-    expect(missing.error.message).toContain(path.join(repo, "apps/supervisor/src"))
+    expect(missing.error.message).toContain(path.join(repo, "apps/supervisor/dist"))
     expect(missing.error.message).toContain("npm install local-router-backend-nope")
   })
 

@@ -11,7 +11,7 @@ import { promisify } from "node:util"
 import { describe, expect, it } from "vitest"
 import { linkPackages, repo, tempDir } from "./Install.ts"
 
-const bin = path.join(repo, "apps/supervisor/src/bin.ts")
+const bin = path.join(repo, "apps/supervisor/dist/bin.js")
 
 const run = async (args: ReadonlyArray<string>, cwd: string) => {
   // A vitest started from inside a vitest run must not think it is one of its workers.

@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { alive, freePort, groupMembers, repo, routing, tempDir, until, writeRouting } from "./Fixture.ts"
 
-const bin = path.join(repo, "apps/supervisor/src/bin.ts")
+const bin = path.join(repo, "apps/supervisor/dist/bin.js")
 const node = (args: ReadonlyArray<string>) =>
   promisify(execFile)(process.execPath, ["--disable-warning=ExperimentalWarning", bin, ...args], { env: { ...process.env, NO_COLOR: "1" } })
 

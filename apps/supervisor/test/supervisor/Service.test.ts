@@ -10,9 +10,8 @@ import { promisify } from "node:util"
 import * as plist from "plist"
 import { repo, tempDir } from "./Fixture.ts"
 
-const bin = path.join(repo, "apps/supervisor/src/bin.ts")
-// What the service runs: the launcher, which loads our sources without keeping a TypeScript stripper resident.
-const launcher = path.join(repo, "apps/supervisor/src/launch.js")
+// What the service runs, and what runs here: the built command (./run and vitest build it first).
+const bin = path.join(repo, "apps/supervisor/dist/bin.js")
 
 /** A fake tool: records argv, fails `bootout` when nothing is loaded, prints like launchctl. */
 const fakeTools = (dir: string) => {
@@ -31,7 +30,7 @@ esac`), { mode: 0o755 })
 
 const cli = async (args: ReadonlyArray<string>, env: Record<string, string>) => {
   try {
-    const r = await promisify(execFile)(process.execPath, ["--disable-warning=ExperimentalWarning", bin, ...args], {
+    const r = await promisify(execFile)(process.execPath, [bin, ...args], {
       env: { ...process.env, NO_COLOR: "1", LOCAL_ROUTER_CONFIG: "", ...env }
     })
     return { code: 0, ...r }
@@ -59,7 +58,7 @@ describe("local-router service", () => {
     expect(agent.Label).toBe("dev.local-router.supervisor")
     expect(agent.ProgramArguments[0]).toBe(process.execPath)
     expect(path.isAbsolute(agent.ProgramArguments[0])).toBe(true)
-    expect(agent.ProgramArguments.slice(1)).toEqual(["--disable-warning=ExperimentalWarning", "--max-semi-space-size=1", "--v8-pool-size=1", "--expose-gc", "--no-sparkplug", launcher, "serve", "--config", config])
+    expect(agent.ProgramArguments.slice(1)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", "--no-sparkplug", bin, "serve", "--config", config])
     expect(agent.RunAtLoad).toBe(true)
     expect(agent.KeepAlive).toEqual({ SuccessfulExit: false })
     expect(agent.ThrottleInterval).toBe(10)
@@ -94,7 +93,7 @@ describe("local-router service", () => {
     const config = path.join(repo, "routing.yaml")
     const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
     const dry = await cli(["service", "install", "--platform", "linux", "--dry-run", "--config", config], env)
-    expect(dry.stdout).toContain(`ExecStart=${process.execPath} --disable-warning=ExperimentalWarning --max-semi-space-size=1 --v8-pool-size=1 --expose-gc --no-sparkplug ${launcher} serve --config ${config}`)
+    expect(dry.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --v8-pool-size=1 --no-sparkplug ${bin} serve --config ${config}`)
     expect(dry.stdout).toContain("KillMode=control-group")
     expect(calls()).toEqual([])
     expect(fs.existsSync(path.join(home, ".config"))).toBe(false)

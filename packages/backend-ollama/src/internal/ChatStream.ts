@@ -9,8 +9,8 @@
  * `done: true` is a cut, and nothing after `done` is read.
  */
 import { Backend, type BackendError, HttpCall, Ndjson } from "@local-router/core"
+import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
-import * as Either from "effect/Either"
 import type { ChatResponse } from "ollama"
 import * as Chat from "../Chat.ts"
 import type { Target } from "./Client.ts"
@@ -26,7 +26,16 @@ export const wireBody = (request: Chat.ChatStreamRequest): Record<string, unknow
   )
 })
 
-export const stream = (target: Target, backend: string, request: Chat.ChatStreamRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
+/**
+ * The answer to a chat request. `pull` (autoPull) fetches a model the server does not have;
+ * the request is then sent once more.
+ */
+export const stream = (
+  target: Target,
+  backend: string,
+  request: Chat.ChatStreamRequest,
+  pull?: (model: string) => Effect.Effect<void, BackendError.BackendError>
+): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
   const where: Failure.Where = { backend, model: request.model, action: "chat" }
   const call: HttpCall.Call = {
     backend,
@@ -36,28 +45,26 @@ export const stream = (target: Target, backend: string, request: Chat.ChatStream
     headers: { accept: "application/x-ndjson", ...target.headers },
     body: wireBody(request)
   }
-  const lines = Ndjson.decoder({ backend, model: request.model })
   const fromOllama = (message: string) => Failure.classify(where, "read")(new Error(message))
-
-  /** The events of one chunk's lines: up to `done`, or up to an `{"error"}` line. */
-  const read = (bytes: Buffer | undefined): HttpCall.Read<Backend.GenerateEvent> => {
-    const parsed = bytes === undefined ? lines.end() : lines.feed(bytes)
-    const events: Array<Backend.GenerateEvent> = []
-    for (const value of Either.isRight(parsed) ? parsed.right : parsed.left[0]) {
+  /** Each line's events, up to `done` or an `{"error"}` line; a body without `done` is a cut. */
+  const protocol: Ndjson.Protocol<Backend.GenerateEvent> = {
+    value: (value, out) => {
       const chunk = value as ChatResponse & { readonly error?: unknown }
       if (typeof value === "object" && value !== null && chunk.error !== undefined && chunk.error !== null) {
-        return { events, failure: fromOllama(typeof chunk.error === "string" ? chunk.error : JSON.stringify(chunk.error)) }
+        return fromOllama(typeof chunk.error === "string" ? chunk.error : JSON.stringify(chunk.error))
       }
-      events.push(...Chat.eventsOf(chunk))
-      if (chunk.done === true) return { events, done: true }
-    }
-    if (Either.isLeft(parsed)) return { events, failure: parsed.left[1] }
-    return bytes === undefined ? { events, failure: fromOllama(Failure.NO_DONE) } : { events }
+      out.push(...Chat.eventsOf(chunk))
+      return chunk.done === true ? "done" : undefined
+    },
+    end: () => fromOllama(Failure.NO_DONE)
   }
-
   return HttpCall.events(
     call,
-    () => ({ events: [Backend.GenerateEvent.Start({ model: request.model })], read }),
-    Failure.classify(where, "open")
+    () => Ndjson.reader({ backend, model: request.model }, [Backend.GenerateEvent.Start({ model: request.model })], protocol),
+    {
+      refine: Failure.classify(where, "open"),
+      // A missing model is a 404 before any event: pull it, then ask once more.
+      retry: (error) => (pull !== undefined && error.reason === "ModelMissing" ? Effect.as(pull(request.model), call) : undefined)
+    }
   )
 }

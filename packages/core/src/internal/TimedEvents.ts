@@ -23,10 +23,11 @@ import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { GenerateEvent, Timeouts } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
@@ -55,10 +56,6 @@ export const open = (
       stream = Stream.die(defect)
     }
     const clock = yield* Effect.clock
-    const scope = yield* Effect.scope
-    // The stream and its reader live here; a deadline closes it without waiting for the attempt.
-    const reading = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-    const pull = yield* Scope.extend(Stream.toPull(stream), reading)
     const started = clock.unsafeCurrentTimeMillis()
     let phase: "connect" | "firstToken" | "streaming" = "connect"
     let last = started
@@ -121,16 +118,21 @@ export const open = (
         demand = undefined
       })
     })
-    const reader: Effect.Effect<void> = Effect.suspend(() =>
-      end !== undefined ? Effect.void : demandOnce.pipe(
-        Effect.zipRight(Effect.exit(pull)),
-        Effect.flatMap((exit) => {
-          received(exit)
-          return reader
-        })
+    // The stream is opened and read in the reader's own scope: interrupting the reader closes
+    // it (a Stream of HttpCall.events cuts its connection then).
+    const reader = Effect.forkDaemon(Effect.scoped(Effect.flatMap(Stream.toPull(stream), (pull) => {
+      const loop: Effect.Effect<void> = Effect.suspend(() =>
+        end !== undefined ? Effect.void : demandOnce.pipe(
+          Effect.zipRight(Effect.exit(pull)),
+          Effect.flatMap((exit) => {
+            received(exit)
+            return loop
+          })
+        )
       )
-    )
-    yield* Effect.forkIn(reader, reading)
+      return loop
+    })))
+    const reading = yield* reader
 
     /** How long the watchdog may sleep from `now`: until the deadline, but never past one idle span. */
     const nap = (now: number, at: number) => Math.min(at, now + Math.max(1, timeouts.idle)) - now
@@ -145,9 +147,16 @@ export const open = (
         _tag: "Fail",
         cause: Cause.fail(new BackendError({ reason: "Timeout", backend, model, message: `no answer from ${backend} within the ${what}` }))
       }
-      return Effect.zipRight(Scope.close(reading, Exit.void), Effect.sync(() => wake?.()))
+      return Effect.zipRight(Fiber.interrupt(reading), Effect.sync(() => wake?.()))
     })
-    yield* Effect.forkIn(watchdog, scope)
+    const watching = yield* Effect.forkDaemon(watchdog)
+    // Both end with the attempt; nothing waits for them to finish.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        reading.unsafeInterruptAsFork(FiberId.none)
+        watching.unsafeInterruptAsFork(FiberId.none)
+      })
+    )
 
     const waitForReader = Effect.async<void>((resume) => {
       wake = () => {
