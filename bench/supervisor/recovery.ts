@@ -24,7 +24,7 @@ import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { Simulator } from "../../packages/simulators/src/index.ts"
 import { definition as ollama } from "../../packages/backend-ollama/src/index.ts"
-import type { Backend } from "../../packages/core/src/index.ts"
+import { type Backend, LiveRouting } from "../../packages/core/src/index.ts"
 import * as Supervisor from "../../apps/supervisor/src/supervisor/Supervisor.ts"
 import * as Service from "../../apps/supervisor/src/service/Service.ts"
 import type * as Server from "../../apps/supervisor/src/supervisor/Server.ts"
@@ -84,8 +84,9 @@ const main = Effect.gen(function*() {
   }))
   const scope = yield* Scope.make()
   const t0 = performance.now()
+  const live = yield* Scope.extend(LiveRouting.make(file, { watch: false, builtins: new Map([["ollama", ollama as Backend.Definition]]) }), scope)
   const supervisor = yield* Scope.extend(
-    Supervisor.make(file, { logDir: path.join(dir, "logs"), watch: false, loader: { builtins: new Map([["ollama", ollama as Backend.Definition]]) } }),
+    Effect.provideService(Supervisor.make({ logDir: path.join(dir, "logs") }), LiveRouting.LiveRouting, live),
     scope
   )
   const server = (yield* supervisor.server("ollama"))!

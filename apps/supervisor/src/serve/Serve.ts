@@ -27,8 +27,9 @@ export interface Options {
 export const run = ({ file, host, logDir, port }: Options) =>
   Effect.gen(function*() {
     const logs = Option.getOrElse(logDir, () => Paths.serverLogs())
-    const supervisor = yield* Supervisor.make(file, { logDir: logs, loader: loaderOptions })
+    // The one reader and watcher of routing.yaml; the supervisor and the router both follow it.
     const live = yield* LiveRouting.make(file, loaderOptions)
+    const supervisor = yield* Effect.provideService(Supervisor.make({ logDir: logs }), LiveRouting.LiveRouting, live)
     const router = yield* Router.make(live.snapshot)
     const { config: routing } = yield* live.snapshot
     const { Gateway } = yield* Effect.promise(() => import("@local-router/gateway"))

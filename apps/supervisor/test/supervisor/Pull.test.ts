@@ -11,7 +11,6 @@ import { promisify } from "node:util"
 import * as LogFile from "../../src/supervisor/LogFile.ts"
 import * as Plans from "../../src/supervisor/Plans.ts"
 import * as Pull from "../../src/supervisor/Pull.ts"
-import * as Server from "../../src/supervisor/Server.ts"
 import { loader, repo, routing, tempDir, writeRouting } from "./Fixture.ts"
 
 const sim = Effect.acquireRelease(
@@ -25,8 +24,7 @@ const serverFor = (port: number, supervise: Record<string, unknown> = {}) =>
     const file = writeRouting(dir, routing({ ollama: { kind: "ollama", port, supervise } }))
     const loaded = yield* Plans.load(file, loader)
     const server = loaded.servers[0]!
-    const backend = yield* Server.makeBackend(server, process.env)
-    return { server, backend: Either.getOrThrow(backend), log: LogFile.open(`${dir}/logs`, "ollama"), dir, file }
+    return { server, backend: Either.getOrThrow(server.backend), log: LogFile.open(`${dir}/logs`, "ollama"), dir, file }
   })
 
 describe("pull", () => {
