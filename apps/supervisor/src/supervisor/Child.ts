@@ -2,6 +2,16 @@
  * One child process in its own process group, owned by exactly one scope: closing the scope
  * stops the whole group (the stop signal, then SIGKILL after the grace period), so a server's
  * helpers (Ollama's runners, Python workers) go with it. Output goes to the server's log file.
+ *
+ * Why not execa (measured 2026-12-06, this project's 2-core VM, a version of this file on execa
+ * 10.2.1 with killDescendants + forceKillAfterDelay): idle serve 85.7-85.8 MB RSS against
+ * 82.7-83.2 MB here (alternating runs of bench/supervisor), +35-70 ms to import it (34 more
+ * Node built-ins: worker_threads, v8, readline...), twice the parent CPU per start (1.6 ms
+ * against 0.8 ms), and kill -9 -> ready no faster (274-323 ms over the server's own start,
+ * against 266-332 ms). Its `cleanup` (signal-exit) re-sends SIGTERM once Effect's runMain
+ * handler has removed itself, so serve died before stopping its children gracefully; without
+ * `cleanup` it would replace only the group signal and the SIGKILL timer below, and the exit
+ * hook and the leader's own `exit` event would still be ours.
  */
 import { spawn as spawnProcess } from "node:child_process"
 import * as Deferred from "effect/Deferred"
