@@ -70,7 +70,6 @@ export const make = (options: Options): Effect.Effect<Supervisor, never, Scope.S
     const startedAt = Date.now()
     const running = yield* Ref.make(new Map<string, Running>())
     const version = yield* SubscriptionRef.make(0)
-    const lock = yield* Effect.makeSemaphore(1)
 
     const apply = (snapshot: LiveRouting.Snapshot): Effect.Effect<Applied | undefined> =>
       Effect.gen(function*() {
@@ -100,7 +99,7 @@ export const make = (options: Options): Effect.Effect<Supervisor, never, Scope.S
         yield* SubscriptionRef.set(version, snapshot.version)
         const stopped = going.map((r) => r.server.name).filter((n) => !next.has(n))
         return { version: snapshot.version, started, stopped, restarted }
-      }).pipe(lock.withPermits(1))
+      })
 
     // Every server stops, in parallel, when the supervisor's scope closes.
     yield* Effect.addFinalizer(() =>
@@ -108,6 +107,7 @@ export const make = (options: Options): Effect.Effect<Supervisor, never, Scope.S
         Effect.forEach(m.values(), (r) => Scope.close(r.scope, Exit.void), { concurrency: "unbounded", discard: true }))
     )
 
+    // The version in force now, then, one at a time, every version LiveRouting swaps in.
     yield* apply(yield* live.snapshot)
     yield* Effect.forkScoped(Stream.runForEach(live.changes, (snapshot) =>
       Effect.flatMap(apply(snapshot), (a) => {
