@@ -58,7 +58,8 @@ export interface ServerConfig {
   readonly port: number
   /** The environment variable holding the gateway's bearer token (`token: env:NAME`); never the token. */
   readonly tokenEnv: string | undefined
-  readonly corsOrigins: ReadonlyArray<string>
+  /** Browser origins allowed besides the gateway's defaults (this machine's pages, desktop apps). */
+  readonly origins: ReadonlyArray<string>
   readonly maxBodyBytes: number
 }
 
@@ -66,7 +67,7 @@ export const defaultServer: ServerConfig = {
   host: "127.0.0.1",
   port: 4141,
   tokenEnv: undefined,
-  corsOrigins: [],
+  origins: [],
   maxBodyBytes: 32 * 1024 * 1024
 }
 
@@ -347,7 +348,7 @@ const resolve = (routing: RoutingFile, file: string): Config => {
     host: routing.server?.host ?? defaultServer.host,
     port: routing.server?.port ?? defaultServer.port,
     tokenEnv: routing.server?.token?.slice("env:".length),
-    corsOrigins: routing.server?.cors?.origins ?? [],
+    origins: [...(routing.server?.origins ?? []), ...(routing.server?.cors?.origins ?? [])],
     maxBodyBytes: routing.server?.maxBodyBytes ?? defaultServer.maxBodyBytes
   }
   return { file, dir: path.dirname(path.resolve(file)), defaults: { timeouts, breaker }, server, backends, priorities, categories }

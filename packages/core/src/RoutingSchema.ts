@@ -126,8 +126,13 @@ export const Server = Schema.Struct({
   }),
   port: optional(Schema.Int.pipe(Schema.between(0, 65535))).annotations({ description: "Port (default 4141)" }),
   token: optional(SecretRef).annotations({ description: "Bearer token every request must carry, as env:NAME" }),
+  origins: optional(Schema.Array(Schema.String.pipe(Schema.minLength(1)))).annotations({
+    description: "Browser origins allowed besides this machine's pages (http://localhost:*, http://127.0.0.1:*, " +
+      "http://[::1]:*) and desktop-app origins (app://, file://, tauri://, vscode-webview://); e.g. " +
+      "[\"https://chat.example.com\", \"http://*.home.arpa:*\"], or [\"*\"] for any. A request from any other origin is refused (403)."
+  }),
   cors: optional(Schema.Struct({ origins: Schema.Array(Schema.String) })).annotations({
-    description: "Origins allowed to call from a browser (CORS is off unless set)"
+    description: "Older spelling of `origins` (its list is added to `origins`)"
   }),
   maxBodyBytes: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Largest request body (default 32 MiB)" })
 })

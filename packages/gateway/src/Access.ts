@@ -55,3 +55,39 @@ export const isLocalHostHeader = (header: string | undefined): boolean => {
   return name === "localhost" || name === hostname || name.endsWith(".localhost") || name.endsWith(".local") ||
     name.endsWith(".internal")
 }
+
+/**
+ * Browser origins allowed to call the gateway, as Ollama's OLLAMA_ORIGINS: pages served from
+ * this machine and desktop-app origins. A web page anywhere else can still make a browser send
+ * a "simple" request (a text/plain POST, no preflight) to a loopback port, so any request that
+ * carries an `Origin` outside this list is refused before any work is done. `null` (sandboxed
+ * frames, redirects) is never in it: any site can produce it.
+ */
+export const defaultOrigins: ReadonlyArray<string> = [
+  ...["localhost", "127.0.0.1", "[::1]"].flatMap((host) => [`http://${host}`, `https://${host}`, `http://${host}:*`, `https://${host}:*`]),
+  "app://*",
+  "file://*",
+  "tauri://*",
+  "vscode-webview://*",
+  "vscode-file://*"
+]
+
+/** Is an `Origin` header allowed? A pattern is an exact origin, `*` for any, or has `*` wildcards. */
+export const origins = (patterns: ReadonlyArray<string>): ((origin: string) => boolean) => {
+  const exact = new Set<string>()
+  const wild: Array<RegExp> = []
+  for (const pattern of patterns) {
+    const p = pattern.trim().toLowerCase().replace(/\/+$/, "")
+    if (p === "*") wild.push(/^/)
+    else if (!p.includes("*")) exact.add(p)
+    else {
+      // A `*` port is digits; any other `*` stays within the host (`https://*.example.com`).
+      const escaped = p.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:\*$/, ":\\d+").replaceAll("*", "[^/]*")
+      wild.push(new RegExp(`^${escaped}$`))
+    }
+  }
+  return (origin) => {
+    const o = origin.toLowerCase()
+    return exact.has(o) || wild.some((re) => re.test(o))
+  }
+}

@@ -11,8 +11,9 @@ export const Reason = Schema.Literal(
   "NotFound", // no such route
   "MethodNotAllowed", // the route exists with another method
   "Unauthorized", // missing or wrong bearer token
-  "Forbidden", // a foreign Host header on a loopback bind (DNS rebinding)
+  "Forbidden", // a browser origin not allowed, or a foreign Host header on a loopback bind (DNS rebinding)
   "TooLarge", // the body is over maxBodyBytes
+  "UnsupportedMediaType", // a body whose Content-Type the route does not take (a form post to a JSON route)
   "BadJson", // the body is not JSON
   "InvalidRequest", // JSON, but not a request this API accepts
   "Unprocessable", // a well-formed upload that could not be processed (a page failed to render)
@@ -47,6 +48,8 @@ export const status = (reason: Reason): number => {
       return 403
     case "TooLarge":
       return 413
+    case "UnsupportedMediaType":
+      return 415
     case "BadJson":
     case "InvalidRequest":
     case "Rejected":

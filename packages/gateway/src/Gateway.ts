@@ -33,6 +33,7 @@ import * as Exchange from "./Exchange.ts"
 import { GatewayError } from "./GatewayError.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Catalog from "./Catalog.ts"
+import * as Connections from "./Connections.ts"
 import * as Generation from "./ollama/Generation.ts"
 import * as OllamaError from "./ollama/OllamaError.ts"
 import * as Tags from "./ollama/Tags.ts"
@@ -40,6 +41,7 @@ import * as ChatCompletions from "./openai/ChatCompletions.ts"
 import * as Models from "./openai/Models.ts"
 import * as OpenAiError from "./openai/OpenAiError.ts"
 import * as RequestBody from "./RequestBody.ts"
+import * as Routes from "./Routes.ts"
 import * as Status from "./Status.ts"
 import * as VisionRoutes from "./vision/VisionRoutes.ts"
 
@@ -51,10 +53,40 @@ export interface Settings {
   /** Port; default 4141; 0 = any free port (see `Gateway.address`). */
   readonly port?: number | undefined
   readonly token?: Redacted.Redacted<string> | undefined
-  /** Browser origins allowed to call the gateway (`*` for any); CORS is off when absent. */
-  readonly cors?: { readonly origins: ReadonlyArray<string> } | undefined
+  /**
+   * Browser origins allowed besides `Access.defaultOrigins` (this machine's pages, desktop apps),
+   * exact or with `*` (`["*"]` for any). A request carrying any other `Origin` is refused (403).
+   */
+  readonly origins?: ReadonlyArray<string> | undefined
   /** Largest request body accepted (413 above it); default 32 MiB. */
   readonly maxBodyBytes?: number | undefined
+  /** Connection limits; each omitted one keeps its default (`defaultLimits`). */
+  readonly limits?: Partial<Limits> | undefined
+}
+
+/** What one client's connections may cost serve. */
+export interface Limits {
+  /** A request's line and headers must arrive within this, or it gets 408 and is closed (slow-loris). */
+  readonly headersTimeoutMs: number
+  /** The whole request, body included, must arrive within this (a slow upload); answers may take longer. */
+  readonly requestTimeoutMs: number
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number
+  /** Largest request line plus headers; more is 431. */
+  readonly maxHeaderBytes: number
+  /** Open connections one client address may hold; past it a new one is answered 503 and closed. */
+  readonly maxConnectionsPerClient: number
+  /** Open connections in all; past it a new one is closed at once. */
+  readonly maxConnections: number
+}
+
+export const defaultLimits: Limits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 5_000,
+  maxHeaderBytes: 16 * 1024,
+  maxConnectionsPerClient: 128,
+  maxConnections: 512
 }
 
 export interface Options extends Settings {
@@ -100,15 +132,10 @@ export const settingsFromConfig = (
     host: server.host,
     port: server.port,
     token: token ? Redacted.make(token) : undefined,
-    cors: server.corsOrigins.length > 0 ? { origins: server.corsOrigins } : undefined,
+    origins: server.origins,
     maxBodyBytes: server.maxBodyBytes
   })
 }
-
-type Dialect = "openai" | "ollama" | "native"
-
-const dialectOf = (path: string): Dialect =>
-  path.startsWith("/v1/") ? "openai" : path === "/health" || path === "/status" || path === "/metrics" ? "native" : "ollama"
 
 const nativeError = (error: ApiError.ApiError, headers?: Record<string, string>) =>
   HttpServerResponse.text(JSON.stringify({ error: { reason: error.reason, message: error.message } }), {
@@ -117,7 +144,7 @@ const nativeError = (error: ApiError.ApiError, headers?: Record<string, string>)
     ...(headers ? { headers } : {})
   })
 
-const renderError = (dialect: Dialect) =>
+const renderError = (dialect: Routes.Dialect) =>
   dialect === "openai" ? OpenAiError.response : dialect === "ollama" ? OllamaError.response : nativeError
 
 const json = (body: string) => HttpServerResponse.text(body, { contentType: "application/json; charset=utf-8" })
@@ -138,7 +165,8 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     }
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
     const gate = options.token ? Access.bearer(options.token) : undefined
-    const origins = options.cors ? new Set(options.cors.origins) : undefined
+    const allowsOrigin = Access.origins([...Access.defaultOrigins, ...(options.origins ?? [])])
+    const limits = { ...defaultLimits, ...options.limits }
     const metrics = Metrics.make()
     const { router, routing } = options
     const startedAt = Date.now()
@@ -146,7 +174,17 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const modifiedAt = new Date(startedAt).toISOString()
 
     const port = options.port ?? defaultPort
-    const nodeServer = NodeHttp.createServer()
+    const nodeServer = NodeHttp.createServer({
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      // How often the timeouts above are checked (Node's default, 30 s, would let a slow-loris
+      // client hold its connection up to 30 s past them).
+      connectionsCheckingInterval: 1_000
+    })
+    nodeServer.maxConnections = limits.maxConnections
+    const overLimit = Connections.limitPerClient(nodeServer, limits.maxConnectionsPerClient)
     yield* Effect.acquireRelease(
       Effect.async<void, GatewayError>((resume) => {
         const refused = (error: Error) =>
@@ -199,7 +237,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       model: string
     ): Exchange.Context => ({
       response: request.sink,
-      headers: cors(request) ?? {},
+      headers: request.headers.origin === undefined ? {} : corsHeaders(request.headers.origin),
       router,
       metrics,
       started,
@@ -263,124 +301,136 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       )
     }
 
-    const notFound = (path: string) => new ApiError.ApiError({ reason: "NotFound", message: `no route for ${path}` })
-    const wrongMethod = (method: string, path: string) =>
-      new ApiError.ApiError({ reason: "MethodNotAllowed", message: `${method} is not allowed on ${path}` })
+    const read = (body: string) => (): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope> =>
+      Effect.succeed(json(body))
+    const fromSnapshot = (render: (snapshot: Router.Snapshot) => string) => () => Effect.map(routing.snapshot, (snapshot) => json(render(snapshot)))
 
-    const dispatch = (
-      request: Incoming,
-      path: string,
-      started: number
-    ): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope> => {
-      const method = request.method
-      const read = method === "GET" || method === "HEAD"
-      if (method === "POST") {
-        switch (path) {
-          case "/v1/chat/completions":
-            return chatCompletions(request, started)
-          case "/api/chat":
-            return generation("chat", request, started)
-          case "/api/generate":
-            return generation("generate", request, started)
-          case "/v1/vision/describe":
-            return visionRoute("image", request, started)
-          case "/v1/vision/pdf":
-            return visionRoute("pdf", request, started)
-        }
-      } else if (read) {
-        switch (path) {
-          case "/":
-            return Effect.succeed(HttpServerResponse.text("Ollama is running", { contentType: "text/plain; charset=utf-8" }))
-          case "/api/version":
-            return Effect.succeed(json(JSON.stringify({ version: Tags.version })))
-          case "/api/tags":
-            return Effect.map(routing.snapshot, (snapshot) => json(Tags.tags(snapshot, modifiedAt)))
-          case "/api/ps":
-            // Models are loaded by the servers behind the router, not by the gateway; /status says more.
-            return Effect.succeed(json(`{"models":[]}`))
-          case "/v1/models":
-            return Effect.map(routing.snapshot, (snapshot) => json(Models.list(snapshot, created)))
-          case "/health":
-            return Effect.succeed(json(`{"status":"ok"}`))
-          case "/status":
-            return Effect.map(
-              Status.render({ routing, circuits: router.circuits, provider: options.status, gateway: { url, startedAt } }),
-              json
-            )
-          case "/metrics":
-            return Effect.flatMap(router.circuits, (circuits) => {
-              metrics.breakers(circuits)
-              return Effect.map(
-                Effect.promise(() => metrics.render()),
-                (text) => HttpServerResponse.text(text, { contentType: metrics.registry.contentType })
-              )
-            })
-        }
-        if (path.startsWith("/v1/models/")) {
-          const id = decodeURIComponent(path.slice("/v1/models/".length))
-          return Effect.flatMap(routing.snapshot, (snapshot) => {
-            const body = Models.one(snapshot, id, created)
-            return body === undefined
-              ? Effect.flatMap(known, (list) =>
-                Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category or backend/model`, known: list })))
-              : Effect.succeed(json(body))
-          })
-        }
-      }
-      const exists = [
-        "/v1/chat/completions", "/api/chat", "/api/generate", "/v1/vision/describe", "/v1/vision/pdf", "/", "/api/version", "/api/tags", "/api/ps", "/v1/models", "/health", "/status", "/metrics"
-      ].includes(path)
-      return Effect.fail(exists ? wrongMethod(method, path) : notFound(path))
+    const table = Routes.make<Handler>([
+      { method: "POST", path: "/v1/chat/completions", dialect: "openai", body: "json", handle: chatCompletions },
+      { method: "GET", path: "/v1/models", dialect: "openai", body: "none", handle: fromSnapshot((snapshot) => Models.list(snapshot, created)) },
+      { method: "GET", path: "/v1/models/{id}", dialect: "openai", body: "none", handle: (_request, _started, id = "") => model(id) },
+      { method: "POST", path: "/v1/vision/describe", dialect: "openai", body: "upload", handle: (request, started) => visionRoute("image", request, started) },
+      { method: "POST", path: "/v1/vision/pdf", dialect: "openai", body: "upload", handle: (request, started) => visionRoute("pdf", request, started) },
+      {
+        method: "GET", path: "/", dialect: "ollama", body: "none",
+        handle: () => Effect.succeed(HttpServerResponse.text("Ollama is running", { contentType: "text/plain; charset=utf-8" }))
+      },
+      { method: "GET", path: "/api/version", dialect: "ollama", body: "none", handle: read(JSON.stringify({ version: Tags.version })) },
+      { method: "GET", path: "/api/tags", dialect: "ollama", body: "none", handle: fromSnapshot((snapshot) => Tags.tags(snapshot, modifiedAt)) },
+      // Models are loaded by the servers behind the router, not by the gateway; /status says more.
+      { method: "GET", path: "/api/ps", dialect: "ollama", body: "none", handle: read(`{"models":[]}`) },
+      { method: "POST", path: "/api/chat", dialect: "ollama", body: "json", handle: (request, started) => generation("chat", request, started) },
+      { method: "POST", path: "/api/generate", dialect: "ollama", body: "json", handle: (request, started) => generation("generate", request, started) },
+      { method: "GET", path: "/health", dialect: "native", body: "none", handle: read(`{"status":"ok"}`) },
+      {
+        method: "GET", path: "/status", dialect: "native", body: "none",
+        handle: () => Effect.map(Status.render({ routing, circuits: router.circuits, provider: options.status, gateway: { url, startedAt } }), json)
+      },
+      { method: "GET", path: "/metrics", dialect: "native", body: "none", handle: scrape }
+    ])
+
+    function model(id: string) {
+      return Effect.flatMap(routing.snapshot, (snapshot) => {
+        const body = Models.one(snapshot, id, created)
+        return body === undefined
+          ? Effect.flatMap(known, (list) =>
+            Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category or backend/model`, known: list })))
+          : Effect.succeed(json(body))
+      })
     }
 
-    const cors = (request: Incoming): Record<string, string> | undefined => {
-      if (!origins) return undefined
+    function scrape() {
+      return Effect.flatMap(router.circuits, (circuits) => {
+        metrics.breakers(circuits)
+        return Effect.map(
+          Effect.promise(() => metrics.render()),
+          (text) => HttpServerResponse.text(text, { contentType: metrics.registry.contentType })
+        )
+      })
+    }
+
+    /** Who may make this request: a browser origin, the token, the Host name. Undefined when allowed. */
+    const refusal = (request: Incoming, path: string): ApiError.ApiError | undefined => {
       const origin = request.headers.origin
-      if (origin === undefined || !(origins.has(origin) || origins.has("*"))) return undefined
-      return { "access-control-allow-origin": origin, "access-control-expose-headers": exposed, vary: "origin" }
+      if (origin !== undefined && !allowsOrigin(origin)) {
+        return new ApiError.ApiError({
+          reason: "Forbidden",
+          message: `requests from the browser origin ${clip(origin)} are not allowed: add it to server.origins in routing.yaml to let that web app in`
+        })
+      }
+      if (gate) {
+        return gate.allows(request.headers.authorization) ? undefined : new ApiError.ApiError({
+          reason: "Unauthorized",
+          message: "missing or wrong token: send Authorization: Bearer <token>"
+        })
+      }
+      return loopback && !Access.isLocalHostHeader(request.headers.host)
+        ? new ApiError.ApiError({ reason: "Forbidden", message: `requests to a loopback-bound gateway must use a local Host name (${clip(path)})` })
+        : undefined
     }
 
-    /** Every request, whichever way it came in: access, CORS, the route, and errors in the caller's dialect. */
+    /**
+     * Every request, whichever way it came in: who may ask, the route from the table, the body's
+     * type, then the route's handler; errors in the route's dialect. Everything runs inside the
+     * effect, so nothing a request carries can throw out of the node server.
+     */
     const respond = (request: Incoming, started: number): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> => {
       const raw = request.url
       const q = raw.indexOf("?")
       const path = q < 0 ? raw : raw.slice(0, q)
-      const dialect = dialectOf(path)
-      const allowed = cors(request)
-      if (request.method === "OPTIONS" && origins) {
-        // A preflight carries no credentials; it only learns what the real request may do.
-        return Effect.succeed(HttpServerResponse.empty({
-          status: 204,
-          headers: allowed
-            ? {
-              ...allowed,
-              "access-control-allow-methods": "GET, HEAD, POST, OPTIONS",
-              "access-control-allow-headers": request.headers["access-control-request-headers"] ?? "authorization, content-type",
-              "access-control-max-age": "600"
-            }
-            : {}
-        }))
-      }
-      const refused = gate
-        ? (gate.allows(request.headers.authorization) ? undefined : new ApiError.ApiError({
-          reason: "Unauthorized",
-          message: "missing or wrong token: send Authorization: Bearer <token>"
-        }))
-        : loopback && !Access.isLocalHostHeader(request.headers.host)
-        ? new ApiError.ApiError({ reason: "Forbidden", message: "requests to a loopback-bound gateway must use a local Host name" })
-        : undefined
-      const handled: Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> = refused
-        ? Effect.succeed(renderError(dialect)(refused))
-        : dispatch(request, path, started).pipe(
-          Effect.catchAll((error) => Effect.succeed(renderError(dialect)(error))),
-          Effect.catchAllCause((cause) =>
-            Effect.as(
-              Effect.logError("gateway: unexpected failure", cause),
-              renderError(dialect)(new ApiError.ApiError({ reason: "Internal", message: "local-router hit an internal error; see its log" }))
-            )
+      const origin = request.headers.origin
+      let dialect = Routes.dialectOf(path)
+      const handled = Effect.suspend((): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope> => {
+        const match = table.match(request.method, path)
+        dialect = match._tag === "Found" ? match.route.dialect : match.dialect
+        const refused = refusal(request, path)
+        if (refused) {
+          return Effect.zipRight(
+            Effect.logWarning(`gateway: refused ${clip(request.method)} ${clip(path)}: ${refused.message}`),
+            Effect.fail(refused)
+          )
+        }
+        if (request.method === "OPTIONS") return Effect.succeed(preflight(request, path))
+        switch (match._tag) {
+          case "NotFound":
+            return Effect.fail(new ApiError.ApiError({ reason: "NotFound", message: `no route for ${clip(path)}` }))
+          case "WrongMethod":
+            return Effect.fail(new ApiError.ApiError({ reason: "MethodNotAllowed", message: `${clip(request.method)} is not allowed on ${path}; use ${match.allow}` }))
+          case "BadPath":
+            return Effect.fail(ApiError.invalid(match.message))
+        }
+        const wrongType = Routes.refusedType(match.route.body, request.headers["content-type"])
+        if (wrongType) return Effect.fail(new ApiError.ApiError({ reason: "UnsupportedMediaType", message: wrongType }))
+        return match.route.handle(request, started, match.param)
+      }).pipe(
+        Effect.catchAll((error) => Effect.succeed(withAllow(renderError(dialect)(error), error, table.allow(path)))),
+        Effect.catchAllCause((cause) =>
+          Effect.as(
+            Effect.logError("gateway: unexpected failure", cause),
+            renderError(dialect)(new ApiError.ApiError({ reason: "Internal", message: "local-router hit an internal error; see its log" }))
           )
         )
-      return allowed ? Effect.map(handled, (response) => HttpServerResponse.setHeaders(response, allowed)) : handled
+      )
+      // An allowed browser origin may read the answer (CORS); a refused one was answered 403 above.
+      return origin !== undefined && allowsOrigin(origin)
+        ? Effect.map(handled, (response) => HttpServerResponse.setHeaders(response, corsHeaders(origin)))
+        : handled
+    }
+
+    /** OPTIONS: what the path allows; for a browser's preflight, what the real request may do. */
+    const preflight = (request: Incoming, path: string): HttpServerResponse.HttpServerResponse => {
+      const allow = table.allow(path)
+      if (allow === undefined) return renderError(Routes.dialectOf(path))(new ApiError.ApiError({ reason: "NotFound", message: `no route for ${clip(path)}` }))
+      const asked = request.headers["access-control-request-headers"]
+      return HttpServerResponse.empty({
+        status: 204,
+        headers: request.headers.origin === undefined ? { allow } : {
+          allow,
+          "access-control-allow-methods": allow,
+          "access-control-allow-headers": asked !== undefined && /^[\w!#$%&'*+.^`|~, -]{0,1024}$/.test(asked) ? asked : "authorization, content-type",
+          "access-control-max-age": "600"
+        }
+      })
     }
 
     // Each request is a fiber of the gateway's scope: closing the scope interrupts what is still
@@ -388,21 +438,71 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const runFork = yield* FiberSet.makeRuntime<never>()
     nodeServer.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
       const started = performance.now()
-      const request: Incoming = {
-        method: req.method ?? "GET",
-        url: req.url ?? "/",
-        headers: req.headers as Incoming["headers"],
-        source: req,
-        sink: res
+      if (overLimit(req.socket)) {
+        res.destroy()
+        return
       }
-      const fiber = runFork(Effect.scoped(Effect.flatMap(respond(request, started), (response) => send(res, response))))
-      res.on("close", () => {
-        if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
-      })
+      try {
+        const request: Incoming = {
+          method: req.method ?? "GET",
+          url: req.url ?? "/",
+          headers: req.headers as Incoming["headers"],
+          source: req,
+          sink: res
+        }
+        const fiber = runFork(
+          Effect.scoped(Effect.flatMap(respond(request, started), (response) => send(res, response))).pipe(
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause)
+                ? Effect.void
+                : Effect.zipRight(Effect.logError("gateway: an answer could not be written", cause), Effect.sync(() => abandon(res)))
+            )
+          )
+        )
+        res.on("close", () => {
+          if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
+        })
+      } catch (defect) {
+        // Nothing above should throw; if it ever does, this request fails alone and serve goes on.
+        runFork(Effect.logError("gateway: a request could not be started", Cause.die(defect)))
+        abandon(res)
+      }
     })
 
     return { address: { host: bound.address, port: bound.port }, url, metrics }
   })
+
+type Handler = (request: Incoming, started: number, param: string | undefined) => Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  ApiError.ApiError,
+  Scope.Scope
+>
+
+/** At most 200 characters of something a client sent, for a message or a log line. */
+const clip = (text: string): string => (text.length > 200 ? `${text.slice(0, 200)}...` : text)
+
+const corsHeaders = (origin: string): Record<string, string> => ({
+  "access-control-allow-origin": origin,
+  "access-control-expose-headers": exposed,
+  vary: "origin"
+})
+
+/** A 405 says which methods the path takes. */
+const withAllow = (response: HttpServerResponse.HttpServerResponse, error: ApiError.ApiError, allow: string | undefined) =>
+  error.reason === "MethodNotAllowed" && allow !== undefined ? HttpServerResponse.setHeader(response, "allow", allow) : response
+
+/** The last resort for a request whose answer failed to be written: a plain 500, or a cut connection. */
+const abandon = (res: http.ServerResponse): void => {
+  try {
+    if (res.headersSent || res.destroyed) res.destroy()
+    else {
+      res.writeHead(500, { "content-type": "application/json", connection: "close" })
+      res.end(`{"error":{"message":"local-router hit an internal error; see its log","type":"server_error"}}`)
+    }
+  } catch {
+    res.destroy()
+  }
+}
 
 /** What the routes read of a request. */
 interface Incoming {

@@ -71,15 +71,15 @@ describe("binding and tokens", () => {
   })
 
   it("settings from routing.yaml: the token comes from the named variable, else LOCAL_ROUTER_TOKEN", () => {
-    const server = { ...RoutingConfig.defaultServer, host: "0.0.0.0", tokenEnv: "GW_TOKEN", corsOrigins: ["http://app.local"] }
+    const server = { ...RoutingConfig.defaultServer, host: "0.0.0.0", tokenEnv: "GW_TOKEN", origins: ["http://app.local"] }
     const missing = Gateway.settingsFromConfig(server, {})
     expect(Either.isLeft(missing) && missing.left.reason).toBe("TokenMissing")
     const fromFile = Either.getOrThrow(Gateway.settingsFromConfig(server, { GW_TOKEN: "t1", LOCAL_ROUTER_TOKEN: "t2" }))
     expect(fromFile.token && Redacted.value(fromFile.token)).toBe("t1")
-    expect(fromFile.cors).toEqual({ origins: ["http://app.local"] })
+    expect(fromFile.origins).toEqual(["http://app.local"])
     const fromEnv = Either.getOrThrow(Gateway.settingsFromConfig(RoutingConfig.defaultServer, { LOCAL_ROUTER_TOKEN: "t2" }))
     expect(fromEnv.token && Redacted.value(fromEnv.token)).toBe("t2")
-    expect(fromEnv).toMatchObject({ host: "127.0.0.1", port: 4141, cors: undefined })
+    expect(fromEnv).toMatchObject({ host: "127.0.0.1", port: 4141, origins: [] })
   })
 
   it("a loopback gateway without a token refuses a foreign Host header (DNS rebinding)", async () => {
@@ -166,12 +166,36 @@ describe("what the gateway refuses", () => {
     expect((await json(openai404)).error.type).toBe("invalid_request_error")
   })
 
-  it("CORS is off unless configured; configured, it answers allowed origins only", async () => {
+  it("browser origins: this machine's pages and configured origins get CORS, any other origin is refused before any work", async () => {
     running = await start()
-    const off = await fetch(`${running.url}/health`, { headers: { origin: "http://app.local" } })
-    expect(off.headers.get("access-control-allow-origin")).toBeNull()
+    const local = await post(running, "/v1/chat/completions", chat, { origin: "http://localhost:3000" })
+    expect(local.status).toBe(200)
+    expect(local.headers.get("access-control-allow-origin")).toBe("http://localhost:3000")
+    expect(local.headers.get("access-control-expose-headers")).toMatch(/x-local-router-backend/)
+    const before = running.scripted.mlx.requests.length
+    // A page on another site: a "simple" text/plain POST, which a browser sends without a preflight.
+    const foreign = await fetch(`${running.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { origin: "http://app.local", "content-type": "text/plain" },
+      body: JSON.stringify(chat)
+    })
+    expect(foreign.status).toBe(403)
+    expect((await json(foreign)).error.message).toMatch(/http:\/\/app\.local.*server\.origins/)
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull()
+    for (const origin of ["null", "http://localhost.evil.example", "https://evil.example", "http://127.0.0.1.evil.example:80"]) {
+      const refused = await post(running, "/api/chat", { ...chat, stream: false }, { origin })
+      expect([origin, refused.status]).toEqual([origin, 403])
+    }
+    const preflightRefused = await fetch(`${running.url}/v1/chat/completions`, {
+      method: "OPTIONS",
+      headers: { origin: "http://app.local", "access-control-request-method": "POST" }
+    })
+    expect(preflightRefused.status).toBe(403)
+    expect(preflightRefused.headers.get("access-control-allow-origin")).toBeNull()
+    expect(running.scripted.mlx.requests.length).toBe(before)
     await running.close()
-    running = await start({}, { cors: { origins: ["http://app.local"] } })
+
+    running = await start({}, { origins: ["http://app.local"] })
     const preflight = await fetch(`${running.url}/v1/chat/completions`, {
       method: "OPTIONS",
       headers: { origin: "http://app.local", "access-control-request-method": "POST", "access-control-request-headers": "content-type" }
@@ -181,9 +205,68 @@ describe("what the gateway refuses", () => {
     expect(preflight.headers.get("access-control-allow-methods")).toMatch(/POST/)
     const allowed = await post(running, "/v1/chat/completions", chat, { origin: "http://app.local" })
     expect(allowed.headers.get("access-control-allow-origin")).toBe("http://app.local")
-    expect(allowed.headers.get("access-control-expose-headers")).toMatch(/x-local-router-backend/)
-    const other = await fetch(`${running.url}/health`, { headers: { origin: "http://evil.example" } })
-    expect(other.headers.get("access-control-allow-origin")).toBeNull()
+    expect((await fetch(`${running.url}/health`, { headers: { origin: "http://evil.example" } })).status).toBe(403)
+  })
+
+  it("origin patterns: exact, a * port (digits only), a * host part, and * for any", () => {
+    const allows = Access.origins([...Access.defaultOrigins, "https://*.example.com", "chrome-extension://abc"])
+    const table: ReadonlyArray<readonly [string, boolean]> = [
+      ["http://localhost:3000", true],
+      ["http://LOCALHOST:3000", true],
+      ["http://127.0.0.1:8080", true],
+      ["http://[::1]:5173", true],
+      ["https://localhost", true],
+      ["app://obsidian.md", true],
+      ["file://", true],
+      ["tauri://localhost", true],
+      ["vscode-webview://1a2b", true],
+      ["https://chat.example.com", true],
+      ["chrome-extension://abc", true],
+      ["chrome-extension://other", false],
+      ["https://example.com.evil.net", false],
+      ["http://localhost:3000.evil.net", false],
+      ["http://localhost.evil.net", false],
+      ["http://127.0.0.2:80", false],
+      ["null", false],
+      ["http://localhost:1, https://evil.example", false],
+      ["", false]
+    ]
+    expect(table.map(([origin]) => [origin, allows(origin)])).toEqual(table)
+    expect(Access.origins(["*"])("https://anything.example")).toBe(true)
+  })
+
+  it("JSON routes take only JSON bodies: a form post or text/plain is 415, in the route's dialect", async () => {
+    running = await start()
+    const body = JSON.stringify(chat)
+    for (const [path, type] of [["/v1/chat/completions", "text/plain"], ["/api/chat", "application/x-www-form-urlencoded"], ["/api/generate", "multipart/form-data; boundary=x"]] as const) {
+      const response = await fetch(`${running.url}${path}`, { method: "POST", headers: { "content-type": type }, body })
+      expect([path, response.status]).toEqual([path, 415])
+      const error = (await json(response)).error
+      expect(typeof error === "string" ? error : error.message).toMatch(/application\/json/)
+    }
+    expect((await post(running, "/v1/chat/completions", chat, { "content-type": "application/json; charset=utf-8" })).status).toBe(200)
+    const untyped = await fetch(`${running.url}/api/chat`, { method: "POST", body: new Blob([JSON.stringify({ ...chat, stream: false })]) })
+    expect(untyped.status).toBe(200)
+    expect(running.scripted.mlx.requests.length).toBe(2)
+  })
+
+  it("GET /v1/models/% and other bad percent-encoding are a 400 that says so, and the gateway keeps serving", async () => {
+    running = await start()
+    for (const id of ["%", "%E0%A4%A", "%ZZ", "abc%"]) {
+      const response = await fetch(`${running.url}/v1/models/${id}`)
+      expect([id, response.status]).toEqual([id, 400])
+      expect((await json(response)).error.message).toMatch(/percent-encoding/)
+    }
+    expect((await fetch(`${running.url}/v1/models/ollama%2Fphi3.5%3A3.8b`)).status).toBe(200)
+    expect((await fetch(`${running.url}/health`)).status).toBe(200)
+  })
+
+  it("a 405 says which methods the path takes; OPTIONS answers them", async () => {
+    running = await start()
+    const wrong = await fetch(`${running.url}/v1/chat/completions`, { method: "DELETE" })
+    expect([wrong.status, wrong.headers.get("allow")]).toEqual([405, "POST, OPTIONS"])
+    const options = await fetch(`${running.url}/api/tags`, { method: "OPTIONS" })
+    expect([options.status, options.headers.get("allow")]).toEqual([204, "GET, HEAD, OPTIONS"])
   })
 })
 
@@ -226,7 +309,12 @@ describe("a caller that goes away", () => {
     running = await start({ mlx: [{ startDelayMs: 10_000 }] })
     const r = running
     const controller = new AbortController()
-    const request = fetch(`${r.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(chat), signal: controller.signal })
+    const request = fetch(`${r.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(chat),
+      signal: controller.signal
+    })
       .catch((e: Error) => e.name)
     await eventually(() => r.scripted.mlx.requests.length === 1)
     controller.abort()
@@ -235,12 +323,12 @@ describe("a caller that goes away", () => {
   })
 
   it("streaming: leaving after the first tokens aborts the upstream request; the frames written carried the CORS headers", async () => {
-    running = await start({ mlx: [{ tokens: Array.from({ length: 50 }, (_, i) => `t${i} `), tokenDelayMs: 20 }] }, { cors: { origins: ["http://app.local"] } })
+    running = await start({ mlx: [{ tokens: Array.from({ length: 50 }, (_, i) => `t${i} `), tokenDelayMs: 20 }] }, { origins: ["http://app.local"] })
     const r = running
     const controller = new AbortController()
     const response = await fetch(`${r.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { origin: "http://app.local" },
+      headers: { origin: "http://app.local", "content-type": "application/json" },
       body: JSON.stringify({ ...chat, stream: true }),
       signal: controller.signal
     })

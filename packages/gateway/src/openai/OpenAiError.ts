@@ -16,6 +16,8 @@ const typeAndCode = (reason: ApiError.Reason): readonly [string, string | null] 
       return ["invalid_request_error", "unknown_url"]
     case "TooLarge":
       return ["invalid_request_error", "request_too_large"]
+    case "UnsupportedMediaType":
+      return ["invalid_request_error", "unsupported_media_type"]
     case "Forbidden":
     case "MethodNotAllowed":
     case "BadJson":
