@@ -61,6 +61,15 @@ export interface ServerConfig {
   /** Browser origins allowed besides the gateway's defaults (this machine's pages, desktop apps). */
   readonly origins: ReadonlyArray<string>
   readonly maxBodyBytes: number
+  /** Connection limits set in routing.yaml (milliseconds, bytes, counts); the gateway defaults the rest. */
+  readonly limits: {
+    readonly headersTimeoutMs?: number
+    readonly requestTimeoutMs?: number
+    readonly keepAliveTimeoutMs?: number
+    readonly maxHeaderBytes?: number
+    readonly maxConnectionsPerClient?: number
+    readonly maxConnections?: number
+  }
 }
 
 export const defaultServer: ServerConfig = {
@@ -68,7 +77,8 @@ export const defaultServer: ServerConfig = {
   port: 4141,
   tokenEnv: undefined,
   origins: [],
-  maxBodyBytes: 32 * 1024 * 1024
+  maxBodyBytes: 32 * 1024 * 1024,
+  limits: {}
 }
 
 export interface Config {
@@ -349,7 +359,8 @@ const resolve = (routing: RoutingFile, file: string): Config => {
     port: routing.server?.port ?? defaultServer.port,
     tokenEnv: routing.server?.token?.slice("env:".length),
     origins: [...(routing.server?.origins ?? []), ...(routing.server?.cors?.origins ?? [])],
-    maxBodyBytes: routing.server?.maxBodyBytes ?? defaultServer.maxBodyBytes
+    maxBodyBytes: routing.server?.maxBodyBytes ?? defaultServer.maxBodyBytes,
+    limits: limitsOf(routing.server?.limits ?? {})
   }
   return { file, dir: path.dirname(path.resolve(file)), defaults: { timeouts, breaker }, server, backends, priorities, categories }
 }
@@ -441,3 +452,15 @@ const yamlMessage = (message: string) =>
 const byPosition = (a: Issue, b: Issue) => a.line - b.line || a.column - b.column
 const firstLine = (s: string) => s.split("\n")[0]!.trim()
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const limitsOf = (limits: NonNullable<NonNullable<RoutingFile["server"]>["limits"]>): ServerConfig["limits"] => {
+  const { headersTimeout, keepAliveTimeout, maxConnections, maxConnectionsPerClient, maxHeaderBytes, requestTimeout } = limits
+  return {
+    ...(headersTimeout === undefined ? {} : { headersTimeoutMs: headersTimeout }),
+    ...(requestTimeout === undefined ? {} : { requestTimeoutMs: requestTimeout }),
+    ...(keepAliveTimeout === undefined ? {} : { keepAliveTimeoutMs: keepAliveTimeout }),
+    ...(maxHeaderBytes === undefined ? {} : { maxHeaderBytes }),
+    ...(maxConnectionsPerClient === undefined ? {} : { maxConnectionsPerClient }),
+    ...(maxConnections === undefined ? {} : { maxConnections })
+  }
+}

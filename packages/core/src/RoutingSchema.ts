@@ -134,7 +134,15 @@ export const Server = Schema.Struct({
   cors: optional(Schema.Struct({ origins: Schema.Array(Schema.String) })).annotations({
     description: "Older spelling of `origins` (its list is added to `origins`)"
   }),
-  maxBodyBytes: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Largest request body (default 32 MiB)" })
+  maxBodyBytes: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Largest request body (default 32 MiB)" }),
+  limits: optional(Schema.Struct({
+    headersTimeout: optional(Millis).annotations({ description: "A request's headers must arrive within this, else 408 (default 10s)" }),
+    requestTimeout: optional(Millis).annotations({ description: "A whole request, body included, must arrive within this (default 120s); answers may take longer" }),
+    keepAliveTimeout: optional(Millis).annotations({ description: "An idle keep-alive connection is closed after this (default 5s)" }),
+    maxHeaderBytes: optional(Schema.Int.pipe(Schema.between(1_024, 1_048_576))).annotations({ description: "Largest request line plus headers, else 431 (default 16384)" }),
+    maxConnectionsPerClient: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Open connections one client address may hold, else 503 (default 128)" }),
+    maxConnections: optional(Schema.Int.pipe(Schema.positive())).annotations({ description: "Open connections in all (default 512)" })
+  })).annotations({ description: "Connection limits that keep slow or greedy clients from holding serve" })
 })
 
 export const RoutingFile = Schema.Struct({

@@ -133,6 +133,7 @@ export const settingsFromConfig = (
     port: server.port,
     token: token ? Redacted.make(token) : undefined,
     origins: server.origins,
+    limits: server.limits,
     maxBodyBytes: server.maxBodyBytes
   })
 }

@@ -163,3 +163,21 @@ describe("POST /v1/vision/pdf", () => {
     expect((await json(response)).error.message).toMatch(/not a readable PDF/)
   })
 })
+
+describe("multipart uploads the fuzz test found", () => {
+  it("an empty or cut multipart body is a 400 at once, never a request left hanging", async () => {
+    running = await withVision()
+    for (const path of ["/v1/vision/describe", "/v1/vision/pdf"]) {
+      for (const body of ["", "------x\r\n", "------x--\r\n", "garbage"]) {
+        const response = await fetch(`${running.url}${path}`, {
+          method: "POST",
+          headers: { "content-type": "multipart/form-data; boundary=----x" },
+          body,
+          signal: AbortSignal.timeout(5_000)
+        })
+        expect([path, body, response.status]).toEqual([path, body, 400])
+        expect((await json(response)).error.message).toMatch(/form/)
+      }
+    }
+  })
+})

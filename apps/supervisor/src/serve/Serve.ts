@@ -15,6 +15,7 @@ import * as Paths from "../supervisor/Paths.ts"
 import * as StatusApi from "../supervisor/StatusApi.ts"
 import * as Supervisor from "../supervisor/Supervisor.ts"
 import * as LazyVision from "./LazyVision.ts"
+import * as SafetyNet from "./SafetyNet.ts"
 
 export interface Options {
   /** routing.yaml, already located. */
@@ -26,6 +27,7 @@ export interface Options {
 
 export const run = ({ file, host, logDir, port }: Options) =>
   Effect.gen(function*() {
+    yield* SafetyNet.install
     const logs = Option.getOrElse(logDir, () => Paths.serverLogs())
     // The one reader and watcher of routing.yaml; the supervisor and the router both follow it.
     const live = yield* LiveRouting.make(file, loaderOptions)

@@ -16,9 +16,7 @@
  * Uploads are always handed over as bytes, never as a path: a caller must not be able to
  * make the gateway read a file on this machine.
  */
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type * as Multipart from "@effect/platform/Multipart"
 import type { Trace } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -26,10 +24,12 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Scope } from "effect/Scope"
+import * as MP from "multipasta"
 import type { IncomingMessage } from "node:http"
 import * as Answered from "../Answered.ts"
 import * as ApiError from "../ApiError.ts"
 import * as ImageInput from "../ImageInput.ts"
+import * as RequestBody from "../RequestBody.ts"
 
 /** A failure of the vision service: a VisionError (the file) or a RouteError (no backend). */
 export interface Failure {
@@ -146,57 +146,56 @@ export const upload = (
   return Either.right({ bytes: body, fields: Object.fromEntries(query) })
 }
 
-interface FormPart {
-  readonly key: string
-  readonly bytes: Uint8Array | undefined
-  readonly value: string | undefined
-}
-
-/** The multipart reader, loaded with the first form upload (most callers never send one). */
-const forms = Effect.promise(() => Promise.all([import("@effect/platform/Multipart"), import("@effect/platform-node/NodeMultipart")]))
-
 /**
- * A multipart form: the first file part is the upload (whatever its field name), the other
- * parts are fields. The size limit covers the whole body.
+ * A multipart form upload, read whole under the size limit and then parsed (multipasta, the
+ * parser Effect's platform uses): the first file part is the upload, text fields are its
+ * options. A body that ends before its closing boundary, or never had one, is a 400, never a
+ * parser left waiting for more.
  */
 export const multipart = (
   request: IncomingMessage,
   key: "image" | "pdf",
   maxBytes: number
 ): Effect.Effect<Upload, ApiError.ApiError> =>
-  Effect.flatMap(forms, ([Multipart, NodeMultipart]) => formParts(Multipart, NodeMultipart.stream(request, request.headers), key, maxBytes))
+  Effect.flatMap(RequestBody.bytes(request, maxBytes), (body) => Either.match(form(request.headers["content-type"] ?? "", body, key), {
+    onLeft: Effect.fail,
+    onRight: Effect.succeed
+  }))
 
-const formParts = (
-  Multipart: typeof import("@effect/platform/Multipart"),
-  parts: Stream.Stream<Multipart.Part, Multipart.MultipartError>,
-  key: "image" | "pdf",
-  maxBytes: number
-): Effect.Effect<Upload, ApiError.ApiError> =>
-  parts.pipe(
-    Stream.mapEffect((part): Effect.Effect<FormPart, Multipart.MultipartError> =>
-      Multipart.isFile(part)
-        ? Effect.map(part.contentEffect, (bytes): FormPart => ({ key: part.key, bytes, value: undefined }))
-        : Effect.succeed<FormPart>({ key: part.key, bytes: undefined, value: Multipart.isField(part) ? part.value : undefined })
-    ),
-    Stream.runCollect,
-    HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
-    Effect.mapError((error: Multipart.MultipartError) =>
-      error.reason === "BodyTooLarge" || error.reason === "FileTooLarge"
-        ? new ApiError.ApiError({ reason: "TooLarge", message: `the request body is larger than ${maxBytes} bytes` })
-        : ApiError.invalid(`the multipart form could not be read (${error.reason})`)
-    ),
-    Effect.flatMap((parts): Effect.Effect<Upload, ApiError.ApiError> => {
-      const fields: Record<string, string> = {}
-      let bytes: Uint8Array | undefined
-      for (const part of parts) {
-        if (part.bytes !== undefined) bytes ??= part.bytes
-        else if (part.value !== undefined) fields[part.key] = part.value
+export const form = (contentType: string, body: Uint8Array, key: "image" | "pdf"): Either.Either<Upload, ApiError.ApiError> => {
+  const fields: Record<string, string> = {}
+  let file: Array<Uint8Array> | undefined
+  let outcome: "done" | MP.MultipartError | undefined
+  const parser = MP.make({
+    headers: { "content-type": contentType },
+    onField: (info, value) => {
+      fields[info.name] = MP.decodeField(info, value)
+    },
+    onFile: () => {
+      if (file !== undefined) return () => {}
+      const chunks: Array<Uint8Array> = []
+      file = chunks
+      return (chunk) => {
+        if (chunk !== null) chunks.push(chunk)
       }
-      return bytes === undefined
-        ? Effect.fail(ApiError.invalid(`the form has no file part: send the ${key} as a file (-F ${key}=@file)`))
-        : Effect.succeed({ bytes, fields })
-    })
-  )
+    },
+    onError: (error) => {
+      outcome ??= error
+    },
+    onDone: () => {
+      outcome ??= "done"
+    }
+  })
+  parser.write(body)
+  parser.end()
+  if (outcome !== "done") {
+    // multipasta reports neither an error nor the end for a body cut inside a part's headers.
+    return Either.left(ApiError.invalid(`the multipart form could not be read (${outcome?._tag ?? "EndNotReached"}): is it cut short?`))
+  }
+  return file === undefined
+    ? Either.left(ApiError.invalid(`the form has no file part: send the ${key} as a file (-F ${key}=@file)`))
+    : Either.right({ bytes: Buffer.concat(file), fields })
+}
 
 const text = (fields: Upload["fields"], key: string): string | undefined => {
   const value = fields[key]
