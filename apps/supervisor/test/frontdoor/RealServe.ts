@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Simulator } from "@local-router/simulators"
 import * as Service from "../../src/service/Service.ts"
 import { alive, freePort, repo, routing, tempDir, writeRouting } from "../supervisor/Fixture.ts"
 
@@ -29,19 +30,44 @@ export interface RealServe {
    */
   readonly settledRss: (target: number, ms: number) => Promise<number>
   readonly stop: () => Promise<void>
+  /** SIGKILL serve (nothing of it runs on: no exit hooks, no scopes closed). */
+  readonly kill: () => Promise<void>
+  /** Another serve on the same routing.yaml and port, once its server is ready or adopted. */
+  readonly again: () => Promise<RealServe>
+  /** The supervised server's state in /status. */
+  readonly server: () => Promise<{ readonly phase: string; readonly pid?: number } | undefined>
+}
+
+export interface StartOptions {
+  readonly server?: Record<string, unknown>
+  readonly port?: number
+  /**
+   * The simulator as a real server is: it does not exit when serve's pipe to it closes (the
+   * test fixture's simulators otherwise die with their parent).
+   */
+  readonly likeARealServer?: boolean
 }
 
 /** serve's command line exactly as the LaunchAgent / systemd unit runs it, plus the test's port and log directory. */
 export const command = (file: string, port: number, logDir: string) => ({
   file: process.execPath,
-  args: [...Service.serveArguments(path.join(repo, "apps/supervisor/src/launch.js"), file), "--port", String(port), "--log-dir", logDir]
+  args: [...Service.serveArguments(path.join(repo, "apps/supervisor/dist/bin.js"), file), "--port", String(port), "--log-dir", logDir]
 })
 
 /** Start serve and wait until its gateway answers and the simulator behind it is ready. */
-export const start = async (options: { readonly server?: Record<string, unknown>; readonly port?: number } = {}): Promise<RealServe> => {
+export const start = async (options: StartOptions = {}): Promise<RealServe> => {
   const [port, sim] = await Promise.all([options.port ?? freePort(), freePort()])
   const dir = tempDir("lr-frontdoor-")
-  const file = writeRouting(dir, { ...routing({ ollama: { kind: "ollama", port: sim } }), ...(options.server ? { server: options.server } : {}) })
+  const spec = {
+    kind: "ollama" as const,
+    port: sim,
+    ...(options.likeARealServer ? { commandArgs: ["--disable-warning=ExperimentalWarning", Simulator.binPath("ollama"), "--port", "{port}"] } : {})
+  }
+  const file = writeRouting(dir, { ...routing({ ollama: spec }), ...(options.server ? { server: options.server } : {}) })
+  return launch(file, port, dir, `http://127.0.0.1:${sim}`)
+}
+
+const launch = async (file: string, port: number, dir: string, simulator: string): Promise<RealServe> => {
   const { args, file: node } = command(file, port, path.join(dir, "logs"))
   const child: ChildProcess = spawn(node, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
   let output = ""
@@ -50,9 +76,14 @@ export const start = async (options: { readonly server?: Record<string, unknown>
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 30_000
+  const server = () =>
+    fetch(`${url}/status`).then(
+      (r) => r.json() as Promise<{ supervisor?: { servers: Array<{ phase: string; pid?: number }> } }>,
+      () => undefined
+    ).then((status) => status?.supervisor?.servers[0])
   while (true) {
-    const status = await fetch(`${url}/status`).then((r) => r.json() as Promise<{ supervisor?: { servers: Array<{ phase: string }> } }>, () => undefined)
-    if (status?.supervisor?.servers[0]?.phase === "ready") break
+    const phase = (await server())?.phase
+    if (phase === "ready" || phase === "adopted") break
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL")
       throw new Error(`serve did not become ready:\n${output}`)
@@ -70,7 +101,7 @@ export const start = async (options: { readonly server?: Record<string, unknown>
     pid,
     dir,
     file,
-    simulator: `http://127.0.0.1:${sim}`,
+    simulator,
     output: () => output,
     alive: () => child.exitCode === null && child.signalCode === null && alive(pid),
     rss,
@@ -83,6 +114,12 @@ export const start = async (options: { readonly server?: Record<string, unknown>
       if (child.exitCode === null) child.kill("SIGTERM")
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))])
       if (child.exitCode === null) child.kill("SIGKILL")
-    }
+    },
+    kill: async () => {
+      child.kill("SIGKILL")
+      await exited
+    },
+    again: () => launch(file, port, dir, simulator),
+    server
   }
 }
