@@ -38,6 +38,7 @@ try {
   // Warm-up: what any request path loads once (vision, pdf.js) is part of the baseline.
   for (const raw of HttpFuzz.sample(serve.port, seed + 1, 1_000)) await HttpFuzz.exchange(serve.port, raw, 15_000)
   const before = serve.rss()
+  console.log(`serve's own account after the warm-up (MiB): ${JSON.stringify(await fetch(`${serve.url}/status`).then((r) => r.json() as Promise<{ gateway: { memory: unknown } }>).then((s) => s.gateway.memory))}`)
   const t0 = performance.now()
   const batch = 10_000
   console.log(`serve pid ${serve.pid}, RSS after warm-up ${(before / MiB).toFixed(1)} MiB; ${total} requests, ${concurrency} at a time, seed ${seed}`)
@@ -64,6 +65,7 @@ try {
     body: JSON.stringify({ model: "c_ollama", messages: [{ role: "user", content: "still there?" }] })
   })
   const alive = serve.alive()
+  const memory = await fetch(`${serve.url}/status`).then((r) => r.json() as Promise<{ gateway: { memory: unknown } }>).then((s) => s.gateway.memory)
   console.log(`\nrequests: ${sent} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   console.log(`ends: ${JSON.stringify(Object.fromEntries(ends))}`)
   console.log(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`)
@@ -71,6 +73,7 @@ try {
     `serve alive: ${alive}; RSS ${(before / MiB).toFixed(1)} MiB after the warm-up, ${(burst / MiB).toFixed(1)} right after the run, ` +
       `${(after / MiB).toFixed(1)} once idle (${((after - before) / MiB).toFixed(1)} MiB)`
   )
+  console.log(`serve's own account (MiB): ${JSON.stringify(memory)}`)
   console.log(`a routed request afterwards: ${routed.status} from ${routed.headers.get("x-local-router-backend")}`)
   for (const s of stuck) console.log(`no status and no close: ${JSON.stringify(s)}`)
   process.exitCode = alive && stuck.length === 0 && after - before < 10 * MiB && routed.status === 200 && sent === total ? 0 : 1

@@ -18,6 +18,13 @@ export interface Routing {
   readonly plugins?: Effect.Effect<ReadonlyArray<LiveRouting.PluginInfo>>
 }
 
+/** The process's memory in MiB: resident, the JavaScript heap (used of allocated) and buffers outside it. */
+const memory = () => {
+  const m = process.memoryUsage()
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20 * 10) / 10
+  return { rss: mib(m.rss), heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) }
+}
+
 export const render = (input: {
   readonly routing: Routing
   readonly circuits: Effect.Effect<Readonly<Record<string, CircuitBreaker.View>>>
@@ -44,7 +51,7 @@ export const render = (input: {
     }))
     return JSON.stringify({
       status: "ok",
-      gateway: { url: input.gateway.url, uptimeSeconds: Math.round((Date.now() - input.gateway.startedAt) / 1000) },
+      gateway: { url: input.gateway.url, uptimeSeconds: Math.round((Date.now() - input.gateway.startedAt) / 1000), memory: memory() },
       router: {
         file: input.routing.file ?? config.file,
         configVersion: snapshot.version,
