@@ -6,7 +6,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Backend, LiveRouting, Router } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -74,8 +76,12 @@ const setup = (watch: boolean) =>
     const file = path.join(tempDir(), "routing.yaml")
     fs.writeFileSync(file, config(ports, "one"))
     const builtins = new Map<string, Backend.Definition>([["counted", counted(made) as Backend.Definition]])
-    const live = yield* LiveRouting.make(file, { builtins, superviseSchema: Supervise.Field, watch, debounce: "20 millis" })
-    const supervisor = yield* Effect.provideService(Supervisor.make({ logDir: path.join(path.dirname(file), "logs") }), LiveRouting.LiveRouting, live)
+    // Composed the way an application would: the supervisor's layer on LiveRouting's.
+    const context = yield* Layer.build(Supervisor.layer({ logDir: path.join(path.dirname(file), "logs") }).pipe(
+      Layer.provideMerge(LiveRouting.layer(file, { builtins, superviseSchema: Supervise.Field, watch, debounce: "20 millis" }))
+    ))
+    const live = Context.get(context, LiveRouting.LiveRouting)
+    const supervisor = Context.get(context, Supervisor.Supervisor)
     const router = yield* Router.make(live.snapshot)
     return { made, ports, file, live, supervisor, router }
   })
