@@ -287,6 +287,7 @@ describe("mlx: definition", () => {
     expect(definition.supervise?.(contextOf("http://127.0.0.1:11435", { model: launch }))).toEqual({
       command: "mlx_lm.server",
       args: ["--host", "127.0.0.1", "--port", "11435", "--model", launch],
+      port: 11435,
       installHint: "pip install mlx-lm"
     })
     const vlm = definition.supervise?.(contextOf("http://127.0.0.1:8081/v1", { vision: true }))

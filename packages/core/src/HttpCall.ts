@@ -30,7 +30,6 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as http from "node:http"
 import { BackendError, type Reason } from "./BackendError.ts"
-import * as PullStream from "./internal/PullStream.ts"
 import * as NodeHttp from "./NodeHttp.ts"
 
 export interface Call {
@@ -376,25 +375,32 @@ export const events = <A>(
   reader: (reply: Reply) => Reader<A> | BackendError,
   options: Options = {}
 ): Stream.Stream<A, BackendError> =>
-  PullStream.make(Effect.suspend(() => {
+  Stream.suspend(() => {
     const refine = options.refine ?? ((error: BackendError) => error)
     const open = (target: Call, retried: boolean): Effect.Effect<Reply, BackendError> =>
       Effect.catchAll(Effect.mapError(send(target), refine), (error) => {
         const again = retried ? undefined : options.retry?.(error)
         return again === undefined ? Effect.fail(error) : Effect.flatMap(again, (next) => open(next, true))
       })
-    // Registered before sending (`send` stays interruptible): a reply is cut whenever the
-    // stream closes before its reader finished with it.
+    const sending = options.before === undefined ? open(call, false) : Effect.zipRight(Effect.mapError(options.before, refine), open(call, false))
     let reply: Reply | undefined
-    return Effect.zipRight(
-      Effect.addFinalizer(() => Effect.sync(() => reply?.cut())),
-      Effect.flatMap(options.before === undefined ? open(call, false) : Effect.zipRight(Effect.mapError(options.before, refine), open(call, false)), (answer) => {
+    let pull: Pull<A> | undefined
+    const opening: Pull<A> = Effect.matchEffect(sending, {
+      onFailure: (error) => Effect.fail(Option.some(error)),
+      onSuccess: (answer) => {
         reply = answer
         const opened = reader(answer)
-        return opened instanceof BackendError ? Effect.fail(opened) : Effect.succeed(pullOf(call, answer, opened))
-      })
+        if (opened instanceof BackendError) return Effect.fail(Option.some(opened))
+        pull = pullOf(call, answer, opened)
+        return pull
+      }
+    })
+    // `send` stays interruptible; a reply is cut whenever the stream closes before its reader
+    // finished with it (a no-op once it did).
+    return Stream.repeatEffectChunkOption(Effect.suspend(() => pull ?? opening)).pipe(
+      Stream.ensuring(Effect.sync(() => reply?.cut()))
     )
-  }))
+  })
 
 type Pull<A> = Effect.Effect<Chunk.Chunk<A>, Option.Option<BackendError>>
 
