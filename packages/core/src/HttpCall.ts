@@ -404,33 +404,40 @@ export const events = <A>(
 
 type Pull<A> = Effect.Effect<Chunk.Chunk<A>, Option.Option<BackendError>>
 
+/**
+ * Each run gives every event the bytes that have arrived make (the headers' events with the
+ * first of them), waiting only when there are none: on a loopback connection a short answer
+ * is usually one run. Events before a failure come first; the failure is the next run's.
+ */
 const pullOf = <A>(call: Call, reply: Reply, reader: Reader<A>): Pull<A> => {
   let head: ReadonlyArray<A> | undefined = reader.events
   let pending: BackendError | undefined
   let done = false
   const wait = Effect.async<void>((resume) => Effect.sync(reply.wait(() => resume(Effect.void))))
   const pull: Pull<A> = Effect.suspend(() => {
+    let out: Array<A> = []
     if (head !== undefined) {
-      const first = head
+      out = [...head]
       head = undefined
-      if (first.length > 0) return Effect.succeed(Chunk.unsafeFromArray(first))
     }
+    const some = () => Effect.succeed(Chunk.unsafeFromArray(out))
     while (true) {
-      if (pending) return Effect.fail(Option.some(pending))
-      if (done) return Effect.fail(Option.none())
+      if (pending) return out.length > 0 ? some() : Effect.fail(Option.some(pending))
+      if (done) return out.length > 0 ? some() : Effect.fail(Option.none())
       let bytes: Buffer | null | undefined
       try {
         bytes = reply.take()
       } catch (error) {
-        return Effect.fail(Option.some(error as BackendError))
+        pending = error as BackendError
+        continue
       }
-      if (bytes === null) return Effect.zipRight(wait, pull)
+      if (bytes === null) return out.length > 0 ? some() : Effect.zipRight(wait, pull)
       const chunk = reader.read(bytes)
       pending = chunk.failure
       done = chunk.done === true || bytes === undefined
       // Complete: release the body now, which keeps the connection for the next request.
       if (done && !pending) reply.release()
-      if (chunk.events.length > 0) return Effect.succeed(Chunk.unsafeFromArray(chunk.events))
+      if (chunk.events.length > 0) out = out.length > 0 ? out.concat(chunk.events) : [...chunk.events]
     }
   })
   return pull
