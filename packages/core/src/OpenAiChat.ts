@@ -121,7 +121,7 @@ export const generate = (client: Client, request: GenerateRequest, options?: Htt
         }
       }
     }
-    return Sse.reader(source, events, chatProtocol(source))
+    return Sse.reader(source, events, protocol(source))
   }, options)
 }
 
@@ -146,39 +146,11 @@ const completionText = (source: Sse.Source, text: string): ReadonlyArray<Generat
 }
 
 /**
- * Chat-completion SSE events -> GenerateEvents (everything after Start). Also used for
- * recorded fixtures in tests.
+ * The chat protocol over SSE: one SSE event at a time, its GenerateEvents (everything after
+ * Start) pushed onto `out`; a failure the server reported is returned, `"done"` at [DONE];
+ * `end` says how a body that ended without it ends. Exported for recorded fixtures in tests.
  */
-export const decodeStream = (source: Sse.Source) =>
-<E, R>(events: Stream.Stream<Sse.Event, E, R>): Stream.Stream<GenerateEvent, E | BackendError, R> =>
-  Stream.suspend(() => {
-    const chat = chatProtocol(source)
-    let done = false
-    const onEvent = (event: Sse.Event): Effect.Effect<ReadonlyArray<GenerateEvent>, BackendError> => {
-      const out: Array<GenerateEvent> = []
-      const said = chat.event(event, out)
-      done ||= said === "done"
-      return said instanceof BackendError ? Effect.fail(said) : Effect.succeed(out)
-    }
-    const end = Stream.suspend(() => {
-      if (done) return Stream.empty
-      const last = chat.end()
-      return last instanceof BackendError ? Stream.fail(last) : Stream.fromIterable(last)
-    })
-    return events.pipe(
-      Stream.mapConcatEffect(onEvent),
-      Stream.concat(end),
-      // Stop reading at [DONE]: closing the body releases the connection.
-      Stream.takeUntil((event) => event._tag === "Done")
-    )
-  })
-
-/**
- * The chat protocol over SSE (what both readers share): one SSE event at a time, its
- * GenerateEvents pushed onto `out`; a failure the server reported is returned, `"done"` at
- * [DONE]; `end` says how a body that ended without it ends.
- */
-const chatProtocol = (source: Sse.Source): Sse.Protocol<GenerateEvent> => {
+export const protocol = (source: Sse.Source): Sse.Protocol<GenerateEvent> => {
   let finish: FinishReason | undefined
   return {
     event: (event, out) => {

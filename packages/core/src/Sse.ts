@@ -6,13 +6,9 @@
  * and `\r` all end a line, and `event:` / `id:` are carried along.
  *
  * The parsing itself is eventsource-parser's (spec-compliant); this module adapts it to
- * BackendError, to HttpCall.events (`reader`: how an SSE answer becomes events) and to Effect
- * streams (`decode`, for recorded fixtures).
+ * BackendError and to HttpCall.events (`reader`: how an SSE answer becomes events).
  */
-import * as Chunk from "effect/Chunk"
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Stream from "effect/Stream"
 import { createParser } from "eventsource-parser"
 import { BackendError } from "./BackendError.ts"
 import type * as HttpCall from "./HttpCall.ts"
@@ -36,24 +32,9 @@ export interface Source {
 export const maxEventBytes = 16 * 1024 * 1024
 
 /**
- * Decode SSE. An incomplete event at the end of the bytes is dropped, as the SSE spec says:
- * callers detect a cut stream by the missing terminal event, not by a half line.
- */
-export const decode = (source: Source) =>
-<E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Event, E | BackendError, R> =>
-  Stream.suspend(() => {
-    const sse = decoder(source)
-    const chunkOf = (events: Either.Either<ReadonlyArray<Event>, BackendError>) =>
-      Either.isRight(events) ? Effect.succeed(Chunk.unsafeFromArray(events.right)) : Effect.fail(events.left)
-    return bytes.pipe(
-      Stream.mapConcatChunkEffect((chunk) => chunkOf(sse.feed(chunk))),
-      Stream.concat(Stream.flatMap(Stream.fromEffect(Effect.suspend(() => chunkOf(sse.end()))), Stream.fromChunk))
-    )
-  })
-
-/**
- * The same decoding as `decode`, as plain calls: for a reader that turns each chunk of bytes
- * into its final events in one pass (OpenAiChat), with no stream stage per step.
+ * SSE decoding as plain calls, each chunk of bytes into the events it completes in one pass
+ * (no stream stage per step). An incomplete event at the end of the bytes is dropped, as the
+ * SSE spec says: a cut stream shows by its missing terminal event, not by a half line.
  */
 export interface Decoder {
   /** The events these bytes complete, or the failure of an event over `maxEventBytes`. */

@@ -4,20 +4,28 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import type { Backend } from "../src/index.ts"
+import type { Backend, BackendError } from "../src/index.ts"
 import { OpenAiChat, Sse } from "../src/index.ts"
 
 const source = { backend: "mlx", model: "m1" }
 const client: OpenAiChat.Client = { backend: "mlx", baseUrl: "http://127.0.0.1:1/v1" }
 
-/** Wire text -> events, fed one byte at a time (the hardest chunking a server can produce). */
-const decode = (wire: string) =>
-  Stream.fromIterable(Array.from(new TextEncoder().encode(wire), (b) => Uint8Array.of(b))).pipe(
-    Sse.decode(source),
-    OpenAiChat.decodeStream(source),
-    Stream.runCollect,
-    Effect.map(Chunk.toReadonlyArray)
-  )
+/**
+ * Wire text -> events through the reader HttpCall.events uses in production (`Sse.reader` with
+ * the chat protocol), fed one byte at a time (the hardest chunking a server can produce).
+ */
+const decode = (wire: string): Effect.Effect<ReadonlyArray<Backend.GenerateEvent>, BackendError.BackendError> =>
+  Effect.suspend(() => {
+    const reader = Sse.reader<Backend.GenerateEvent>(source, [], OpenAiChat.protocol(source))
+    const events: Array<Backend.GenerateEvent> = []
+    for (const piece of [...Array.from(Buffer.from(wire), (b) => Buffer.of(b)), undefined]) {
+      const read = reader.read(piece)
+      events.push(...read.events)
+      if (read.failure) return Effect.fail(read.failure)
+      if (read.done) break
+    }
+    return Effect.succeed(events)
+  })
 
 const text = (events: ReadonlyArray<Backend.GenerateEvent>) =>
   events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
@@ -40,7 +48,7 @@ data: [DONE]
 
 `
 
-describe("OpenAiChat.decodeStream", () => {
+describe("OpenAiChat.protocol (an SSE answer read as HttpCall.events reads it)", () => {
   it.effect("mlx_lm: keepalives skipped, deltas, usage, then one Done with the finish reason", () =>
     Effect.map(decode(mlxStream), (events) => {
       expect(events.map((e) => e._tag)).toEqual(["TextDelta", "TextDelta", "Usage", "Done"])

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
+import * as Either from "effect/Either"
 import { Sse } from "../src/index.ts"
 
 const source = { backend: "test" }
@@ -15,13 +14,23 @@ const cuts = (text: string): ReadonlyArray<ReadonlyArray<Uint8Array>> => {
   return out
 }
 
+/** The bytes through the decoder every SSE answer is read with (`Sse.reader` in HttpCall.events). */
 const decodeAll = (chunks: ReadonlyArray<Uint8Array>) =>
-  Stream.fromIterable(chunks).pipe(Sse.decode(source), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+  Effect.suspend(() => {
+    const decoder = Sse.decoder(source)
+    const events: Array<Sse.Event> = []
+    for (const step of [...chunks.map((chunk) => () => decoder.feed(chunk)), decoder.end]) {
+      const decoded = step()
+      if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
+      events.push(...decoded.right)
+    }
+    return Effect.succeed(events)
+  })
 
 const same = (text: string, expected: ReadonlyArray<Sse.Event>) =>
   Effect.forEach(cuts(text), (chunks) => Effect.map(decodeAll(chunks), (events) => expect(events).toEqual(expected)), { discard: true })
 
-describe("Sse.decode", () => {
+describe("Sse.decoder", () => {
   it.effect("skips mlx_lm keepalive and OpenRouter processing comments", () =>
     same(": keepalive 2048/9731\n\n: OPENROUTER PROCESSING\n\ndata: {\"a\":1}\n\ndata: [DONE]\n\n", [
       { data: "{\"a\":1}" },
@@ -48,7 +57,7 @@ describe("Sse.decode", () => {
   it.effect("fails with Upstream, naming the backend, on an event larger than the limit", () =>
     Effect.gen(function*() {
       const big = encoder.encode(`data: ${"x".repeat(1024 * 1024)}\n`)
-      const error = yield* Stream.repeatValue(big).pipe(Stream.take(20), Sse.decode(source), Stream.runDrain, Effect.flip)
+      const error = yield* Effect.flip(decodeAll(Array.from({ length: 20 }, () => big)))
       expect(error.reason).toBe("Upstream")
       expect(error.backend).toBe("test")
     }))

@@ -111,14 +111,6 @@ export const modelNames = (
     })
   )
 
-/** One non-streaming ollama-js call; interruption aborts it. */
-export const call = <A>(
-  target: Target,
-  where: Failure.Where,
-  run: (ollama: Ollama) => Promise<A>
-): Effect.Effect<A, BackendError.BackendError> =>
-  Effect.tryPromise({ try: (signal) => run(client(target, where, signal)), catch: Failure.classify(where, "open") })
-
 /**
  * Opens a streaming ollama-js call. Succeeds when the response headers have arrived (the
  * server accepted the request), with the parsed NDJSON objects as a Stream. Closing the
