@@ -8,10 +8,10 @@
  * The supervised server is sim-ollama, a real child process on a port the OS picked. Recovery is
  * measured in-process; idle use on a real `local-router serve` process (Linux /proc), started
  * with the very arguments `local-router service install` writes into the LaunchAgent / systemd
- * unit (Service.serveArguments): the built command, apps/supervisor/dist/bin.js (./run brings
- * the build up to date before this runs), after one warm-up start (the OS's file cache). The
- * first `--settle-seconds` after ready are reported on their own: they hold one-off start-up
- * work (V8's memory reducer runs some seconds after start-up), not idle cost.
+ * unit (Service.serveArguments, serveEnvironment): the built command, apps/supervisor/dist/bin.js
+ * (./run brings the build up to date before this runs), after one warm-up start (the OS's file
+ * cache). The first `--settle-seconds` after ready are reported on their own: they hold
+ * one-off start-up work (V8's memory reducer runs some seconds after start-up), not idle cost.
  * Then `--burst` routed requests go through the gateway, and idle use is measured once more.
  */
 import { spawn } from "node:child_process"
@@ -120,7 +120,7 @@ const main = Effect.gen(function*() {
   const startServe = Effect.gen(function*() {
     const api = yield* Effect.promise(freePort)
     const args = [...Service.serveArguments(launcher, file), "--port", String(api), "--log-dir", path.join(dir, "logs")]
-    const child = spawn(process.execPath, args, { stdio: "ignore" })
+    const child = spawn(process.execPath, args, { stdio: "ignore", env: { ...process.env, ...Service.serveEnvironment } })
     yield* Effect.promise(async () => {
       for (;;) {
         // The gateway's /status carries the supervisor's view under `supervisor`.

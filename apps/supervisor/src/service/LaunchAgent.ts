@@ -12,6 +12,8 @@ export interface Input {
   readonly node: string
   /** Node flags, then the CLI entry and its arguments. */
   readonly programArguments: ReadonlyArray<string>
+  /** Set for serve besides PATH and the LOCAL_ROUTER_* variables. */
+  readonly environment: Readonly<Record<string, string>>
   readonly workingDirectory: string
   readonly path: string
   readonly configFile: string
@@ -23,7 +25,7 @@ export const render = (input: Input): string =>
     Label: label,
     ProgramArguments: [input.node, ...input.programArguments],
     WorkingDirectory: input.workingDirectory,
-    EnvironmentVariables: { PATH: input.path, LOCAL_ROUTER_CONFIG: input.configFile, LOCAL_ROUTER_LOG_DIR: input.logDir },
+    EnvironmentVariables: { ...input.environment, PATH: input.path, LOCAL_ROUTER_CONFIG: input.configFile, LOCAL_ROUTER_LOG_DIR: input.logDir },
     RunAtLoad: true,
     // Restart after a crash or a non-zero exit; `service uninstall` (bootout) stops it for good.
     KeepAlive: { SuccessfulExit: false },

@@ -4,6 +4,8 @@ export const unitName = "local-router.service"
 export interface Input {
   readonly node: string
   readonly programArguments: ReadonlyArray<string>
+  /** Set for serve besides PATH and the LOCAL_ROUTER_* variables. */
+  readonly environment: Readonly<Record<string, string>>
   readonly workingDirectory: string
   readonly path: string
   readonly configFile: string
@@ -26,7 +28,7 @@ WorkingDirectory=${input.workingDirectory}
 Environment=${quote(`PATH=${input.path}`)}
 Environment=${quote(`LOCAL_ROUTER_CONFIG=${input.configFile}`)}
 Environment=${quote(`LOCAL_ROUTER_LOG_DIR=${input.logDir}`)}
-Restart=on-failure
+${Object.entries(input.environment).map(([name, value]) => `Environment=${quote(`${name}=${value}`)}\n`).join("")}Restart=on-failure
 RestartSec=5
 KillMode=control-group
 KillSignal=SIGTERM

@@ -13,7 +13,7 @@ import { freePort, repo, routing, tempDir, writeRouting } from "./Fixture.ts"
 const entry = path.join(repo, "apps/supervisor/dist/bin.js")
 
 describe("serve as the service starts it", () => {
-  it("runs our packages' built JavaScript, loads no type stripper, esbuild or undici, and answers", async () => {
+  it("runs our packages' built JavaScript, loads no type stripper, esbuild or undici, keeps no compile cache, and answers", async () => {
     const [api, port] = await Promise.all([freePort(), freePort()])
     const dir = tempDir()
     const file = writeRouting(dir, routing({ ollama: { kind: "ollama", port } }))
@@ -25,6 +25,8 @@ describe("serve as the service starts it", () => {
     expect(loaded.urls.filter((url) => /\/node_modules\/(esbuild|undici|ws)\//.test(url))).toEqual([])
     // Node's type stripper (~14 MB) and its bundled undici (~10 MB) are for other processes.
     expect(loaded.builtins.filter((name) => /amaro|undici/.test(name))).toEqual([])
+    // The CLI's compile cache would hold ~7 MB for the life of serve.
+    expect(loaded.compileCache).toBeNull()
   }, 60_000)
 })
 
@@ -39,14 +41,14 @@ const serveOnce = async (dir: string, file: string, api: number) => {
 import * as fs from "node:fs"
 const urls = []
 module.registerHooks({ load(url, context, next) { urls.push(url); return next(url, context) } })
-process.on("exit", () => fs.writeFileSync(${JSON.stringify(record)}, JSON.stringify({ urls, builtins: process.moduleLoadList })))
+process.on("exit", () => fs.writeFileSync(${JSON.stringify(record)}, JSON.stringify({ urls, builtins: process.moduleLoadList, compileCache: module.getCompileCacheDir() ?? null })))
 `
   )
   const args = Service.serveArguments(entry, file)
   const serve = spawn(
     process.execPath,
     ["--import", hook, ...args, "--port", String(api), "--log-dir", path.join(dir, "logs")],
-    { stdio: ["ignore", "pipe", "pipe"] }
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...Service.serveEnvironment } }
   )
   let output = ""
   serve.stdout.on("data", (d) => (output += d))
@@ -73,5 +75,5 @@ process.on("exit", () => fs.writeFileSync(${JSON.stringify(record)}, JSON.string
   }
   expect(await exited, output).toBe(0)
   expect(output).toMatch(/local-router on http:\/\/127\.0\.0\.1:\d+/)
-  return JSON.parse(fs.readFileSync(record, "utf8")) as { urls: Array<string>; builtins: Array<string> }
+  return JSON.parse(fs.readFileSync(record, "utf8")) as { urls: Array<string>; builtins: Array<string>; compileCache: string | null }
 }

@@ -63,6 +63,7 @@ describe("local-router service", () => {
     expect(agent.KeepAlive).toEqual({ SuccessfulExit: false })
     expect(agent.ThrottleInterval).toBe(10)
     expect(agent.ExitTimeOut).toBe(30)
+    expect(agent.EnvironmentVariables.NODE_DISABLE_COMPILE_CACHE).toBe("1")
     expect(agent.EnvironmentVariables.PATH.split(":")).toEqual(expect.arrayContaining(["/opt/homebrew/bin", "/usr/local/bin", `${home}/.local/bin`, "/usr/bin"]))
     expect(agent.StandardOutPath).toBe(`${home}/Library/Logs/local-router/supervisor.out.log`)
     expect(fs.existsSync(`${home}/Library/Logs/local-router`)).toBe(true)
@@ -94,6 +95,7 @@ describe("local-router service", () => {
     const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
     const dry = await cli(["service", "install", "--platform", "linux", "--dry-run", "--config", config], env)
     expect(dry.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --v8-pool-size=1 --no-sparkplug ${bin} serve --config ${config}`)
+    expect(dry.stdout).toContain("Environment=NODE_DISABLE_COMPILE_CACHE=1\n")
     expect(dry.stdout).toContain("KillMode=control-group")
     expect(calls()).toEqual([])
     expect(fs.existsSync(path.join(home, ".config"))).toBe(false)
