@@ -215,7 +215,7 @@ const wireOf = (call: Call): Wire => {
  * Send the call; `answered` gets the reply once its headers are in (any status), `failed` the
  * BackendError of what went wrong before that. Returns a function that abandons the call.
  */
-const start = (call: Call, answered: (reply: Reply) => void, failed: (error: BackendError) => void): () => void => {
+const start = (call: Call, url: URL, answered: (reply: Reply) => void, failed: (error: BackendError) => void): () => void => {
   let current: http.ClientRequest | undefined
   let reply: Reply | undefined
   let settled = false
@@ -266,7 +266,7 @@ const start = (call: Call, answered: (reply: Reply) => void, failed: (error: Bac
     })
     req.end(sending.body)
   }
-  send(new URL(call.url), wireOf(call), 0)
+  send(url, wireOf(call), 0)
   return () => {
     if (reply) reply.cut()
     else {
@@ -293,11 +293,12 @@ const withoutContentType = (headers: Record<string, string>): Record<string, str
 export const send = (call: Call): Effect.Effect<Reply, BackendError> =>
   Effect.flatMap(Effect.clock, (clock) =>
     Effect.async<Reply, BackendError>((resume) => {
-      if (!URL.canParse(call.url) || !/^https?:$/.test(new URL(call.url).protocol)) {
+      const url = URL.canParse(call.url) ? new URL(call.url) : undefined
+      if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
         return resume(Effect.fail(failure(call, "Unreachable", `${call.backend}: no answer from ${originOf(call.url)} (not an http: or https: URL)`)))
       }
       let done = false
-      const cancel = start(call, (reply) => {
+      const cancel = start(call, url, (reply) => {
         if (reply.ok) {
           done = true
           return resume(Effect.succeed(reply))
@@ -326,6 +327,7 @@ const readAll = (reply: Reply, then: (text: string | undefined) => void): void =
         parts.push(bytes)
       }
     } catch {
+      // The body broke: the caller still reports the status, without its text.
       return then(undefined)
     }
     then(Buffer.concat(parts).toString("utf8"))

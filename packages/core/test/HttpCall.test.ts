@@ -229,6 +229,47 @@ describe("HttpCall redirects (local http: servers)", () => {
     }))
 })
 
+describe("HttpCall.events", () => {
+  /** Lines until "end": the events a reader makes of them, Start first. */
+  const lines = (): HttpCall.Reader<string> => ({
+    events: ["start"],
+    read: (bytes) => {
+      const got = (bytes?.toString() ?? "").split("\n").filter((line) => line.length > 0)
+      return got.includes("end") ? { events: got.slice(0, got.indexOf("end")), done: true } : { events: got }
+    }
+  })
+
+  it.scoped("an answer read to its end marker keeps the connection for the next; one closed mid-answer is cut at once", () =>
+    Effect.gen(function*() {
+      const closed = yield* Deferred.make<void>()
+      let connections = 0
+      const server = yield* Effect.acquireRelease(
+        Effect.async<http.Server>((resume) => {
+          const created = http.createServer((req, res) => {
+            res.writeHead(200, { "content-type": "text/plain" })
+            if (req.url !== "/endless") return void res.end("a\nb\nend\n")
+            req.socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+            const timer = setInterval(() => res.write("tick\n"), 10)
+            res.on("close", () => clearInterval(timer))
+          })
+          created.on("connection", () => connections++)
+          created.listen(0, "127.0.0.1", () => resume(Effect.succeed(created)))
+        }),
+        (created) => Effect.async<void>((resume) => {
+          created.closeAllConnections()
+          created.close(() => resume(Effect.void))
+        })
+      )
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const twice = yield* Effect.forEach([1, 2], () => Stream.runCollect(HttpCall.events({ backend: "t", url: `${url}/answer` }, lines)))
+      expect(twice.map(Chunk.toReadonlyArray)).toEqual([["start", "a", "b"], ["start", "a", "b"]])
+      expect(connections).toBe(1)
+      const first = yield* Stream.runCollect(Stream.take(HttpCall.events({ backend: "t", url: `${url}/endless` }, lines), 2))
+      expect(Chunk.toReadonlyArray(first)).toEqual(["start", "tick"])
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "the server never saw the close" }))
+    }))
+})
+
 describe("HttpCall.body", () => {
   it.scoped("a connection broken mid-body is StreamCut, after the bytes that did arrive", () =>
     Effect.gen(function*() {
