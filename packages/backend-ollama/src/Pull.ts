@@ -4,13 +4,14 @@
  * events are about the answer), so it goes to the log: one line per status change and per
  * 10 % of a layer, annotated with backend, model, status, completed and total.
  */
-import { Backend, BackendError } from "@local-router/core"
+import { Backend, BackendError, HttpCall, Ndjson } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ProgressResponse } from "ollama"
-import * as Client from "./internal/Client.ts"
+import type * as Client from "./internal/Client.ts"
+import * as Failure from "./internal/Failure.ts"
 import * as ModelName from "./ModelName.ts"
 
 /** What the registry says when it has no such model (streamed pull, protocols.md §1.8). */
@@ -23,11 +24,34 @@ export const toProgress = (line: ProgressResponse): Backend.PullProgress => ({
   ...(typeof line.completed === "number" ? { completed: line.completed } : {})
 })
 
-/** Downloads `model`. Interrupting aborts the request; Ollama resumes the layer next time. */
+/**
+ * Downloads `model`: `/api/pull`'s NDJSON progress, read the one way core reads every streamed
+ * answer (HttpCall.events), with ollama-js's semantics (protocols.md §1.15): an `{"error"}`
+ * line fails the pull, `success` ends it, a body without it is a cut. Closing the stream aborts
+ * the request; Ollama resumes the layer next time.
+ */
 export const pull = (target: Client.Target, backend: string, model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> => {
-  const where = { backend, model, action: "pull" }
-  return Stream.unwrapScoped(Client.open(target, where, (ollama) => ollama.pull({ model, stream: true }))).pipe(
-    Stream.map(toProgress),
+  const where: Failure.Where = { backend, model, action: "pull" }
+  const call: HttpCall.Call = {
+    backend,
+    model,
+    method: "POST",
+    url: `${target.host}/api/pull`,
+    headers: { accept: "application/x-ndjson", ...target.headers },
+    // `name`, as ollama-js sends it (the API docs say `model`; Ollama takes both).
+    body: { name: model, stream: true }
+  }
+  const fromOllama = (message: string) => Failure.classify(where, "read")(new Error(message))
+  const protocol: Ndjson.Protocol<Backend.PullProgress> = {
+    value: (value, out) => {
+      const line = (typeof value === "object" && value !== null ? value : {}) as ProgressResponse & { readonly error?: unknown; readonly done?: unknown }
+      if ("error" in line) return fromOllama(typeof line.error === "string" ? line.error : JSON.stringify(line.error))
+      out.push(toProgress(line))
+      return line.done === true || line.status === "success" ? "done" : undefined
+    },
+    end: () => fromOllama(Failure.NO_DONE)
+  }
+  return HttpCall.events(call, () => Ndjson.reader({ backend, model }, [], protocol), { refine: Failure.classify(where, "open") }).pipe(
     Stream.mapError((error) =>
       error.reason === "Upstream" && NO_SUCH_MODEL.test(error.message)
         ? new BackendError.BackendError({ reason: "ModelMissing", backend, model, message: `${backend}: the registry has no model "${model}" (${error.message})` })

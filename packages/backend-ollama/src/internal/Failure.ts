@@ -1,11 +1,11 @@
 /**
- * What ollama-js itself throws, as a BackendError. Transport failures and HTTP statuses are
- * already BackendErrors from core's HttpCall (see Client.ts), and pass through unchanged,
- * except one Ollama-specific refinement: gin's text `404 page not found` is an unknown route
- * (something other than Ollama listens), not a missing model.
+ * Ollama's failures as BackendErrors. Transport failures and HTTP statuses are already
+ * BackendErrors from core's HttpCall, and pass through unchanged, except one Ollama-specific
+ * refinement: gin's text `404 page not found` is an unknown route (something other than Ollama
+ * listens), not a missing model.
  *
- * What remains is ollama-js's reading of the NDJSON stream (protocols.md §1.15): a plain
- * Error carrying the text of an `{"error": …}` line, and a fixed message when the body
+ * What remains is the NDJSON stream read as ollama-js reads it (protocols.md §1.15): an Error
+ * carrying the text of an `{"error": …}` line, and ollama-js's fixed message when the body
  * ended without `done`/`success`.
  */
 import { BackendError } from "@local-router/core"
