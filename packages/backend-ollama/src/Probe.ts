@@ -6,8 +6,6 @@
 import { Backend, HttpCall } from "@local-router/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
 import * as Client from "./internal/Client.ts"
 import * as Failure from "./internal/Failure.ts"
 
@@ -17,8 +15,8 @@ const { Probe } = Backend
 const root = (target: Client.Target, where: Failure.Where) => {
   const call: HttpCall.Call = { backend: where.backend, url: `${target.host}/`, headers: target.headers }
   return HttpCall.send(call).pipe(
-    Effect.flatMap((response) => Stream.runHead(Stream.mkString(Stream.decodeText(HttpCall.body(call, response))))),
-    Effect.map((text) => ({ status: 200, text: Option.getOrElse(text, () => "").slice(0, 200) })),
+    Effect.flatMap((response) => HttpCall.text(call, response)),
+    Effect.map((text) => ({ status: 200, text: text.slice(0, 200) })),
     // A non-2xx answer is still an answer: something listens, and it is not (yet) Ollama.
     Effect.catchIf((error) => error.status !== undefined, (error) => Effect.succeed({ status: error.status ?? 0, text: error.message }))
   )

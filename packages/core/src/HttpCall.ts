@@ -112,13 +112,6 @@ export class Reply {
     return Array.isArray(value) ? value.join(", ") : value
   }
 
-  /** Every response header (lower-case names), repeated ones joined. */
-  get headers(): Record<string, string> {
-    const out: Record<string, string> = {}
-    for (const name of Object.keys(this.#res.headers)) out[name] = this.header(name)!
-    return out
-  }
-
   /**
    * The bytes that arrived since the last call, in one piece; `null` when none are waiting
    * yet (see `wait`), `undefined` at the end. Throws the BackendError of a body that broke.
@@ -189,9 +182,6 @@ export class Reply {
     waiter()
   }
 }
-
-/** One response header (lower-case name), or undefined. */
-export const header = (reply: Reply, name: string): string | undefined => reply.header(name)
 
 interface Wire {
   readonly method: string

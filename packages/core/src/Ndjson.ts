@@ -6,12 +6,9 @@
  * A line that is not JSON means the server sent something we cannot read: that is an
  * `Upstream` failure naming the backend, never a silently skipped token.
  *
- * `reader` is how an NDJSON answer becomes events (HttpCall.events); `decode` reads a Stream.
+ * `reader` is how an NDJSON answer becomes events (HttpCall.events).
  */
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
 import * as Either from "effect/Either"
-import * as Stream from "effect/Stream"
 import { BackendError } from "./BackendError.ts"
 import type * as HttpCall from "./HttpCall.ts"
 import type { Source } from "./Sse.ts"
@@ -21,41 +18,14 @@ export type { Source } from "./Sse.ts"
 /** How much of a malformed line an error message quotes. */
 const quoted = 200
 
-/**
- * One pass per chunk of bytes (text decoding, line splitting and parsing together): this runs
- * under every token, and a stream stage per step costs more than the work. Lines end at `\n`
- * or `\r\n`. The values before a malformed line are delivered before the failure.
- */
-export const decode = (source: Source) =>
-<E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<unknown, E | BackendError, R> =>
-  Stream.suspend(() => {
-    const lines = decoder(source)
-    const emit = (parsed: Parsed, then: Channel.Channel<Chunk.Chunk<unknown>, Chunk.Chunk<Uint8Array>, E | BackendError, E, unknown, unknown, R>) =>
-      Either.isRight(parsed)
-        ? Channel.zipRight(Channel.write(Chunk.unsafeFromArray(parsed.right)), then)
-        : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(parsed.left[0])), Channel.fail(parsed.left[1]))
-    const read: Channel.Channel<Chunk.Chunk<unknown>, Chunk.Chunk<Uint8Array>, E | BackendError, E, unknown, unknown, R> = Channel.readWithCause({
-      onInput: (chunk: Chunk.Chunk<Uint8Array>) => {
-        const values: Array<unknown> = []
-        for (const piece of chunk) {
-          const parsed = lines.feed(piece)
-          if (Either.isLeft(parsed)) return emit(Either.left([[...values, ...parsed.left[0]], parsed.left[1]]), read)
-          values.push(...parsed.right)
-        }
-        return emit(Either.right(values), read)
-      },
-      onFailure: Channel.failCause,
-      onDone: () => emit(lines.end(), Channel.void)
-    })
-    return Stream.pipeThroughChannelOrFail(bytes, read)
-  })
-
 /** The values of the lines a chunk completed, or those before a malformed line and its failure. */
 export type Parsed = Either.Either<Array<unknown>, readonly [Array<unknown>, BackendError]>
 
 /**
- * The same reading as `decode`, as plain calls: for a reader that decodes each chunk of bytes
- * itself (a Source). `end` parses what is left when the bytes end.
+ * One pass per chunk of bytes (text decoding, line splitting and parsing together): this runs
+ * under every token, and a stream stage per step costs more than the work. Lines end at `\n`
+ * or `\r\n`; `end` parses what is left when the bytes end. The values before a malformed line
+ * are delivered before the failure.
  */
 export interface Decoder {
   readonly feed: (bytes: Uint8Array) => Parsed

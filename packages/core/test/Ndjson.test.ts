@@ -1,16 +1,30 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
-import { Ndjson } from "../src/index.ts"
+import * as Either from "effect/Either"
+import { type BackendError, Ndjson } from "../src/index.ts"
 
 const encoder = new TextEncoder()
 const source = { backend: "ollama", model: "phi3.5:3.8b" }
 
-const decodeAll = (chunks: ReadonlyArray<Uint8Array>) =>
-  Stream.fromIterable(chunks).pipe(Ndjson.decode(source), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+/** The values, or the failure, the decoder every NDJSON answer is read with (`Ndjson.reader`) makes of the bytes. */
+const parse = (chunks: ReadonlyArray<Uint8Array>): { readonly values: ReadonlyArray<unknown>; readonly failure?: BackendError.BackendError } => {
+  const decoder = Ndjson.decoder(source)
+  const values: Array<unknown> = []
+  for (const step of [...chunks.map((chunk) => () => decoder.feed(chunk)), decoder.end]) {
+    const parsed = step()
+    if (Either.isLeft(parsed)) return { values: [...values, ...parsed.left[0]], failure: parsed.left[1] }
+    values.push(...parsed.right)
+  }
+  return { values }
+}
 
-describe("Ndjson.decode", () => {
+const decodeAll = (chunks: ReadonlyArray<Uint8Array>) =>
+  Effect.suspend(() => {
+    const { failure, values } = parse(chunks)
+    return failure ? Effect.fail(failure) : Effect.succeed(values)
+  })
+
+describe("Ndjson.decoder", () => {
   it.effect("yields one value per line however the bytes are cut, skipping blank lines", () =>
     Effect.gen(function*() {
       const text = "{\"response\":\"hé\"}\n\r\n{\"response\":\"🙂\",\"done\":false}\r\n{\"done\":true}\n"
@@ -37,13 +51,8 @@ describe("Ndjson.decode", () => {
 
   it.effect("values before a malformed line are still delivered", () =>
     Effect.gen(function*() {
-      const seen: Array<unknown> = []
-      const exit = yield* Stream.fromIterable([encoder.encode("{\"a\":1}\nnope\n")]).pipe(
-        Ndjson.decode(source),
-        Stream.runForEach((v) => Effect.sync(() => seen.push(v))),
-        Effect.exit
-      )
-      expect(seen).toEqual([{ a: 1 }])
-      expect(exit._tag).toBe("Failure")
+      const { failure, values } = parse([encoder.encode("{\"a\":1}\nnope\n")])
+      expect(values).toEqual([{ a: 1 }])
+      expect(failure?.reason).toBe("Upstream")
     }))
 })
