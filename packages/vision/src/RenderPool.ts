@@ -1,10 +1,14 @@
 /**
  * The render worker threads, kept warm: starting one costs over a second (pdfjs-dist is a large
- * module), so workers outlive documents and are handed from one to the next. A worker that
- * times out or crashes is killed and replaced on demand. Idle workers are unref'd, so a
- * forgotten pool never keeps the process alive; closing the scope terminates them all.
+ * module), so workers outlive documents and are handed from one to the next. A worker idle for
+ * a minute is ended: each holds an isolate of its own (~30 MB of a serve that may then idle for
+ * days), and the next PDF starts a new one. A worker that times out or crashes is killed and
+ * replaced on demand. Idle workers are unref'd, so a forgotten pool never keeps the process
+ * alive; closing the scope terminates them all.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import { Worker } from "node:worker_threads"
 import type { Reply, Request } from "./internal/RenderProtocol.ts"
@@ -18,7 +22,12 @@ export interface PooledWorker {
   readonly worker: Worker
   /** The document this worker has open now, if any. */
   loaded: number | undefined
+  /** While it waits in the pool: the timer that ends it if nobody borrows it. */
+  retire?: Fiber.RuntimeFiber<void> | undefined
 }
+
+/** How long an idle worker is kept for the next document. */
+export const WORKER_IDLE = Duration.minutes(1)
 
 export interface RenderPool {
   readonly size: number
@@ -41,6 +50,7 @@ export const make = (limits: Limits, size: number): Effect.Effect<RenderPool, ne
     const live = new Set<PooledWorker>()
     const idle: Array<PooledWorker> = []
     const heap = Math.max(MIN_WORKER_MEMORY_MB, limits.workerMemoryMb)
+    const scope = yield* Effect.scope
     yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([...live].map((w) => w.worker.terminate()))))
     const permits = yield* Effect.makeSemaphore(Math.max(1, size))
 
@@ -59,11 +69,29 @@ export const make = (limits: Limits, size: number): Effect.Effect<RenderPool, ne
     const use: RenderPool["use"] = (work) =>
       permits.withPermits(1)(Effect.gen(function*() {
         const pooled = idle.pop() ?? (yield* spawn)
+        if (pooled.retire) yield* Fiber.interrupt(pooled.retire)
+        pooled.retire = undefined
         pooled.worker.ref()
-        return yield* work(pooled).pipe(Effect.ensuring(Effect.sync(() => {
-          if (!live.has(pooled)) return
+        return yield* work(pooled).pipe(Effect.ensuring(Effect.suspend(() => {
+          if (!live.has(pooled)) return Effect.void
           pooled.worker.unref()
           idle.push(pooled)
+          return Effect.asVoid(Effect.tap(
+            // Forked from a finalizer, which runs uninterruptibly: the timer itself must stay interruptible.
+            Effect.forkIn(
+              Effect.interruptible(Effect.zipRight(
+                Effect.sleep(WORKER_IDLE),
+                Effect.suspend(() => {
+                  const at = idle.indexOf(pooled)
+                  if (at < 0) return Effect.void
+                  idle.splice(at, 1)
+                  return kill(pooled)
+                })
+              )),
+              scope
+            ),
+            (fiber) => Effect.sync(() => (pooled.retire = fiber))
+          ))
         })))
       }))
 

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
+import { Limits } from "../src/index.ts"
+import * as RenderPool from "../src/RenderPool.ts"
+
+describe("RenderPool", () => {
+  it.scoped("keeps an idle worker for the next document for a minute, then ends it; the next document gets a new one", () =>
+    Effect.gen(function*() {
+      const pool = yield* RenderPool.make(Limits.defaults, 1)
+      const borrow = pool.use((pooled) => Effect.succeed(pooled))
+      const first = yield* borrow
+      yield* TestClock.adjust("59 seconds")
+      expect(yield* borrow).toBe(first)
+      // Borrowing again started its minute over.
+      yield* TestClock.adjust("59 seconds")
+      expect(yield* borrow).toBe(first)
+      const exited = new Promise<number>((resolve) => first.worker.once("exit", resolve))
+      yield* TestClock.adjust("61 seconds")
+      yield* Effect.promise(() => exited)
+      const next = yield* borrow
+      expect(next).not.toBe(first)
+      expect(next.worker.threadId).toBeGreaterThan(0)
+    }))
+})
