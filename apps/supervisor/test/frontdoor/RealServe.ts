@@ -24,9 +24,9 @@ export interface RealServe {
   /** serve's resident memory now, in bytes (Linux /proc). */
   readonly rss: () => number
   /**
-   * serve's resident memory once it settles below `target` bytes, or the last reading after
-   * `ms`: right after a burst its heap still holds the burst's garbage, which serve collects
-   * once it is idle.
+   * serve's resident memory once it is quiet again: after a minute and a bit without requests
+   * (an idle PDF render worker is ended after a minute) and once it reads below `target`, or the
+   * last reading after `ms` more.
    */
   readonly settledRss: (target: number, ms: number) => Promise<number>
   readonly stop: () => Promise<void>
@@ -106,6 +106,7 @@ const launch = async (file: string, port: number, dir: string, simulator: string
     alive: () => child.exitCode === null && child.signalCode === null && alive(pid),
     rss,
     settledRss: async (target, ms) => {
+      await new Promise((r) => setTimeout(r, 62_000))
       const deadline = Date.now() + ms
       while (rss() >= target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500))
       return rss()
