@@ -36,6 +36,7 @@ const stuck: Array<string> = []
 let sent = 0
 try {
   // Warm-up: what any request path loads once (vision, pdf.js) is part of the baseline.
+  await HttpFuzz.warmUp(serve.port)
   for (const raw of HttpFuzz.sample(serve.port, seed + 1, 1_000)) await HttpFuzz.exchange(serve.port, raw, 15_000)
   const before = await serve.settledRss(0, 0)
   console.log(`serve's own account after the warm-up (MiB): ${JSON.stringify(await fetch(`${serve.url}/status`).then((r) => r.json() as Promise<{ gateway: { memory: unknown } }>).then((s) => s.gateway.memory))}`)

@@ -91,6 +91,9 @@ const cases: ReadonlyArray<Case> = [
   { name: "YAML: tab indentation", text: edit("    input: text\n", "\tinput: text\n"), at: "", path: "", message: /YAML syntax/ },
   { name: "gateway token written inline", text: base.replace("backends:", "server:\n  token: hunter2\nbackends:"), at: "hunter2", path: "server.token", message: /secret reference like env:/ },
   { name: "server port out of range", text: base.replace("backends:", "server: { port: 70000 }\nbackends:"), at: "70000", path: "server.port", message: /between|65535/ },
+  { name: "server origins not a list", text: base.replace("backends:", "server: { origins: http://localhost:3000 }\nbackends:"), at: "http://localhost:3000", path: "server.origins", message: /expected/ },
+  { name: "server header timeout not a duration", text: base.replace("backends:", "server: { limits: { headersTimeout: soon } }\nbackends:"), at: "soon", path: "server.limits.headersTimeout", message: /duration|expected/ },
+  { name: "server header cap too small", text: base.replace("backends:", "server: { limits: { maxHeaderBytes: 10 } }\nbackends:"), at: "10", path: "server.limits.maxHeaderBytes", message: /between|1024/ },
   { name: "empty file", text: "", at: "", path: "", message: /the file is empty/ },
   { name: "a list instead of a map", text: "- backends\n- priorities\n", at: "- backends", path: "", message: /expected/ }
 ]
@@ -143,6 +146,17 @@ describe("routing.yaml errors name file, line, column, field and what was expect
 })
 
 describe("routing.yaml, valid", () => {
+  it("server: browser origins (old cors.origins spelling added to them) and connection limits in milliseconds", () => {
+    const text = base.replace(
+      "backends:",
+      "server:\n  origins: [\"https://chat.example.com\"]\n  cors: { origins: [\"http://app.test:8080\"] }\n  limits: { headersTimeout: 5s, requestTimeout: 2m, maxConnectionsPerClient: 16 }\nbackends:"
+    )
+    const { server } = Either.getOrThrow(RoutingConfig.parse(text, "routing.yaml"))
+    expect(server.origins).toEqual(["https://chat.example.com", "http://app.test:8080"])
+    expect(server.limits).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 120_000, maxConnectionsPerClient: 16 })
+    expect(Either.getOrThrow(RoutingConfig.parse(base, "routing.yaml")).server).toMatchObject({ origins: [], limits: {} })
+  })
+
   it("resolves categories to ordered routes, skipping backends without a model", () => {
     const config = Either.getOrThrow(RoutingConfig.parse(base, "routing.yaml"))
     const vision = config.categories.vision!

@@ -48,6 +48,7 @@ describe("the front door of a real serve", () => {
   it(`${RUNS} generated hostile requests over raw sockets: each gets a status or a clean close, serve never exits, memory holds`, async () => {
     // Warm up first so the baseline includes what any request path loads once (vision, pdf.js),
     // and measure both sides the same way: serve quiet for a minute.
+    await HttpFuzz.warmUp(serve.port)
     for (const raw of HttpFuzz.sample(serve.port, SEED + 1, 300)) await HttpFuzz.exchange(serve.port, raw, 15_000)
     const before = await serve.settledRss(0, 0)
     const ends = new Map<string, number>()

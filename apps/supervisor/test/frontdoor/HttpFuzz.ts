@@ -10,6 +10,11 @@
  */
 import * as fc from "effect/FastCheck"
 import * as net from "node:net"
+import * as MinimalPdf from "../../../../packages/vision/test/support/MinimalPdf.ts"
+
+/** A 1x1 PNG. */
+const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
+const pdf = (lines: ReadonlyArray<string>) => Buffer.from(MinimalPdf.make({ pages: [{ lines }] }))
 
 export interface RawRequest {
   /** The bytes written. */
@@ -129,7 +134,13 @@ const body = fc.oneof(
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
   { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 200 }) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 2_000 }).map((b) => Buffer.from(b).toString("latin1")) },
-  { weight: 1, arbitrary: fc.constantFrom("{", "[]", "null", `{"model":"c_ollama","messages":"x"}`, "%PDF-1.4\n%%EOF", "\x89PNG\r\n\x1a\n") }
+  { weight: 1, arbitrary: fc.constantFrom("{", "[]", "null", `{"model":"c_ollama","messages":"x"}`, "%PDF-1.4\n%%EOF", "\x89PNG\r\n\x1a\n") },
+  // Real files, whole or cut short, for the upload routes to open and render.
+  { weight: 1, arbitrary: fc.tuple(fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }), fc.nat()).map(([lines, cut]) => {
+    const file = pdf(lines.map((l) => l.replace(/[^\x20-\x7e]/g, "?"))).toString("latin1")
+    return cut % 4 === 0 ? file.slice(0, cut % file.length) : file
+  }) },
+  { weight: 1, arbitrary: fc.constant(png.toString("latin1")) }
 )
 
 const framing = fc.oneof(
@@ -150,7 +161,7 @@ export const request = (port: number): fc.Arbitrary<RawRequest> =>
     body,
     framing
   }).map((r): RawRequest => {
-    const payload = Buffer.from(r.body, r.body.startsWith("\x89PNG") || /[\x80-\xff]/.test(r.body) && !/[^\x00-\xff]/.test(r.body) ? "latin1" : "utf8")
+    const payload = Buffer.from(r.body, /[\x80-\xff]/.test(r.body) && !/[^\x00-\xff]/.test(r.body) ? "latin1" : "utf8")
     const lines = [`${r.method} ${r.path}${r.query} ${r.version}`.replace(/[\r\n]/g, "")]
     if (r.host) lines.push(`Host: 127.0.0.1:${port}`)
     if (r.close) lines.push("Connection: close")
@@ -226,3 +237,15 @@ export const exchange = (port: number, raw: RawRequest, timeoutMs: number): Prom
 
 /** `n` requests from `seed`, the same ones every time. */
 export const sample = (port: number, seed: number, n: number): ReadonlyArray<RawRequest> => fc.sample(request(port), { seed, numRuns: n })
+
+/**
+ * What every request path loads once, loaded: a real PDF rendered and a real image decoded
+ * (pdf.js, its render worker, the canvas library and fonts, sharp), so a memory baseline taken
+ * after this counts them.
+ */
+export const warmUp = async (port: number): Promise<void> => {
+  for (const [path, type, body] of [["/v1/vision/pdf", "application/pdf", pdf(["warm-up"])], ["/v1/vision/describe", "image/png", png]] as const) {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { "content-type": type }, body })
+    await response.arrayBuffer()
+  }
+}
