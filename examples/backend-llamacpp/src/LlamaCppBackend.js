@@ -115,7 +115,7 @@ export const make = (context) =>
 
     /**
      * @param {Backend.GenerateRequest} request
-     * @returns {Stream.Stream<Backend.GenerateEvent, BackendError.BackendError>}
+     * @returns {ReturnType<Backend.Backend["generate"]>}
      */
     const generate = (request) =>
       OpenAiChat.generate(client, request, {

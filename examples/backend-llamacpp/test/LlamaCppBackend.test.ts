@@ -5,7 +5,7 @@
  * props feed the probe, the in-stream error line fails the answer, and the supervise defaults.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import type { Backend } from "@local-router/core"
+import { type Backend, Events } from "@local-router/core"
 import { contractSuite } from "@local-router/core/testing"
 import { Simulator } from "@local-router/simulators"
 import * as Chunk from "effect/Chunk"
@@ -50,7 +50,7 @@ const make = (url: string, raw: Record<string, unknown> = {}) => definition.make
 const ask = (model: string, content = "Say hello"): Backend.GenerateRequest => ({ model, messages: [{ role: "user", content }] })
 
 const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
+  Stream.runCollect(Events.stream(backend.generate(request))).pipe(Effect.map(Chunk.toReadonlyArray))
 
 contractSuite("llamacpp", {
   make: Effect.suspend(() => make(sim.url)),

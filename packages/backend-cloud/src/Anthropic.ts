@@ -9,10 +9,9 @@
  * Thinking (`thinking_delta`) is not part of the answer and is not emitted, as for the
  * OpenAI-compatible backends.
  */
-import { Backend, BackendError, HttpCall, Sse } from "@local-router/core"
+import { Backend, BackendError, type Events, HttpCall, Sse } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 
 export const DEFAULT_URL = "https://api.anthropic.com"
 export const DEFAULT_VERSION = "2023-06-01"
@@ -61,7 +60,7 @@ const toWire = (message: Backend.Message): Record<string, unknown> => {
   }
 }
 
-export const generate = (client: Client, request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
+export const generate = (client: Client, request: Backend.GenerateRequest): Events.Events<Backend.GenerateEvent, BackendError.BackendError> => {
   const call: HttpCall.Call = {
     backend: client.backend,
     model: request.model,

@@ -10,7 +10,7 @@
  *   for it, so a Mac without cloud keys still routes locally.
  * - The probe is token-free: it lists models (`GET /v1/models`), which no provider bills.
  */
-import { Backend, BackendError, OpenAiChat } from "@local-router/core"
+import { Backend, BackendError, Events, OpenAiChat } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
@@ -62,7 +62,7 @@ const missingKey = (context: CloudContext, model?: string): BackendError.Backend
 
 /** What a provider needs to answer: its generate and its model list. */
 interface Wire {
-  readonly generate: (request: Backend.GenerateRequest) => Stream.Stream<Backend.GenerateEvent, BackendError.BackendError>
+  readonly generate: (request: Backend.GenerateRequest) => Events.Events<Backend.GenerateEvent, BackendError.BackendError>
   readonly models: Effect.Effect<ReadonlyArray<string>, BackendError.BackendError>
 }
 
@@ -145,7 +145,7 @@ export const make = (context: CloudContext): Effect.Effect<Backend.Backend> =>
               )
           )
         ),
-      generate: (request) => (wire === undefined ? Stream.fail(missingKey(context, request.model)) : wire.generate(request))
+      generate: (request) => (wire === undefined ? Events.fail(missingKey(context, request.model)) : wire.generate(request))
     }
   })
 

@@ -6,12 +6,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import { Router, RoutingConfig } from "@local-router/core"
 import { Simulator } from "@local-router/simulators"
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import { definition, MlxOptions } from "../src/index.ts"
@@ -87,17 +85,19 @@ describe("mlx: the Router's deadlines over a real connection (TestClock)", () =>
     Effect.gen(function*() {
       yield* Effect.promise(() => sim.setFaults([{ kind: "hangAfterTokens", tokens: 2 }]))
       const router = yield* routerOf
-      const pull = yield* Router.toPull(router.stream({ category: "code", prompt: "Say hello" }))
+      const answer = router.pull({ category: "code", prompt: "Say hello" })
+      yield* Effect.addFinalizer(() => Effect.sync(answer.close))
       let deltas = 0
       while (deltas < 2) {
-        const chunk = yield* Effect.mapError(pull, (e) => new Error(`the stream ended early: ${JSON.stringify(e)}`))
-        deltas += Chunk.toReadonlyArray(chunk).filter((event) => event._tag === "TextDelta").length
+        const chunk = yield* Effect.mapError(answer.pull, (e) => new Error(`the stream failed early: ${e.message}`))
+        if (chunk === undefined) return expect.fail("the stream ended early")
+        deltas += chunk.filter((event) => event._tag === "TextDelta").length
       }
-      const next = yield* Effect.fork(Effect.either(pull))
+      const next = yield* Effect.fork(Effect.either(answer.pull))
       yield* TestClock.adjust(Duration.seconds(2))
       const ended = yield* Fiber.join(next)
       expect(Either.isLeft(ended)).toBe(true)
-      const error = Either.isLeft(ended) && Option.isSome(ended.left) ? ended.left.value : undefined
+      const error = Either.isLeft(ended) ? ended.left : undefined
       expect(error?.reason).toBe("StreamFailed")
       expect(error?.message).toContain("idle deadline 2s")
     }))

@@ -4,7 +4,7 @@
  * acts on.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import { type Backend, RoutingConfig } from "@local-router/core"
+import { type Backend, Events, RoutingConfig } from "@local-router/core"
 import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
 import * as Chunk from "effect/Chunk"
@@ -216,7 +216,7 @@ describe("mlx: cancellation reaches the server", () => {
       // open, the second request would wait behind it.
       yield* withFaults([{ kind: "hangAfterTokens", tokens: 1, count: 1 }])
       const backend = yield* make(sim.url)
-      const first = yield* Stream.runCollect(Stream.take(backend.generate(ask(launch)), 2))
+      const first = yield* Stream.runCollect(Stream.take(Events.stream(backend.generate(ask(launch))), 2))
       expect(Chunk.toReadonlyArray(first).map((e) => e._tag)).toEqual(["Start", "TextDelta"])
       const second = yield* collect(backend, ask(launch)).pipe(Effect.timeout(Duration.seconds(10)))
       expect(second.at(-1)?._tag).toBe("Done")

@@ -10,7 +10,7 @@
  * - When Station does not answer at the configured URL, the port it wrote to its
  *   config.json is tried (port drift); once found there, requests go there until it moves.
  */
-import { Backend, BackendError, HttpCall } from "@local-router/core"
+import { Backend, BackendError, Events, HttpCall } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Redacted from "effect/Redacted"
@@ -97,10 +97,10 @@ export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Eff
       body
     })
 
-    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
+    const generate = (request: Backend.GenerateRequest): Events.Events<Backend.GenerateEvent, BackendError.BackendError> => {
       const model = request.model
       const wire = Answer.toWire(name, request, timeoutSeconds)
-      if (wire instanceof BackendError.BackendError) return Stream.fail(wire)
+      if (wire instanceof BackendError.BackendError) return Events.fail(wire)
       const endpoint = current
       return HttpCall.events(callFor(endpoint, wire.fn, wire.body), (reply) => Answer.reader(name, model, reply), {
         // Unreachable comes before any event, so asking again where Station went never repeats a token.

@@ -5,7 +5,7 @@
  * an image as Station received them.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import type { Backend, BackendError } from "@local-router/core"
+import { type Backend, type BackendError, Events } from "@local-router/core"
 import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
 import * as Effect from "effect/Effect"
@@ -341,7 +341,7 @@ describe("moondream: cancellation", () => {
       yield* withFaults([{ kind: "hangAfterTokens", tokens: 1 }])
       const backend = yield* Effect.scoped(make(`${sim.url}/v1`))
       const seen: Array<string> = []
-      const fiber = yield* Effect.fork(Stream.runForEach(backend.generate(ask("What?")), (e) => Effect.sync(() => seen.push(e._tag))))
+      const fiber = yield* Effect.fork(Stream.runForEach(Events.stream(backend.generate(ask("What?"))), (e) => Effect.sync(() => seen.push(e._tag))))
       yield* Effect.sleep("300 millis")
       expect(seen).toEqual(["Start", "TextDelta"])
       const t0 = Date.now()

@@ -12,7 +12,7 @@
  * - ensureModel does not touch the registry when the model is already listed, so an offline
  *   Mac with its models installed never fails on it.
  */
-import { Backend, type BackendError } from "@local-router/core"
+import { Backend, type BackendError, type Events } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -45,7 +45,7 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
 
     const listModels = Client.modelNames(target, { backend, action: "list models" }, "/api/tags")
 
-    const generate = (request: Backend.GenerateRequest): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> =>
+    const generate = (request: Backend.GenerateRequest): Events.Events<Backend.GenerateEvent, BackendError.BackendError> =>
       ChatStream.stream(target, backend, Chat.toChatRequest(request, options), options.autoPull ? pulls.ensure : undefined)
 
     const ensureModel = (model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> =>

@@ -4,7 +4,7 @@
  * events are about the answer), so it goes to the log: one line per status change and per
  * 10 % of a layer, annotated with backend, model, status, completed and total.
  */
-import { Backend, BackendError, HttpCall, Ndjson } from "@local-router/core"
+import { Backend, BackendError, Events, HttpCall, Ndjson } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
@@ -51,7 +51,7 @@ export const pull = (target: Client.Target, backend: string, model: string): Str
     },
     end: () => fromOllama(Failure.NO_DONE)
   }
-  return HttpCall.events(call, () => Ndjson.reader({ backend, model }, [], protocol), { refine: Failure.classify(where, "open") }).pipe(
+  return Events.stream(HttpCall.events(call, () => Ndjson.reader({ backend, model }, [], protocol), { refine: Failure.classify(where, "open") })).pipe(
     Stream.mapError((error) =>
       error.reason === "Upstream" && NO_SUCH_MODEL.test(error.message)
         ? new BackendError.BackendError({ reason: "ModelMissing", backend, model, message: `${backend}: the registry has no model "${model}" (${error.message})` })

@@ -4,7 +4,7 @@
  * of an image as the server received them.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import type { Backend } from "@local-router/core"
+import { type Backend, Events } from "@local-router/core"
 import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
 import * as Chunk from "effect/Chunk"
@@ -284,7 +284,7 @@ describe("ollama: cancellation", () => {
     Effect.gen(function*() {
       yield* withFaults([{ kind: "hangBeforeHeaders", route: "/api/chat" }])
       const backend = yield* Effect.scoped(make(sim.url))
-      const fiber = yield* Effect.fork(Stream.runDrain(backend.generate(ask("phi3.5:3.8b"))))
+      const fiber = yield* Effect.fork(Stream.runDrain(Events.stream(backend.generate(ask("phi3.5:3.8b")))))
       yield* Effect.sleep("150 millis")
       const t0 = Date.now()
       yield* Fiber.interrupt(fiber)

@@ -18,6 +18,7 @@ import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { BackendError } from "./BackendError.ts"
+import type * as Events from "./Events.ts"
 
 /** The contract version this core implements. A plugin's major version must match. */
 export const CONTRACT_VERSION = "1.0"
@@ -108,7 +109,11 @@ export interface Backend {
   readonly models: Effect.Effect<ReadonlyArray<string>, BackendError>
   /** Make the model present (pull it when the server can); progress as it goes. */
   readonly ensureModel: (model: string) => Stream.Stream<PullProgress, BackendError>
-  readonly generate: (request: GenerateRequest) => Stream.Stream<GenerateEvent, BackendError>
+  /**
+   * The answer as core's Events (what `HttpCall.events` and `OpenAiChat.generate` give), or as
+   * an Effect Stream, which the Router reads through `Events.fromStream`.
+   */
+  readonly generate: (request: GenerateRequest) => Events.Events<GenerateEvent, BackendError> | Stream.Stream<GenerateEvent, BackendError>
 }
 
 /** Per-attempt deadlines in milliseconds. */

@@ -25,11 +25,12 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as FiberId from "effect/FiberId"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as http from "node:http"
 import { BackendError, type Reason } from "./BackendError.ts"
+import * as Events from "./Events.ts"
 import * as NodeHttp from "./NodeHttp.ts"
 
 export interface Call {
@@ -279,31 +280,34 @@ const withoutContentType = (headers: Record<string, string>): Record<string, str
   return out
 }
 
+/**
+ * Send the call; `done` gets the reply once its headers are in and its status is 2xx, or the
+ * BackendError of what went wrong. Returns a function that abandons the call.
+ */
+const request = (call: Call, now: () => number, done: (result: Reply | BackendError) => void): () => void => {
+  const url = URL.canParse(call.url) ? new URL(call.url) : undefined
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    done(failure(call, "Unreachable", `${call.backend}: no answer from ${originOf(call.url)} (not an http: or https: URL)`))
+    return () => {}
+  }
+  return start(call, url, (reply) => {
+    if (reply.ok) return done(reply)
+    // An error body we cannot read still leaves the status to report.
+    readAll(reply, (text) => done(statusFailure(call, reply, text ?? "", now())))
+  }, done)
+}
+
 /** Send the call; succeed with the reply once its headers are in and its status is 2xx. */
 export const send = (call: Call): Effect.Effect<Reply, BackendError> =>
   Effect.flatMap(Effect.clock, (clock) =>
     Effect.async<Reply, BackendError>((resume) => {
-      const url = URL.canParse(call.url) ? new URL(call.url) : undefined
-      if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-        return resume(Effect.fail(failure(call, "Unreachable", `${call.backend}: no answer from ${originOf(call.url)} (not an http: or https: URL)`)))
-      }
-      let done = false
-      const cancel = start(call, url, (reply) => {
-        if (reply.ok) {
-          done = true
-          return resume(Effect.succeed(reply))
-        }
-        // An error body we cannot read still leaves the status to report.
-        readAll(reply, (text) => {
-          done = true
-          resume(Effect.fail(statusFailure(call, reply, text ?? "", clock.unsafeCurrentTimeMillis())))
-        })
-      }, (error) => {
-        done = true
-        resume(Effect.fail(error))
+      let settled = false
+      const cancel = request(call, () => clock.unsafeCurrentTimeMillis(), (result) => {
+        settled = true
+        resume(result instanceof BackendError ? Effect.fail(result) : Effect.succeed(result))
       })
       return Effect.sync(() => {
-        if (!done) cancel()
+        if (!settled) cancel()
       })
     }))
 
@@ -359,63 +363,134 @@ export interface Options {
  * are in, `reader` turns it into the events it means and reads its body, each chunk as it
  * arrives, in one pass (framing and decoding together; no stream stage per step).
  *
- * An ordinary Stream: nothing is sent until it is read, and closing it before the reader said
- * `done` (a deadline, a caller gone) cuts the connection at once.
+ * Nothing is sent until the first pull. Closing before the reader said `done` (a deadline, a
+ * caller gone) cuts the connection at once and ends a waiting pull, whatever it waits for: the
+ * headers, the body, or a backend's own `before` or `retry` (those run in a fiber of their own
+ * that closing interrupts).
  */
 export const events = <A>(
   call: Call,
   reader: (reply: Reply) => Reader<A> | BackendError,
   options: Options = {}
-): Stream.Stream<A, BackendError> =>
-  Stream.suspend(() => {
-    const refine = options.refine ?? ((error: BackendError) => error)
-    const open = (target: Call, retried: boolean): Effect.Effect<Reply, BackendError> =>
-      Effect.catchAll(Effect.mapError(send(target), refine), (error) => {
-        const again = retried ? undefined : options.retry?.(error)
-        return again === undefined ? Effect.fail(error) : Effect.flatMap(again, (next) => open(next, true))
-      })
-    const sending = options.before === undefined ? open(call, false) : Effect.zipRight(Effect.mapError(options.before, refine), open(call, false))
-    let reply: Reply | undefined
-    let pull: Pull<A> | undefined
-    const opening: Pull<A> = Effect.matchEffect(sending, {
-      onFailure: (error) => Effect.fail(Option.some(error)),
-      onSuccess: (answer) => {
-        reply = answer
-        const opened = reader(answer)
-        if (opened instanceof BackendError) return Effect.fail(Option.some(opened))
-        pull = pullOf(call, answer, opened)
-        return pull
-      }
+): Events.Events<A, BackendError> => {
+  const refine = options.refine ?? ((error: BackendError) => error)
+  let closed = false
+  /** Ends what the pull waits for now. */
+  let stop: (() => void) | undefined
+  let body: Events.Events<A, BackendError> | undefined
+  const sendOnce = (target: Call): Effect.Effect<Reply | undefined, BackendError> =>
+    Effect.flatMap(Effect.clock, (clock) =>
+      Effect.async<Reply | undefined, BackendError>((resume) => {
+        if (closed) return resume(Effect.succeed(undefined))
+        let settled = false
+        const cancel = request(target, () => clock.unsafeCurrentTimeMillis(), (result) => {
+          settled = true
+          stop = undefined
+          resume(result instanceof BackendError ? Effect.fail(refine(result)) : Effect.succeed(result))
+        })
+        if (!settled) {
+          stop = () => {
+            settled = true
+            cancel()
+            resume(Effect.succeed(undefined))
+          }
+        }
+        return Effect.sync(() => {
+          stop = undefined
+          if (!settled) cancel()
+        })
+      }))
+  /** A backend's own step, in a fiber that closing interrupts; undefined when closed. */
+  const step = <X>(effect: Effect.Effect<X, BackendError>): Effect.Effect<X | undefined, BackendError> =>
+    Effect.flatMap(Effect.forkDaemon(effect), (fiber) =>
+      Effect.async<X | undefined, BackendError>((resume) => {
+        if (closed) {
+          fiber.unsafeInterruptAsFork(FiberId.none)
+          return resume(Effect.succeed(undefined))
+        }
+        stop = () => {
+          fiber.unsafeInterruptAsFork(FiberId.none)
+          resume(Effect.succeed(undefined))
+        }
+        fiber.addObserver((exit) => {
+          stop = undefined
+          resume(exit)
+        })
+        return Effect.sync(() => {
+          stop = undefined
+          fiber.unsafeInterruptAsFork(FiberId.none)
+        })
+      }))
+  const open = (target: Call, retried: boolean): Effect.Effect<Reply | undefined, BackendError> =>
+    Effect.catchAll(sendOnce(target), (error) => {
+      const again = retried ? undefined : options.retry?.(error)
+      return again === undefined ? Effect.fail(error) : Effect.flatMap(step(again), (next) => (next === undefined ? Effect.succeed(undefined) : open(next, true)))
     })
-    // `send` stays interruptible; a reply is cut whenever the stream closes before its reader
-    // finished with it (a no-op once it did).
-    return Stream.repeatEffectChunkOption(Effect.suspend(() => pull ?? opening)).pipe(
-      Stream.ensuring(Effect.sync(() => reply?.cut()))
-    )
+  const sending = options.before === undefined
+    ? open(call, false)
+    : Effect.flatMap(step(Effect.mapError(options.before, refine)), () => open(call, false))
+  const opening: Effect.Effect<ReadonlyArray<A> | undefined, BackendError> = Effect.flatMap(sending, (reply) => {
+    if (reply === undefined || closed) {
+      reply?.cut()
+      return Effect.succeed(undefined)
+    }
+    const opened = reader(reply)
+    if (opened instanceof BackendError) {
+      reply.cut()
+      return Effect.fail(opened)
+    }
+    body = bodyOf(reply, opened)
+    return body.pull
   })
-
-type Pull<A> = Effect.Effect<Chunk.Chunk<A>, Option.Option<BackendError>>
+  return {
+    _tag: "Events",
+    pull: Effect.suspend(() => (closed ? Effect.succeed(undefined) : body === undefined ? opening : body.pull)),
+    close: () => {
+      if (closed) return
+      closed = true
+      stop?.()
+      body?.close()
+    }
+  }
+}
 
 /**
- * Each run gives every event the bytes that have arrived make (the headers' events with the
- * first of them), waiting only when there are none: on a loopback connection a short answer
- * is usually one run. Events before a failure come first; the failure is the next run's.
+ * A reply's body through its reader. Each pull gives every event the bytes that have arrived
+ * make (the headers' events with the first of them), waiting only when there are none: on a
+ * loopback connection a short answer is usually one pull. Events before a failure come first;
+ * the failure is the next pull's. Read to its end (or the reader's `done`), the body keeps its
+ * connection; closed before that, it is cut.
  */
-const pullOf = <A>(call: Call, reply: Reply, reader: Reader<A>): Pull<A> => {
+const bodyOf = <A>(reply: Reply, reader: Reader<A>): Events.Events<A, BackendError> => {
   let head: ReadonlyArray<A> | undefined = reader.events
   let pending: BackendError | undefined
   let done = false
-  const wait = Effect.async<void>((resume) => Effect.sync(reply.wait(() => resume(Effect.void))))
-  const pull: Pull<A> = Effect.suspend(() => {
+  let closed = false
+  let stop: (() => void) | undefined
+  const wait = Effect.async<void>((resume) => {
+    const forget = reply.wait(() => {
+      stop = undefined
+      resume(Effect.void)
+    })
+    stop = () => {
+      forget()
+      resume(Effect.void)
+    }
+    return Effect.sync(() => {
+      stop = undefined
+      forget()
+    })
+  })
+  const pull: Effect.Effect<ReadonlyArray<A> | undefined, BackendError> = Effect.suspend(() => {
     let out: Array<A> = []
     if (head !== undefined) {
       out = [...head]
       head = undefined
     }
-    const some = () => Effect.succeed(Chunk.unsafeFromArray(out))
+    const some = () => Effect.succeed(out)
     while (true) {
-      if (pending) return out.length > 0 ? some() : Effect.fail(Option.some(pending))
-      if (done) return out.length > 0 ? some() : Effect.fail(Option.none())
+      if (pending) return out.length > 0 ? some() : Effect.fail(pending)
+      if (done || closed) return Effect.succeed(out.length > 0 ? out : undefined)
       let bytes: Buffer | null | undefined
       try {
         bytes = reply.take()
@@ -432,17 +507,24 @@ const pullOf = <A>(call: Call, reply: Reply, reader: Reader<A>): Pull<A> => {
       if (chunk.events.length > 0) out = out.length > 0 ? out.concat(chunk.events) : [...chunk.events]
     }
   })
-  return pull
+  return {
+    _tag: "Events",
+    pull,
+    close: () => {
+      if (closed) return
+      closed = true
+      reply.cut()
+      stop?.()
+    }
+  }
 }
 
 /**
  * The response body as bytes. A connection that breaks mid-body is a `StreamCut` (the answer
  * started and did not finish); closing the stream early cuts the connection.
  */
-export const body = (call: Call, reply: Reply): Stream.Stream<Uint8Array, BackendError> =>
-  Stream.repeatEffectChunkOption(pullOf(call, reply, { events: [], read: (bytes) => ({ events: bytes === undefined ? [] : [bytes] }) })).pipe(
-    Stream.ensuring(Effect.sync(() => reply.cut()))
-  )
+export const body = (_call: Call, reply: Reply): Stream.Stream<Uint8Array, BackendError> =>
+  Events.toStream(() => bodyOf(reply, { events: [], read: (bytes) => ({ events: bytes === undefined ? [] : [bytes] }) }))
 
 /** The whole response body as text. */
 export const text = (call: Call, reply: Reply): Effect.Effect<string, BackendError> =>

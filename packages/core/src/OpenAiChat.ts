@@ -22,10 +22,10 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 import type { FinishReason, GenerateRequest, Message, Usage } from "./Backend.ts"
 import { GenerateEvent } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"
+import * as Events from "./Events.ts"
 import * as HttpCall from "./HttpCall.ts"
 import * as Sse from "./Sse.ts"
 
@@ -99,9 +99,9 @@ const toWire = (message: Message): Record<string, unknown> => {
  * runs under every token, and each stream stage costs more than the decoding itself.
  * `options` is what a backend adds (its reading of a status, a check before sending).
  */
-export const generate = (client: Client, request: GenerateRequest, options?: HttpCall.Options): Stream.Stream<GenerateEvent, BackendError> => {
+export const generate = (client: Client, request: GenerateRequest, options?: HttpCall.Options): Events.Events<GenerateEvent, BackendError> => {
   const payload = body(client, request)
-  if (Either.isLeft(payload)) return Stream.fail(payload.left)
+  if (Either.isLeft(payload)) return Events.fail(payload.left)
   const call = chatCall(client, request, payload.right)
   const source = sourceOf(call)
   return HttpCall.events(call, (reply): HttpCall.Reader<GenerateEvent> => {

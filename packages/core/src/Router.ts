@@ -13,22 +13,18 @@
  * Requests read the config snapshot once, when they start: a hot reload swaps the snapshot
  * for later requests while those in flight finish on the one they began with.
  */
-import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Backend, FinishReason, GenerateEvent, GenerateRequest, Message, Options, Task, Timeouts, Usage } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"
 import * as CircuitBreaker from "./CircuitBreaker.ts"
+import * as Events from "./Events.ts"
 import * as Fallback from "./Fallback.ts"
-import * as PullStream from "./internal/PullStream.ts"
 import * as TimedEvents from "./internal/TimedEvents.ts"
 import * as Plan from "./Plan.ts"
 import { RouteError } from "./RouteError.ts"
@@ -93,7 +89,13 @@ export interface Answer {
 export interface Router {
   /** Answer whole: any failure, even mid-answer, falls back invisibly. */
   readonly run: (request: Request) => Effect.Effect<Answer, RouteError>
-  /** Answer as a stream through the commit gate. */
+  /**
+   * Answer as Events through the commit gate: the first pull walks the candidates and gives the
+   * commit (`Routed`) with the first events; close them when done (closing abandons the answer
+   * and cuts the backend's connection). What the gateway reads.
+   */
+  readonly pull: (request: Request) => Events.Events<Event, RouteError>
+  /** `pull` as a Stream. */
   readonly stream: (request: Request) => Stream.Stream<Event, RouteError>
   /** Each backend's circuit, as the router sees it now. */
   readonly circuits: Effect.Effect<Readonly<Record<string, CircuitBreaker.View>>>
@@ -115,7 +117,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
       return skip
     }
 
-    const walk = <A>(request: Request, attempt: (attempt: Attempt) => Effect.Effect<Either.Either<A, BackendError>, never, Scope.Scope>) =>
+    const walk = <A>(request: Request, attempt: (attempt: Attempt) => Effect.Effect<Either.Either<A, BackendError>>) =>
       Effect.gen(function*() {
         const snap = yield* snapshot
         const clock = yield* Effect.clock
@@ -173,10 +175,27 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
         })
       })
 
+    const pull = (request: Request): Events.Events<Event, RouteError> => {
+      const answer: Answering = { closed: false, current: undefined }
+      let rest: Effect.Effect<ReadonlyArray<Event> | undefined, RouteError> | undefined
+      const first = Effect.flatMap(walk(request, gated(answer)), (pull) => {
+        rest = pull
+        return pull
+      })
+      return {
+        _tag: "Events",
+        pull: Effect.suspend(() => (answer.closed ? Effect.succeed(undefined) : rest ?? first)),
+        close: () => {
+          answer.closed = true
+          answer.current?.close()
+        }
+      }
+    }
+
     return Router.of({
-      run: (request) => Effect.scoped(walk(request, whole)),
-      stream: (request) =>
-        PullStream.make(Effect.flatMap(Effect.scope, (scope) => Effect.scoped(walk(request, gated(scope))))),
+      run: (request) => walk(request, whole),
+      pull,
+      stream: (request) => Events.toStream(() => pull(request)),
       circuits: Effect.clockWith((clock) =>
         Effect.sync(() => {
           const now = clock.unsafeCurrentTimeMillis()
@@ -189,10 +208,6 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
 /** The router as a layer, over the snapshots `snapshot` reads. */
 export const layer = (snapshot: Effect.Effect<Snapshot>): Layer.Layer<Router> => Layer.effect(Router, make(snapshot))
 
-/** `Stream.toPull`, kept for the gateway: the router's streams are ordinary Streams. */
-export const toPull = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>, never, Scope.Scope> =>
-  Stream.toPull(stream)
-
 /** One attempt, as the walk hands it to `whole` or `gated`. */
 interface Attempt {
   readonly candidate: Plan.Try
@@ -204,112 +219,124 @@ interface Attempt {
 }
 
 /** One attempt read whole: Right(the answer) at its Done, Left(why) for the walk to fall back. */
-const whole = ({ candidate, end, request }: Attempt): Effect.Effect<Either.Either<Answer, BackendError>, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { backend, model, service, timeouts } = candidate
-    const events = yield* TimedEvents.open(backend, model, () => service.generate(request), timeouts)
+const whole = ({ candidate, end, request }: Attempt): Effect.Effect<Either.Either<Answer, BackendError>> => {
+  const { backend, model, service, timeouts } = candidate
+  return Effect.flatMap(TimedEvents.open(backend, model, () => service.generate(request), timeouts), (events) => {
     let text = ""
     let usage: Usage = {}
-    while (true) {
-      const next = yield* Effect.either(events.nextChunk)
-      if (Either.isLeft(next)) return Either.left(next.left)
-      if (Option.isNone(next.right)) return Either.left(streamCut(backend, model))
-      for (const event of next.right.value) {
-        if (event._tag === "TextDelta") text += event.text
-        else if (event._tag === "Usage") usage = { ...usage, ...event.usage }
-        else if (event._tag === "Done") {
-          const trace = end(Fallback.Outcome.Answered())
-          return Either.right<Answer>({ text, backend, model, finishReason: event.finishReason, usage, trace })
+    const read: Effect.Effect<Either.Either<Answer, BackendError>> = Effect.matchEffect(events.nextChunk, {
+      onFailure: (error) => Effect.succeed(Either.left(error)),
+      onSuccess: (next) => {
+        if (Option.isNone(next)) return Effect.succeed(Either.left(streamCut(backend, model)))
+        for (const event of next.value) {
+          if (event._tag === "TextDelta") text += event.text
+          else if (event._tag === "Usage") usage = { ...usage, ...event.usage }
+          else if (event._tag === "Done") {
+            const trace = end(Fallback.Outcome.Answered())
+            return Effect.succeed(Either.right<Answer>({ text, backend, model, finishReason: event.finishReason, usage, trace }))
+          }
         }
+        return read
       }
-    }
+    })
+    return Effect.ensuring(read, Effect.sync(events.close))
   })
+}
+
+/** A `pull`'s state: closed by its reader, and the attempt being read (to close with it). */
+interface Answering {
+  closed: boolean
+  current: TimedEvents.TimedEvents | undefined
+}
 
 /**
  * One streamed attempt through the commit gate: Left(why) if it fails before its first token
- * (the walk falls back invisibly), else Right(the caller's pull), whose failures are the
- * caller's to see.
+ * (the walk falls back invisibly), else Right(the rest of the answer, for the caller's pulls),
+ * whose failures are the caller's to see. The attempt's events are `answer.current` until the
+ * next attempt, so that closing the answer closes them.
  */
-const gated = (scope: Scope.Scope) =>
-({ candidate, end, number, request }: Attempt): Effect.Effect<Either.Either<Effect.Effect<Chunk.Chunk<Event>, Option.Option<RouteError>>, BackendError>, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { backend, model, service, timeouts } = candidate
-    // Each attempt owns a scope; a failed one is closed (aborting its request) before the next starts.
-    const attemptScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-    const events = yield* TimedEvents.open(
-      backend,
-      model,
-      () => service.generate(request),
-      timeouts
-    ).pipe(Scope.extend(attemptScope))
+const gated = (answer: Answering) =>
+({ candidate, end, number, request }: Attempt): Effect.Effect<Either.Either<Effect.Effect<ReadonlyArray<Event> | undefined, RouteError>, BackendError>> => {
+  const { backend, model, service, timeouts } = candidate
+  /** A closed answer tries nothing more: its reader is gone. */
+  const abandoned = () => {
+    end(Fallback.Outcome.Cancelled())
+    return Either.right(Effect.succeed(undefined))
+  }
+  if (answer.closed) return Effect.succeed(abandoned())
+  return Effect.flatMap(TimedEvents.open(backend, model, () => service.generate(request), timeouts), (events) => {
+    answer.current = events
     const held: Array<Event> = []
-    let first: GenerateEvent | undefined
-    while (first === undefined) {
-      const next = yield* Effect.either(events.next)
-      const error = Either.isLeft(next)
-        ? next.left
-        : Option.isNone(next.right)
-        ? streamCut(backend, model)
-        : undefined
-      if (error) {
-        yield* Scope.close(attemptScope, Exit.void)
-        return Either.left(error)
+    const untilFirst: Effect.Effect<Either.Either<GenerateEvent, BackendError>> = Effect.matchEffect(events.next, {
+      onFailure: (error) => Effect.succeed(Either.left(error)),
+      onSuccess: (next) => {
+        if (Option.isNone(next)) return Effect.succeed(Either.left(streamCut(backend, model)))
+        const event = next.value
+        if (event._tag === "TextDelta" || event._tag === "Done") return Effect.succeed(Either.right(event))
+        if (event._tag === "Usage") held.push(Event.Usage({ usage: event.usage }))
+        return untilFirst
       }
-      const event = (next as Either.Right<never, Option.Some<GenerateEvent>>).right.value
-      if (event._tag === "TextDelta" || event._tag === "Done") first = event
-      else if (event._tag === "Usage") held.push(Event.Usage({ usage: event.usage }))
-    }
-    // Committed: from here on a failure is the caller's to see.
-    let usage: Usage = {}
-    let finished = false
-    const routed = Event.Routed({ backend, model, attempt: number })
-    const finish = (event: Extract<GenerateEvent, { _tag: "Done" }>) =>
-      Effect.sync(() => {
+    })
+    return Effect.map(untilFirst, (first) => {
+      if (Either.isRight(first)) return committed(first.right)
+      // Failed before its first token: closed before the walk tries the next candidate.
+      events.close()
+      return answer.closed ? abandoned() : Either.left(first.left)
+    })
+
+    /** Committed: from here on a failure is the caller's to see. */
+    function committed(first: GenerateEvent) {
+      let usage: Usage = {}
+      let finished = false
+      const finish = (event: Extract<GenerateEvent, { _tag: "Done" }>) => {
         finished = true
+        events.close()
         return Event.Done({ finishReason: event.finishReason, usage, trace: end(Fallback.Outcome.Answered()) })
-      })
-    const afterCommit = (error: BackendError) =>
-      Effect.sync(() => {
+      }
+      const afterCommit = (error: BackendError) => {
         finished = true
+        events.close()
         return new RouteError({
           reason: "StreamFailed",
           message: `${backend} failed after the answer had started (${error.reason}): ${error.message}`,
           trace: end(Fallback.Outcome.Failed({ error, committed: true }))
         })
-      })
-    /** The caller's events for a chunk of the backend's, up to its Done. */
-    const translate = (chunk: ReadonlyArray<GenerateEvent>): Effect.Effect<Chunk.Chunk<Event>> => {
-      const out: Array<Event> = []
-      for (const event of chunk) {
-        if (event._tag === "TextDelta") out.push(Event.TextDelta({ text: event.text }))
-        else if (event._tag === "Usage") {
-          usage = { ...usage, ...event.usage }
-          out.push(Event.Usage({ usage: event.usage }))
-        } else if (event._tag === "Done") {
-          return Effect.map(finish(event), (done) => Chunk.unsafeFromArray([...out, done]))
+      }
+      /** The caller's events for a chunk of the backend's, up to its Done. */
+      const translate = (chunk: ReadonlyArray<GenerateEvent>, out: Array<Event>): Array<Event> => {
+        for (const event of chunk) {
+          if (event._tag === "TextDelta") out.push(Event.TextDelta({ text: event.text }))
+          else if (event._tag === "Usage") {
+            usage = { ...usage, ...event.usage }
+            out.push(Event.Usage({ usage: event.usage }))
+          } else if (event._tag === "Done") {
+            out.push(finish(event))
+            break
+          }
         }
+        return out
       }
-      return Effect.succeed(Chunk.unsafeFromArray(out))
+      for (const e of held) if (e._tag === "Usage") usage = { ...usage, ...e.usage }
+      let head: Array<Event> | undefined = translate([first], [Event.Routed({ backend, model, attempt: number }), ...held])
+      const rest: Effect.Effect<ReadonlyArray<Event> | undefined, RouteError> = Effect.suspend(() => {
+        if (head) {
+          const out = head
+          head = undefined
+          return Effect.succeed(out)
+        }
+        if (finished || answer.closed) return Effect.succeed(undefined)
+        return Effect.matchEffect(events.nextChunk, {
+          onFailure: (error) => (answer.closed ? Effect.succeed(undefined) : Effect.fail(afterCommit(error))),
+          onSuccess: (next) =>
+            Option.isNone(next)
+              ? answer.closed ? Effect.succeed(undefined) : Effect.fail(afterCommit(streamCut(backend, model)))
+              : Effect.succeed(translate(next.value, []))
+        })
+      })
+      return Either.right(rest)
     }
-    for (const e of held) if (e._tag === "Usage") usage = { ...usage, ...e.usage }
-    let head: Chunk.Chunk<Event> | undefined = Chunk.prependAll(yield* translate([first]), Chunk.unsafeFromArray([routed, ...held]))
-    const rest: Effect.Effect<Chunk.Chunk<Event>, Option.Option<RouteError>> = Effect.suspend(() => {
-      if (head) {
-        const out = head
-        head = undefined
-        return Effect.succeed(out)
-      }
-      if (finished) return Effect.fail(Option.none())
-      return events.nextChunk.pipe(
-        Effect.catchAll((error) => Effect.flatMap(afterCommit(error), (e) => Effect.fail(Option.some(e)))),
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.flatMap(afterCommit(streamCut(backend, model)), (e) => Effect.fail(Option.some(e))),
-          onSome: translate
-        }))
-      )
-    })
-    return Either.right(rest)
   })
+}
 
 const policyOf = (snap: Snapshot, backend: string): CircuitBreaker.Policy => ({
   ...snap.config.defaults.breaker,

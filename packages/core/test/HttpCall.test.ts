@@ -12,7 +12,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { HttpCall } from "../src/index.ts"
+import { Events, HttpCall } from "../src/index.ts"
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
@@ -221,10 +221,10 @@ describe("HttpCall redirects (local http: servers)", () => {
         const parts: Array<string> = []
         return { events: ["start"], read: (bytes) => bytes ? (parts.push(bytes.toString()), { events: [] }) : { events: [parts.join("")], done: true } }
       }
-      const got = yield* HttpCall.events({ backend: "mlx", method: "POST", url: `${url}/old`, body: { hello: 1 } }, reader).pipe(Stream.runCollect)
+      const got = yield* Events.stream(HttpCall.events({ backend: "mlx", method: "POST", url: `${url}/old`, body: { hello: 1 } }, reader)).pipe(Stream.runCollect)
       expect(Chunk.toReadonlyArray(got)).toEqual(["start", JSON.stringify({ method: "POST", body: "{\"hello\":1}" })])
       const missing = yield* serve(answer(404, "{\"error\":\"model 'm1' not found\"}"))
-      const error = yield* HttpCall.events({ backend: "mlx", model: "m1", method: "POST", url: missing, body: {} }, reader).pipe(Stream.runDrain, Effect.flip)
+      const error = yield* Events.stream(HttpCall.events({ backend: "mlx", model: "m1", method: "POST", url: missing, body: {} }, reader)).pipe(Stream.runDrain, Effect.flip)
       expect(error.reason).toBe("ModelMissing")
     }))
 })
@@ -261,10 +261,10 @@ describe("HttpCall.events", () => {
         })
       )
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-      const twice = yield* Effect.forEach([1, 2], () => Stream.runCollect(HttpCall.events({ backend: "t", url: `${url}/answer` }, lines)))
+      const twice = yield* Effect.forEach([1, 2], () => Stream.runCollect(Events.stream(HttpCall.events({ backend: "t", url: `${url}/answer` }, lines))))
       expect(twice.map(Chunk.toReadonlyArray)).toEqual([["start", "a", "b"], ["start", "a", "b"]])
       expect(connections).toBe(1)
-      const first = yield* Stream.runCollect(Stream.take(HttpCall.events({ backend: "t", url: `${url}/endless` }, lines), 2))
+      const first = yield* Stream.runCollect(Stream.take(Events.stream(HttpCall.events({ backend: "t", url: `${url}/endless` }, lines)), 2))
       expect(Chunk.toReadonlyArray(first)).toEqual(["start", "tick"])
       yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "the server never saw the close" }))
     }))

@@ -5,7 +5,7 @@ import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type { Backend, BackendError } from "../src/index.ts"
-import { OpenAiChat, Sse } from "../src/index.ts"
+import { Events, OpenAiChat, Sse } from "../src/index.ts"
 
 const source = { backend: "mlx", model: "m1" }
 const client: OpenAiChat.Client = { backend: "mlx", baseUrl: "http://127.0.0.1:1/v1" }
@@ -236,7 +236,7 @@ describe("OpenAiChat.generate against a real local server", () => {
       const port = (server.address() as { port: number }).port
       const local: OpenAiChat.Client = { backend: "mlx", baseUrl: `http://127.0.0.1:${port}/v1`, headers: { authorization: Redacted.make(`Bearer ${key}`) } }
       const events: Array<Backend.GenerateEvent> = []
-      const error = yield* OpenAiChat.generate(local, { model: "m1", messages: [{ role: "user", content: "hi" }] }).pipe(
+      const error = yield* Events.stream(OpenAiChat.generate(local, { model: "m1", messages: [{ role: "user", content: "hi" }] })).pipe(
         Stream.runForEach((event) => Effect.sync(() => events.push(event))),
         Effect.flip
       )

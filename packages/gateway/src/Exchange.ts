@@ -6,14 +6,14 @@
  * are written only once the router has committed to a backend (its first token), so a
  * failure before that is still an ordinary HTTP error the client's library understands.
  * After that a failure is the dialect's explicit error frame and the body ends without its
- * clean terminator. The response body pulls events straight from the router, so a client
- * that disconnects interrupts the pull, and with it the upstream request.
+ * clean terminator. The response body pulls events straight from the router (`Router.pull`, no
+ * Stream in between), so a client that disconnects interrupts the pull and closes the answer,
+ * and with it the upstream request.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Router } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import type { Scope } from "effect/Scope"
 import type { ServerResponse } from "node:http"
 import * as Answered from "./Answered.ts"
@@ -116,14 +116,15 @@ export const stream = (
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope> =>
   Effect.gen(function*() {
     const routeStarted = performance.now()
-    const pull = yield* Router.toPull(context.router.stream(request))
-    const first = yield* Effect.either(pull)
+    const answer = context.router.pull(request)
+    yield* Effect.addFinalizer(() => Effect.sync(answer.close))
+    const first = yield* Effect.either(answer.pull)
     const committed = performance.now()
-    if (first._tag === "Left") {
-      if (Option.isSome(first.left)) return yield* routeFailure(context, first.left.value, committed - routeStarted)
+    if (first._tag === "Left") return yield* routeFailure(context, first.left, committed - routeStarted)
+    if (first.right === undefined) {
       return context.error(new ApiError.ApiError({ reason: "Internal", message: "the router ended the stream without an answer" }))
     }
-    const head = first.right
+    const head = Chunk.unsafeFromArray(first.right)
     const routed = Chunk.unsafeHead(head)
     if (routed._tag !== "Routed") {
       return context.error(new ApiError.ApiError({ reason: "Internal", message: "the router's stream did not start with its commit" }))
@@ -150,14 +151,15 @@ export const stream = (
     const write = (text: string): Effect.Effect<void> => (text === "" || res.write(text) || res.destroyed ? Effect.void : drained)
     yield* write(frames.events(head))
     while (true) {
-      const next = yield* Effect.either(pull)
-      if (next._tag === "Right") {
-        watch(next.right)
-        yield* write(frames.events(next.right))
+      const next = yield* Effect.either(answer.pull)
+      if (next._tag === "Right" && next.right !== undefined) {
+        const events = Chunk.unsafeFromArray(next.right)
+        watch(events)
+        yield* write(frames.events(events))
         continue
       }
-      if (Option.isSome(next.left)) {
-        const error = next.left.value
+      if (next._tag === "Left") {
+        const error = next.left
         context.metrics.trace(error.trace)
         const known = yield* context.known
         res.end(frames.failed(ApiError.fromRouteError(error, context.model, known)))

@@ -8,9 +8,8 @@
  * `{"error": …}` line fails the answer after the tokens before it, a body that ends without
  * `done: true` is a cut, and nothing after `done` is read.
  */
-import { Backend, type BackendError, HttpCall, Ndjson } from "@local-router/core"
+import { Backend, type BackendError, type Events, HttpCall, Ndjson } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import type * as Stream from "effect/Stream"
 import type { ChatResponse } from "ollama"
 import * as Chat from "../Chat.ts"
 import type { Target } from "./Client.ts"
@@ -35,7 +34,7 @@ export const stream = (
   backend: string,
   request: Chat.ChatStreamRequest,
   pull?: (model: string) => Effect.Effect<void, BackendError.BackendError>
-): Stream.Stream<Backend.GenerateEvent, BackendError.BackendError> => {
+): Events.Events<Backend.GenerateEvent, BackendError.BackendError> => {
   const where: Failure.Where = { backend, model: request.model, action: "chat" }
   const call: HttpCall.Call = {
     backend,

@@ -1,71 +1,63 @@
 /**
- * Reads a backend's event stream one chunk at a time under the attempt's four deadlines:
- * connect (until Start), first token (until the first TextDelta or Done), idle (between
- * events after that) and total. Time comes from the Clock, so TestClock drives exactly the
- * code that runs in production.
+ * Reads a backend's answer under the attempt's four deadlines: connect (until Start), first
+ * token (until the first TextDelta or Done), idle (between events after that) and total. Time
+ * comes from the Clock, so TestClock drives exactly the code that runs in production.
  *
- * Every stream is read the same way, whoever made it (core's HttpCall.events, a backend's
- * own wrapping of it, a plugin's): a reader fiber pulls it, one chunk each time the caller
- * asks (nothing is read ahead of the caller), and one watchdog fiber per attempt sleeps on
- * the Clock until the deadline it last computed. An event only moves a timestamp: the
- * watchdog never sleeps longer than the idle deadline, because the deadline can only move
- * earlier by a first token starting the idle clock, and that can never be more than one idle
- * span ahead; waking early, it re-reads the deadline and sleeps on.
+ * Every answer is read the same way, whoever made it: as `Events` (core's HttpCall.events
+ * makes them; a plugin's Stream becomes them through `Events.fromStream`), pulled in the
+ * caller's own fiber, one pull each time the caller asks (nothing is read ahead of it). One
+ * watchdog fiber per attempt sleeps on the Clock until the deadline it last computed. An event
+ * only moves a timestamp: the watchdog never sleeps longer than the idle deadline, because the
+ * deadline can only move earlier by a first token starting the idle clock, and that can never
+ * be more than one idle span ahead; waking early, it re-reads the deadline and sleeps on.
  *
- * A deadline that passes closes the stream (interrupting the reader: HttpCall then cuts the
- * connection, so the server stops generating) and the caller sees a Timeout, never the cut.
- * A deadline that passed while the caller was busy fails the next read.
+ * A deadline that passes closes the answer (HttpCall then cuts the connection, so the server
+ * stops generating, and a pull waiting for it ends at once) and the caller sees a Timeout,
+ * never the cut. A deadline that passed while the caller was busy fails the next read.
  *
- * A backend that throws or dies inside its stream is a misbehaving backend (Upstream), not
- * a crash of the router.
+ * A backend that throws or dies inside its answer is a misbehaving backend (Upstream), not a
+ * crash of the router.
  */
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import type { GenerateEvent, Timeouts } from "../Backend.ts"
+import type { Backend, GenerateEvent, Timeouts } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
+import * as Events from "../Events.ts"
 
 export interface TimedEvents {
-  /** The next event, or None when the stream ended. */
+  /** The next event, or None when the answer ended. */
   readonly next: Effect.Effect<Option.Option<GenerateEvent>, BackendError>
-  /** Every event read and not yet taken (at least one), or None when the stream ended. */
+  /** Every event read and not yet taken (at least one), or None when the answer ended. */
   readonly nextChunk: Effect.Effect<Option.Option<ReadonlyArray<GenerateEvent>>, BackendError>
+  /** Done with the answer (read to its end, failed, or abandoned): stop the watchdog, release the answer. */
+  readonly close: () => void
 }
 
-/** How the stream ended: cleanly, or with the error (or interruption) the caller will see. */
+/** How the answer ended: cleanly, or with the error the caller will see. */
 type End = { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly cause: Cause.Cause<BackendError> }
 
 export const open = (
   backend: string,
   model: string,
-  events: () => Stream.Stream<GenerateEvent, BackendError>,
+  generate: () => ReturnType<Backend["generate"]>,
   timeouts: Timeouts
-): Effect.Effect<TimedEvents, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    let stream: Stream.Stream<GenerateEvent, BackendError>
+): Effect.Effect<TimedEvents> =>
+  Effect.flatMap(Effect.clock, (clock) => {
+    let events: Events.Events<GenerateEvent, BackendError>
     try {
-      stream = events()
+      events = Events.of(generate())
     } catch (defect) {
-      stream = Stream.die(defect)
+      events = Events.fail(crashed(backend, model, defect))
     }
-    const clock = yield* Effect.clock
+    let end: End | undefined
     const started = clock.unsafeCurrentTimeMillis()
     let phase: "connect" | "firstToken" | "streaming" = "connect"
     let last = started
-    let buffer: Array<GenerateEvent> = []
+    let buffer: ReadonlyArray<GenerateEvent> = []
     let read = 0
-    let end: End | undefined
-    // The reader waits for `demand`; the caller waits for `wake`. Each is set while its fiber waits.
-    let demanded = false
-    let demand: (() => void) | undefined
-    let wake: (() => void) | undefined
 
     const deadline = (): { readonly at: number; readonly what: string } => {
       const total = { at: started + timeouts.total, what: `total deadline ${fmt(timeouts.total)}` }
@@ -78,61 +70,38 @@ export const open = (
       return candidates.reduce((a, b) => (b.at < a.at ? b : a))
     }
 
-    const received = (exit: Exit.Exit<Chunk.Chunk<GenerateEvent>, Option.Option<BackendError>>) => {
-      if (end !== undefined) return
-      if (Exit.isSuccess(exit)) {
+    const ended = (): Effect.Effect<Option.Option<never>, BackendError> => (end!._tag === "End" ? Effect.succeedNone : Effect.failCause(end!.cause))
+
+    /** One pull of the answer, in the caller's fiber: the events it gave, or how it ended. */
+    const pull: Effect.Effect<Option.Option<never>, BackendError> = Effect.matchCauseEffect(events.pull, {
+      onSuccess: (chunk) => {
+        if (end !== undefined) return ended()
+        if (chunk === undefined) {
+          end = { _tag: "End" }
+          events.close()
+          return ended()
+        }
         const now = clock.unsafeCurrentTimeMillis()
-        for (const event of exit.value) {
+        for (const event of chunk) {
           last = now
           if (event._tag === "Start" && phase === "connect") phase = "firstToken"
           else if (event._tag === "TextDelta" || event._tag === "Done") phase = "streaming"
-          buffer.push(event)
         }
-      } else {
-        end = Option.match(Cause.failureOption(exit.cause), {
-          onSome: Option.match({ onNone: () => ({ _tag: "End" }), onSome: (error) => ({ _tag: "Fail", cause: Cause.fail(error) }) }),
-          onNone: () =>
-            Cause.isInterruptedOnly(exit.cause)
-              ? { _tag: "Fail", cause: exit.cause as Cause.Cause<never> }
-              : {
-                _tag: "Fail",
-                cause: Cause.fail(
-                  new BackendError({ reason: "Upstream", backend, model, message: `backend ${backend} crashed: ${describeDefect(Cause.squash(exit.cause))}` })
-                )
-              }
-        })
+        // Pulled only once everything before was taken.
+        buffer = chunk
+        read = 0
+        return Effect.succeedNone
+      },
+      onFailure: (cause) => {
+        // A deadline that passed meanwhile is what the caller hears of, not the cut it made.
+        if (end !== undefined) return ended()
+        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+        const failure = Cause.failureOption(cause)
+        end = { _tag: "Fail", cause: Cause.fail(Option.isSome(failure) ? failure.value : crashed(backend, model, Cause.squash(cause))) }
+        events.close()
+        return ended()
       }
-      wake?.()
-    }
-
-    const demandOnce = Effect.async<void>((resume) => {
-      if (demanded) {
-        demanded = false
-        return resume(Effect.void)
-      }
-      demand = () => {
-        demand = undefined
-        resume(Effect.void)
-      }
-      return Effect.sync(() => {
-        demand = undefined
-      })
     })
-    // The stream is opened and read in the reader's own scope: interrupting the reader closes
-    // it (a Stream of HttpCall.events cuts its connection then).
-    const reader = Effect.forkDaemon(Effect.scoped(Effect.flatMap(Stream.toPull(stream), (pull) => {
-      const loop: Effect.Effect<void> = Effect.suspend(() =>
-        end !== undefined ? Effect.void : demandOnce.pipe(
-          Effect.zipRight(Effect.exit(pull)),
-          Effect.flatMap((exit) => {
-            received(exit)
-            return loop
-          })
-        )
-      )
-      return loop
-    })))
-    const reading = yield* reader
 
     /** How long the watchdog may sleep from `now`: until the deadline, but never past one idle span. */
     const nap = (now: number, at: number) => Math.min(at, now + Math.max(1, timeouts.idle)) - now
@@ -141,57 +110,45 @@ export const open = (
       const now = clock.unsafeCurrentTimeMillis()
       const { at, what } = deadline()
       if (now < at) return Effect.zipRight(clock.sleep(Duration.millis(nap(now, at))), watchdog)
-      // The deadline passed: end the attempt with a Timeout, and close the stream (which cuts
-      // the connection) before the caller hears of it.
+      // The deadline passed: end the attempt with a Timeout, and close the answer (which cuts
+      // the connection and ends a waiting pull).
       end = {
         _tag: "Fail",
         cause: Cause.fail(new BackendError({ reason: "Timeout", backend, model, message: `no answer from ${backend} within the ${what}` }))
       }
-      return Effect.zipRight(Fiber.interrupt(reading), Effect.sync(() => wake?.()))
+      events.close()
+      return Effect.void
     })
-    const watching = yield* Effect.forkDaemon(watchdog)
-    // Both end with the attempt; nothing waits for them to finish.
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        reading.unsafeInterruptAsFork(FiberId.none)
-        watching.unsafeInterruptAsFork(FiberId.none)
-      })
-    )
 
-    const waitForReader = Effect.async<void>((resume) => {
-      wake = () => {
-        wake = undefined
-        resume(Effect.void)
+    return Effect.map(Effect.forkDaemon(watchdog), (watching) => {
+      /** `take` from the events read, once there are any; None when the answer ended. */
+      const ready = <A>(take: () => A): Effect.Effect<Option.Option<A>, BackendError> => {
+        const loop: Effect.Effect<Option.Option<A>, BackendError> = Effect.suspend(() => {
+          if (read < buffer.length) return Effect.succeed(Option.some(take()))
+          if (end !== undefined) return ended()
+          return Effect.zipRight(pull, loop)
+        })
+        return loop
       }
-      if (demand) demand()
-      else demanded = true
-      return Effect.sync(() => {
-        wake = undefined
-      })
-    })
-
-    /** `take` from the events read, once there are any; None when the stream ended. */
-    const ready = <A>(take: () => A): Effect.Effect<Option.Option<A>, BackendError> => {
-      const loop: Effect.Effect<Option.Option<A>, BackendError> = Effect.suspend(() => {
-        if (read < buffer.length) return Effect.succeed(Option.some(take()))
-        if (read > 0) {
+      return {
+        next: ready(() => buffer[read++]!),
+        nextChunk: ready(() => {
+          const taken = read === 0 ? buffer : buffer.slice(read)
           buffer = []
           read = 0
+          return taken
+        }),
+        close: () => {
+          end ??= { _tag: "End" }
+          watching.unsafeInterruptAsFork(FiberId.none)
+          events.close()
         }
-        if (end !== undefined) return end._tag === "End" ? Effect.succeedNone : Effect.failCause(end.cause)
-        return Effect.zipRight(waitForReader, loop)
-      })
-      return loop
-    }
-    const next = ready(() => buffer[read++]!)
-    const nextChunk = ready(() => {
-      const taken = read === 0 ? buffer : buffer.slice(read)
-      buffer = []
-      read = 0
-      return taken
+      }
     })
-    return { next, nextChunk }
   })
+
+const crashed = (backend: string, model: string, defect: unknown) =>
+  new BackendError({ reason: "Upstream", backend, model, message: `backend ${backend} crashed: ${describeDefect(defect)}` })
 
 const fmt = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`)
 

@@ -4,10 +4,11 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as Backend from "../Backend.ts"
 import type { BackendError } from "../BackendError.ts"
+import * as Events from "../Events.ts"
 
 /** Every event, in order. */
 export const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
+  Stream.runCollect(Events.stream(backend.generate(request))).pipe(Effect.map(Chunk.toReadonlyArray))
 
 /** The text the events carry. */
 export const textOf = (events: ReadonlyArray<Backend.GenerateEvent>) =>
@@ -18,7 +19,7 @@ export const failureOf = (backend: Backend.Backend, request: Backend.GenerateReq
   Effect.gen(function*() {
     const seen: Array<Backend.GenerateEvent> = []
     const error: BackendError = yield* Effect.flip(
-      Stream.runForEach(backend.generate(request), (e) => Effect.sync(() => seen.push(e)))
+      Stream.runForEach(Events.stream(backend.generate(request)), (e) => Effect.sync(() => seen.push(e)))
     )
     return { error, seen }
   })

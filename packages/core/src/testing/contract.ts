@@ -12,6 +12,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Backend, GenerateEvent, GenerateRequest, Image } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
+import * as Events from "../Events.ts"
 
 export interface ContractTarget {
   /** Makes the backend against a running server. */
@@ -36,7 +37,7 @@ const ask = (model: string, prompt = "Say hello", images?: ReadonlyArray<Image>)
 })
 
 const collect = (backend: Backend, request: GenerateRequest) =>
-  Stream.runCollect(backend.generate(request)).pipe(Effect.map(Chunk.toReadonlyArray))
+  Stream.runCollect(Events.stream(backend.generate(request))).pipe(Effect.map(Chunk.toReadonlyArray))
 
 const checkShape = (events: ReadonlyArray<GenerateEvent>) => {
   expect(events[0]?._tag).toBe("Start")
@@ -76,7 +77,7 @@ export const contractSuite = (name: string, target: ContractTarget): void => {
       it.scoped("a consumer that stops early ends the stream without error", () =>
         Effect.gen(function*() {
           const backend = yield* target.make
-          const events = yield* Stream.runCollect(Stream.take(backend.generate(ask(target.model)), 2))
+          const events = yield* Stream.runCollect(Stream.take(Events.stream(backend.generate(ask(target.model))), 2))
           expect(Chunk.size(events)).toBe(2)
         }))
     }
