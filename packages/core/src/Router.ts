@@ -18,7 +18,6 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Backend, FinishReason, GenerateEvent, GenerateRequest, Message, Options, Task, Timeouts, Usage } from "./Backend.ts"
 import { BackendError } from "./BackendError.ts"
@@ -224,11 +223,11 @@ const whole = ({ candidate, end, request }: Attempt): Effect.Effect<Either.Eithe
   return Effect.flatMap(TimedEvents.open(backend, model, () => service.generate(request), timeouts), (events) => {
     let text = ""
     let usage: Usage = {}
-    const read: Effect.Effect<Either.Either<Answer, BackendError>> = Effect.matchEffect(events.nextChunk, {
+    const read: Effect.Effect<Either.Either<Answer, BackendError>> = Effect.matchEffect(events.pull, {
       onFailure: (error) => Effect.succeed(Either.left(error)),
-      onSuccess: (next) => {
-        if (Option.isNone(next)) return Effect.succeed(Either.left(streamCut(backend, model)))
-        for (const event of next.value) {
+      onSuccess: (chunk) => {
+        if (chunk === undefined) return Effect.succeed(Either.left(streamCut(backend, model)))
+        for (const event of chunk) {
           if (event._tag === "TextDelta") text += event.text
           else if (event._tag === "Usage") usage = { ...usage, ...event.usage }
           else if (event._tag === "Done") {
@@ -267,13 +266,16 @@ const gated = (answer: Answering) =>
   return Effect.flatMap(TimedEvents.open(backend, model, () => service.generate(request), timeouts), (events) => {
     answer.current = events
     const held: Array<Event> = []
-    const untilFirst: Effect.Effect<Either.Either<GenerateEvent, BackendError>> = Effect.matchEffect(events.next, {
+    /** The first token (or Done) and the events after it in its chunk, or why there is none. */
+    const untilFirst: Effect.Effect<Either.Either<ReadonlyArray<GenerateEvent>, BackendError>> = Effect.matchEffect(events.pull, {
       onFailure: (error) => Effect.succeed(Either.left(error)),
-      onSuccess: (next) => {
-        if (Option.isNone(next)) return Effect.succeed(Either.left(streamCut(backend, model)))
-        const event = next.value
-        if (event._tag === "TextDelta" || event._tag === "Done") return Effect.succeed(Either.right(event))
-        if (event._tag === "Usage") held.push(Event.Usage({ usage: event.usage }))
+      onSuccess: (chunk) => {
+        if (chunk === undefined) return Effect.succeed(Either.left(streamCut(backend, model)))
+        for (let i = 0; i < chunk.length; i++) {
+          const event = chunk[i]!
+          if (event._tag === "TextDelta" || event._tag === "Done") return Effect.succeed(Either.right(i === 0 ? chunk : chunk.slice(i)))
+          if (event._tag === "Usage") held.push(Event.Usage({ usage: event.usage }))
+        }
         return untilFirst
       }
     })
@@ -285,7 +287,7 @@ const gated = (answer: Answering) =>
     })
 
     /** Committed: from here on a failure is the caller's to see. */
-    function committed(first: GenerateEvent) {
+    function committed(first: ReadonlyArray<GenerateEvent>) {
       let usage: Usage = {}
       let finished = false
       const finish = (event: Extract<GenerateEvent, { _tag: "Done" }>) => {
@@ -317,7 +319,7 @@ const gated = (answer: Answering) =>
         return out
       }
       for (const e of held) if (e._tag === "Usage") usage = { ...usage, ...e.usage }
-      let head: Array<Event> | undefined = translate([first], [Event.Routed({ backend, model, attempt: number }), ...held])
+      let head: Array<Event> | undefined = translate(first, [Event.Routed({ backend, model, attempt: number }), ...held])
       const rest: Effect.Effect<ReadonlyArray<Event> | undefined, RouteError> = Effect.suspend(() => {
         if (head) {
           const out = head
@@ -325,12 +327,12 @@ const gated = (answer: Answering) =>
           return Effect.succeed(out)
         }
         if (finished || answer.closed) return Effect.succeed(undefined)
-        return Effect.matchEffect(events.nextChunk, {
+        return Effect.matchEffect(events.pull, {
           onFailure: (error) => (answer.closed ? Effect.succeed(undefined) : Effect.fail(afterCommit(error))),
-          onSuccess: (next) =>
-            Option.isNone(next)
+          onSuccess: (chunk) =>
+            chunk === undefined
               ? answer.closed ? Effect.succeed(undefined) : Effect.fail(afterCommit(streamCut(backend, model)))
-              : Effect.succeed(translate(next.value, []))
+              : Effect.succeed(translate(chunk, []))
         })
       })
       return Either.right(rest)

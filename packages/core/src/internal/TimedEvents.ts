@@ -5,7 +5,8 @@
  *
  * Every answer is read the same way, whoever made it: as `Events` (core's HttpCall.events
  * makes them; a plugin's Stream becomes them through `Events.fromStream`), pulled in the
- * caller's own fiber, one pull each time the caller asks (nothing is read ahead of it). One
+ * caller's own fiber, one pull each time the caller asks (nothing is read ahead of it), each
+ * giving the events that have arrived. One
  * watchdog fiber per attempt sleeps on the Clock until the deadline it last computed. An event
  * only moves a timestamp: the watchdog never sleeps longer than the idle deadline, because the
  * deadline can only move earlier by a first token starting the idle clock, and that can never
@@ -28,10 +29,8 @@ import { BackendError } from "../BackendError.ts"
 import * as Events from "../Events.ts"
 
 export interface TimedEvents {
-  /** The next event, or None when the answer ended. */
-  readonly next: Effect.Effect<Option.Option<GenerateEvent>, BackendError>
-  /** Every event read and not yet taken (at least one), or None when the answer ended. */
-  readonly nextChunk: Effect.Effect<Option.Option<ReadonlyArray<GenerateEvent>>, BackendError>
+  /** The events that arrived since the last pull (at least one), or undefined when the answer ended. */
+  readonly pull: Effect.Effect<ReadonlyArray<GenerateEvent> | undefined, BackendError>
   /** Done with the answer (read to its end, failed, or abandoned): stop the watchdog, release the answer. */
   readonly close: () => void
 }
@@ -56,8 +55,6 @@ export const open = (
     const started = clock.unsafeCurrentTimeMillis()
     let phase: "connect" | "firstToken" | "streaming" = "connect"
     let last = started
-    let buffer: ReadonlyArray<GenerateEvent> = []
-    let read = 0
 
     const deadline = (): { readonly at: number; readonly what: string } => {
       const total = { at: started + timeouts.total, what: `total deadline ${fmt(timeouts.total)}` }
@@ -70,10 +67,10 @@ export const open = (
       return candidates.reduce((a, b) => (b.at < a.at ? b : a))
     }
 
-    const ended = (): Effect.Effect<Option.Option<never>, BackendError> => (end!._tag === "End" ? Effect.succeedNone : Effect.failCause(end!.cause))
+    const ended = (): Effect.Effect<undefined, BackendError> => (end!._tag === "End" ? Effect.succeed(undefined) : Effect.failCause(end!.cause))
 
     /** One pull of the answer, in the caller's fiber: the events it gave, or how it ended. */
-    const pull: Effect.Effect<Option.Option<never>, BackendError> = Effect.matchCauseEffect(events.pull, {
+    const pulled: Effect.Effect<ReadonlyArray<GenerateEvent> | undefined, BackendError> = Effect.matchCauseEffect(events.pull, {
       onSuccess: (chunk) => {
         if (end !== undefined) return ended()
         if (chunk === undefined) {
@@ -82,15 +79,12 @@ export const open = (
           return ended()
         }
         const now = clock.unsafeCurrentTimeMillis()
+        last = now
         for (const event of chunk) {
-          last = now
           if (event._tag === "Start" && phase === "connect") phase = "firstToken"
           else if (event._tag === "TextDelta" || event._tag === "Done") phase = "streaming"
         }
-        // Pulled only once everything before was taken.
-        buffer = chunk
-        read = 0
-        return Effect.succeedNone
+        return Effect.succeed(chunk)
       },
       onFailure: (cause) => {
         // A deadline that passed meanwhile is what the caller hears of, not the cut it made.
@@ -102,6 +96,8 @@ export const open = (
         return ended()
       }
     })
+    // A deadline that passed while the caller was busy fails its next pull.
+    const pull = Effect.suspend(() => (end === undefined ? pulled : ended()))
 
     /** How long the watchdog may sleep from `now`: until the deadline, but never past one idle span. */
     const nap = (now: number, at: number) => Math.min(at, now + Math.max(1, timeouts.idle)) - now
@@ -120,31 +116,14 @@ export const open = (
       return Effect.void
     })
 
-    return Effect.map(Effect.forkDaemon(watchdog), (watching) => {
-      /** `take` from the events read, once there are any; None when the answer ended. */
-      const ready = <A>(take: () => A): Effect.Effect<Option.Option<A>, BackendError> => {
-        const loop: Effect.Effect<Option.Option<A>, BackendError> = Effect.suspend(() => {
-          if (read < buffer.length) return Effect.succeed(Option.some(take()))
-          if (end !== undefined) return ended()
-          return Effect.zipRight(pull, loop)
-        })
-        return loop
+    return Effect.map(Effect.forkDaemon(watchdog), (watching) => ({
+      pull,
+      close: () => {
+        end ??= { _tag: "End" }
+        watching.unsafeInterruptAsFork(FiberId.none)
+        events.close()
       }
-      return {
-        next: ready(() => buffer[read++]!),
-        nextChunk: ready(() => {
-          const taken = read === 0 ? buffer : buffer.slice(read)
-          buffer = []
-          read = 0
-          return taken
-        }),
-        close: () => {
-          end ??= { _tag: "End" }
-          watching.unsafeInterruptAsFork(FiberId.none)
-          events.close()
-        }
-      }
-    })
+    }))
   })
 
 const crashed = (backend: string, model: string, defect: unknown) =>
