@@ -1,9 +1,11 @@
-/** `--config FILE`, accepted by the root command and by every subcommand (the nearer one wins). */
+/**
+ * The options every command shares: `--config FILE` (accepted by the root command and by every
+ * subcommand; the nearer one wins) and `--json`. Only declarations live here, so the command
+ * line, `--help` included, is parsed without loading core: what a command does with routing.yaml
+ * is in RoutingFile.ts, which each command loads when it runs (`routingFile`).
+ */
 import { Options } from "@effect/cli"
-import { BackendLoader, LiveRouting, Router, RoutingConfig } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import { loaderOptions } from "./Builtins.ts"
 
 export const configOption = Options.file("config").pipe(
   Options.withDescription(
@@ -14,21 +16,5 @@ export const configOption = Options.file("config").pipe(
 
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON for scripts"))
 
-export { loaderOptions }
-
-/** The config file this command uses. */
-export const locate = (own: Option.Option<string>, root: Option.Option<string>) =>
-  RoutingConfig.locate({ flag: Option.getOrUndefined(Option.orElse(own, () => root)) })
-
-/** Locate, read and fully check the config (backend options included). */
-export const load = (own: Option.Option<string>, root: Option.Option<string>) =>
-  Effect.flatMap(locate(own, root), (file) =>
-    Effect.flatMap(RoutingConfig.readFile(file), (text) => BackendLoader.check(text, file, loaderOptions)))
-
-/** A running router over the located config, for commands that answer requests. */
-export const router = (own: Option.Option<string>, rootConfig: Option.Option<string>) =>
-  Effect.gen(function*() {
-    const file = yield* locate(own, rootConfig)
-    const live = yield* LiveRouting.make(file, { ...loaderOptions, watch: false })
-    return { live, router: yield* Router.make(live.snapshot) }
-  })
+/** RoutingFile.ts, loaded by the command that runs. */
+export const routingFile = Effect.promise(() => import("./RoutingFile.ts"))

@@ -34,6 +34,26 @@ describe("local-router CLI", () => {
     expect(help.stdout).toContain("--config")
   })
 
+  it("parses the command line without loading core: a command loads what it runs when it runs", async () => {
+    // Records the modules the process loaded, as it exits.
+    const record = path.join(tmp, "help-loaded.json")
+    const hook = path.join(tmp, "record-help.mjs")
+    fs.writeFileSync(
+      hook,
+      `import * as module from "node:module"
+import * as fs from "node:fs"
+const urls = []
+module.registerHooks({ load(url, context, next) { urls.push(url); return next(url, context) } })
+process.on("exit", () => fs.writeFileSync(${JSON.stringify(record)}, JSON.stringify(urls)))
+`
+    )
+    const help = await cli(["--help"], { env: { NODE_OPTIONS: `--import ${hook}` } })
+    expect(help.code).toBe(0)
+    const urls = JSON.parse(fs.readFileSync(record, "utf8")) as Array<string>
+    expect(urls.some((url) => url.endsWith("/apps/supervisor/dist/Cli.js"))).toBe(true)
+    expect(urls.filter((url) => /\/packages\/|\/supervisor\/dist\/(serve|supervisor|plugin|demo|service)\/|RoutingFile\.js$/.test(url))).toEqual([])
+  })
+
   it("routes --json prints each category's ordered backends and models from ./routing.yaml", async () => {
     const { code, stdout } = await cli(["routes", "--json"])
     expect(code).toBe(0)

@@ -1,10 +1,10 @@
 /** `local-router ask "prompt" [-c category] [--stream] [--json]`: one question, routed. */
 import { Args, Command, Options } from "@effect/cli"
-import { Trace } from "@local-router/core"
+import type { Trace } from "@local-router/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { configOption, jsonOption, router } from "../CliConfig.ts"
+import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
 const category = Options.text("category").pipe(
@@ -15,10 +15,10 @@ const category = Options.text("category").pipe(
 const stream = Options.boolean("stream").pipe(Options.withDescription("Print tokens as they arrive"))
 const system = Options.text("system").pipe(Options.withDescription("A system prompt"), Options.optional)
 
-const summary = (trace: Trace.Trace) => {
+const summary = (trace: Trace.Trace, describe: (trace: Trace.Trace) => string) => {
   const fallbacks = trace.attempts.filter((a) => a.outcome === "failed").length
   return `answered by ${trace.backend} (${trace.model}) in ${Math.round(trace.durationMs)} ms` +
-    (fallbacks ? ` after ${fallbacks} fallback${fallbacks > 1 ? "s" : ""}:\n${Trace.describe(trace)}` : "")
+    (fallbacks ? ` after ${fallbacks} fallback${fallbacks > 1 ? "s" : ""}:\n${describe(trace)}` : "")
 }
 
 export const ask = Command.make(
@@ -27,13 +27,15 @@ export const ask = Command.make(
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
+      const { router } = yield* routingFile
+      const { Trace } = yield* Effect.promise(() => import("@local-router/core"))
       const { router: r } = yield* router(args.config, parent.config)
       const request = { prompt: args.prompt, category: args.category, system: args.system._tag === "Some" ? args.system.value : undefined }
       if (!args.stream) {
         const answer = yield* r.run(request)
         if (args.json) return yield* Console.log(JSON.stringify(answer, null, 2))
         yield* Console.log(answer.text)
-        return yield* Console.error(summary(answer.trace))
+        return yield* Console.error(summary(answer.trace, Trace.describe))
       }
       yield* r.stream(request).pipe(
         Stream.runForEach((event) => {
@@ -42,7 +44,7 @@ export const ask = Command.make(
             case "TextDelta":
               return Effect.sync(() => process.stdout.write(event.text))
             case "Done":
-              return Effect.zipRight(Effect.sync(() => process.stdout.write("\n")), Console.error(summary(event.trace)))
+              return Effect.zipRight(Effect.sync(() => process.stdout.write("\n")), Console.error(summary(event.trace, Trace.describe)))
             default:
               return Effect.void
           }

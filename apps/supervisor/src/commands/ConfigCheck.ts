@@ -4,7 +4,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { configOption, jsonOption, load } from "../CliConfig.ts"
+import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
 const check = Command.make(
@@ -13,6 +13,7 @@ const check = Command.make(
   ({ config, file, json }) =>
     Effect.gen(function*() {
       const parent = yield* root
+      const { load } = yield* routingFile
       const { config: routing, types } = yield* load(Option.orElse(file, () => config), parent.config)
       const unavailable = [...types].flatMap(([type, loaded]) => Either.isLeft(loaded) ? [{ type, error: loaded.left.message }] : [])
       const summary = {

@@ -3,12 +3,12 @@
  * routing and fallback on any machine. It says plainly that the backends are simulated.
  */
 import { Command, Options } from "@effect/cli"
-import { LiveRouting, Router, Trace } from "@local-router/core"
+import type { Router, Trace } from "@local-router/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
-import { loaderOptions } from "../CliConfig.ts"
+import { routingFile } from "../CliConfig.ts"
 
 const repoConfig = path.resolve(import.meta.dirname, "../../../../routing.yaml")
 // A 1x1 PNG, enough for the simulated vision servers to show which bytes they received.
@@ -17,7 +17,7 @@ const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 const tokenMs = Options.integer("token-ms").pipe(Options.withDescription("Delay per simulated token"), Options.withDefault(40))
 const keep = Options.boolean("keep").pipe(Options.withDescription("Keep the simulators running after the tour (Ctrl-C stops)"))
 
-const show = (router: Router.Router, title: string, request: Router.Request) =>
+const show = (router: Router.Router, describe: typeof Trace.describe, title: string, request: Router.Request) =>
   Effect.gen(function*() {
     yield* Console.log(`\n▶ ${title}\n  category "${request.category}"`)
     yield* Effect.sync(() => process.stdout.write("  "))
@@ -30,7 +30,7 @@ const show = (router: Router.Router, title: string, request: Router.Request) =>
     const last = done.right
     if (last._tag === "Some" && last.value._tag === "Done") {
       const trace = last.value.trace
-      yield* Console.log(`\n  answered by ${trace.backend} (${trace.model})\n${Trace.describe(trace).replace(/^/gm, "    · ")}`)
+      yield* Console.log(`\n  answered by ${trace.backend} (${trace.model})\n${describe(trace).replace(/^/gm, "    · ")}`)
     }
   })
 
@@ -48,24 +48,27 @@ export const demo = Command.make("demo", { tokenMs, keep }, (args) =>
     Object.assign(process.env, setup.env)
     for (const [name, sim] of Object.entries(setup.sims)) yield* Console.log(`  simulated ${name.padEnd(9)} ${sim.url}`)
     yield* Console.log(`  routing.yaml pointed at them: ${setup.file}`)
+    const { loaderOptions } = yield* routingFile
+    const { LiveRouting, Router, Trace } = yield* Effect.promise(() => import("@local-router/core"))
     const live = yield* LiveRouting.make(setup.file, { ...loaderOptions, watch: false })
     const router = yield* Router.make(live.snapshot)
+    const step = (title: string, request: Router.Request) => show(router, Trace.describe, title, request)
     const image = { role: "user" as const, content: "What is in this picture?", images: [{ data: new Uint8Array(png), mime: "image/png" }] }
 
-    yield* show(router, "Everything up: fast goes to MLX first", { category: "fast", prompt: "Explain local routing in one line" })
-    yield* show(router, "An image: vision goes to Moondream Station", { category: "vision", messages: [image] })
-    yield* show(router, "A PDF page: vision_pdf goes to Ollama llava:7b", { category: "vision_pdf", messages: [image] })
+    yield* step("Everything up: fast goes to MLX first", { category: "fast", prompt: "Explain local routing in one line" })
+    yield* step("An image: vision goes to Moondream Station", { category: "vision", messages: [image] })
+    yield* step("A PDF page: vision_pdf goes to Ollama llava:7b", { category: "vision_pdf", messages: [image] })
     yield* Effect.promise(async () => {
       setup.sims.mlx.kill("SIGKILL")
       await setup.sims.mlx.exited
     })
-    yield* show(router, "MLX killed (kill -9): the same request falls back to Ollama, invisibly", { category: "fast", prompt: "Explain local routing in one line" })
+    yield* step("MLX killed (kill -9): the same request falls back to Ollama, invisibly", { category: "fast", prompt: "Explain local routing in one line" })
     yield* Effect.promise(() => setup.sims.ollama.setFaults([{ kind: "status", status: 503, message: "server busy, please try again." }]))
-    yield* show(router, "Ollama now answers 503 busy: the cloud is the last resort", { category: "fast", prompt: "Explain local routing in one line" })
-    yield* show(router, "MLX fails a third time in a row: its circuit opens", { category: "fast", prompt: "And again" })
-    yield* show(router, "The next request skips MLX at once (circuit open) instead of waiting on it", { category: "fast", prompt: "Once more" })
+    yield* step("Ollama now answers 503 busy: the cloud is the last resort", { category: "fast", prompt: "Explain local routing in one line" })
+    yield* step("MLX fails a third time in a row: its circuit opens", { category: "fast", prompt: "And again" })
+    yield* step("The next request skips MLX at once (circuit open) instead of waiting on it", { category: "fast", prompt: "Once more" })
     yield* Effect.promise(() => setup.sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 3 }]))
-    yield* show(router, "Ollama cuts its stream mid-answer: an explicit error, never a silently short answer", {
+    yield* step("Ollama cuts its stream mid-answer: an explicit error, never a silently short answer", {
       category: "tiny",
       prompt: "Count to ten"
     })

@@ -2,7 +2,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { configOption, jsonOption, router } from "../CliConfig.ts"
+import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
 const prompt = Options.text("prompt").pipe(Options.withDescription("A question about the image (default: describe it)"), Options.optional)
@@ -15,6 +15,7 @@ export const describe = Command.make(
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
+      const { router } = yield* routingFile
       const { router: r } = yield* router(args.config, parent.config)
       // Imported here: the image and PDF machinery is heavy and only these commands need it.
       const { Vision } = yield* Effect.promise(() => import("@local-router/vision"))

@@ -8,7 +8,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { configOption, jsonOption, router } from "../CliConfig.ts"
+import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"
 import { root } from "../Root.ts"
 
@@ -27,6 +27,7 @@ export const pdf = Command.make(
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
+      const { router } = yield* routingFile
       const { router: r } = yield* router(args.config, parent.config)
       const { Vision } = yield* Effect.promise(() => import("@local-router/vision"))
       const vision = yield* Vision.make(r)

@@ -7,15 +7,16 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import { configOption, jsonOption, load, loaderOptions } from "../CliConfig.ts"
+import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"
-import * as Inventory from "../plugin/Inventory.ts"
 import type * as ScaffoldModule from "../plugin/Scaffold.ts"
 import { root } from "../Root.ts"
 
 export const plugins = Command.make("plugins", { config: configOption, json: jsonOption }, ({ config, json }) =>
   Effect.gen(function*() {
     const parent = yield* root
+    const { load, loaderOptions } = yield* routingFile
+    const Inventory = yield* Effect.promise(() => import("../plugin/Inventory.ts"))
     const inventory = yield* Inventory.load(yield* load(config, parent.config), loaderOptions)
     yield* Console.log(json ? JSON.stringify(inventory, null, 2) : Inventory.describe(inventory))
   })).pipe(Command.withDescription("List the backend types: where each was loaded from, its version and contract, or why it failed to load"))

@@ -11,13 +11,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { configOption, loaderOptions, locate } from "../CliConfig.ts"
+import { configOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
-import * as LogFile from "../supervisor/LogFile.ts"
-import * as Paths from "../supervisor/Paths.ts"
-import * as Plans from "../supervisor/Plans.ts"
-import * as Pull from "../supervisor/Pull.ts"
-import * as Server from "../supervisor/Server.ts"
+import type * as Pull from "../supervisor/Pull.ts"
 
 interface Bar {
   update(value: number, payload?: object): void
@@ -65,7 +61,17 @@ export const pull = Command.make(
   ({ backend, config, model }) =>
     Effect.gen(function*() {
       const parent = yield* root
+      const { loaderOptions, locate } = yield* routingFile
       const file = yield* locate(config, parent.config)
+      const [LogFile, Paths, Plans, Pull, Server] = yield* Effect.promise(() =>
+        Promise.all([
+          import("../supervisor/LogFile.ts"),
+          import("../supervisor/Paths.ts"),
+          import("../supervisor/Plans.ts"),
+          import("../supervisor/Pull.ts"),
+          import("../supervisor/Server.ts")
+        ])
+      )
       const loaded = yield* Plans.load(file, loaderOptions)
       const chosen = loaded.servers.filter((s) => Option.isNone(backend) || s.plan.name === backend.value)
       if (Option.isSome(backend) && chosen.length === 0) {

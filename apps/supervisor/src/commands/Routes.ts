@@ -1,15 +1,16 @@
 /** `local-router routes`: per category, the ordered backends and models it would try. */
 import { Command } from "@effect/cli"
-import { RoutingConfig } from "@local-router/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { configOption, jsonOption, load } from "../CliConfig.ts"
+import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
 export const routes = Command.make("routes", { config: configOption, json: jsonOption }, ({ config, json }) =>
   Effect.gen(function*() {
     const parent = yield* root
+    const { load } = yield* routingFile
+    const { RoutingConfig } = yield* Effect.promise(() => import("@local-router/core"))
     const { config: routing, types } = yield* load(config, parent.config)
     const categories = Object.values(routing.categories).map((category) => ({
       name: category.name,

@@ -1,12 +1,13 @@
 /**
  * `local-router serve [--host 127.0.0.1] [--port N] [--log-dir DIR]`: the command-line face
- * of serve/Serve.ts (see there).
+ * of serve/Serve.ts (see there), which is loaded when serve runs: like every command, this
+ * file only declares its options, so no other command loads serve's modules, and serve loads
+ * no other command's.
  */
 import { Command, Options } from "@effect/cli"
 import * as Effect from "effect/Effect"
-import { configOption, locate } from "../CliConfig.ts"
+import { configOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
-import * as Serve from "../serve/Serve.ts"
 
 export const hostOption = Options.text("host").pipe(
   Options.withDescription("Address to listen on (default: server.host in routing.yaml, else 127.0.0.1; anything else needs a token)"),
@@ -29,5 +30,11 @@ export const serve = Command.make(
     )
   },
   ({ config, host, logDir, port }) =>
-    Effect.flatMap(root, (parent) => Effect.flatMap(locate(config, parent.config), (file) => Serve.run({ file, host, port, logDir })))
+    Effect.gen(function*() {
+      const parent = yield* root
+      const { locate } = yield* routingFile
+      const file = yield* locate(config, parent.config)
+      const Serve = yield* Effect.promise(() => import("../serve/Serve.ts"))
+      return yield* Serve.run({ file, host, port, logDir })
+    })
 ).pipe(Command.withDescription("Supervise the local model servers and serve the OpenAI/Ollama-compatible gateway, in the foreground"))

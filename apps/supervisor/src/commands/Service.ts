@@ -7,7 +7,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { fileURLToPath } from "node:url"
-import { configOption, jsonOption, locate } from "../CliConfig.ts"
+import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import type * as ServiceModule from "../service/Service.ts"
 
@@ -26,6 +26,7 @@ const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print th
 const setup = (config: Option.Option<string>, platform: Option.Option<"darwin" | "linux">) =>
   Effect.gen(function*() {
     const parent = yield* root
+    const { locate } = yield* routingFile
     const file = yield* locate(config, parent.config)
     const p = Option.getOrElse(platform, () => (process.platform === "darwin" ? "darwin" : "linux") as ServiceModule.Platform)
     const Service = yield* loadService

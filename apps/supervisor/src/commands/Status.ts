@@ -7,10 +7,8 @@ import { Command } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { configOption, jsonOption, loaderOptions, locate } from "../CliConfig.ts"
+import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
-import * as Direct from "../supervisor/Direct.ts"
-import * as Plans from "../supervisor/Plans.ts"
 import type { ServerView, View } from "../supervisor/StatusApi.ts"
 import { hostOption, portOption } from "./Serve.ts"
 
@@ -52,13 +50,17 @@ const table = (servers: ReadonlyArray<ServerView>) => {
 export const status = Command.make("status", { config: configOption, json: jsonOption, host: hostOption, port: portOption }, ({ config, host, json, port }) =>
   Effect.gen(function*() {
     const parent = yield* root
+    const { loaderOptions, locate } = yield* routingFile
     const file = yield* locate(config, parent.config)
+    const Plans = yield* Effect.promise(() => import("../supervisor/Plans.ts"))
     const loaded = yield* Plans.load(file, loaderOptions)
     const h = Option.getOrElse(host, () => loaded.config.server.host)
     const p = Option.getOrElse(port, () => loaded.config.server.port)
     const live = yield* ask(`http://${h}:${p}/status`)
     const from = Option.isSome(live) ? `the supervisor at http://${h}:${p}` : "direct probes (no supervisor answers at " + `http://${h}:${p})`
-    const servers = Option.isSome(live) ? live.value.servers : yield* Direct.probeAll(loaded)
+    const servers = Option.isSome(live)
+      ? live.value.servers
+      : yield* Effect.flatMap(Effect.promise(() => import("../supervisor/Direct.ts")), (Direct) => Direct.probeAll(loaded))
     if (json) return yield* Console.log(JSON.stringify({ from, servers }, null, 2))
     yield* Console.log(`Servers, from ${from}:\n\n${table(servers)}`)
     if (Option.isSome(live) && live.value.configError) yield* Console.log(`\nrouting.yaml edit rejected:\n${live.value.configError}`)

@@ -25,7 +25,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Gateway } from "../../../../packages/gateway/src/index.ts"
-import { loaderOptions } from "../../src/CliConfig.ts"
+import { loaderOptions } from "../../src/Builtins.ts"
 import * as StatusApi from "../../src/supervisor/StatusApi.ts"
 import * as Supervisor from "../../src/supervisor/Supervisor.ts"
 

@@ -13,7 +13,7 @@ import { freePort, repo, routing, tempDir, writeRouting } from "./Fixture.ts"
 const entry = path.join(repo, "apps/supervisor/dist/bin.js")
 
 describe("serve as the service starts it", () => {
-  it("runs our packages' built JavaScript, loads no type stripper, esbuild or undici, keeps no compile cache, and answers", async () => {
+  it("runs our packages' built JavaScript, loads no other command's modules, no type stripper, esbuild or undici, keeps no compile cache, and answers", async () => {
     const [api, port] = await Promise.all([freePort(), freePort()])
     const dir = tempDir()
     const file = writeRouting(dir, routing({ ollama: { kind: "ollama", port } }))
@@ -22,6 +22,8 @@ describe("serve as the service starts it", () => {
     expect(ours.some((url) => url.endsWith("/apps/supervisor/dist/serve/Serve.js"))).toBe(true)
     expect(ours.some((url) => url.endsWith("/packages/core/dist/index.js"))).toBe(true)
     expect(ours.filter((url) => !/\/(packages|apps)\/[^/]+\/(dist\/.+\.js|package\.json)$/.test(url))).toEqual([])
+    // Each command loads its implementation when it runs: serve carries none of the others'.
+    expect(ours.filter((url) => /\/apps\/supervisor\/dist\/(plugin|demo|service)\/|\/supervisor\/Direct\.js$/.test(url))).toEqual([])
     expect(loaded.urls.filter((url) => /\/node_modules\/(esbuild|undici|ws)\//.test(url))).toEqual([])
     // Node's type stripper (~14 MB) and its bundled undici (~10 MB) are for other processes.
     expect(loaded.builtins.filter((name) => /amaro|undici/.test(name))).toEqual([])
