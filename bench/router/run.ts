@@ -5,9 +5,10 @@
  *   - fetch        raw `fetch` of the streamed request the backend sends, body read to its end
  *   - http         the same over node:http (core's transport for http: URLs; fetch is slower)
  *   - run          `router.run` (whole answer)
- *   - stream       `router.stream`, drained
- *   - stream-ttft  `router.stream` until its first TextDelta, compared with fetch's first
- *                  content-bearing chunk
+ *   - stream       `router.stream` (the answer as an Effect Stream), drained
+ *   - pull         `router.pull` (the answer as core's Events, what the gateway reads), drained
+ *   - stream-ttft  `router.pull` until its first TextDelta, compared with fetch's first
+ *                  content-bearing chunk (a router without `pull`: `router.stream`'s)
  *
  * Every figure is printed as a ratio to the fetch baseline measured in the same run, next to
  * the added milliseconds: absolute times depend on the machine, and the machine is shared.
@@ -197,7 +198,25 @@ categories:
             if (first === 0 && event._tag === "TextDelta") first = performance.now() - t0
           })))
         return [performance.now() - t0, first]
-      }
+      },
+      ...(router.pull === undefined ? {} : {
+        pull: async () => {
+          const t0 = performance.now()
+          let first = 0
+          const answer = router.pull(request)
+          let ended = false
+          const drain = Effect.whileLoop({
+            while: () => !ended,
+            body: () => answer.pull,
+            step: (events: ReadonlyArray<Router.Event> | undefined) => {
+              if (events === undefined) ended = true
+              else if (first === 0 && events.some((event) => event._tag === "TextDelta")) first = performance.now() - t0
+            }
+          })
+          await Effect.runPromise(Effect.ensuring(drain, Effect.sync(answer.close)))
+          return [performance.now() - t0, first]
+        }
+      })
     }
 
     const names = Object.keys(calls)
@@ -232,10 +251,10 @@ categories:
     }
     for (const name of names) row(name, totals.get(name)!, base, (opened.get(name)! / n).toFixed(2))
     const firstBase = { p50: percentile(firsts.get("fetch")!, 50), p99: percentile(firsts.get("fetch")!, 99) }
-    row("stream-ttft", firsts.get("stream")!, firstBase, "")
+    row("stream-ttft", firsts.get(calls.pull ? "pull" : "stream")!, firstBase, "")
     console.log(`  (fetch baseline: p50 ${base.p50.toFixed(3)} ms, p99 ${base.p99.toFixed(3)} ms; first token p50 ${firstBase.p50.toFixed(3)} ms)`)
     const overHttp = (name: string) => (percentile(totals.get(name)!, 50) / percentile(totals.get("http")!, 50)).toFixed(2)
-    console.log(`  over node:http, p50: run ${overHttp("run")}x, stream ${overHttp("stream")}x`)
+    console.log(`  over node:http, p50: run ${overHttp("run")}x, stream ${overHttp("stream")}x${calls.pull ? `, pull ${overHttp("pull")}x` : ""}`)
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await sim.stop()
