@@ -41,9 +41,14 @@ const { values } = parseArgs({
     kills: { type: "string", default: "5" },
     "idle-seconds": { type: "string", default: "60" },
     "settle-seconds": { type: "string", default: "15" },
-    burst: { type: "string", default: "3000" }
+    burst: { type: "string", default: "3000" },
+    help: { type: "boolean", default: false }
   }
 })
+if (values.help) {
+  console.log("./run node bench/supervisor/recovery.ts [--kills 5] [--idle-seconds 60] [--settle-seconds 15] [--burst 3000]")
+  process.exit(0)
+}
 const kills = Number(values.kills)
 const idleSeconds = Number(values["idle-seconds"])
 const settleSeconds = Number(values["settle-seconds"])

@@ -75,6 +75,13 @@ export const serveArguments = (entry: string, configFile: string): ReadonlyArray
   // lukewarm functions was ~1.5 MB of an idle serve, and the hot request path is optimized
   // either way (bench/gateway: the same added latency and throughput without it).
   "--no-sparkplug",
+  // Bytecode of a function that has not run during two full collections is dropped (V8's
+  // default waits for six): what only start-up ran (module bodies, config decoding, the command
+  // line) goes with the memory reducer's first collections instead of staying for days; a
+  // function that runs again is compiled again from its source. bench/supervisor: idle
+  // 81.2-83.0 MB instead of 82.6-84.3 (4 interleaved runs), the same after traffic and the same
+  // CPU; bench/gateway: the same latency and throughput.
+  "--bytecode-old-age=2",
   entry,
   "serve",
   "--config",

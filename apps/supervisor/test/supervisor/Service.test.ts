@@ -58,7 +58,7 @@ describe("local-router service", () => {
     expect(agent.Label).toBe("dev.local-router.supervisor")
     expect(agent.ProgramArguments[0]).toBe(process.execPath)
     expect(path.isAbsolute(agent.ProgramArguments[0])).toBe(true)
-    expect(agent.ProgramArguments.slice(1)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", "--no-sparkplug", bin, "serve", "--config", config])
+    expect(agent.ProgramArguments.slice(1)).toEqual(["--max-semi-space-size=1", "--v8-pool-size=1", "--no-sparkplug", "--bytecode-old-age=2", bin, "serve", "--config", config])
     expect(agent.RunAtLoad).toBe(true)
     expect(agent.KeepAlive).toEqual({ SuccessfulExit: false })
     expect(agent.ThrottleInterval).toBe(10)
@@ -94,7 +94,7 @@ describe("local-router service", () => {
     const config = path.join(repo, "routing.yaml")
     const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
     const dry = await cli(["service", "install", "--platform", "linux", "--dry-run", "--config", config], env)
-    expect(dry.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --v8-pool-size=1 --no-sparkplug ${bin} serve --config ${config}`)
+    expect(dry.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --v8-pool-size=1 --no-sparkplug --bytecode-old-age=2 ${bin} serve --config ${config}`)
     expect(dry.stdout).toContain("Environment=NODE_DISABLE_COMPILE_CACHE=1\n")
     expect(dry.stdout).toContain("KillMode=control-group")
     expect(calls()).toEqual([])
