@@ -29,8 +29,8 @@ import * as FiberId from "effect/FiberId"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as http from "node:http"
-import { BackendError, type Reason } from "./BackendError.ts"
-import * as Events from "./Events.ts"
+import { BackendError, type Reason } from "../BackendError.ts"
+import * as Events from "../Events.ts"
 import * as NodeHttp from "./NodeHttp.ts"
 
 export interface Call {

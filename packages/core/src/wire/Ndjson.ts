@@ -9,7 +9,7 @@
  * `reader` is how an NDJSON answer becomes events (HttpCall.events).
  */
 import * as Either from "effect/Either"
-import { BackendError } from "./BackendError.ts"
+import { BackendError } from "../BackendError.ts"
 import type * as HttpCall from "./HttpCall.ts"
 import type { Source } from "./Sse.ts"
 

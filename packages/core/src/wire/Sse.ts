@@ -10,7 +10,7 @@
  */
 import * as Either from "effect/Either"
 import { createParser } from "eventsource-parser"
-import { BackendError } from "./BackendError.ts"
+import { BackendError } from "../BackendError.ts"
 import type * as HttpCall from "./HttpCall.ts"
 
 export interface Event {
