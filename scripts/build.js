@@ -43,7 +43,10 @@ const self = fs.readFileSync(import.meta.filename)
 /** What a package's build is made from: its sources' names and contents, and this file. @param {string} dir */
 const sourceHash = (dir) => {
   const hash = createHash("sha256").update(self)
-  for (const file of files(path.join(dir, "src"))) hash.update(`\0${file}\0`).update(fs.readFileSync(path.join(dir, "src", file)))
+  for (const part of ["src", "ui"]) {
+    if (!fs.existsSync(path.join(dir, part))) continue
+    for (const file of files(path.join(dir, part))) hash.update(`\0${part}/${file}\0`).update(fs.readFileSync(path.join(dir, part, file)))
+  }
   return hash.digest("hex")
 }
 
@@ -93,6 +96,22 @@ const build = async (esbuild, dir) => {
       sourcemap: "linked",
       logLevel: "warning"
     })
+    // A browser page (ui/main.tsx) is the one thing bundled: its framework and all, minified, into
+    // dist/ui/app.js, so the page loads nothing from anywhere but the gateway.
+    if (fs.existsSync(path.join(dir, "ui", "main.tsx"))) {
+      await esbuild.build({
+        entryPoints: [path.join(dir, "ui", "main.tsx")],
+        outfile: path.join(next, "ui", "app.js"),
+        bundle: true,
+        minify: true,
+        platform: "browser",
+        format: "esm",
+        target: "es2022",
+        jsx: "automatic",
+        jsxImportSource: "preact",
+        logLevel: "warning"
+      })
+    }
     fs.writeFileSync(path.join(next, stampName), hash)
     const old = `${next}-old`
     try {

@@ -43,6 +43,7 @@ import * as OpenAiError from "./openai/OpenAiError.ts"
 import * as RequestBody from "./RequestBody.ts"
 import * as Routes from "./Routes.ts"
 import * as Status from "./Status.ts"
+import * as StatusPage from "./StatusPage.ts"
 import * as VisionRoutes from "./vision/VisionRoutes.ts"
 
 export { GatewayError } from "./GatewayError.ts"
@@ -306,6 +307,15 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       Effect.succeed(json(body))
     const fromSnapshot = (render: (snapshot: Router.Snapshot) => string) => () => Effect.map(routing.snapshot, (snapshot) => json(render(snapshot)))
 
+    const statusJson = Status.render({ routing, circuits: router.circuits, provider: options.status, gateway: { url, startedAt } })
+    const page = StatusPage.assets()
+    const asset = (pick: (assets: StatusPage.Assets) => StatusPage.Asset | undefined) => (request: Incoming) => {
+      const found = pick(page)
+      return found
+        ? Effect.succeed(StatusPage.serve(found, request.headers["accept-encoding"]))
+        : Effect.fail(new ApiError.ApiError({ reason: "NotFound", message: "the status page was not built into this local-router (run ./run setup)" }))
+    }
+
     const table = Routes.make<Handler>([
       { method: "POST", path: "/v1/chat/completions", dialect: "openai", body: "json", handle: chatCompletions },
       { method: "GET", path: "/v1/models", dialect: "openai", body: "none", handle: fromSnapshot((snapshot) => Models.list(snapshot, created)) },
@@ -314,7 +324,13 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       { method: "POST", path: "/v1/vision/pdf", dialect: "openai", body: "upload", handle: (request, started) => visionRoute("pdf", request, started) },
       {
         method: "GET", path: "/", dialect: "ollama", body: "none",
-        handle: () => Effect.succeed(HttpServerResponse.text("Ollama is running", { contentType: "text/plain; charset=utf-8" }))
+        // A person's browser goes to the status page; Ollama's clients (no text/html) get Ollama's answer.
+        handle: (request) =>
+          Effect.succeed(
+            StatusPage.wantsHtml(request.headers.accept)
+              ? HttpServerResponse.empty({ status: 302, headers: { location: "/ui" } })
+              : HttpServerResponse.text("Ollama is running", { contentType: "text/plain; charset=utf-8" })
+          )
       },
       { method: "GET", path: "/api/version", dialect: "ollama", body: "none", handle: read(JSON.stringify({ version: Tags.version })) },
       { method: "GET", path: "/api/tags", dialect: "ollama", body: "none", handle: fromSnapshot((snapshot) => Tags.tags(snapshot, modifiedAt)) },
@@ -325,8 +341,11 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       { method: "GET", path: "/health", dialect: "native", body: "none", handle: read(`{"status":"ok"}`) },
       {
         method: "GET", path: "/status", dialect: "native", body: "none",
-        handle: () => Effect.map(Status.render({ routing, circuits: router.circuits, provider: options.status, gateway: { url, startedAt } }), json)
+        handle: () => Effect.map(statusJson, json)
       },
+      { method: "GET", path: "/status/events", dialect: "native", body: "none", handle: () => Effect.succeed(StatusPage.events(statusJson)) },
+      { method: "GET", path: "/ui", dialect: "native", body: "none", handle: asset((assets) => assets.page) },
+      { method: "GET", path: "/ui/app.js", dialect: "native", body: "none", handle: asset((assets) => assets.script) },
       { method: "GET", path: "/metrics", dialect: "native", body: "none", handle: scrape }
     ])
 

@@ -4,8 +4,9 @@
  * Nothing here is a secret: backends are shown by name, type and URL, keys by their
  * variable name only.
  */
-import type { CircuitBreaker, ConfigError, LiveRouting, Router } from "@local-router/core"
+import { type CircuitBreaker, type ConfigError, type LiveRouting, Plan, type Router } from "@local-router/core"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 
 /** The app's view of its servers (the supervisor's state), as JSON-ready data. */
 export type Provider = Effect.Effect<unknown>
@@ -49,6 +50,7 @@ export const render = (input: {
         circuit: circuits[b.name] ?? "closed"
       }]
     }))
+    const routes = routesNow(snapshot, circuits, serversDown(supervisor))
     return JSON.stringify({
       status: "ok",
       gateway: { url: input.gateway.url, uptimeSeconds: Math.round((Date.now() - input.gateway.startedAt) / 1000), memory: memory() },
@@ -58,8 +60,68 @@ export const render = (input: {
         lastError: lastError ? lastError.message : null,
         categories: Object.keys(config.categories),
         backends,
+        routes,
         ...(plugins ? { plugins } : {})
       },
       supervisor
     })
   })
+
+/** One category's route as it would go now: the backend that would answer and why each one before it would not. */
+export interface CategoryRoute {
+  readonly category: string
+  readonly input: string
+  /** The first candidate the router would try with a chance of answering; undefined when none is left. */
+  readonly answer: { readonly backend: string; readonly model: string } | undefined
+  /** Every candidate in priority order, with the reason it is passed over (absent for the answer and those after it). */
+  readonly candidates: ReadonlyArray<{ readonly backend: string; readonly model: string | null; readonly skip?: string }>
+}
+
+// The image a planned image category is asked about: only its presence matters to the plan.
+const anImage = { data: new Uint8Array(0), mime: "image/png" }
+
+/**
+ * Core's Plan for a request to each category, with what only the running process knows on top:
+ * an open circuit, and a supervised server that is not up (the router would try it, time out
+ * or be refused, and fall back; the page says so before a request pays for it).
+ */
+export const routesNow = (
+  snapshot: Router.Snapshot,
+  circuits: Readonly<Record<string, CircuitBreaker.View>>,
+  down: ReadonlyMap<string, string>
+): ReadonlyArray<CategoryRoute> =>
+  Object.entries(snapshot.config.categories).map(([category, config]) => {
+    const wantsImage = config.input !== "text"
+    const plan = Plan.forRequest(snapshot, {
+      category,
+      messages: [{ role: "user", content: "status", ...(wantsImage ? { images: [anImage] } : {}) }]
+    })
+    if (Either.isLeft(plan)) return { category, input: config.input, answer: undefined, candidates: [] }
+    let answer: CategoryRoute["answer"]
+    const candidates = plan.right.candidates.map((c) => {
+      if (answer) return { backend: c.backend, model: c.model ?? null }
+      const skip = c._tag === "Skip"
+        ? c.reason
+        : circuits[c.backend] === "open"
+        ? "circuit open"
+        : down.has(c.backend)
+        ? `server ${down.get(c.backend)}`
+        : undefined
+      if (skip === undefined && c._tag === "Try") answer = { backend: c.backend, model: c.model }
+      return { backend: c.backend, model: c.model ?? null, ...(skip === undefined ? {} : { skip }) }
+    })
+    return { category, input: config.input, answer, candidates }
+  })
+
+/** Supervised servers that are not up, by name, with their phase; read from the provider's `servers` when it has them. */
+const serversDown = (supervisor: unknown): ReadonlyMap<string, string> => {
+  const servers = typeof supervisor === "object" && supervisor !== null && "servers" in supervisor ? supervisor.servers : undefined
+  const down = new Map<string, string>()
+  if (!Array.isArray(servers)) return down
+  for (const server of servers as ReadonlyArray<{ readonly name?: unknown; readonly phase?: unknown }>) {
+    if (typeof server.name === "string" && typeof server.phase === "string" && server.phase !== "ready" && server.phase !== "adopted") {
+      down.set(server.name, server.phase)
+    }
+  }
+  return down
+}

@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Simulator } from "@local-router/simulators"
 import * as Service from "../../src/service/Service.ts"
-import { alive, freePort, repo, routing, tempDir, writeRouting } from "../supervisor/Fixture.ts"
+import { alive, freePort, repo, routing, type ServerSpec, tempDir, writeRouting } from "../supervisor/Fixture.ts"
 
 export interface RealServe {
   readonly port: number
@@ -46,6 +46,10 @@ export interface StartOptions {
    * test fixture's simulators otherwise die with their parent).
    */
   readonly likeARealServer?: boolean
+  /** More supervised simulators beside the Ollama one, each on a port the OS picked. */
+  readonly more?: Readonly<Record<string, Omit<ServerSpec, "port">>>
+  /** Changes to the routing.yaml written (more categories, other priorities). */
+  readonly edit?: (config: ReturnType<typeof routing>) => unknown
 }
 
 /** serve's command line exactly as the LaunchAgent / systemd unit runs it, plus the test's port and log directory. */
@@ -63,7 +67,10 @@ export const start = async (options: StartOptions = {}): Promise<RealServe> => {
     port: sim,
     ...(options.likeARealServer ? { commandArgs: ["--disable-warning=ExperimentalWarning", Simulator.binPath("ollama"), "--port", "{port}"] } : {})
   }
-  const file = writeRouting(dir, { ...routing({ ollama: spec }), ...(options.server ? { server: options.server } : {}) })
+  const more = await Promise.all(Object.entries(options.more ?? {}).map(async ([name, m]) => [name, { ...m, port: await freePort() }] as const))
+  const base = routing({ ollama: spec, ...Object.fromEntries(more) })
+  const config = options.edit ? options.edit(base) : base
+  const file = writeRouting(dir, { ...(config as object), ...(options.server ? { server: options.server } : {}) })
   return launch(file, port, dir, `http://127.0.0.1:${sim}`)
 }
 

@@ -1,0 +1,64 @@
+/** What the page reads: the gateway's /status JSON (the events stream sends the same). */
+export interface Status {
+  readonly gateway: { readonly url: string; readonly uptimeSeconds: number; readonly memory: { readonly rss: number } }
+  readonly router: {
+    readonly file: string
+    readonly configVersion: number
+    readonly lastError: string | null
+    readonly backends: Readonly<Record<string, Backend>>
+    readonly routes: ReadonlyArray<Route>
+  }
+  readonly supervisor: { readonly servers: ReadonlyArray<Server> } | null
+}
+
+export interface Backend {
+  readonly type: string
+  readonly url: string | null
+  readonly enabled: boolean
+  readonly loaded: boolean
+  readonly loadError?: string
+  readonly circuit: "closed" | "open" | "half-open"
+}
+
+export interface Route {
+  readonly category: string
+  readonly input: string
+  readonly answer: { readonly backend: string; readonly model: string } | undefined
+  readonly candidates: ReadonlyArray<{ readonly backend: string; readonly model: string | null; readonly skip?: string }>
+}
+
+export interface Server {
+  readonly name: string
+  readonly type: string
+  readonly phase: string
+  readonly reason: string
+  readonly address: string
+  readonly pid?: number
+  readonly uptimeMs?: number
+  readonly restarts: number
+  readonly models?: { readonly present: ReadonlyArray<string>; readonly missing: ReadonlyArray<string> }
+  readonly lastError?: string
+  readonly lastLines: ReadonlyArray<string>
+  readonly pull?: { readonly model: string; readonly status: string; readonly total?: number; readonly completed?: number }
+}
+
+/** `3 s`, `4 min`, `2 h 5 min`, `3 d 4 h`. */
+export const duration = (ms: number): string => {
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return `${s} s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m} min`
+  const h = Math.floor(m / 60)
+  if (h < 24) return `${h} h ${m % 60} min`
+  return `${Math.floor(h / 24)} d ${h % 24} h`
+}
+
+/** How a phase reads at a glance: good, busy, bad or idle. */
+export const tone = (phase: string): "good" | "busy" | "bad" | "idle" =>
+  phase === "ready" || phase === "adopted"
+    ? "good"
+    : phase === "starting" || phase === "unhealthy" || phase === "backing-off"
+    ? "busy"
+    : phase === "failed" || phase === "not-installed"
+    ? "bad"
+    : "idle"
