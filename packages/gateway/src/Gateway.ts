@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import type * as http from "node:http"
 import type * as net from "node:net"
 import * as Access from "./Access.ts"
+import * as Actions from "./Actions.ts"
 import * as ApiError from "./ApiError.ts"
 import * as Exchange from "./Exchange.ts"
 import { GatewayError } from "./GatewayError.ts"
@@ -98,6 +99,8 @@ export interface Options extends Settings {
   readonly status?: Status.Provider | undefined
   /** packages/vision's service, for /v1/vision/describe and /v1/vision/pdf (404 without it). */
   readonly vision?: VisionRoutes.VisionService | undefined
+  /** The status page's actions on the app's servers (restart, pull); reload comes from `routing`. */
+  readonly actions?: Actions.Actions | undefined
 }
 
 export interface Gateway {
@@ -316,6 +319,17 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         : Effect.fail(new ApiError.ApiError({ reason: "NotFound", message: "the status page was not built into this local-router (run ./run setup)" }))
     }
 
+    const action = (kind: Actions.Kind) => (request: Incoming) => {
+      const refused = Actions.refusal(request.headers)
+      if (refused) {
+        return Effect.zipRight(
+          Effect.logWarning(`gateway: refused the ${kind} action: ${refused}`),
+          Effect.fail(new ApiError.ApiError({ reason: "Forbidden", message: refused }))
+        )
+      }
+      return Effect.flatMap(RequestBody.json(request.source, 64 * 1024), (body) => Actions.run(kind, body, options.actions, routing.reload))
+    }
+
     const table = Routes.make<Handler>([
       { method: "POST", path: "/v1/chat/completions", dialect: "openai", body: "json", handle: chatCompletions },
       { method: "GET", path: "/v1/models", dialect: "openai", body: "none", handle: fromSnapshot((snapshot) => Models.list(snapshot, created)) },
@@ -344,8 +358,11 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         handle: () => Effect.map(statusJson, json)
       },
       { method: "GET", path: "/status/events", dialect: "native", body: "none", handle: () => Effect.succeed(StatusPage.events(statusJson)) },
-      { method: "GET", path: "/ui", dialect: "native", body: "none", handle: asset((assets) => assets.page) },
-      { method: "GET", path: "/ui/app.js", dialect: "native", body: "none", handle: asset((assets) => assets.script) },
+      { method: "GET", path: "/ui", dialect: "native", body: "none", open: true, handle: asset((assets) => assets.page) },
+      { method: "GET", path: "/ui/app.js", dialect: "native", body: "none", open: true, handle: asset((assets) => assets.script) },
+      { method: "POST", path: "/actions/restart", dialect: "native", body: "json", handle: action("restart") },
+      { method: "POST", path: "/actions/pull", dialect: "native", body: "json", handle: action("pull") },
+      { method: "POST", path: "/actions/reload", dialect: "native", body: "json", handle: action("reload") },
       { method: "GET", path: "/metrics", dialect: "native", body: "none", handle: scrape }
     ])
 
@@ -370,7 +387,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     }
 
     /** Who may make this request: a browser origin, the token, the Host name. Undefined when allowed. */
-    const refusal = (request: Incoming, path: string): ApiError.ApiError | undefined => {
+    const refusal = (request: Incoming, path: string, open: boolean): ApiError.ApiError | undefined => {
       const origin = request.headers.origin
       if (origin !== undefined && !allowsOrigin(origin)) {
         return new ApiError.ApiError({
@@ -378,13 +395,13 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
           message: `requests from the browser origin ${clip(origin)} are not allowed: add it to server.origins in routing.yaml to let that web app in`
         })
       }
-      if (gate) {
+      if (gate && !open) {
         return gate.allows(request.headers.authorization) ? undefined : new ApiError.ApiError({
           reason: "Unauthorized",
           message: "missing or wrong token: send Authorization: Bearer <token>"
         })
       }
-      return loopback && !Access.isLocalHostHeader(request.headers.host)
+      return !gate && loopback && !Access.isLocalHostHeader(request.headers.host)
         ? new ApiError.ApiError({ reason: "Forbidden", message: `requests to a loopback-bound gateway must use a local Host name (${clip(path)})` })
         : undefined
     }
@@ -403,7 +420,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       const handled = Effect.suspend((): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope> => {
         const match = table.match(request.method, path)
         dialect = match._tag === "Found" ? match.route.dialect : match.dialect
-        const refused = refusal(request, path)
+        const refused = refusal(request, path, match._tag === "Found" && match.route.open === true)
         if (refused) {
           return Effect.zipRight(
             Effect.logWarning(`gateway: refused ${clip(request.method)} ${clip(path)}: ${refused.message}`),

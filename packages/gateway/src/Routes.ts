@@ -25,6 +25,8 @@ export interface Route<H> {
   readonly path: string
   readonly dialect: Dialect
   readonly body: Body
+  /** Served without the token: the status page's own files, which hold no data (the page then asks for the token). */
+  readonly open?: boolean
   readonly handle: H
 }
 

@@ -17,6 +17,8 @@ export interface Routing {
   readonly file?: string
   readonly lastError?: Effect.Effect<ConfigError.ConfigError | undefined>
   readonly plugins?: Effect.Effect<ReadonlyArray<LiveRouting.PluginInfo>>
+  /** Re-read routing.yaml now (the status page's reload action). */
+  readonly reload?: Effect.Effect<LiveRouting.ReloadResult>
 }
 
 /** The process's memory in MiB: resident, the JavaScript heap (used of allocated) and buffers outside it. */

@@ -3,6 +3,7 @@
  * Apps use `Gateway`; the other modules are exported for tools and tests.
  */
 export * as Access from "./Access.ts"
+export * as Actions from "./Actions.ts"
 export * as ApiError from "./ApiError.ts"
 export * as Catalog from "./Catalog.ts"
 export * as Gateway from "./Gateway.ts"

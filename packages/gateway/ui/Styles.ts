@@ -12,6 +12,12 @@ h1 { font-size: 1.15rem; margin: 0; }
 main { padding: 1rem 1.2rem 2rem; max-width: 1200px; }
 h2 { font-size: 1rem; margin: 1.2rem 0 .6rem; }
 main.stale section { opacity: .55; }
+.banner.ok { background: #dafbe1; border-color: #4ac26b; }
+.token input { font: inherit; padding: .2rem .4rem; }
+button { font: inherit; font-size: .8rem; padding: .15rem .7rem; border: 1px solid var(--line); border-radius: 6px; background: #f6f8fa; color: #1f2328; cursor: pointer; }
+button:hover { background: #eaeef2; } button:disabled { opacity: .5; cursor: default; }
+header .actions { margin-left: auto; }
+.buttons { margin: 0 0 .5rem; }
 .banner { padding: .6rem .8rem; border-radius: 6px; background: #ffebe9; border: 1px solid #ff8182; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(290px, 1fr)); gap: .8rem; }
 .card { background: #fff; border: 1px solid var(--line); border-left: 5px solid var(--idle); border-radius: 6px; padding: .7rem .9rem; min-width: 0; }

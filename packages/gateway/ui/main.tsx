@@ -6,46 +6,80 @@
 import { render } from "preact"
 import { useEffect, useState } from "preact/hooks"
 import { type Backend, duration, type Route, type Server, type Status, tone } from "./Data.ts"
+import * as Link from "./Link.ts"
 import { styles } from "./Styles.ts"
 
-type Link = "connecting" | "live" | "lost"
-
-/** Follows /status/events; a stream the browser gave up on (an error status) is opened again after a second. */
-const useStatus = (): { readonly status: Status | undefined; readonly link: Link } => {
+/** Follows /status/events, again after the token is given. */
+const useStatus = (attempt: number): { readonly status: Status | undefined; readonly link: Link.State } => {
   const [status, setStatus] = useState<Status | undefined>(undefined)
-  const [link, setLink] = useState<Link>("connecting")
+  const [link, setLink] = useState<Link.State>("connecting")
   useEffect(() => {
-    let source: EventSource | undefined
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const open = () => {
-      source = new EventSource("/status/events")
-      source.onmessage = (event: MessageEvent<string>) => {
-        setStatus(JSON.parse(event.data) as Status)
-        setLink("live")
-      }
-      source.onerror = () => {
-        setLink("lost")
-        if (source?.readyState === EventSource.CLOSED) timer = setTimeout(open, 1000)
-      }
-    }
-    open()
-    return () => {
-      source?.close()
-      clearTimeout(timer)
-    }
-  }, [])
+    setLink("connecting")
+    return Link.follow(setStatus, setLink)
+  }, [attempt])
   return { status, link }
 }
 
+/** The last action's answer, shown under the header. */
+let announce: (outcome: Link.Outcome & { readonly what: string }) => void = () => {}
+let askToken: () => void = () => {}
+
+const act = async (what: string, kind: "restart" | "pull" | "reload", body: Record<string, string> = {}) => {
+  const outcome = await Link.act(kind, body)
+  if (outcome.status === 401) askToken()
+  announce({ ...outcome, what })
+}
+
+const Button = ({ children, label, onClick }: { readonly label: string; readonly onClick: () => Promise<void>; readonly children: preact.ComponentChildren }) => {
+  const [busy, setBusy] = useState(false)
+  return (
+    <button
+      type="button"
+      aria-label={label}
+      disabled={busy}
+      onClick={() => {
+        setBusy(true)
+        void onClick().finally(() => setBusy(false))
+      }}
+    >
+      {children}
+    </button>
+  )
+}
+
+const TokenForm = ({ onToken }: { readonly onToken: () => void }) => (
+  <form
+    class="banner token"
+    onSubmit={(event) => {
+      event.preventDefault()
+      const input = (event.currentTarget as HTMLFormElement).elements.namedItem("token") as HTMLInputElement
+      Link.token.set(input.value)
+      onToken()
+    }}
+  >
+    <label>
+      This local-router needs its token (server.token in routing.yaml, or LOCAL_ROUTER_TOKEN):{" "}
+      <input name="token" type="password" autocomplete="current-password" required />
+    </label>{" "}
+    <button type="submit">Connect</button>
+  </form>
+)
+
 const App = () => {
-  const { link, status } = useStatus()
+  const [attempt, setAttempt] = useState(0)
+  const { link, status } = useStatus(attempt)
+  const [last, setLast] = useState<(Link.Outcome & { readonly what: string }) | undefined>(undefined)
+  const [needsToken, setNeedsToken] = useState(false)
+  announce = setLast
+  askToken = () => setNeedsToken(true)
+  const showToken = needsToken || link === "needs-token"
   return (
     <>
       <style>{styles}</style>
       <header>
         <h1>local-router</h1>
         <span class={`link ${link}`} data-link={link}>
-          {link === "live" ? "live" : link === "lost" ? "reconnecting…" : "connecting…"}
+          {link === "live" ? "live" : link === "lost" ? "reconnecting…" : link === "needs-token" ? "needs the token" : "connecting…"}
         </span>
         {status && (
           <span class="meta">
@@ -53,8 +87,26 @@ const App = () => {
             {status.gateway.memory.rss} MB
           </span>
         )}
+        {status && (
+          <span class="actions">
+            <Button label="reload routing.yaml" onClick={() => act("reload routing.yaml", "reload")}>Reload config</Button>
+          </span>
+        )}
       </header>
       <main class={link === "lost" ? "stale" : ""}>
+        {showToken && (
+          <TokenForm
+            onToken={() => {
+              setNeedsToken(false)
+              setAttempt((n) => n + 1)
+            }}
+          />
+        )}
+        {last && (
+          <p class={`banner ${last.ok ? "ok" : "bad"}`} role="status" data-outcome={last.ok ? "ok" : "refused"}>
+            {last.what}: {last.message}
+          </p>
+        )}
         {link === "lost" && status && <p class="banner bad">local-router is not answering; the page shows its last state and reconnects by itself.</p>}
         {status?.router.lastError && (
           <p class="banner bad">routing.yaml has an error, so the previous version keeps running: {status.router.lastError}</p>
@@ -103,6 +155,13 @@ const ServerCard = ({ backend, server }: { readonly server: Server; readonly bac
       <span class={`phase ${tone(server.phase)}`}>{server.phase}</span>
     </div>
     <p class="reason">{server.reason}</p>
+    {server.phase !== "adopted" && server.phase !== "stopped" && (
+      <div class="buttons">
+        <Button label={`restart ${server.name}`} onClick={() => act(`restart ${server.name}`, "restart", { server: server.name })}>
+          {server.phase === "failed" || server.phase === "not-installed" ? "Try again" : "Restart"}
+        </Button>
+      </div>
+    )}
     <dl>
       <Field label="pid">{server.pid ?? <span class="muted">{server.phase === "adopted" ? "not ours (adopted)" : "—"}</span>}</Field>
       <Field label="uptime">{server.uptimeMs === undefined ? "—" : duration(server.uptimeMs)}</Field>
@@ -114,7 +173,16 @@ const ServerCard = ({ backend, server }: { readonly server: Server; readonly bac
     {server.models && (
       <ul class="models" aria-label="models">
         {server.models.present.map((m) => <li key={m} class="present">✓ {m}</li>)}
-        {server.models.missing.map((m) => <li key={m} class="missing">✗ {m} (missing)</li>)}
+        {server.models.missing.map((m) => (
+          <li key={m} class="missing">
+            ✗ {m} (missing){" "}
+            {!server.pull && (
+              <Button label={`pull ${m} onto ${server.name}`} onClick={() => act(`pull ${m}`, "pull", { server: server.name, model: m })}>
+                Pull
+              </Button>
+            )}
+          </li>
+        ))}
       </ul>
     )}
     {server.pull && <PullBar pull={server.pull} />}

@@ -44,6 +44,7 @@ export const run = ({ file, host, logDir, port }: Options) =>
       router,
       routing: live,
       status: StatusApi.view(supervisor),
+      actions: StatusApi.actions(supervisor, scope),
       vision: yield* LazyVision.make(router, scope)
     })
     const servers = yield* supervisor.servers

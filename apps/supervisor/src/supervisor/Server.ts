@@ -14,6 +14,7 @@ import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Schema from "effect/Schema"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Binary from "./Binary.ts"
 import * as Child from "./Child.ts"
@@ -61,9 +62,22 @@ export interface Server {
   readonly changes: Stream.Stream<Status>
   /** Leave `failed` / `not-installed` now instead of waiting for the next check. */
   readonly retry: Effect.Effect<void>
+  /**
+   * Stop our child gracefully and start it again at once (no back-off, not counted as a crash);
+   * from `failed` / `not-installed` it is `retry`. Refused for an adopted server: not ours to stop.
+   */
+  readonly restart: Effect.Effect<string, RestartRefused>
   /** Make a model present (one pull per server at a time), with progress. */
   readonly pull: (model: string) => Stream.Stream<Pull.Progress, Pull.PullError>
 }
+
+/** How a run ends when a person asked for the restart (not a failure: no back-off). */
+const restartRequested = "restart requested"
+
+export class RestartRefused extends Schema.TaggedError<RestartRefused>()("RestartRefused", {
+  server: Schema.String,
+  message: Schema.String
+}) {}
 
 export interface Options {
   readonly logDir: string
@@ -127,6 +141,7 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       log: log.file
     })
     const kick = yield* Queue.sliding<void>(1)
+    const restartAsked = yield* Queue.sliding<void>(1)
     const pullLock = yield* Effect.makeSemaphore(1)
     const starts = yield* Ref.make(0)
 
@@ -215,7 +230,11 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
         const child = spawned.right
         const n = yield* Ref.updateAndGet(starts, (k) => k + 1)
         yield* move("starting", `started ${file} (pid ${child.pid})`, { pid: child.pid, startedAt: child.startedAt, restarts: n - 1 })
-        const exited = Effect.flatMap(child.exited, (e) => Effect.fail(`${plan.command} ${Child.describeExit(e)}`))
+        yield* Queue.takeAll(restartAsked)
+        const exited = Effect.raceFirst(
+          Effect.flatMap(child.exited, (e) => Effect.fail(`${plan.command} ${Child.describeExit(e)}`)),
+          Effect.zipRight(Queue.take(restartAsked), Effect.fail(restartRequested))
+        )
 
         const ready = Effect.gen(function*() {
           const started = yield* Clock.currentTimeMillis
@@ -281,6 +300,11 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
         return yield* waitOrKick(recheck)
       }
       const reason = yield* Effect.scoped(run(found.path))
+      // Asked for, not a crash: the child was stopped gracefully; start the next one now.
+      if (reason === restartRequested) {
+        failures = []
+        return yield* move("stopped", "restart asked for: stopped gracefully, starting again", { pid: undefined })
+      }
       const lastLines = log.tail()
       const now = yield* Clock.currentTimeMillis
       const decision = Policy.afterFailure(plan.restart, failures, now)
@@ -310,6 +334,21 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       status: SubscriptionRef.get(state),
       changes: state.changes,
       retry: Queue.offer(kick, undefined),
+      restart: Effect.flatMap(SubscriptionRef.get(state), (s): Effect.Effect<string, RestartRefused> => {
+        switch (s.phase) {
+          case "adopted":
+            return Effect.fail(new RestartRefused({ server: plan.name, message: `${plan.name} was already running when local-router started (adopted): restart it where it was started` }))
+          case "failed":
+          case "not-installed":
+            return Effect.as(Queue.offer(kick, undefined), `${plan.name}: trying again now`)
+          case "starting":
+          case "ready":
+          case "unhealthy":
+            return Effect.as(Queue.offer(restartAsked, undefined), `${plan.name}: restarting`)
+          default:
+            return Effect.fail(new RestartRefused({ server: plan.name, message: `${plan.name} is ${s.phase}: nothing runs to restart` }))
+        }
+      }),
       pull
     }
   })

@@ -3,7 +3,10 @@
  * and last error. `local-router serve` hands it to the gateway as its status provider, so it
  * appears under `supervisor` in the gateway's /status on the same address.
  */
+import type { Actions } from "@local-router/gateway"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Server from "./Server.ts"
 import type * as Supervisor from "./Supervisor.ts"
 
@@ -28,3 +31,37 @@ export const view = (supervisor: Supervisor.Supervisor): Effect.Effect<View> =>
       }))
     }
   })
+
+/**
+ * The status page's actions on the supervisor's servers. A pull runs in `scope` (serve's), not in
+ * the request that asked for it: the page follows its progress in the status, and leaving the
+ * page does not stop it.
+ */
+export const actions = (supervisor: Supervisor.Supervisor, scope: Scope.Scope): Actions.Actions => {
+  const find = (name: string) =>
+    Effect.flatMap(supervisor.server(name), (server) =>
+      server
+        ? Effect.succeed(server)
+        : Effect.fail<Actions.ActionRefused>({ reason: "NotFound", message: `no supervised server is called ${JSON.stringify(name)}` }))
+  return {
+    restart: (name) =>
+      Effect.flatMap(find(name), (server) =>
+        Effect.mapError(server.restart, (refused): Actions.ActionRefused => ({ reason: "Refused", message: refused.message }))),
+    pull: (name, model) =>
+      Effect.gen(function*() {
+        const server = yield* find(name)
+        const status = yield* server.status
+        if (status.pull) {
+          return yield* Effect.fail<Actions.ActionRefused>({ reason: "Refused", message: `${name} is already pulling ${status.pull.model}` })
+        }
+        yield* Effect.forkIn(
+          Stream.runDrain(server.pull(model)).pipe(
+            Effect.tapError((error) => Effect.logWarning(`${name}: pull of ${model} failed: ${error.message}`)),
+            Effect.ignore
+          ),
+          scope
+        )
+        return `pulling ${model} onto ${name}`
+      })
+  }
+}

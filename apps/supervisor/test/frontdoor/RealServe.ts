@@ -48,6 +48,8 @@ export interface StartOptions {
   readonly likeARealServer?: boolean
   /** More supervised simulators beside the Ollama one, each on a port the OS picked. */
   readonly more?: Readonly<Record<string, Omit<ServerSpec, "port">>>
+  /** Run serve with this token (LOCAL_ROUTER_TOKEN); every request, the readiness check's too, then sends it. */
+  readonly token?: string
   /** Changes to the routing.yaml written (more categories, other priorities). */
   readonly edit?: (config: ReturnType<typeof routing>) => unknown
 }
@@ -71,12 +73,13 @@ export const start = async (options: StartOptions = {}): Promise<RealServe> => {
   const base = routing({ ollama: spec, ...Object.fromEntries(more) })
   const config = options.edit ? options.edit(base) : base
   const file = writeRouting(dir, { ...(config as object), ...(options.server ? { server: options.server } : {}) })
-  return launch(file, port, dir, `http://127.0.0.1:${sim}`)
+  return launch(file, port, dir, `http://127.0.0.1:${sim}`, options.token)
 }
 
-const launch = async (file: string, port: number, dir: string, simulator: string): Promise<RealServe> => {
+const launch = async (file: string, port: number, dir: string, simulator: string, token?: string): Promise<RealServe> => {
   const { args, file: node } = command(file, port, path.join(dir, "logs"))
-  const child: ChildProcess = spawn(node, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
+  const env = { ...process.env, NO_COLOR: "1", ...(token ? { LOCAL_ROUTER_TOKEN: token } : {}) }
+  const child: ChildProcess = spawn(node, args, { stdio: ["ignore", "pipe", "pipe"], env })
   let output = ""
   child.stdout!.on("data", (d) => (output += d))
   child.stderr!.on("data", (d) => (output += d))
@@ -84,7 +87,7 @@ const launch = async (file: string, port: number, dir: string, simulator: string
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 30_000
   const server = () =>
-    fetch(`${url}/status`).then(
+    fetch(`${url}/status`, token ? { headers: { authorization: `Bearer ${token}` } } : {}).then(
       (r) => r.json() as Promise<{ supervisor?: { servers: Array<{ phase: string; pid?: number }> } }>,
       () => undefined
     ).then((status) => status?.supervisor?.servers[0])
@@ -127,7 +130,7 @@ const launch = async (file: string, port: number, dir: string, simulator: string
       child.kill("SIGKILL")
       await exited
     },
-    again: () => launch(file, port, dir, simulator),
+    again: () => launch(file, port, dir, simulator, token),
     server
   }
 }

@@ -14,8 +14,40 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Chromium from "./Chromium.ts"
 import * as RealServe from "./RealServe.ts"
 
+interface ServerState {
+  readonly name: string
+  readonly phase: string
+  readonly pid: number
+  readonly restarts: number
+  readonly models?: { readonly present: ReadonlyArray<string>; readonly missing: ReadonlyArray<string> }
+}
+
+const servers = async (url: string, token?: string) => {
+  const response = await fetch(`${url}/status`, token ? { headers: { authorization: `Bearer ${token}` } } : {})
+  return ((await response.json()) as { supervisor: { servers: Array<ServerState> } }).supervisor.servers
+}
+const serverNamed = async (url: string, name: string, token?: string) => (await servers(url, token)).find((s) => s.name === name)!
+
+/** A page on another site (resolved to this machine) or this machine's other port, trying to take actions. */
+const otherSite = (servePort: number) => `<!doctype html><title>another page</title><script>
+window.tryRestart = async () => {
+  const results = {}
+  try {
+    const r = await fetch("http://127.0.0.1:${servePort}/actions/restart", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ server: "ollama" }) })
+    results.json = r.status
+  } catch (e) { results.json = "blocked" }
+  try {
+    await fetch("http://127.0.0.1:${servePort}/actions/restart", { method: "POST", mode: "no-cors", body: new Blob([JSON.stringify({ server: "ollama" })]) })
+    results.simple = "sent"
+  } catch (e) { results.simple = "blocked" }
+  return results
+}
+</script>`
+
 let serve: RealServe.RealServe
 let browser: Browser
+let site: http.Server
+let sitePort: number
 const shots = process.env.LR_SCREENSHOTS ?? fs.mkdtempSync(path.join(os.tmpdir(), "lr-statuspage-"))
 
 const screenshot = async (tab: Page, name: string) => {
@@ -41,22 +73,36 @@ beforeAll(async () => {
     more: {
       // A restart that waits a second and a half, so the page has a moment to show it.
       mlx: { kind: "mlx", supervise: { restart: { backoffMin: "1500ms", backoffMax: "2s", window: "20s", limit: 4 } } },
-      moondream: { kind: "moondream" }
+      moondream: { kind: "moondream" },
+      // An Ollama without llava:7b that can pull it (slowly enough to watch), and does not pull by itself.
+      library: {
+        kind: "ollama",
+        args: ["--models", "phi3.5:3.8b", "--registry", "*", "--pull-ms", "2500", "--pull-tick-ms", "100"],
+        supervise: { pull: { onStart: false } }
+      }
     },
     edit: (config) => ({
       ...config,
       categories: {
         ...config.categories,
-        fast: { input: "text", priority: ["mlx", "ollama"], models: { mlx: "sim-model", ollama: "phi3.5:3.8b" } }
+        fast: { input: "text", priority: ["mlx", "ollama"], models: { mlx: "sim-model", ollama: "phi3.5:3.8b" } },
+        pictures: { input: "image", priority: ["library"], models: { library: "llava:7b" } }
       }
     })
   })
-  browser = await chromium.launch({ executablePath })
+  site = http.createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/html" })
+    res.end(otherSite(serve.port))
+  })
+  await new Promise<void>((resolve) => site.listen(0, "127.0.0.1", resolve))
+  sitePort = (site.address() as { port: number }).port
+  browser = await chromium.launch({ executablePath, args: ["--host-resolver-rules=MAP evil.test 127.0.0.1"] })
   console.log(`status page screenshots: ${shots}`)
 }, 15 * 60_000)
 
 afterAll(async () => {
   await browser?.close()
+  site?.close()
   await serve?.stop()
 })
 
@@ -78,7 +124,7 @@ describe("the status page", () => {
     const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     await tab.goto(`${serve.url}/`)
     expect(new URL(tab.url()).pathname).toBe("/ui")
-    for (const name of ["ollama", "mlx", "moondream"]) {
+    for (const name of ["ollama", "mlx", "moondream", "library"]) {
       await tab.waitForSelector(`[data-server="${name}"][data-phase="ready"]`, { timeout: 15_000 })
     }
     const mlx = tab.locator('[data-server="mlx"]')
@@ -114,6 +160,66 @@ describe("the status page", () => {
     await tab.close()
   }, 60_000)
 
+  it("the Restart button stops a server gracefully and starts it again at once (not counted as a crash)", async () => {
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await tab.goto(`${serve.url}/ui`)
+    await tab.waitForSelector('[data-server="ollama"][data-phase="ready"]', { timeout: 15_000 })
+    const before = await serverNamed(serve.url, "ollama")
+    await tab.click('button[aria-label="restart ollama"]')
+    await tab.waitForSelector('[data-outcome="ok"]:has-text("restart ollama: ollama: restarting")', { timeout: 5_000 })
+    const card = tab.locator('[data-server="ollama"]')
+    await expect.poll(async () => [await card.getAttribute("data-phase"), await card.textContent()], { timeout: 15_000 })
+      .toEqual(["ready", expect.stringContaining(`restarts${before.restarts + 1}`)])
+    expect(await card.textContent()).not.toContain(`pid${before.pid}`)
+    expect(await card.locator(".reason").textContent()).toMatch(/^answers at/)
+    await tab.close()
+  }, 60_000)
+
+  it("the Pull button shows a progress bar that reaches done, and the model then shows as present", async () => {
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await tab.goto(`${serve.url}/ui`)
+    await tab.waitForSelector('[data-server="library"] li.missing:has-text("llava:7b")', { timeout: 15_000 })
+    await tab.click('button[aria-label="pull llava:7b onto library"]')
+    await tab.waitForSelector('[data-pull="llava:7b"] progress', { timeout: 5_000 })
+    await expect.poll(() => tab.locator('[data-pull="llava:7b"] progress').getAttribute("value"), { timeout: 5_000 }).toMatch(/^0\.\d*[1-9]/)
+    await screenshot(tab, "6-pulling-desktop")
+    await tab.waitForSelector('[data-server="library"] li.present:has-text("llava:7b")', { timeout: 20_000 })
+    expect(await tab.locator('[data-pull="llava:7b"]').count()).toBe(0)
+    expect((await serverNamed(serve.url, "library")).models?.missing).toEqual([])
+    expect(await tab.locator('[data-category="pictures"] .answer').textContent()).toBe("→ library · llava:7b")
+    await tab.close()
+  }, 60_000)
+
+  it("Reload config re-reads routing.yaml and says what it found", async () => {
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await tab.goto(`${serve.url}/ui`)
+    await tab.waitForSelector('[data-link="live"]', { timeout: 15_000 })
+    await tab.click('button[aria-label="reload routing.yaml"]')
+    await tab.waitForSelector('[data-outcome="ok"]:has-text("routing.yaml is unchanged")', { timeout: 5_000 })
+    await tab.close()
+  }, 60_000)
+
+  it("a page from another origin cannot take an action, not even one on this machine; a client without a page (curl, the CLI) can", async () => {
+    const before = await serverNamed(serve.url, "ollama")
+    for (const origin of [`http://localhost:${sitePort}`, `http://evil.test:${sitePort}`]) {
+      const tab = await browser.newPage()
+      await tab.goto(`${origin}/`)
+      const results = await tab.evaluate("window.tryRestart()") as { json: number | string; simple: string }
+      // localhost may read answers (CORS), so it sees the 403; evil.test's POST fails its preflight or is refused.
+      if (origin.includes("localhost")) expect(results.json).toBe(403)
+      expect(results.simple).toBe("sent")
+      await tab.close()
+    }
+    await expect.poll(() => serve.output(), { timeout: 5_000 }).toMatch(/refused the restart action: actions are taken only from local-router's own page/)
+    expect(serve.output()).toMatch(/refused POST \/actions\/restart: requests from the browser origin http:\/\/evil\.test/)
+    const after = await serverNamed(serve.url, "ollama")
+    expect([after.pid, after.restarts]).toEqual([before.pid, before.restarts])
+    const cli = await fetch(`${serve.url}/actions/restart`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ server: "ollama" }) })
+    expect(await cli.json()).toEqual({ ok: true, message: "ollama: restarting" })
+    await expect.poll(async () => (await serverNamed(serve.url, "ollama")).restarts, { timeout: 15_000 }).toBe(before.restarts + 1)
+    await expect.poll(async () => (await serverNamed(serve.url, "ollama")).phase, { timeout: 15_000 }).toBe("ready")
+  }, 60_000)
+
   it("reconnects by itself after serve restarts", async () => {
     const tab = await browser.newPage({ viewport: { width: 390, height: 844 } })
     await tab.goto(`${serve.url}/ui`)
@@ -128,4 +234,36 @@ describe("the status page", () => {
     expect(await tab.evaluate("window.sameDocument")).toBe(true)
     await tab.close()
   }, 90_000)
+})
+
+describe("the status page with a token", () => {
+  const token = "s3cret-token-for-the-page"
+  let guarded: RealServe.RealServe
+
+  beforeAll(async () => {
+    guarded = await RealServe.start({ token })
+  }, 60_000)
+  afterAll(() => guarded?.stop())
+
+  it("the page asks for the token and then works; an action without the token is refused", async () => {
+    const without = await fetch(`${guarded.url}/actions/restart`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ server: "ollama" }) })
+    expect(without.status).toBe(401)
+    expect((await fetch(`${guarded.url}/status/events`)).status).toBe(401)
+    const before = await serverNamed(guarded.url, "ollama", token)
+    const tab = await browser.newPage({ viewport: { width: 390, height: 844 } })
+    await tab.goto(`${guarded.url}/ui`)
+    await tab.waitForSelector("form.token", { timeout: 10_000 })
+    await screenshot(tab, "7-token-phone")
+    await tab.fill('input[name="token"]', "a wrong token")
+    await tab.click('form.token button[type="submit"]')
+    await tab.waitForSelector('[data-link="needs-token"]', { timeout: 5_000 })
+    await tab.fill('input[name="token"]', token)
+    await tab.click('form.token button[type="submit"]')
+    await tab.waitForSelector('[data-server="ollama"][data-phase="ready"]', { timeout: 10_000 })
+    expect(await tab.locator("form.token").count()).toBe(0)
+    await tab.click('button[aria-label="restart ollama"]')
+    await tab.waitForSelector('[data-outcome="ok"]', { timeout: 5_000 })
+    await expect.poll(async () => (await serverNamed(guarded.url, "ollama", token)).restarts, { timeout: 15_000 }).toBe(before.restarts + 1)
+    await tab.close()
+  }, 60_000)
 })
