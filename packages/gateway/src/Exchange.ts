@@ -19,10 +19,13 @@ import type { ServerResponse } from "node:http"
 import * as Answered from "./Answered.ts"
 import * as ApiError from "./ApiError.ts"
 import type { Metrics } from "./Metrics.ts"
+import * as RequestLog from "./RequestLog.ts"
 
 export interface Context {
   readonly router: Router.Router
   readonly metrics: Metrics
+  /** Recent requests for the status page (never their text). */
+  readonly log: RequestLog.RequestLog
   /** `performance.now()` when the request arrived. */
   readonly started: number
   /** Metrics label for the endpoint. */
@@ -66,6 +69,7 @@ const routeFailure = (context: Context, error: Router.RouteError, routerMs: numb
     const gatewayMs = performance.now() - context.started - routerMs
     const response = context.error(apiError, Answered.timing(gatewayMs, routerMs))
     context.metrics.request(context.endpoint, response.status, (performance.now() - context.started) / 1000, gatewayMs / 1000)
+    context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed: undefined, status: response.status, outcome: "failed", trace: error.trace }))
     return response
   })
 
@@ -87,6 +91,7 @@ export const run = (
           const gatewayMs = routeStarted - context.started + (end - routed)
           context.metrics.trace(answer.trace)
           context.metrics.request(context.endpoint, 200, (end - context.started) / 1000, gatewayMs / 1000)
+          context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed: undefined, status: 200, outcome: "answered", trace: answer.trace }))
           return HttpServerResponse.text(body, {
             contentType: "application/json; charset=utf-8",
             headers: Answered.headers(
@@ -132,7 +137,10 @@ export const stream = (
     const frames = encoder(routed)
     const watch = (events: Chunk.Chunk<Router.Event>) => {
       const last = Chunk.unsafeLast(events)
-      if (last._tag === "Done") context.metrics.trace(last.trace)
+      if (last._tag === "Done") {
+        context.metrics.trace(last.trace)
+        context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed, status: 200, outcome: "answered", trace: last.trace }))
+      }
     }
     watch(head)
     const gatewayMs = routeStarted - context.started + (performance.now() - committed)
@@ -161,6 +169,7 @@ export const stream = (
       if (next._tag === "Left") {
         const error = next.left
         context.metrics.trace(error.trace)
+        context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed, status: 200, outcome: "cut", trace: error.trace }))
         const known = yield* context.known
         res.end(frames.failed(ApiError.fromRouteError(error, context.model, known)))
       } else res.end()

@@ -42,6 +42,7 @@ import * as ChatCompletions from "./openai/ChatCompletions.ts"
 import * as Models from "./openai/Models.ts"
 import * as OpenAiError from "./openai/OpenAiError.ts"
 import * as RequestBody from "./RequestBody.ts"
+import * as RequestLog from "./RequestLog.ts"
 import * as Routes from "./Routes.ts"
 import * as Status from "./Status.ts"
 import * as StatusPage from "./StatusPage.ts"
@@ -173,6 +174,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const allowsOrigin = Access.origins([...Access.defaultOrigins, ...(options.origins ?? [])])
     const limits = { ...defaultLimits, ...options.limits }
     const metrics = Metrics.make()
+    const log = RequestLog.make()
     const { router, routing } = options
     const startedAt = Date.now()
     const created = Math.floor(startedAt / 1000)
@@ -245,6 +247,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       headers: request.headers.origin === undefined ? {} : corsHeaders(request.headers.origin),
       router,
       metrics,
+      log,
       started,
       endpoint,
       error: renderError(dialect),
@@ -310,7 +313,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       Effect.succeed(json(body))
     const fromSnapshot = (render: (snapshot: Router.Snapshot) => string) => () => Effect.map(routing.snapshot, (snapshot) => json(render(snapshot)))
 
-    const statusJson = Status.render({ routing, circuits: router.circuits, provider: options.status, gateway: { url, startedAt } })
+    const statusJson = Status.render({ routing, circuits: router.circuits, provider: options.status, gateway: { url, startedAt }, requests: log })
     const page = StatusPage.assets()
     const asset = (pick: (assets: StatusPage.Assets) => StatusPage.Asset | undefined) => (request: Incoming) => {
       const found = pick(page)

@@ -7,6 +7,7 @@
 import { type CircuitBreaker, type ConfigError, type LiveRouting, Plan, type Router } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as RequestLog from "./RequestLog.ts"
 
 /** The app's view of its servers (the supervisor's state), as JSON-ready data. */
 export type Provider = Effect.Effect<unknown>
@@ -33,6 +34,7 @@ export const render = (input: {
   readonly circuits: Effect.Effect<Readonly<Record<string, CircuitBreaker.View>>>
   readonly provider: Provider | undefined
   readonly gateway: { readonly url: string; readonly startedAt: number }
+  readonly requests?: RequestLog.RequestLog | undefined
 }): Effect.Effect<string> =>
   Effect.gen(function*() {
     const snapshot = yield* input.routing.snapshot
@@ -52,7 +54,9 @@ export const render = (input: {
         circuit: circuits[b.name] ?? "closed"
       }]
     }))
-    const routes = routesNow(snapshot, circuits, serversDown(supervisor))
+    const { down, missing } = serversNow(supervisor)
+    const routes = routesNow(snapshot, circuits, down, missing)
+    const now = Date.now()
     return JSON.stringify({
       status: "ok",
       gateway: { url: input.gateway.url, uptimeSeconds: Math.round((Date.now() - input.gateway.startedAt) / 1000), memory: memory() },
@@ -65,7 +69,8 @@ export const render = (input: {
         routes,
         ...(plugins ? { plugins } : {})
       },
-      supervisor
+      supervisor,
+      ...(input.requests ? { requests: { recent: input.requests.recent(), hour: input.requests.hour(now) } } : {})
     })
   })
 
@@ -90,7 +95,8 @@ const anImage = { data: new Uint8Array(0), mime: "image/png" }
 export const routesNow = (
   snapshot: Router.Snapshot,
   circuits: Readonly<Record<string, CircuitBreaker.View>>,
-  down: ReadonlyMap<string, string>
+  down: ReadonlyMap<string, string>,
+  missing: ReadonlyMap<string, ReadonlySet<string>> = new Map()
 ): ReadonlyArray<CategoryRoute> =>
   Object.entries(snapshot.config.categories).map(([category, config]) => {
     const wantsImage = config.input !== "text"
@@ -108,6 +114,8 @@ export const routesNow = (
         ? "circuit open"
         : down.has(c.backend)
         ? `server ${down.get(c.backend)}`
+        : missing.get(c.backend)?.has(c.model)
+        ? `model ${c.model} missing on the server (pull it)`
         : undefined
       if (skip === undefined && c._tag === "Try") answer = { backend: c.backend, model: c.model }
       return { backend: c.backend, model: c.model ?? null, ...(skip === undefined ? {} : { skip }) }
@@ -115,15 +123,19 @@ export const routesNow = (
     return { category, input: config.input, answer, candidates }
   })
 
-/** Supervised servers that are not up, by name, with their phase; read from the provider's `servers` when it has them. */
-const serversDown = (supervisor: unknown): ReadonlyMap<string, string> => {
+/**
+ * Supervised servers that are not up (by name, with their phase) and the models each lacks; read
+ * from the provider's `servers` when it has them.
+ */
+const serversNow = (supervisor: unknown) => {
   const servers = typeof supervisor === "object" && supervisor !== null && "servers" in supervisor ? supervisor.servers : undefined
   const down = new Map<string, string>()
-  if (!Array.isArray(servers)) return down
-  for (const server of servers as ReadonlyArray<{ readonly name?: unknown; readonly phase?: unknown }>) {
-    if (typeof server.name === "string" && typeof server.phase === "string" && server.phase !== "ready" && server.phase !== "adopted") {
-      down.set(server.name, server.phase)
-    }
+  const missing = new Map<string, ReadonlySet<string>>()
+  if (!Array.isArray(servers)) return { down, missing }
+  for (const server of servers as ReadonlyArray<{ readonly name?: unknown; readonly phase?: unknown; readonly models?: { readonly missing?: unknown } }>) {
+    if (typeof server.name !== "string") continue
+    if (typeof server.phase === "string" && server.phase !== "ready" && server.phase !== "adopted") down.set(server.name, server.phase)
+    if (Array.isArray(server.models?.missing)) missing.set(server.name, new Set(server.models.missing.filter((m): m is string => typeof m === "string")))
   }
-  return down
+  return { down, missing }
 }

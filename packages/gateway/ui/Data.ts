@@ -9,6 +9,40 @@ export interface Status {
     readonly routes: ReadonlyArray<Route>
   }
   readonly supervisor: { readonly servers: ReadonlyArray<Server> } | null
+  readonly requests?: {
+    readonly recent: ReadonlyArray<Request>
+    readonly hour: Readonly<Record<string, ReadonlyArray<Minute>>>
+  }
+}
+
+export interface Attempt {
+  readonly backend: string
+  readonly model?: string
+  readonly outcome: "answered" | "failed" | "skipped"
+  readonly reason?: string
+  readonly message?: string
+  readonly durationMs: number
+}
+
+export interface Request {
+  readonly at: number
+  readonly endpoint: string
+  readonly category: string | null
+  readonly backend: string | null
+  readonly model: string | null
+  readonly attempts: number
+  readonly ttftMs: number | null
+  readonly totalMs: number
+  readonly outcome: "answered" | "failed" | "cut"
+  readonly status: number
+  readonly trace: { readonly attempts: ReadonlyArray<Attempt>; readonly configVersion: number }
+}
+
+export interface Minute {
+  readonly minute: number
+  readonly requests: number
+  readonly failed: number
+  readonly ttftMs: number | null
 }
 
 export interface Backend {
@@ -62,3 +96,7 @@ export const tone = (phase: string): "good" | "busy" | "bad" | "idle" =>
     : phase === "failed" || phase === "not-installed"
     ? "bad"
     : "idle"
+
+/** `850 ms`, `1.2 s`. */
+export const ms = (value: number | null): string =>
+  value === null ? "—" : value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(1)} s`

@@ -44,6 +44,18 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f8fa; color
 .route { display: grid; grid-template-columns: minmax(8rem, 12rem) 1fr; gap: .2rem 1rem; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .5rem .8rem; }
 .skips { grid-column: 2; margin: 0; padding-left: 1.1rem; color: #424a53; font-size: .85rem; }
 .good-text { color: var(--good); font-weight: 600; overflow-wrap: anywhere; } .bad-text { color: var(--bad); font-weight: 600; }
+.requests { display: grid; gap: .3rem; }
+.request { background: #fff; border: 1px solid var(--line); border-left: 4px solid var(--good); border-radius: 6px; padding: .35rem .7rem; }
+.request.failed, .request.cut { border-left-color: var(--bad); }
+.request summary { cursor: pointer; display: flex; flex-wrap: wrap; gap: .2rem .9rem; align-items: baseline; }
+.when { color: var(--idle); font-variant-numeric: tabular-nums; } .what { font-weight: 600; min-width: 5rem; }
+.who { min-width: 10rem; overflow-wrap: anywhere; } .num { color: #424a53; font-variant-numeric: tabular-nums; }
+.outcome { margin-left: auto; font-weight: 600; color: var(--good); } .outcome.failed, .outcome.cut { color: var(--bad); }
+.trace { margin: .4rem 0 .2rem; padding-left: 1.3rem; font-size: .85rem; }
+.trace .failed { color: var(--bad); } .trace .skipped { color: var(--idle); }
+.chart { margin: .4rem 0; } .chart figcaption { font-size: .8rem; }
+.axis { display: flex; justify-content: space-between; color: var(--idle); font-size: .7rem; }
+.chart .frame { fill: #f6f8fa; } .chart .bar { fill: #0969da; } .chart .bar.failed { fill: var(--bad); }
 @media (max-width: 600px) {
   .route { grid-template-columns: 1fr; } .skips { grid-column: 1; }
   main { padding: .8rem; }

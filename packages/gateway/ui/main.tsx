@@ -7,6 +7,7 @@ import { render } from "preact"
 import { useEffect, useState } from "preact/hooks"
 import { type Backend, duration, type Route, type Server, type Status, tone } from "./Data.ts"
 import * as Link from "./Link.ts"
+import { Charts, Requests } from "./Requests.tsx"
 import { styles } from "./Styles.ts"
 
 /** Follows /status/events, again after the token is given. */
@@ -113,6 +114,8 @@ const App = () => {
         )}
         {status && <Servers status={status} />}
         {status && <Routes routes={status.router.routes} />}
+        {status?.requests && <Requests recent={status.requests.recent} />}
+        {status?.requests && <Charts hour={status.requests.hour} now={Date.now()} />}
       </main>
     </>
   )

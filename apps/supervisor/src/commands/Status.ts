@@ -1,20 +1,33 @@
 /**
- * `local-router status [--json]`: each supervised server's state, pid, uptime, restarts, models
- * present/missing and last error, from the running supervisor's status API, or by probing the
- * servers directly when no supervisor answers.
+ * `local-router status [--json] [--watch]`: each supervised server's state, pid, uptime, restarts,
+ * models present/missing and last error, from the running supervisor's status API, or by probing
+ * the servers directly when no supervisor answers. `--watch` follows the gateway's events stream
+ * (the status page's own): servers, each category's route and the latest requests, redrawn on
+ * every change, reconnecting when serve restarts.
  */
-import { Command } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
+import { Sse } from "@local-router/core"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import type { ServerView, View } from "../supervisor/StatusApi.ts"
 import { hostOption, portOption } from "./Serve.ts"
 
+const watchOption = Options.boolean("watch").pipe(
+  Options.withDescription("Follow serve's status as it changes (servers, routes, recent requests); Ctrl-C stops")
+)
+
+/** The gateway's token when one is set here, as every request to a guarded gateway needs it. */
+const authorization = (): Record<string, string> =>
+  process.env.LOCAL_ROUTER_TOKEN ? { authorization: `Bearer ${process.env.LOCAL_ROUTER_TOKEN}` } : {}
+
 const ask = (url: string) =>
   Effect.tryPromise(async () => {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+    const response = await fetch(url, { signal: AbortSignal.timeout(2_000), headers: authorization() })
     if (!response.ok) throw new Error(`HTTP ${response.status}`)
     const body = (await response.json()) as Partial<View> & { readonly supervisor?: Partial<View> }
     // The supervisor's own API, or the gateway's /status carrying the supervisor's view.
@@ -47,7 +60,83 @@ const table = (servers: ReadonlyArray<ServerView>) => {
   return lines.join("\n")
 }
 
-export const status = Command.make("status", { config: configOption, json: jsonOption, host: hostOption, port: portOption }, ({ config, host, json, port }) =>
+interface Watched {
+  readonly supervisor?: { readonly servers?: ReadonlyArray<ServerView>; readonly configError?: string | null } | null
+  readonly router?: {
+    readonly routes?: ReadonlyArray<{
+      readonly category: string
+      readonly answer?: { readonly backend: string; readonly model: string }
+      readonly candidates: ReadonlyArray<{ readonly backend: string; readonly skip?: string }>
+    }>
+  }
+  readonly requests?: {
+    readonly recent: ReadonlyArray<{
+      readonly at: number
+      readonly category: string | null
+      readonly backend: string | null
+      readonly model: string | null
+      readonly attempts: number
+      readonly ttftMs: number | null
+      readonly totalMs: number
+      readonly outcome: string
+    }>
+  }
+}
+
+/** One screen of the watched status. */
+export const screen = (status: Watched, url: string): string => {
+  const lines = [`local-router at ${url} (${new Date().toLocaleTimeString()})`, "", table(status.supervisor?.servers ?? []), "", "Routes now:"]
+  for (const route of status.router?.routes ?? []) {
+    const skips = route.candidates.filter((c) => c.skip && c.skip !== "no model for this category").map((c) => `${c.backend}: ${c.skip}`)
+    lines.push(`  ${route.category.padEnd(14)} ${route.answer ? `-> ${route.answer.backend} (${route.answer.model})` : "no server can answer now"}${skips.length ? `   [${skips.join("; ")}]` : ""}`)
+  }
+  const recent = status.requests?.recent.slice(0, 8) ?? []
+  lines.push("", recent.length ? "Recent requests:" : "No requests yet.")
+  for (const r of recent) {
+    lines.push(
+      `  ${new Date(r.at).toLocaleTimeString()}  ${(r.category ?? "pinned").padEnd(12)} ${(r.backend ? `${r.backend} (${r.model})` : "-").padEnd(28)} ` +
+        `${r.attempts} tr${r.attempts === 1 ? "y " : "ies"}  first ${r.ttftMs === null ? "-" : `${r.ttftMs}ms`}  total ${r.totalMs}ms  ${r.outcome}`
+    )
+  }
+  if (status.supervisor?.configError) lines.push("", `routing.yaml edit rejected:\n${status.supervisor.configError}`)
+  return lines.join("\n")
+}
+
+/** Follow /status/events until the stream ends; each event's JSON to `show`. */
+const follow = (url: string, show: (status: Watched) => void) =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const response = await fetch(`${url}/status/events`, { signal, headers: authorization() })
+      if (response.status === 401) throw new Error("serve needs its token: set LOCAL_ROUTER_TOKEN")
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`)
+      const decoder = Sse.decoder({ backend: "local-router" })
+      for await (const bytes of response.body) {
+        const events = decoder.feed(bytes)
+        if (Either.isLeft(events)) throw new Error(events.left.message)
+        for (const event of events.right) show(JSON.parse(event.data) as Watched)
+      }
+    },
+    catch: (error) => (error instanceof Error ? error.message : String(error))
+  })
+
+const watch = (url: string, json: boolean) => {
+  const tty = process.stdout.isTTY === true
+  const show = (status: Watched) => {
+    if (json) return void process.stdout.write(`${JSON.stringify(status)}\n`)
+    process.stdout.write(`${tty ? "\x1b[2J\x1b[H" : "\n"}${screen(status, url)}\n`)
+  }
+  return Effect.forever(
+    follow(url, show).pipe(
+      Effect.matchEffect({
+        onFailure: (message) => Console.error(`status: ${message}; trying again every second (Ctrl-C stops)`),
+        onSuccess: () => Console.error("status: serve went away; waiting for it to come back (Ctrl-C stops)")
+      }),
+      Effect.zipRight(Effect.sleep(Duration.seconds(1)))
+    )
+  )
+}
+
+export const status = Command.make("status", { config: configOption, json: jsonOption, host: hostOption, port: portOption, watch: watchOption }, ({ config, host, json, port, watch: watching }) =>
   Effect.gen(function*() {
     const parent = yield* root
     const { loaderOptions, locate } = yield* routingFile
@@ -56,6 +145,7 @@ export const status = Command.make("status", { config: configOption, json: jsonO
     const loaded = yield* Plans.load(file, loaderOptions)
     const h = Option.getOrElse(host, () => loaded.config.server.host)
     const p = Option.getOrElse(port, () => loaded.config.server.port)
+    if (watching) return yield* watch(`http://${h}:${p}`, json)
     const live = yield* ask(`http://${h}:${p}/status`)
     const from = Option.isSome(live) ? `the supervisor at http://${h}:${p}` : "direct probes (no supervisor answers at " + `http://${h}:${p})`
     const servers = Option.isSome(live)

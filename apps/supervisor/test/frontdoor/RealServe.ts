@@ -9,6 +9,9 @@ import { Simulator } from "@local-router/simulators"
 import * as Service from "../../src/service/Service.ts"
 import { alive, freePort, repo, routing, type ServerSpec, tempDir, writeRouting } from "../supervisor/Fixture.ts"
 
+/** The repository's root, for the built CLI (apps/supervisor/dist/bin.js). */
+export const repoDir = repo
+
 export interface RealServe {
   readonly port: number
   readonly url: string

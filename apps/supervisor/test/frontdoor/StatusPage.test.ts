@@ -5,6 +5,7 @@
  * page reconnects by itself when serve itself restarts. Screenshots of each state, at a desk's
  * and a phone's width, go to $LR_SCREENSHOTS or a temp directory (printed).
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
@@ -137,6 +138,57 @@ describe("the status page", () => {
     await screenshot(tab, "2-ready-phone")
     await tab.close()
   }, 60_000)
+
+  it("a routed request appears in the request list with its trace and in its backend's chart, without its prompt", async () => {
+    const secret = "the-user's-private-prompt-7f3a"
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await tab.goto(`${serve.url}/ui`)
+    await tab.waitForSelector('[data-link="live"]', { timeout: 15_000 })
+    const answer = await fetch(`${serve.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "fast", stream: true, messages: [{ role: "user", content: secret }] })
+    })
+    expect(answer.headers.get("x-local-router-backend")).toBe("mlx")
+    await answer.text()
+    const row = tab.locator('[data-request="fast"]').first()
+    await row.waitFor({ timeout: 5_000 })
+    expect(await row.locator("summary").textContent()).toMatch(/mlx · sim-model.*1 try.*first \d+ ms.*answered/)
+    await row.locator("summary").click()
+    expect(await row.locator(".trace").textContent()).toMatch(/mlx \(sim-model\) answered in \d+ ms/)
+    await tab.waitForSelector('[data-chart="mlx"] svg rect.bar', { timeout: 5_000 })
+    expect(await tab.content()).not.toContain(secret)
+    expect(await (await fetch(`${serve.url}/status`)).text()).not.toContain(secret)
+    await screenshot(tab, "8-request-desktop")
+    await tab.close()
+  }, 60_000)
+
+  it("local-router status --watch --json follows the same stream: servers, routes and the request list", async () => {
+    const cli = spawn(process.execPath, [path.join(RealServe.repoDir, "apps/supervisor/dist/bin.js"), "status", "--watch", "--json", "--config", serve.file, "--port", String(serve.port)], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        let out = ""
+        cli.stdout.on("data", (d: Buffer) => {
+          out += d
+          const end = out.indexOf("\n")
+          if (end >= 0) resolve(out.slice(0, end))
+        })
+        cli.once("exit", (code) => reject(new Error(`status --watch exited ${code}`)))
+      })
+      const status = JSON.parse(first) as {
+        supervisor: { servers: Array<{ name: string }> }
+        router: { routes: Array<{ category: string }> }
+        requests: { recent: Array<{ category: string }> }
+      }
+      expect(status.supervisor.servers.map((s) => s.name).sort()).toEqual(["library", "mlx", "moondream", "ollama"])
+      expect(status.router.routes.map((r) => r.category)).toContain("fast")
+      expect(status.requests.recent.map((r) => r.category)).toContain("fast")
+    } finally {
+      cli.kill("SIGTERM")
+    }
+  }, 30_000)
 
   it("kill -9 of a server: the page shows it leave ready, the route move on, and the server return, without a reload", async () => {
     const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
