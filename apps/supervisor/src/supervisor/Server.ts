@@ -170,6 +170,8 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
         yield* Effect.acquireRelease(pullLock.take(1), () => pullLock.release(1))
         return Pull.run({ plan, backend: Either.getOrUndefined(backend), model, log }).pipe(
           Stream.tap((progress) => update({ pull: progress })),
+          // A failed pull shows where a person looks (the status page's card, `status`), not only in the log.
+          Stream.tapError((error) => update({ lastError: `pull of ${model} failed: ${error.message}`, lastLines: [] })),
           Stream.ensuring(Effect.zipRight(update({ pull: undefined }), refreshModels))
         )
       }))
