@@ -6,7 +6,6 @@
  * every change, reconnecting when serve restarts.
  */
 import { Command, Options } from "@effect/cli"
-import { Sse } from "@local-router/core"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -109,6 +108,8 @@ const follow = (url: string, show: (status: Watched) => void) =>
       const response = await fetch(`${url}/status/events`, { signal, headers: authorization() })
       if (response.status === 401) throw new Error("serve needs its token: set LOCAL_ROUTER_TOKEN")
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`)
+      // Loaded when watching starts: parsing the command line loads no core (Cli.test.ts).
+      const { Sse } = await import("@local-router/core")
       const decoder = Sse.decoder({ backend: "local-router" })
       for await (const bytes of response.body) {
         const events = decoder.feed(bytes)
