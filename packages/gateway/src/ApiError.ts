@@ -5,7 +5,7 @@
  * secret (backend messages are already scrubbed by core).
  */
 import * as Schema from "effect/Schema"
-import { type RouteError, Trace } from "@local-router/core"
+import { RouteError, Trace } from "@local-router/core"
 
 export const Reason = Schema.Literal(
   "NotFound", // no such route
@@ -32,7 +32,9 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   /** Categories then pinned names, for UnknownModel. */
   known: Schema.optional(Schema.Array(Schema.String)),
   /** What the router tried, when the router was involved. */
-  trace: Schema.optional(Trace.Trace)
+  trace: Schema.optional(Trace.Trace),
+  /** The router's own reason and message, when the router refused or failed: what `ask` through serve reports. */
+  route: Schema.optional(Schema.Struct({ reason: RouteError.Reason, message: Schema.String }))
 }) {}
 
 export const status = (reason: Reason): number => {
@@ -70,6 +72,7 @@ export const invalid = (message: string): ApiError => new ApiError({ reason: "In
 
 /** What the caller sees for a router failure. */
 export const fromRouteError = (error: RouteError.RouteError, model: string, known: ReadonlyArray<string>): ApiError => {
+  const route = { reason: error.reason, message: error.message }
   switch (error.reason) {
     case "UnknownCategory":
     case "UnknownBackend":
@@ -77,24 +80,25 @@ export const fromRouteError = (error: RouteError.RouteError, model: string, know
         reason: "UnknownModel",
         message: `model "${model}" not found: use a category (${known.join(", ")}) or backend/model`,
         known,
-        trace: error.trace
+        trace: error.trace,
+        route
       })
     case "InvalidRequest":
-      return new ApiError({ reason: "InvalidRequest", message: error.message, trace: error.trace })
+      return new ApiError({ reason: "InvalidRequest", message: error.message, trace: error.trace, route })
     case "BadRequest":
-      return new ApiError({ reason: "Rejected", message: error.message, trace: error.trace })
+      return new ApiError({ reason: "Rejected", message: error.message, trace: error.trace, route })
     case "NoCandidates":
-      return new ApiError({ reason: "Unavailable", message: error.message, trace: error.trace })
+      return new ApiError({ reason: "Unavailable", message: error.message, trace: error.trace, route })
     case "AllFailed": {
       // A caller who pinned backend/model and the backend does not have that model: the
       // caller's model is not found (404), not a server failure (502).
       const failed = error.trace.attempts.filter((a) => a.outcome === "failed")
       if (error.trace.pinned && failed.length > 0 && failed.every((a) => a.reason === "ModelMissing")) {
-        return new ApiError({ reason: "UnknownModel", message: `model "${model}" not found: ${failed[0]!.backend} does not have it`, known, trace: error.trace })
+        return new ApiError({ reason: "UnknownModel", message: `model "${model}" not found: ${failed[0]!.backend} does not have it`, known, trace: error.trace, route })
       }
-      return new ApiError({ reason: "AllFailed", message: error.message, trace: error.trace })
+      return new ApiError({ reason: "AllFailed", message: error.message, trace: error.trace, route })
     }
     case "StreamFailed":
-      return new ApiError({ reason: "StreamFailed", message: error.message, trace: error.trace })
+      return new ApiError({ reason: "StreamFailed", message: error.message, trace: error.trace, route })
   }
 }

@@ -30,6 +30,12 @@ describe("openai client -> gateway", () => {
     expect(response.headers.get("x-local-router-backend")).toBe("mlx")
     expect(response.headers.get("x-local-router-model")).toBe("m-mlx")
     expect(response.headers.get("x-local-router-attempts")).toBe("1")
+    // The router's trace rides along (what `local-router ask` prints when it goes through serve).
+    expect((data as unknown as { local_router: { trace: unknown } }).local_router.trace).toMatchObject({
+      category: "fast",
+      backend: "mlx",
+      attempts: [{ backend: "mlx", outcome: "answered" }]
+    })
     expect(response.headers.get("server-timing")).toMatch(/^gateway;dur=\d+\.\d{3};desc="local-router", router;dur=/)
     expect(running.scripted.mlx.requests[0]!.messages).toEqual([
       { role: "system", content: "be brief" },
@@ -85,6 +91,7 @@ describe("openai client -> gateway", () => {
     expect(chunks.flatMap((c) => c.choices.map((ch) => ch.delta.content ?? "")).join("")).toBe("A b c")
     const finish = chunks.at(-2)!
     expect(finish.choices[0]).toMatchObject({ delta: {}, finish_reason: "stop" })
+    expect((finish as unknown as { local_router: { trace: unknown } }).local_router.trace).toMatchObject({ backend: "mlx", attempts: [{ backend: "mlx", outcome: "answered" }] })
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 } })
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1)
   })
@@ -181,6 +188,8 @@ describe("openai client -> gateway", () => {
     expect(error.code).toBe("model_not_found")
     expect(error.message).toMatch(/model "gpt-5" not found: use a category \(fast, code, vision, mlx\/m-mlx/)
     expect(error.error.local_router.models.slice(0, 3)).toEqual(["fast", "code", "vision"])
+    // The router's own reason and words, for callers that report them as the router would.
+    expect(error.error.local_router.route).toMatchObject({ reason: "UnknownCategory", message: expect.stringContaining('"gpt-5"') })
   })
 
   it("when every backend fails, the client gets an InternalServerError with the attempts, and does not retry the chain", async () => {
@@ -192,6 +201,7 @@ describe("openai client -> gateway", () => {
     expect(error).toBeInstanceOf(OpenAI.InternalServerError)
     expect(error.status).toBe(502)
     expect(error.error.local_router.attempts.map((a: { reason: string }) => a.reason)).toEqual(["Unreachable", "Overloaded", "Auth"])
+    expect(error.error.local_router.route).toMatchObject({ reason: "AllFailed", message: expect.stringContaining("every backend failed") })
     expect(running.scripted.mlx.requests).toHaveLength(1)
   })
 

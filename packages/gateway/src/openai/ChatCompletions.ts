@@ -8,7 +8,9 @@
  * no finish chunk and no `[DONE]`: the official SDKs throw an APIError on it.
  *
  * `model` echoes what the caller asked for (a category); the model that actually ran is in the
- * `x-local-router-*` headers.
+ * `x-local-router-*` headers. The router's trace rides along as `local_router.trace` (on the
+ * completion, and on a stream's finish chunk), as errors carry `error.local_router`: what
+ * `local-router ask` prints when it goes through serve. SDKs ignore the extra key.
  */
 import type { Backend, Router } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
@@ -134,7 +136,8 @@ export const render = (model: string) => (answer: Router.Answer): string =>
       logprobs: null,
       finish_reason: finishReason(answer.finishReason)
     }],
-    usage: usageOf(answer.usage)
+    usage: usageOf(answer.usage),
+    local_router: { trace: answer.trace }
   })
 
 /**
@@ -160,7 +163,7 @@ export const encoder = (model: string, includeUsage: boolean): StreamEncoder => 
         if (event._tag === "TextDelta") {
           out += contentOpen + JSON.stringify(event.text) + contentClose
         } else if (event._tag === "Done") {
-          out += `${envelope}{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finishReason(event.finishReason)}"}]${usageNull}}\n\n`
+          out += `${envelope}{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finishReason(event.finishReason)}"}]${usageNull},"local_router":{"trace":${JSON.stringify(event.trace)}}}\n\n`
           if (includeUsage) out += `${envelope}],"usage":${JSON.stringify(usageOf(event.usage))}}\n\n`
           out += "data: [DONE]\n\n"
         }

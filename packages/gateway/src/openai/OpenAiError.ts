@@ -48,7 +48,8 @@ export const body = (error: ApiError.ApiError) => {
       local_router: {
         reason: error.reason,
         ...(error.known ? { models: error.known } : {}),
-        ...(error.trace ? { attempts: error.trace.attempts } : {})
+        ...(error.trace ? { attempts: error.trace.attempts } : {}),
+        ...(error.route ? { route: error.route } : {})
       }
     }
   }
