@@ -1,11 +1,18 @@
-/** `local-router ask "prompt" [-c category] [--stream] [--json]`: one question, routed. */
+/**
+ * `local-router ask "prompt" [-c category] [--stream] [--json]`: one question, routed. Through
+ * the running serve when one answers at routing.yaml's `server:` address (so the request shows
+ * in its request log and on the status page), else by a router in this process; the output and
+ * exit codes are the same either way, and `--json` says which (`via`).
+ */
 import { Args, Command, Options } from "@effect/cli"
 import type { Trace } from "@local-router/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
+import * as RunningServe from "../RunningServe.ts"
 
 const category = Options.text("category").pipe(
   Options.withAlias("c"),
@@ -27,19 +34,29 @@ export const ask = Command.make(
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
-      const { router } = yield* routingFile
       const { Trace } = yield* Effect.promise(() => import("@local-router/core"))
-      const { router: r } = yield* router(args.config, parent.config)
       const request = { prompt: args.prompt, category: args.category, system: args.system._tag === "Some" ? args.system.value : undefined }
+      const { headers, url } = yield* RunningServe.address(args.config, parent.config)
+      const serve = yield* RunningServe.status(url, headers)
+      const { r, via } = Option.isSome(serve)
+        ? yield* Effect.map(Effect.promise(() => import("../ServeClient.ts")), (ServeClient) => ({
+          r: { run: ServeClient.run(url, headers, request), stream: ServeClient.stream(url, headers, request) },
+          via: `serve at ${url}`
+        }))
+        : yield* Effect.gen(function*() {
+          const { router } = yield* routingFile
+          const { router: inProcess } = yield* router(args.config, parent.config)
+          return { r: { run: inProcess.run(request), stream: inProcess.stream(request) }, via: "in-process" }
+        })
       if (!args.stream) {
-        const answer = yield* r.run(request)
-        if (args.json) return yield* Console.log(JSON.stringify(answer, null, 2))
+        const answer = yield* r.run
+        if (args.json) return yield* Console.log(JSON.stringify({ ...answer, via }, null, 2))
         yield* Console.log(answer.text)
         return yield* Console.error(summary(answer.trace, Trace.describe))
       }
-      yield* r.stream(request).pipe(
+      yield* r.stream.pipe(
         Stream.runForEach((event) => {
-          if (args.json) return Console.log(JSON.stringify(event))
+          if (args.json) return Console.log(JSON.stringify(event._tag === "Routed" ? { ...event, via } : event))
           switch (event._tag) {
             case "TextDelta":
               return Effect.sync(() => process.stdout.write(event.text))

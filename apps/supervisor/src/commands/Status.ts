@@ -11,29 +11,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
+import { configOption, jsonOption } from "../CliConfig.ts"
 import { root } from "../Root.ts"
-import type { ServerView, View } from "../supervisor/StatusApi.ts"
+import * as RunningServe from "../RunningServe.ts"
+import type { ServerView } from "../supervisor/StatusApi.ts"
 import { hostOption, portOption } from "./Serve.ts"
 
 const watchOption = Options.boolean("watch").pipe(
   Options.withDescription("Follow serve's status as it changes (servers, routes, recent requests); Ctrl-C stops")
 )
-
-/** The gateway's token when one is set here, as every request to a guarded gateway needs it. */
-const authorization = (): Record<string, string> =>
-  process.env.LOCAL_ROUTER_TOKEN ? { authorization: `Bearer ${process.env.LOCAL_ROUTER_TOKEN}` } : {}
-
-const ask = (url: string) =>
-  Effect.tryPromise(async () => {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2_000), headers: authorization() })
-    if (!response.ok) throw new Error(`HTTP ${response.status}`)
-    const body = (await response.json()) as Partial<View> & { readonly supervisor?: Partial<View> }
-    // The supervisor's own API, or the gateway's /status carrying the supervisor's view.
-    const servers = body.servers ?? body.supervisor?.servers
-    if (!Array.isArray(servers)) throw new Error("no servers in the answer")
-    return { servers: servers as ReadonlyArray<ServerView>, configError: body.supervisor?.configError ?? null }
-  }).pipe(Effect.option)
 
 const duration = (ms: number | undefined) => {
   if (ms === undefined) return "-"
@@ -102,10 +88,10 @@ export const screen = (status: Watched, url: string): string => {
 }
 
 /** Follow /status/events until the stream ends; each event's JSON to `show`. */
-const follow = (url: string, show: (status: Watched) => void) =>
+const follow = (url: string, headers: Record<string, string>, show: (status: Watched) => void) =>
   Effect.tryPromise({
     try: async (signal) => {
-      const response = await fetch(`${url}/status/events`, { signal, headers: authorization() })
+      const response = await fetch(`${url}/status/events`, { signal, headers })
       if (response.status === 401) throw new Error("serve needs its token: set LOCAL_ROUTER_TOKEN")
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`)
       // Loaded when watching starts: parsing the command line loads no core (Cli.test.ts).
@@ -120,14 +106,14 @@ const follow = (url: string, show: (status: Watched) => void) =>
     catch: (error) => (error instanceof Error ? error.message : String(error))
   })
 
-const watch = (url: string, json: boolean) => {
+const watch = (url: string, headers: Record<string, string>, json: boolean) => {
   const tty = process.stdout.isTTY === true
   const show = (status: Watched) => {
     if (json) return void process.stdout.write(`${JSON.stringify(status)}\n`)
     process.stdout.write(`${tty ? "\x1b[2J\x1b[H" : "\n"}${screen(status, url)}\n`)
   }
   return Effect.forever(
-    follow(url, show).pipe(
+    follow(url, headers, show).pipe(
       Effect.matchEffect({
         onFailure: (message) => Console.error(`status: ${message}; trying again every second (Ctrl-C stops)`),
         onSuccess: () => Console.error("status: serve went away; waiting for it to come back (Ctrl-C stops)")
@@ -140,15 +126,10 @@ const watch = (url: string, json: boolean) => {
 export const status = Command.make("status", { config: configOption, json: jsonOption, host: hostOption, port: portOption, watch: watchOption }, ({ config, host, json, port, watch: watching }) =>
   Effect.gen(function*() {
     const parent = yield* root
-    const { loaderOptions, locate } = yield* routingFile
-    const file = yield* locate(config, parent.config)
-    const Plans = yield* Effect.promise(() => import("../supervisor/Plans.ts"))
-    const loaded = yield* Plans.load(file, loaderOptions)
-    const h = Option.getOrElse(host, () => loaded.config.server.host)
-    const p = Option.getOrElse(port, () => loaded.config.server.port)
-    if (watching) return yield* watch(`http://${h}:${p}`, json)
-    const live = yield* ask(`http://${h}:${p}/status`)
-    const from = Option.isSome(live) ? `the supervisor at http://${h}:${p}` : "direct probes (no supervisor answers at " + `http://${h}:${p})`
+    const { headers, loaded, url } = yield* RunningServe.address(config, parent.config, host, port)
+    if (watching) return yield* watch(url, headers, json)
+    const live = yield* RunningServe.status(url, headers)
+    const from = Option.isSome(live) ? `the supervisor at ${url}` : `direct probes (no supervisor answers at ${url})`
     const servers = Option.isSome(live)
       ? live.value.servers
       : yield* Effect.flatMap(Effect.promise(() => import("../supervisor/Direct.ts")), (Direct) => Direct.probeAll(loaded))

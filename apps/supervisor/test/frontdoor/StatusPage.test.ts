@@ -5,15 +5,17 @@
  * page reconnects by itself when serve itself restarts. Screenshots of each state, at a desk's
  * and a phone's width, go to $LR_SCREENSHOTS or a temp directory (printed).
  */
-import { spawn } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
+import { promisify } from "node:util"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Chromium from "./Chromium.ts"
 import * as RealServe from "./RealServe.ts"
+import { freePort } from "../supervisor/Fixture.ts"
 
 interface ServerState {
   readonly name: string
@@ -70,7 +72,11 @@ const phase = (tab: Page, server: string) => tab.getAttribute(`[data-server="${s
 
 beforeAll(async () => {
   const executablePath = Chromium.ensure()
+  // serve's address in its routing.yaml too, where `local-router ask` looks for a running serve.
+  const port = await freePort()
   serve = await RealServe.start({
+    port,
+    server: { port },
     more: {
       // A restart that waits a second and a half, so the page has a moment to show it.
       mlx: { kind: "mlx", supervise: { restart: { backoffMin: "1500ms", backoffMax: "2s", window: "20s", limit: 4 } } },
@@ -139,18 +145,23 @@ describe("the status page", () => {
     await tab.close()
   }, 60_000)
 
-  it("a routed request appears in the request list with its trace and in its backend's chart, without its prompt", async () => {
+  it("a request made with the CLI appears in the request list with its trace and in its backend's chart, without its prompt", async () => {
     const secret = "the-user's-private-prompt-7f3a"
     const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     await tab.goto(`${serve.url}/ui`)
     await tab.waitForSelector('[data-link="live"]', { timeout: 15_000 })
-    const answer = await fetch(`${serve.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "fast", stream: true, messages: [{ role: "user", content: secret }] })
-    })
-    expect(answer.headers.get("x-local-router-backend")).toBe("mlx")
-    await answer.text()
+    const asked = await promisify(execFile)(process.execPath, [
+      "--disable-warning=ExperimentalWarning",
+      path.join(RealServe.repoDir, "apps/supervisor/dist/bin.js"),
+      "ask",
+      "--config",
+      serve.file,
+      "-c",
+      "fast",
+      "--stream",
+      secret
+    ], { env: { ...process.env, NO_COLOR: "1" } })
+    expect(asked.stderr).toMatch(/^answered by mlx \(sim-model\)/)
     const row = tab.locator('[data-request="fast"]').first()
     await row.waitFor({ timeout: 5_000 })
     expect(await row.locator("summary").textContent()).toMatch(/mlx · sim-model.*1 try.*first \d+ ms.*answered/)
