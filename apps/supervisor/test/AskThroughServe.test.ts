@@ -109,4 +109,27 @@ describe("ask through a running serve", () => {
     expect(streamed.code).toBe(4)
     expect(streamed.stderr).toBe(inProcess.stderr)
   })
+
+  it("no backend could answer is exit 3, an answer cut after it started is exit 5, both ways", async () => {
+    const fault = (url: string, faults: unknown) =>
+      fetch(`${url}/__sim/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(faults) })
+    const both = async (faults: unknown, args: ReadonlyArray<string>) => {
+      await Promise.all([fault(serve.simulator, faults), fault(simulator.url, faults)])
+      const viaServe = await cli(["ask", "--config", serve.file, "-c", "c_ollama", "hi", ...args])
+      const inProcess = await cli(["ask", "--config", alone, "-c", "c_ollama", "hi", ...args])
+      return { viaServe, inProcess }
+    }
+    const failed = await both([{ kind: "status", status: 500, route: "/api/chat", count: 1 }], [])
+    expect([failed.viaServe.code, failed.inProcess.code]).toEqual([3, 3])
+    expect(failed.viaServe.stderr).toMatch(/^local-router: every backend failed for category "c_ollama":\n  ollama failed \(Upstream\)/)
+    expect(failed.inProcess.stderr).toMatch(/^local-router: every backend failed for category "c_ollama":\n  ollama failed \(Upstream\)/)
+
+    const cut = await both([{ kind: "cutAfterTokens", tokens: 2, route: "/api/chat", count: 1 }], ["--stream"])
+    expect([cut.viaServe.code, cut.inProcess.code]).toEqual([5, 5])
+    expect(cut.viaServe.stdout.length).toBeGreaterThan(0)
+    expect(cut.viaServe.stdout).toBe(cut.inProcess.stdout)
+    expect(cut.viaServe.stderr).toMatch(/^local-router: ollama failed after the answer had started \(StreamCut\)/)
+    expect(cut.inProcess.stderr).toMatch(/^local-router: ollama failed after the answer had started \(StreamCut\)/)
+    expect((await recent(serve.url))[0]).toMatchObject({ category: "c_ollama", outcome: "cut" })
+  })
 })
