@@ -120,7 +120,7 @@ export const stream = (url: string, headers: Record<string, string>, request: Re
       let trace: Trace.Trace | undefined
       for await (const bytes of body) {
         const frames = decoder.feed(bytes)
-        if (Either.isLeft(frames)) throw unreachable(url, request.category, frames.left)
+        if (Either.isLeft(frames)) throw frames.left
         for (const frame of frames.right) {
           if (frame.data === "[DONE]") {
             yield Router.Event.Done({ finishReason, usage, trace: trace ?? emptyTrace(request.category) })
@@ -143,6 +143,13 @@ export const stream = (url: string, headers: Record<string, string>, request: Re
     }
     return Stream.concat(
       Stream.make(routed),
-      Stream.fromAsyncIterable(events(), (error) => (error instanceof RouteError.RouteError ? error : unreachable(url, request.category, error)))
+      // Past the headers serve has committed to a backend: anything else that breaks the answer now
+      // (a dropped connection, a frame that is not JSON) is a failure after the start.
+      Stream.fromAsyncIterable(events(), (error) =>
+        error instanceof RouteError.RouteError ? error : new RouteError.RouteError({
+          reason: "StreamFailed",
+          message: `serve at ${url} broke off the answer: ${error instanceof Error ? error.message : String(error)}`,
+          trace: emptyTrace(request.category)
+        }))
     )
   }))
