@@ -5,7 +5,7 @@
  * the same both ways; `--json` says which way it went.
  */
 import { Simulator } from "@local-router/simulators"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -132,4 +132,29 @@ describe("ask through a running serve", () => {
     expect(cut.inProcess.stderr).toMatch(/^local-router: ollama failed after the answer had started \(StreamCut\)/)
     expect((await recent(serve.url))[0]).toMatchObject({ category: "c_ollama", outcome: "cut" })
   })
+
+  it("serve going away in the middle of an answer is a failure after the start (exit 5), not a clean end", async () => {
+    const port = await freePort()
+    const dying = await RealServe.start({ port, server: { port } })
+    try {
+      await fetch(`${dying.simulator}/__sim/faults`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify([{ kind: "hangAfterTokens", tokens: 2, route: "/api/chat" }])
+      })
+      const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", bin, "ask", "--config", dying.file, "-c", "c_ollama", "hi", "--stream"], {
+        env: { ...process.env, NO_COLOR: "1", LOCAL_ROUTER_CONFIG: "" }
+      })
+      let stderr = ""
+      child.stderr.on("data", (d) => (stderr += d))
+      const code = new Promise<number | null>((resolve) => child.once("exit", resolve))
+      // The first tokens have reached the terminal: the answer has started.
+      await new Promise((resolve) => child.stdout.once("data", resolve))
+      await dying.kill()
+      expect(await code).toBe(5)
+      expect(stderr).toMatch(new RegExp(`^local-router: serve at ${dying.url} broke off the answer`))
+    } finally {
+      await dying.stop()
+    }
+  }, 60_000)
 })
