@@ -43,6 +43,7 @@ const probeOne = (server: Plans.Server) =>
       lastError: undefined,
       lastLines: [],
       pull: undefined,
+      canPull: Server.canPull(plan, Either.getOrUndefined(backend)),
       probe: Either.isRight(backend) ? "backend" : "tcp",
       log: "",
       uptimeMs: undefined

@@ -28,6 +28,12 @@ import * as Pull from "./Pull.ts"
 export interface Models {
   readonly present: ReadonlyArray<string>
   readonly missing: ReadonlyArray<string>
+  /**
+   * Of `present`, those the server itself reports in memory now (Ollama's /api/ps, mlx_vlm's
+   * /health, Station's stats). Empty when none is, and also when the server cannot tell
+   * (mlx_lm.server): never a guess.
+   */
+  readonly loaded: ReadonlyArray<string>
 }
 
 export interface Status {
@@ -51,6 +57,8 @@ export interface Status {
   /** The child's last output lines when it failed. */
   readonly lastLines: ReadonlyArray<string>
   readonly pull: Pull.Progress | undefined
+  /** Whether a missing model can be pulled here: the backend's `capabilities.pull`, or a `pull.command`. */
+  readonly canPull: boolean
   /** "backend": the backend's own layered probe; "tcp": its type cannot be loaded here, an open port counts. */
   readonly probe: "backend" | "tcp"
   readonly log: string
@@ -94,8 +102,14 @@ const QUICK_DEADLINE = 1_000
 export const modelsOf = (wanted: ReadonlyArray<string>, probe: Backend.Probe, normalize: (name: string) => string): Models | undefined => {
   if (probe._tag !== "Ready") return undefined
   const listed = new Set(probe.models.map(normalize))
-  return { present: wanted.filter((m) => listed.has(normalize(m))), missing: wanted.filter((m) => !listed.has(normalize(m))) }
+  const inMemory = new Set(probe.loaded.map(normalize))
+  const present = wanted.filter((m) => listed.has(normalize(m)))
+  return { present, missing: wanted.filter((m) => !listed.has(normalize(m))), loaded: present.filter((m) => inMemory.has(normalize(m))) }
 }
+
+/** Pulling needs a server with a pull API (`capabilities.pull`) or a `pull.command` to run instead. */
+export const canPull = (plan: Pick<Plans.Server["plan"], "pull">, backend: Backend.Backend | undefined): boolean =>
+  plan.pull.command !== undefined || backend?.capabilities.pull === true
 
 const detail = (probe: Backend.Probe) => (probe._tag === "Ready" ? "ready" : probe.detail)
 
@@ -137,6 +151,7 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       lastError: undefined,
       lastLines: [],
       pull: undefined,
+      canPull: canPull(plan, Either.getOrUndefined(backend)),
       probe: Either.isRight(backend) ? "backend" : "tcp",
       log: log.file
     })

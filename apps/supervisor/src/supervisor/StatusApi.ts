@@ -32,6 +32,10 @@ export const view = (supervisor: Supervisor.Supervisor): Effect.Effect<View> =>
     }
   })
 
+/** Why a server without a pull API or a `pull.command` is not asked to pull. */
+export const cannotPull = (status: Pick<Server.Status, "name" | "type">): string =>
+  `${status.name} cannot pull models; a ${status.type} server has no pull API: put the model on it by hand, or give its supervise block a pull.command`
+
 /**
  * The status page's actions on the supervisor's servers. A pull runs in `scope` (serve's), not in
  * the request that asked for it: the page follows its progress in the status, and leaving the
@@ -51,6 +55,9 @@ export const actions = (supervisor: Supervisor.Supervisor, scope: Scope.Scope): 
       Effect.gen(function*() {
         const server = yield* find(name)
         const status = yield* server.status
+        if (!status.canPull) {
+          return yield* Effect.fail<Actions.ActionRefused>({ reason: "Refused", message: cannotPull(status) })
+        }
         if (status.pull) {
           return yield* Effect.fail<Actions.ActionRefused>({ reason: "Refused", message: `${name} is already pulling ${status.pull.model}` })
         }

@@ -39,7 +39,10 @@ describe("supervisor lifecycle (real processes)", () => {
         pids.push(s.pid!)
       }
       const ollama = yield* (yield* serverOf(supervisor, "ollama")).status
-      expect(ollama.models).toEqual({ present: ["phi3.5:3.8b"], missing: [] })
+      expect(ollama.models).toEqual({ present: ["phi3.5:3.8b"], missing: [], loaded: [] })
+      // Ollama pulls through its API; Station and mlx_lm (without a pull.command) cannot pull.
+      const canPull = yield* Effect.forEach(["ollama", "mlx", "moondream"], (name) => Effect.map(Effect.flatMap(serverOf(supervisor, name), (x) => x.status), (x) => x.canPull))
+      expect(canPull).toEqual([true, false, false])
       yield* Scope.close(scope, Exit.void)
       for (const pid of pids) {
         expect(alive(pid)).toBe(false)

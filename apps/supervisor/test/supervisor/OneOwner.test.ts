@@ -151,7 +151,7 @@ describe("one owner of routing.yaml", () => {
       expect((yield* live.snapshot).version).toBe(2)
       expect((yield* router.run({ category: "fast", prompt: "x" })).trace.configVersion).toBe(2)
       const a = yield* adopted(yield* serverOf(supervisor, "a"))
-      expect(a.models).toEqual({ present: ["thing"], missing: [] })
+      expect(a.models).toEqual({ present: ["thing"], missing: [], loaded: [] })
       expect(made[2]!.probes).toBeGreaterThan(0)
     }).pipe(quiet))
 })

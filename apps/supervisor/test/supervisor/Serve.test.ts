@@ -60,7 +60,7 @@ describe("local-router serve / status", () => {
       const r = yield* Effect.promise(() => node(["status", "--json", "--config", file, "--port", String(api)]))
       const status = JSON.parse(r.stdout) as StatusJson
       expect(status.from).toMatch(/^the supervisor at/)
-      expect(status.servers[0]!.models).toEqual({ present: ["phi3.5:3.8b"], missing: [] })
+      expect(status.servers[0]!.models).toEqual({ present: ["phi3.5:3.8b"], missing: [], loaded: [] })
       const pid = status.servers[0]!.pid!
 
       serve.kill("SIGTERM")

@@ -1,5 +1,6 @@
 /** The `supervise:` block: defaults per backend type, located errors, binary lookup. */
 import { describe, expect, it } from "@effect/vitest"
+import { ModelName } from "@local-router/backend-ollama"
 import { Backend } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -138,12 +139,39 @@ categories:
       expect(by.told).toMatchObject({ command: "bare-server", args: [], port: 7002, stdin: "pipe", stop: { signal: "SIGTERM" } })
       // Without `normalizeModel`, names compare exactly.
       const told = servers.find((s) => s.plan.name === "told")!
-      expect(Server.modelsOf(["m", "M2"], Backend.Probe.Ready({ models: ["M", "M2"], loaded: [] }), told.normalizeModel)).toEqual({ present: ["M2"], missing: ["m"] })
+      expect(Server.modelsOf(["m", "M2"], Backend.Probe.Ready({ models: ["M", "M2"], loaded: [] }), told.normalizeModel)).toEqual({ present: ["M2"], missing: ["m"], loaded: [] })
       const ollama = (yield* plan(`  ollama: { type: ollama }`)).servers[0]!
       expect(ollama.plan.port).toBe(11434)
       expect(Server.modelsOf(["Moondream", "phi3.5:3.8b"], Backend.Probe.Ready({ models: ["moondream:latest"], loaded: [] }), ollama.normalizeModel))
-        .toEqual({ present: ["Moondream"], missing: ["phi3.5:3.8b"] })
+        .toEqual({ present: ["Moondream"], missing: ["phi3.5:3.8b"], loaded: [] })
     }))
+
+  describe("loaded: only what the server reports in memory, named as routing.yaml names it", () => {
+    const ollama = ModelName.normalise
+    it.each([
+      ["Ollama's /api/ps lists one of two present models", ["phi3.5:3.8b", "Moondream"], ["phi3.5:3.8b", "moondream:latest"], ["moondream:latest"], ["Moondream"]],
+      ["nothing in memory (or a server that cannot tell, as mlx_lm.server)", ["phi3.5:3.8b"], ["phi3.5:3.8b"], [], []],
+      ["a loaded model routing.yaml does not name is not shown", ["phi3.5:3.8b"], ["phi3.5:3.8b", "llama3:8b"], ["llama3:8b"], []],
+      ["a model reported loaded but not listed is not present, so not loaded", ["phi3.5:3.8b"], [], ["phi3.5:3.8b"], []]
+    ])("%s", (_name, wanted, listed, inMemory, loaded) => {
+      expect(Server.modelsOf(wanted, Backend.Probe.Ready({ models: listed, loaded: inMemory }), ollama)?.loaded).toEqual(loaded)
+    })
+    it("a server that is not Ready has no models at all (not \"none loaded\")", () => {
+      expect(Server.modelsOf(["m"], Backend.Probe.Busy({ detail: "loading" }), (m) => m)).toBeUndefined()
+    })
+  })
+
+  describe("canPull: a pull API, or a pull.command to run instead", () => {
+    const backend = (pull: boolean) => ({ capabilities: { text: true, images: false, streaming: true, pull } }) as Backend.Backend
+    it.each([
+      ["Ollama (pull API)", undefined, backend(true), true],
+      ["Moondream Station (no pull API, no command)", undefined, backend(false), false],
+      ["mlx with pull.command", ["huggingface-cli", "download", "{model}"], backend(false), true],
+      ["a type that cannot be loaded here, no command", undefined, undefined, false]
+    ] as const)("%s", (_name, command, made, expected) => {
+      expect(Server.canPull({ pull: { onStart: true, command, minFreeDisk: 0 } }, made)).toBe(expected)
+    })
+  })
 
   it("binaries are found on PATH, then in the usual Mac places; a missing one names where it looked", () => {
     const home = tempDir()
