@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest"
 import * as Actions from "../src/Actions.ts"
 import * as RequestLog from "../src/RequestLog.ts"
 import * as StatusPage from "../src/StatusPage.ts"
+import * as Data from "../ui/Data.ts"
 
 describe("Actions.refusal: actions come only from the gateway's own page or from no page", () => {
   const host = "127.0.0.1:4141"
@@ -83,5 +84,30 @@ describe("StatusPage", () => {
     ["no Accept", undefined, false]
   ])("/ is the page for %s: %s", (_name, accept, html) => {
     expect(StatusPage.wantsHtml(accept)).toBe(html)
+  })
+})
+
+describe("Data.modelRows: what a server card says about each model", () => {
+  const server = (patch: Partial<Data.Server>): Data.Server => ({
+    name: "s",
+    type: "ollama",
+    phase: "ready",
+    reason: "",
+    address: "",
+    restarts: 0,
+    lastLines: [],
+    ...patch
+  })
+  const rows = (patch: Partial<Data.Server>) => Data.modelRows(server(patch)).map((r) => `${r.model}:${r.state}${r.pull ? ":pull" : ""}`)
+  it.each([
+    ["Ollama reports one of its models in memory", { models: { present: ["a", "b"], missing: [], loaded: ["b"] }, canPull: true }, ["a:present", "b:loaded"]],
+    ["a server that cannot tell (loaded empty): present, never a guessed state", { models: { present: ["a"], missing: [], loaded: [] } }, ["a:present"]],
+    ["a missing model on a server that can pull: a Pull button", { models: { present: [], missing: ["m"], loaded: [] }, canPull: true }, ["m:missing:pull"]],
+    ["a missing model on Moondream (cannot pull): no Pull button", { models: { present: [], missing: ["m"], loaded: [] }, canPull: false }, ["m:missing"]],
+    ["while a pull runs: no second Pull button", { models: { present: [], missing: ["m"], loaded: [] }, canPull: true, pull: { model: "m", status: "pulling" } }, ["m:missing"]],
+    ["an older serve (no loaded, no canPull)", { models: { present: ["a"], missing: ["m"] } }, ["a:present", "m:missing:pull"]],
+    ["no probe has listed models yet", {}, []]
+  ] as const)("%s", (_name, patch, expected) => {
+    expect(rows(patch as Partial<Data.Server>)).toEqual(expected)
   })
 })

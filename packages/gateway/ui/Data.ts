@@ -70,10 +70,32 @@ export interface Server {
   readonly pid?: number
   readonly uptimeMs?: number
   readonly restarts: number
-  readonly models?: { readonly present: ReadonlyArray<string>; readonly missing: ReadonlyArray<string> }
+  /** `loaded`: of `present`, what the server itself reports in memory (absent from an older serve). */
+  readonly models?: { readonly present: ReadonlyArray<string>; readonly missing: ReadonlyArray<string>; readonly loaded?: ReadonlyArray<string> }
+  /** Whether a missing model can be pulled here (absent from an older serve: assume it can). */
+  readonly canPull?: boolean
   readonly lastError?: string
   readonly lastLines: ReadonlyArray<string>
   readonly pull?: { readonly model: string; readonly status: string; readonly total?: number; readonly completed?: number }
+}
+
+/** One model on a server's card. */
+export interface ModelRow {
+  readonly model: string
+  /** "loaded": the server reports it in memory; "present": on disk, not reported loaded (or the server cannot tell). */
+  readonly state: "loaded" | "present" | "missing"
+  /** Offer a Pull button: missing, the server can pull, and no pull runs now. */
+  readonly pull: boolean
+}
+
+export const modelRows = (server: Server): ReadonlyArray<ModelRow> => {
+  if (!server.models) return []
+  const loaded = new Set(server.models.loaded ?? [])
+  const pullable = server.canPull !== false && server.pull === undefined
+  return [
+    ...server.models.present.map((model): ModelRow => ({ model, state: loaded.has(model) ? "loaded" : "present", pull: false })),
+    ...server.models.missing.map((model): ModelRow => ({ model, state: "missing", pull: pullable }))
+  ]
 }
 
 /** `3 s`, `4 min`, `2 h 5 min`, `3 d 4 h`. */

@@ -33,7 +33,7 @@ dl { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: .2rem
 dt { color: var(--idle); } dd { margin: 0; overflow-wrap: anywhere; }
 .models::before { content: "models"; color: var(--idle); font-family: system-ui, sans-serif; display: block; }
 .models { list-style: none; padding: 0; margin: .5rem 0 0; font-family: ui-monospace, monospace; font-size: .8rem; }
-.present { color: var(--good); } .missing { color: var(--bad); }
+.present { color: var(--good); } .missing { color: var(--bad); } .in-memory { font-family: system-ui, sans-serif; font-weight: 600; }
 .pull { margin-top: .5rem; } .pull progress { width: 100%; }
 .error { margin-top: .5rem; color: var(--bad); }
 .error summary { cursor: pointer; overflow-wrap: anywhere; }

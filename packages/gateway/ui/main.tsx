@@ -5,7 +5,7 @@
  */
 import { render } from "preact"
 import { useEffect, useState } from "preact/hooks"
-import { type Backend, duration, type Route, type Server, type Status, tone } from "./Data.ts"
+import { type Backend, duration, modelRows, type Route, type Server, type Status, tone } from "./Data.ts"
 import * as Link from "./Link.ts"
 import { Charts, Requests } from "./Requests.tsx"
 import { styles } from "./Styles.ts"
@@ -175,18 +175,25 @@ const ServerCard = ({ backend, server }: { readonly server: Server; readonly bac
     </dl>
     {server.models && (
       <ul class="models" aria-label="models">
-        {server.models.present.map((m) => <li key={m} class="present">✓ {m}</li>)}
-        {server.models.missing.map((m) => (
-          <li key={m} class="missing">
-            ✗ {m} (missing){" "}
-            {!server.pull && (
-              <Button label={`pull ${m} onto ${server.name}`} onClick={() => act(`pull ${m}`, "pull", { server: server.name, model: m })}>
-                Pull
-              </Button>
+        {modelRows(server).map((row) => (
+          <li key={row.model} class={row.state === "loaded" ? "present loaded" : row.state}>
+            {row.state === "missing" ? "✗" : "✓"} {row.model}
+            {row.state === "loaded" && <span class="in-memory" title="the server reports this model in memory now: answers start without loading it"> ● loaded</span>}
+            {row.state === "missing" && " (missing)"}
+            {row.pull && (
+              <>
+                {" "}
+                <Button label={`pull ${row.model} onto ${server.name}`} onClick={() => act(`pull ${row.model}`, "pull", { server: server.name, model: row.model })}>
+                  Pull
+                </Button>
+              </>
             )}
           </li>
         ))}
       </ul>
+    )}
+    {server.models && server.models.missing.length > 0 && server.canPull === false && (
+      <p class="muted">{server.type} cannot pull models: put missing ones on it by hand (or set pull.command in its supervise block).</p>
     )}
     {server.pull && <PullBar pull={server.pull} />}
     {server.lastError && (

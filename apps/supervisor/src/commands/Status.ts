@@ -1,6 +1,6 @@
 /**
  * `local-router status [--json] [--watch]`: each supervised server's state, pid, uptime, restarts,
- * models present/missing and last error, from the running supervisor's status API, or by probing
+ * models present/loaded/missing and last error, from the running supervisor's status API, or by probing
  * the servers directly when no supervisor answers. `--watch` follows the gateway's events stream
  * (the status page's own): servers, each category's route and the latest requests, redrawn on
  * every change, reconnecting when serve restarts.
@@ -27,6 +27,14 @@ const duration = (ms: number | undefined) => {
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`
 }
 
+/** `2 present (loaded: phi3.5:3.8b), missing: llava:7b (cannot pull)`; loaded only as the server reports it. */
+export const models = (s: Pick<ServerView, "models" | "canPull">): string => {
+  if (!s.models) return "-"
+  const loaded = s.models.loaded ?? []
+  const missing = s.models.missing.length ? `, missing: ${s.models.missing.join(", ")}${s.canPull === false ? " (cannot pull)" : ""}` : ""
+  return `${s.models.present.length} present${loaded.length ? ` (loaded: ${loaded.join(", ")})` : ""}${missing}`
+}
+
 const table = (servers: ReadonlyArray<ServerView>) => {
   const rows = [["SERVER", "STATE", "PID", "UPTIME", "RESTARTS", "MODELS"], ...servers.map((s) => [
     s.name,
@@ -34,7 +42,7 @@ const table = (servers: ReadonlyArray<ServerView>) => {
     s.pid === undefined ? "-" : String(s.pid),
     duration(s.uptimeMs),
     String(s.restarts),
-    s.models ? `${s.models.present.length} present${s.models.missing.length ? `, missing: ${s.models.missing.join(", ")}` : ""}` : "-"
+    models(s)
   ])]
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd())
