@@ -22,7 +22,7 @@ interface ServerState {
   readonly phase: string
   readonly pid: number
   readonly restarts: number
-  readonly models?: { readonly present: ReadonlyArray<string>; readonly missing: ReadonlyArray<string> }
+  readonly models?: { readonly present: ReadonlyArray<string>; readonly missing: ReadonlyArray<string>; readonly loaded: ReadonlyArray<string> }
 }
 
 const servers = async (url: string, token?: string) => {
@@ -81,11 +81,12 @@ beforeAll(async () => {
       // A restart that waits a second and a half, so the page has a moment to show it.
       mlx: { kind: "mlx", supervise: { restart: { backoffMin: "1500ms", backoffMax: "2s", window: "20s", limit: 4 } } },
       moondream: { kind: "moondream" },
-      // An Ollama without llava:7b that can pull it (slowly enough to watch), and does not pull by itself.
+      // An Ollama without llava:7b that can pull it (slowly enough to watch), and does not pull by itself;
+      // its full probe (which reads /api/ps) runs every half second, so a model loaded by a request shows at once.
       library: {
         kind: "ollama",
         args: ["--models", "phi3.5:3.8b", "--registry", "*", "--pull-ms", "2500", "--pull-tick-ms", "100"],
-        supervise: { pull: { onStart: false } }
+        supervise: { pull: { onStart: false }, health: { interval: "200ms", failures: 2, full: "500ms" } }
       }
     },
     edit: (config) => ({
@@ -142,6 +143,54 @@ describe("the status page", () => {
     await screenshot(tab, "1-ready-desktop")
     await tab.setViewportSize({ width: 390, height: 844 })
     await screenshot(tab, "2-ready-phone")
+    await tab.close()
+  }, 60_000)
+
+  it("a model a request loaded shows as loaded on its server's card, in /status and in local-router status", async () => {
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await tab.goto(`${serve.url}/ui`)
+    const model = '[data-server="library"] li.present:has-text("phi3.5:3.8b")'
+    await tab.waitForSelector(model, { timeout: 15_000 })
+    // Nothing is in memory until a request loads it (Ollama loads on first use).
+    expect(await tab.locator(model).textContent()).not.toContain("loaded")
+    const answer = await fetch(`${serve.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "library/phi3.5:3.8b", messages: [{ role: "user", content: "hello" }] })
+    })
+    expect(answer.headers.get("x-local-router-backend")).toBe("library")
+    await answer.text()
+    await tab.waitForSelector('[data-server="library"] li.loaded:has-text("phi3.5:3.8b ● loaded")', { timeout: 5_000 })
+    expect((await serverNamed(serve.url, "library")).models?.loaded).toEqual(["phi3.5:3.8b"])
+    // mlx_lm.server does not say what it has in memory: its model is present, never "loaded" by guess.
+    expect(await tab.locator('[data-server="mlx"] li.present:has-text("sim-model")').textContent()).toBe("✓ sim-model")
+    await screenshot(tab, "9-loaded-desktop")
+    const text = await new Promise<string>((resolve, reject) => {
+      const cli = spawn(process.execPath, [path.join(RealServe.repoDir, "apps/supervisor/dist/bin.js"), "status", "--config", serve.file, "--port", String(serve.port)], { stdio: ["ignore", "pipe", "pipe"] })
+      let out = ""
+      cli.stdout.on("data", (d: Buffer) => (out += d))
+      cli.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`status exited ${code}: ${out}`))))
+    })
+    expect(text).toMatch(/^library .*1 present \(loaded: phi3\.5:3\.8b\), missing: llava:7b$/m)
+    expect(text).toMatch(/^moondream .*missing: moondream-2 \(cannot pull\)$/m)
+    await tab.close()
+  }, 60_000)
+
+  // The fixture names moondream-2, which the simulated Station does not serve: missing on a server that cannot pull.
+  it("a server that cannot pull (Moondream Station) shows its missing model without a Pull button, and a pull asked of it is a 400 saying why", async () => {
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    await tab.goto(`${serve.url}/ui`)
+    const card = tab.locator('[data-server="moondream"]')
+    await tab.waitForSelector('[data-server="moondream"] li.missing:has-text("moondream-2")', { timeout: 15_000 })
+    expect(await card.locator("button", { hasText: "Pull" }).count()).toBe(0)
+    expect(await card.textContent()).toContain("moondream cannot pull models")
+    // The server that can pull still offers it.
+    expect(await tab.locator('button[aria-label="pull llava:7b onto library"]').count()).toBe(1)
+    await card.screenshot({ path: path.join(shots, "10-cannot-pull-card.png") })
+    const refused = await fetch(`${serve.url}/actions/pull`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ server: "moondream", model: "moondream-2" }) })
+    expect(refused.status).toBe(400)
+    expect(await refused.text()).toContain("moondream cannot pull models; a moondream server has no pull API")
+    expect((await serverNamed(serve.url, "moondream")).phase).toBe("ready")
     await tab.close()
   }, 60_000)
 
