@@ -96,7 +96,7 @@ export const routesNow = (
   snapshot: Router.Snapshot,
   circuits: Readonly<Record<string, CircuitBreaker.View>>,
   down: ReadonlyMap<string, string>,
-  missing: ReadonlyMap<string, ReadonlySet<string>> = new Map()
+  missing: ReadonlyMap<string, Missing> = new Map()
 ): ReadonlyArray<CategoryRoute> =>
   Object.entries(snapshot.config.categories).map(([category, config]) => {
     const wantsImage = config.input !== "text"
@@ -114,14 +114,20 @@ export const routesNow = (
         ? "circuit open"
         : down.has(c.backend)
         ? `server ${down.get(c.backend)}`
-        : missing.get(c.backend)?.has(c.model)
-        ? `model ${c.model} missing on the server (pull it)`
+        : missing.get(c.backend)?.models.has(c.model)
+        ? `model ${c.model} missing on the server ${missing.get(c.backend)?.canPull ? "(pull it)" : "(it cannot pull: put the model there by hand)"}`
         : undefined
       if (skip === undefined && c._tag === "Try") answer = { backend: c.backend, model: c.model }
       return { backend: c.backend, model: c.model ?? null, ...(skip === undefined ? {} : { skip }) }
     })
     return { category, input: config.input, answer, candidates }
   })
+
+/** A supervised server's missing models, and whether it can pull them (absent from an older supervisor: it can). */
+export interface Missing {
+  readonly models: ReadonlySet<string>
+  readonly canPull: boolean
+}
 
 /**
  * Supervised servers that are not up (by name, with their phase) and the models each lacks; read
@@ -130,12 +136,15 @@ export const routesNow = (
 const serversNow = (supervisor: unknown) => {
   const servers = typeof supervisor === "object" && supervisor !== null && "servers" in supervisor ? supervisor.servers : undefined
   const down = new Map<string, string>()
-  const missing = new Map<string, ReadonlySet<string>>()
+  const missing = new Map<string, Missing>()
   if (!Array.isArray(servers)) return { down, missing }
-  for (const server of servers as ReadonlyArray<{ readonly name?: unknown; readonly phase?: unknown; readonly models?: { readonly missing?: unknown } }>) {
+  for (const server of servers as ReadonlyArray<{ readonly name?: unknown; readonly phase?: unknown; readonly canPull?: unknown; readonly models?: { readonly missing?: unknown } }>) {
     if (typeof server.name !== "string") continue
     if (typeof server.phase === "string" && server.phase !== "ready" && server.phase !== "adopted") down.set(server.name, server.phase)
-    if (Array.isArray(server.models?.missing)) missing.set(server.name, new Set(server.models.missing.filter((m): m is string => typeof m === "string")))
+    if (Array.isArray(server.models?.missing)) missing.set(server.name, {
+        models: new Set(server.models.missing.filter((m): m is string => typeof m === "string")),
+        canPull: server.canPull !== false
+      })
   }
   return { down, missing }
 }

@@ -186,6 +186,9 @@ describe("the status page", () => {
     expect(await card.textContent()).toContain("moondream cannot pull models")
     // The server that can pull still offers it.
     expect(await tab.locator('button[aria-label="pull llava:7b onto library"]').count()).toBe(1)
+    // Its route says so too, instead of "pull it".
+    expect(await tab.locator('[data-category="c_moondream"] .skips').textContent()).toContain("moondream: model moondream-2 missing on the server (it cannot pull: put the model there by hand)")
+    expect(await tab.locator('[data-category="pictures"] .skips').textContent()).toContain("library: model llava:7b missing on the server (pull it)")
     await card.screenshot({ path: path.join(shots, "10-cannot-pull-card.png") })
     const refused = await fetch(`${serve.url}/actions/pull`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ server: "moondream", model: "moondream-2" }) })
     expect(refused.status).toBe(400)
