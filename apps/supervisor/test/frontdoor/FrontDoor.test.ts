@@ -3,7 +3,7 @@
  * simulator supervised behind it), attacked from outside over raw sockets:
  * - the URL that used to end the process is a named regression test;
  * - thousands of generated hostile requests (seeded, shrunk on failure): every one gets a
- *   status or a clean close, the process never exits, its memory stays put, and a real routed
+ *   status or a clean close, the process never exits, its JavaScript heap stays put, and a real routed
  *   request still answers afterwards;
  * - the connection limits hold against slow and greedy clients, and a long answer is not cut
  *   by the request timeout.
@@ -25,6 +25,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await serve?.stop()
 })
+
+/** serve's own account of its JavaScript heap in use, in MiB (/status). */
+const heapUsed = async (url: string): Promise<number> =>
+  ((await (await fetch(`${url}/status`)).json()) as { gateway: { memory: { heapUsed: number } } }).gateway.memory.heapUsed
 
 const chat = (url: string) =>
   fetch(`${url}/v1/chat/completions`, {
@@ -53,6 +57,7 @@ describe("the front door of a real serve", () => {
     await HttpFuzz.warmUp(serve.port)
     for (const raw of HttpFuzz.sample(serve.port, SEED + 1, 2_000)) await HttpFuzz.exchange(serve.port, raw, 15_000)
     const before = await serve.settledRss(0, 0)
+    const heapBefore = await heapUsed(serve.url)
     const ends = new Map<string, number>()
     const statuses = new Map<string, number>()
     await fc.assert(
@@ -68,13 +73,17 @@ describe("the front door of a real serve", () => {
     )
     const burst = serve.rss()
     const after = await serve.settledRss(before + 10 * 2 ** 20, 60_000)
+    const heapAfter = await heapUsed(serve.url)
     const mib = (n: number) => (n / 2 ** 20).toFixed(1)
     console.log(
       `front-door fuzz: ${RUNS} requests, ends ${JSON.stringify(Object.fromEntries(ends))}, statuses ${JSON.stringify(Object.fromEntries(statuses))}, ` +
-        `RSS ${mib(before)} MiB before, ${mib(burst)} right after, ${mib(after)} settled`
+        `RSS ${mib(before)} MiB before, ${mib(burst)} right after, ${mib(after)} settled; JS heap used ${heapBefore} -> ${heapAfter} MiB`
     )
     expect(serve.alive()).toBe(true)
-    expect(after - before).toBeLessThan(10 * 2 ** 20)
+    // Leaks show in serve's JavaScript heap; its resident size also moves with the allocator and
+    // the pages this load touched, which under the whole suite's parallel load varied by 15 MB
+    // between runs. bench/fuzz checks resident memory at 100,000 requests on a quiet machine.
+    expect(heapAfter - heapBefore).toBeLessThan(10)
     const routed = await chat(serve.url)
     expect(routed.status).toBe(200)
     expect(routed.headers.get("x-local-router-backend")).toBe("ollama")
