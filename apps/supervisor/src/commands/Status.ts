@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import { configOption, jsonOption } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import * as RunningServe from "../RunningServe.ts"
+import type { RequestLog } from "@local-router/gateway"
 import type { ServerView } from "../supervisor/StatusApi.ts"
 import { hostOption, portOption } from "./Serve.ts"
 
@@ -63,16 +64,7 @@ interface Watched {
     }>
   }
   readonly requests?: {
-    readonly recent: ReadonlyArray<{
-      readonly at: number
-      readonly category: string | null
-      readonly backend: string | null
-      readonly model: string | null
-      readonly attempts: number
-      readonly ttftMs: number | null
-      readonly totalMs: number
-      readonly outcome: string
-    }>
+    readonly recent: ReadonlyArray<Pick<RequestLog.Entry, "at" | "category" | "backend" | "model" | "attempts" | "ttftMs" | "totalMs" | "outcome">>
   }
 }
 
