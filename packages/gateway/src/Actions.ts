@@ -8,9 +8,9 @@
  * no page at all (no Origin: curl, the CLI). Another page, even one on this machine that may
  * read answers through CORS, cannot restart or pull anything.
  */
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { LiveRouting } from "@local-router/core"
 import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { ApiError } from "./ApiError.ts"
 
 /** The app's side of the actions (the supervisor's servers); a failure's message is for a person. */

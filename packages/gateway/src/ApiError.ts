@@ -7,7 +7,7 @@
 import * as Schema from "effect/Schema"
 import { RouteError, Trace } from "@local-router/core"
 
-export const Reason = Schema.Literal(
+export const Reason = Schema.Literals([
   "NotFound", // no such route
   "MethodNotAllowed", // the route exists with another method
   "Unauthorized", // missing or wrong bearer token
@@ -23,7 +23,7 @@ export const Reason = Schema.Literal(
   "AllFailed", // every backend tried failed
   "StreamFailed", // the answer failed after it had started
   "Internal" // a defect in local-router itself
-)
+])
 export type Reason = typeof Reason.Type
 
 export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {

@@ -10,10 +10,10 @@
  * Stream in between), so a client that disconnects interrupts the pull and closes the answer,
  * and with it the upstream request.
  */
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Router } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { Scope } from "effect/Scope"
 import type { ServerResponse } from "node:http"
 import * as Answered from "./Answered.ts"
@@ -52,7 +52,7 @@ export interface StreamEncoder {
 
 /** Waits until a full response socket drains, or closes. */
 export const drain = (res: ServerResponse): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
+  Effect.callback<void>((resume) => {
     const go = () => resume(Effect.void)
     res.once("drain", go)
     res.once("close", go)
@@ -123,20 +123,20 @@ export const stream = (
     const routeStarted = performance.now()
     const answer = context.router.pull(request)
     yield* Effect.addFinalizer(() => Effect.sync(answer.close))
-    const first = yield* Effect.either(answer.pull)
+    const first = yield* Effect.result(answer.pull)
     const committed = performance.now()
-    if (first._tag === "Left") return yield* routeFailure(context, first.left, committed - routeStarted)
-    if (first.right === undefined) {
+    if (first._tag === "Failure") return yield* routeFailure(context, first.failure, committed - routeStarted)
+    if (first.success === undefined) {
       return context.error(new ApiError.ApiError({ reason: "Internal", message: "the router ended the stream without an answer" }))
     }
-    const head = Chunk.unsafeFromArray(first.right)
-    const routed = Chunk.unsafeHead(head)
+    const head = Chunk.fromArrayUnsafe(first.success)
+    const routed = Chunk.headUnsafe(head)
     if (routed._tag !== "Routed") {
       return context.error(new ApiError.ApiError({ reason: "Internal", message: "the router's stream did not start with its commit" }))
     }
     const frames = encoder(routed)
     const watch = (events: Chunk.Chunk<Router.Event>) => {
-      const last = Chunk.unsafeLast(events)
+      const last = Chunk.lastUnsafe(events)
       if (last._tag === "Done") {
         context.metrics.trace(last.trace)
         context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed, status: 200, outcome: "answered", trace: last.trace }))
@@ -159,15 +159,15 @@ export const stream = (
     const write = (text: string): Effect.Effect<void> => (text === "" || res.write(text) || res.destroyed ? Effect.void : drained)
     yield* write(frames.events(head))
     while (true) {
-      const next = yield* Effect.either(answer.pull)
-      if (next._tag === "Right" && next.right !== undefined) {
-        const events = Chunk.unsafeFromArray(next.right)
+      const next = yield* Effect.result(answer.pull)
+      if (next._tag === "Success" && next.success !== undefined) {
+        const events = Chunk.fromArrayUnsafe(next.success)
         watch(events)
         yield* write(frames.events(events))
         continue
       }
-      if (next._tag === "Left") {
-        const error = next.left
+      if (next._tag === "Failure") {
+        const error = next.failure
         context.metrics.trace(error.trace)
         context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed, status: 200, outcome: "cut", trace: error.trace }))
         const known = yield* context.known

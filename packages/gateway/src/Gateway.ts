@@ -13,16 +13,15 @@
  * - The server, its connections and requests in flight live in the caller's scope: closing
  *   it stops listening and interrupts what is running (which aborts the upstream requests).
  */
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { NodeHttp, type Router, type RoutingConfig } from "@local-router/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
 import type * as http from "node:http"
@@ -111,7 +110,7 @@ export interface Gateway {
   readonly metrics: Metrics.Metrics
 }
 
-export const Gateway = Context.GenericTag<Gateway>("@local-router/gateway/Gateway")
+export const Gateway = Context.Service<Gateway>("@local-router/gateway/Gateway")
 
 export const defaultHost = "127.0.0.1"
 export const defaultPort = 4141
@@ -124,16 +123,16 @@ export const defaultMaxBodyBytes = 32 * 1024 * 1024
 export const settingsFromConfig = (
   server: RoutingConfig.ServerConfig,
   env: Readonly<Record<string, string | undefined>> = process.env
-): Either.Either<Settings, GatewayError> => {
+): Result.Result<Settings, GatewayError> => {
   const fromFile = server.tokenEnv === undefined ? undefined : env[server.tokenEnv]
   if (server.tokenEnv !== undefined && !fromFile) {
-    return Either.left(new GatewayError({
+    return Result.fail(new GatewayError({
       reason: "TokenMissing",
       message: `routing.yaml sets server.token: env:${server.tokenEnv}, but ${server.tokenEnv} is not set`
     }))
   }
   const token = fromFile || env.LOCAL_ROUTER_TOKEN
-  return Either.right({
+  return Result.succeed({
     host: server.host,
     port: server.port,
     token: token ? Redacted.make(token) : undefined,
@@ -193,7 +192,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     nodeServer.maxConnections = limits.maxConnections
     const overLimit = Connections.limitPerClient(nodeServer, limits.maxConnectionsPerClient)
     yield* Effect.acquireRelease(
-      Effect.async<void, GatewayError>((resume) => {
+      Effect.callback<void, GatewayError>((resume) => {
         const refused = (error: Error) =>
           resume(Effect.fail(new GatewayError({ reason: "Listen", message: `cannot listen on ${host}:${port}: ${describe(error)}` })))
         nodeServer.once("error", refused)
@@ -205,7 +204,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       // Requests still running were interrupted just before (their fibers live in the scope
       // opened below); idle keep-alive connections are let go rather than waited for.
       () =>
-        Effect.async<void>((resume) => {
+        Effect.callback<void>((resume) => {
           nodeServer.close(() => resume(Effect.void))
           nodeServer.closeAllConnections()
         })
@@ -227,7 +226,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         const snapshot = yield* routing.snapshot
         return yield* decode(body, snapshot)
       }).pipe(
-        Effect.catchAll((error) => {
+        Effect.catch((error) => {
           const response = renderError(dialect)(error)
           metrics.request(endpoint, response.status, (performance.now() - started) / 1000, (performance.now() - started) / 1000)
           return Effect.succeed(
@@ -257,7 +256,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
 
     const chatCompletions = (request: Incoming, started: number) =>
       routed("openai", "openai_chat", request, started, (body, snapshot) =>
-        Effect.flatMap(ChatCompletions.decode(body, snapshot), (decoded) => {
+        Effect.flatMap(Effect.fromResult(ChatCompletions.decode(body, snapshot)), (decoded) => {
           const context = exchange(request, "openai", "openai_chat", started, decoded.model)
           return decoded.stream
             ? Exchange.stream(context, decoded.request, "text/event-stream", () => ChatCompletions.encoder(decoded.model, decoded.includeUsage))
@@ -266,7 +265,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
 
     const generation = (kind: Generation.Kind, request: Incoming, started: number) =>
       routed("ollama", `ollama_${kind}`, request, started, (body, snapshot) =>
-        Effect.flatMap(Generation.decode(kind, body, snapshot), (decoded) => {
+        Effect.flatMap(Effect.fromResult(Generation.decode(kind, body, snapshot)), (decoded) => {
           const context = exchange(request, "ollama", `ollama_${kind}`, started, decoded.model)
           if (decoded.load) {
             const line = Generation.loaded(kind, decoded.model)
@@ -299,13 +298,11 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       return Effect.flatMap(RequestBody.bytes(request.source, maxBodyBytes), (body) => {
         const q = request.url.indexOf("?")
         const input = VisionRoutes.upload(request.headers["content-type"], body, new URLSearchParams(q < 0 ? "" : request.url.slice(q + 1)), kind)
-        if (Either.isLeft(input)) return Effect.fail(input.left)
-        return kind === "image" ? VisionRoutes.describe(vision, input.right, started) : VisionRoutes.pdf(vision, input.right, started)
+        if (Result.isFailure(input)) return Effect.fail(input.failure)
+        return kind === "image" ? VisionRoutes.describe(vision, input.success, started) : VisionRoutes.pdf(vision, input.success, started)
       }).pipe(
-        Effect.tapBoth({
-          onFailure: (error) => Effect.sync(() => metrics.request(`vision_${kind}`, ApiError.status(error.reason), (performance.now() - started) / 1000, 0)),
-          onSuccess: (response) => Effect.sync(() => metrics.request(`vision_${kind}`, response.status, (performance.now() - started) / 1000, 0))
-        })
+        Effect.tapError((error) => Effect.sync(() => metrics.request(`vision_${kind}`, ApiError.status(error.reason), (performance.now() - started) / 1000, 0))),
+        Effect.tap((response) => Effect.sync(() => metrics.request(`vision_${kind}`, response.status, (performance.now() - started) / 1000, 0)))
       )
     }
 
@@ -325,7 +322,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const action = (kind: Actions.Kind) => (request: Incoming) => {
       const refused = Actions.refusal(request.headers)
       if (refused) {
-        return Effect.zipRight(
+        return Effect.andThen(
           Effect.logWarning(`gateway: refused the ${kind} action: ${refused}`),
           Effect.fail(new ApiError.ApiError({ reason: "Forbidden", message: refused }))
         )
@@ -425,7 +422,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         dialect = match._tag === "Found" ? match.route.dialect : match.dialect
         const refused = refusal(request, path, match._tag === "Found" && match.route.open === true)
         if (refused) {
-          return Effect.zipRight(
+          return Effect.andThen(
             Effect.logWarning(`gateway: refused ${clip(request.method)} ${clip(path)}: ${refused.message}`),
             Effect.fail(refused)
           )
@@ -443,8 +440,8 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         if (wrongType) return Effect.fail(new ApiError.ApiError({ reason: "UnsupportedMediaType", message: wrongType }))
         return match.route.handle(request, started, match.param)
       }).pipe(
-        Effect.catchAll((error) => Effect.succeed(withAllow(renderError(dialect)(error), error, table.allow(path)))),
-        Effect.catchAllCause((cause) =>
+        Effect.catch((error) => Effect.succeed(withAllow(renderError(dialect)(error), error, table.allow(path)))),
+        Effect.catchCause((cause) =>
           Effect.as(
             Effect.logError("gateway: unexpected failure", cause),
             renderError(dialect)(new ApiError.ApiError({ reason: "Internal", message: "local-router hit an internal error; see its log" }))
@@ -492,15 +489,15 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         }
         const fiber = runFork(
           Effect.scoped(Effect.flatMap(respond(request, started), (response) => send(res, response))).pipe(
-            Effect.catchAllCause((cause) =>
-              Cause.isInterruptedOnly(cause)
+            Effect.catchCause((cause) =>
+              Cause.hasInterruptsOnly(cause)
                 ? Effect.void
-                : Effect.zipRight(Effect.logError("gateway: an answer could not be written", cause), Effect.sync(() => abandon(res)))
+                : Effect.andThen(Effect.logError("gateway: an answer could not be written", cause), Effect.sync(() => abandon(res)))
             )
           )
         )
         res.on("close", () => {
-          if (!res.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
+          if (!res.writableEnded) fiber.interruptUnsafe()
         })
       } catch (defect) {
         // Nothing above should throw; if it ever does, this request fails alone and serve goes on.
@@ -584,9 +581,9 @@ const send = (res: http.ServerResponse, response: HttpServerResponse.HttpServerR
         Effect.matchCauseEffect({
           onSuccess: () => Effect.sync(() => res.end()),
           onFailure: (cause) =>
-            Cause.isInterruptedOnly(cause)
+            Cause.hasInterruptsOnly(cause)
               ? Effect.sync(() => res.destroy())
-              : Effect.zipRight(Effect.logError("gateway: a response stream failed", cause), Effect.sync(() => res.destroy()))
+              : Effect.andThen(Effect.logError("gateway: a response stream failed", cause), Effect.sync(() => res.destroy()))
         })
       )
     }
@@ -598,7 +595,7 @@ const send = (res: http.ServerResponse, response: HttpServerResponse.HttpServerR
 }
 
 /** The gateway as a layer; it listens while the layer is in use. */
-export const layer = (options: Options): Layer.Layer<Gateway, GatewayError> => Layer.scoped(Gateway, make(options))
+export const layer = (options: Options): Layer.Layer<Gateway, GatewayError> => Layer.effect(Gateway, make(options))
 
 const describe = (cause: unknown): string => {
   if (cause instanceof Error) return (cause as NodeJS.ErrnoException).code ?? cause.message

@@ -8,7 +8,7 @@
  * on a caller's behalf to addresses the caller chose.
  */
 import type { Backend } from "@local-router/core"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 
 const BASE64 = /^[A-Za-z0-9+/=\s_-]*$/
 
@@ -74,31 +74,31 @@ export const dimensions = (bytes: Uint8Array, mime: string): { readonly width: n
   }
 }
 
-const decode = (base64: string, declared: string | undefined): Either.Either<Backend.Image, string> => {
-  if (!BASE64.test(base64)) return Either.left("the image is not base64")
+const decode = (base64: string, declared: string | undefined): Result.Result<Backend.Image, string> => {
+  if (!BASE64.test(base64)) return Result.fail("the image is not base64")
   const data = Buffer.from(base64, "base64")
-  if (data.length === 0) return Either.left("the image is empty")
+  if (data.length === 0) return Result.fail("the image is empty")
   const mime = sniff(data) ?? declared
-  if (mime === undefined) return Either.left("the image is not PNG, JPEG, GIF or WebP")
+  if (mime === undefined) return Result.fail("the image is not PNG, JPEG, GIF or WebP")
   const size = dimensions(data, mime)
   if (size && size.width * size.height > maxPixels) {
-    return Either.left(`the image declares ${size.width}x${size.height} pixels (${Math.round(size.width * size.height / 1e6)} MP), over the ${maxPixels / 1e6} MP limit`)
+    return Result.fail(`the image declares ${size.width}x${size.height} pixels (${Math.round(size.width * size.height / 1e6)} MP), over the ${maxPixels / 1e6} MP limit`)
   }
-  return Either.right({ data, mime })
+  return Result.succeed({ data, mime })
 }
 
 /** Bare base64 (Ollama), or a data URL for lenience. */
-export const fromBase64 = (value: string): Either.Either<Backend.Image, string> =>
+export const fromBase64 = (value: string): Result.Result<Backend.Image, string> =>
   value.startsWith("data:") ? fromUrl(value) : decode(value, undefined)
 
 /** An OpenAI `image_url.url`. */
-export const fromUrl = (url: string): Either.Either<Backend.Image, string> => {
+export const fromUrl = (url: string): Result.Result<Backend.Image, string> => {
   if (/^https?:\/\//i.test(url)) {
-    return Either.left("image URLs are not supported: send the image as a data URL (data:image/png;base64,...)")
+    return Result.fail("image URLs are not supported: send the image as a data URL (data:image/png;base64,...)")
   }
   const comma = url.indexOf(",")
   if (!url.startsWith("data:") || comma < 0 || !url.slice(0, comma).endsWith(";base64")) {
-    return Either.left("invalid image input: expected a data URL (data:image/png;base64,...)")
+    return Result.fail("invalid image input: expected a data URL (data:image/png;base64,...)")
   }
   const declared = url.slice(5, comma - ";base64".length)
   return decode(url.slice(comma + 1), declared === "" ? undefined : declared)

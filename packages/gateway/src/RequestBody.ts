@@ -10,7 +10,7 @@ import type { IncomingMessage } from "node:http"
 import { ApiError } from "./ApiError.ts"
 
 export const bytes = (source: IncomingMessage, maxBytes: number): Effect.Effect<Buffer, ApiError> =>
-  Effect.async<Buffer, ApiError>((resume) => {
+  Effect.callback<Buffer, ApiError>((resume) => {
     const tooLarge = () => new ApiError({ reason: "TooLarge", message: `the request body is larger than ${maxBytes} bytes` })
     const declared = Number(source.headers["content-length"])
     if (declared > maxBytes) {

@@ -6,7 +6,7 @@
  */
 import { type CircuitBreaker, type ConfigError, type LiveRouting, Plan, type Router } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import type * as RequestLog from "./RequestLog.ts"
 
 /** The app's view of its servers (the supervisor's state), as JSON-ready data. */
@@ -104,9 +104,9 @@ export const routesNow = (
       category,
       messages: [{ role: "user", content: "status", ...(wantsImage ? { images: [anImage] } : {}) }]
     })
-    if (Either.isLeft(plan)) return { category, input: config.input, answer: undefined, candidates: [] }
+    if (Result.isFailure(plan)) return { category, input: config.input, answer: undefined, candidates: [] }
     let answer: CategoryRoute["answer"]
-    const candidates = plan.right.candidates.map((c) => {
+    const candidates = plan.success.candidates.map((c) => {
       if (answer) return { backend: c.backend, model: c.model ?? null }
       const skip = c._tag === "Skip"
         ? c.reason

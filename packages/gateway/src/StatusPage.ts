@@ -4,8 +4,8 @@
  * from anywhere else and it works offline) and `GET /status/events`, the `/status` JSON as
  * server-sent events, which is all the page reads: it holds no data the CLI cannot get.
  */
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
@@ -87,7 +87,7 @@ export const serve = (asset: Asset, acceptEncoding: string | undefined): HttpSer
  */
 export const events = (status: Effect.Effect<string>): HttpServerResponse.HttpServerResponse => {
   const encoder = new TextEncoder()
-  const frames = Stream.repeatEffectWithSchedule(status, Schedule.spaced(tickMs)).pipe(
+  const frames = Stream.fromEffectSchedule(status, Schedule.spaced(tickMs)).pipe(
     Stream.changes,
     Stream.map((json) => encoder.encode(`data: ${json}\n\n`))
   )

@@ -4,9 +4,9 @@
  */
 import { Router, RoutingConfig } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as http from "node:http"
 import { afterEach, describe, expect, it } from "vitest"
 import { Access, Gateway } from "../src/index.ts"
@@ -28,14 +28,14 @@ const chat = { model: "fast", messages: [{ role: "user", content: "hi" }] }
 
 describe("binding and tokens", () => {
   it("refuses to listen on a non-loopback host without a token, and says how to fix it", async () => {
-    const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+    const config = Result.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
     const snapshot = Effect.succeed<Router.Snapshot>({ version: 1, config, backends: new Map() })
     const exit = await Effect.runPromiseExit(Effect.scoped(Effect.gen(function*() {
       const router = yield* Router.make(snapshot)
       return yield* Gateway.make({ host: "0.0.0.0", port: 0, router, routing: { snapshot } })
     })))
     expect(Exit.isFailure(exit)).toBe(true)
-    const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    const error = Result.getOrUndefined(Exit.findError(exit))
     expect(error).toMatchObject({ _tag: "GatewayError", reason: "UnsafeBind" })
     expect(error?.message).toMatch(/LOCAL_ROUTER_TOKEN/)
   })
@@ -73,11 +73,11 @@ describe("binding and tokens", () => {
   it("settings from routing.yaml: the token comes from the named variable, else LOCAL_ROUTER_TOKEN", () => {
     const server = { ...RoutingConfig.defaultServer, host: "0.0.0.0", tokenEnv: "GW_TOKEN", origins: ["http://app.local"] }
     const missing = Gateway.settingsFromConfig(server, {})
-    expect(Either.isLeft(missing) && missing.left.reason).toBe("TokenMissing")
-    const fromFile = Either.getOrThrow(Gateway.settingsFromConfig(server, { GW_TOKEN: "t1", LOCAL_ROUTER_TOKEN: "t2" }))
+    expect(Result.isFailure(missing) && missing.failure.reason).toBe("TokenMissing")
+    const fromFile = Result.getOrThrow(Gateway.settingsFromConfig(server, { GW_TOKEN: "t1", LOCAL_ROUTER_TOKEN: "t2" }))
     expect(fromFile.token && Redacted.value(fromFile.token)).toBe("t1")
     expect(fromFile.origins).toEqual(["http://app.local"])
-    const fromEnv = Either.getOrThrow(Gateway.settingsFromConfig(RoutingConfig.defaultServer, { LOCAL_ROUTER_TOKEN: "t2" }))
+    const fromEnv = Result.getOrThrow(Gateway.settingsFromConfig(RoutingConfig.defaultServer, { LOCAL_ROUTER_TOKEN: "t2" }))
     expect(fromEnv.token && Redacted.value(fromEnv.token)).toBe("t2")
     expect(fromEnv).toMatchObject({ host: "127.0.0.1", port: 4141, origins: [] })
   })
@@ -100,7 +100,7 @@ describe("binding and tokens", () => {
 
 describe("as a layer", () => {
   it("Gateway.layer listens while the layer is in use and says where", async () => {
-    const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+    const config = Result.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
     const snapshot = Effect.succeed<Router.Snapshot>({ version: 1, config, backends: new Map() })
     const health = await Effect.runPromise(Effect.gen(function*() {
       const router = yield* Router.make(snapshot)

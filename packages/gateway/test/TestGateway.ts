@@ -5,8 +5,8 @@
 import { Router, RoutingConfig } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import type { VisionService } from "../src/vision/VisionRoutes.ts"
 import { Gateway } from "../src/index.ts"
@@ -52,7 +52,7 @@ export const start = async (
     readonly vision?: (router: Router.Router) => Effect.Effect<VisionService, never, Scope.Scope>
   } = {}
 ): Promise<Running> => {
-  const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+  const config = Result.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
   const scripted = Object.fromEntries(
     (["mlx", "ollama", "cloud", "vision"] as const).map((name) => [
       name,
@@ -76,7 +76,7 @@ export const start = async (
       const vision = makeVision ? yield* makeVision(router) : undefined
       const gateway = yield* Gateway.make({ port: 0, ...rest, vision, router, routing: { snapshot: Effect.succeed(snapshot) } })
       return { gateway, router }
-    }).pipe(Scope.extend(scope))
+    }).pipe(Scope.provide(scope))
   )
   return { url: gateway.url, gateway, scripted, router, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }

@@ -27,7 +27,7 @@ const builtins = new Map<string, Backend.Definition>([
 const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
 
 let sims: { mlx: Simulator.Running; ollama: Simulator.Running }
-let scope: Scope.CloseableScope
+let scope: Scope.Closeable
 let url: string
 let dir: string
 
@@ -61,7 +61,7 @@ categories:
     const router = yield* Router.make(live.snapshot)
     const gateway = yield* Gateway.make({ port: 0, router, routing: live })
     return gateway.url
-  }).pipe(Scope.extend(scope)))
+  }).pipe(Scope.provide(scope)))
 }, 60_000)
 
 afterEach(async () => {

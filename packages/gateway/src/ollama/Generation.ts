@@ -13,7 +13,7 @@
  */
 import type { Backend, Router } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
 import type { StreamEncoder } from "../Exchange.ts"
@@ -30,85 +30,85 @@ export interface Decoded {
   readonly request: Router.Request
 }
 
-const images = (raw: unknown, at: string): Either.Either<ReadonlyArray<Backend.Image> | undefined, ApiError.ApiError> => {
-  if (raw === undefined || raw === null) return Either.right(undefined)
-  if (!Array.isArray(raw)) return Either.left(ApiError.invalid(`${at} must be an array of base64 strings`))
+const images = (raw: unknown, at: string): Result.Result<ReadonlyArray<Backend.Image> | undefined, ApiError.ApiError> => {
+  if (raw === undefined || raw === null) return Result.succeed(undefined)
+  if (!Array.isArray(raw)) return Result.fail(ApiError.invalid(`${at} must be an array of base64 strings`))
   const out: Array<Backend.Image> = []
   for (let i = 0; i < raw.length; i++) {
     const value = raw[i]
-    if (typeof value !== "string") return Either.left(ApiError.invalid(`${at}[${i}] must be a base64 string`))
+    if (typeof value !== "string") return Result.fail(ApiError.invalid(`${at}[${i}] must be a base64 string`))
     const image = ImageInput.fromBase64(value)
-    if (Either.isLeft(image)) return Either.left(ApiError.invalid(`${at}[${i}]: ${image.left}`))
-    out.push(image.right)
+    if (Result.isFailure(image)) return Result.fail(ApiError.invalid(`${at}[${i}]: ${image.failure}`))
+    out.push(image.success)
   }
-  return Either.right(out.length > 0 ? out : undefined)
+  return Result.succeed(out.length > 0 ? out : undefined)
 }
 
-const options = (raw: unknown): Either.Either<Backend.Options, ApiError.ApiError> => {
-  if (raw === undefined || raw === null) return Either.right({})
-  if (typeof raw !== "object") return Either.left(ApiError.invalid("options must be an object"))
+const options = (raw: unknown): Result.Result<Backend.Options, ApiError.ApiError> => {
+  if (raw === undefined || raw === null) return Result.succeed({})
+  if (typeof raw !== "object") return Result.fail(ApiError.invalid("options must be an object"))
   const o = raw as Record<string, unknown>
   const out: { -readonly [K in keyof Backend.Options]: Backend.Options[K] } = {}
   for (const [key, field] of [["temperature", "temperature"], ["top_p", "topP"], ["seed", "seed"], ["num_predict", "maxTokens"]] as const) {
     const value = o[key]
     if (value === undefined || value === null) continue
-    if (typeof value !== "number" || !Number.isFinite(value)) return Either.left(ApiError.invalid(`options.${key} must be a number`))
+    if (typeof value !== "number" || !Number.isFinite(value)) return Result.fail(ApiError.invalid(`options.${key} must be a number`))
     // num_predict -1 (or -2) means "no limit" on Ollama.
     if (field === "maxTokens" && value < 0) continue
     out[field] = value
   }
   if (Array.isArray(o.stop) && o.stop.every((s) => typeof s === "string")) out.stop = o.stop as Array<string>
-  else if (o.stop !== undefined && o.stop !== null) return Either.left(ApiError.invalid("options.stop must be an array of strings"))
-  return Either.right(out)
+  else if (o.stop !== undefined && o.stop !== null) return Result.fail(ApiError.invalid("options.stop must be an array of strings"))
+  return Result.succeed(out)
 }
 
 const roles: Record<string, Backend.Message["role"]> = { system: "system", user: "user", assistant: "assistant" }
 
-const messages = (raw: unknown): Either.Either<ReadonlyArray<Backend.Message>, ApiError.ApiError> => {
-  if (raw === undefined || raw === null) return Either.right([])
-  if (!Array.isArray(raw)) return Either.left(ApiError.invalid("messages must be an array"))
+const messages = (raw: unknown): Result.Result<ReadonlyArray<Backend.Message>, ApiError.ApiError> => {
+  if (raw === undefined || raw === null) return Result.succeed([])
+  if (!Array.isArray(raw)) return Result.fail(ApiError.invalid("messages must be an array"))
   const out: Array<Backend.Message> = []
   for (let i = 0; i < raw.length; i++) {
     const m = raw[i] as { role?: unknown; content?: unknown; images?: unknown } | null
     const role = typeof m?.role === "string" ? roles[m.role] : undefined
-    if (role === undefined) return Either.left(ApiError.invalid(`messages[${i}].role must be system, user or assistant (tools are not supported)`))
+    if (role === undefined) return Result.fail(ApiError.invalid(`messages[${i}].role must be system, user or assistant (tools are not supported)`))
     const content = m?.content ?? ""
-    if (typeof content !== "string") return Either.left(ApiError.invalid(`messages[${i}].content must be a string`))
+    if (typeof content !== "string") return Result.fail(ApiError.invalid(`messages[${i}].content must be a string`))
     const imgs = images(m?.images, `messages[${i}].images`)
-    if (Either.isLeft(imgs)) return Either.left(imgs.left)
-    out.push(imgs.right ? { role, content, images: imgs.right } : { role, content })
+    if (Result.isFailure(imgs)) return Result.fail(imgs.failure)
+    out.push(imgs.success ? { role, content, images: imgs.success } : { role, content })
   }
-  return Either.right(out)
+  return Result.succeed(out)
 }
 
-export const decode = (kind: Kind, body: Record<string, unknown>, snapshot: Router.Snapshot): Either.Either<Decoded, ApiError.ApiError> => {
+export const decode = (kind: Kind, body: Record<string, unknown>, snapshot: Router.Snapshot): Result.Result<Decoded, ApiError.ApiError> => {
   const model = body.model
-  if (typeof model !== "string" || model === "") return Either.left(ApiError.invalid("model is required"))
-  if (Array.isArray(body.tools) && body.tools.length > 0) return Either.left(ApiError.invalid(`${model} does not support tools`))
+  if (typeof model !== "string" || model === "") return Result.fail(ApiError.invalid("model is required"))
+  if (Array.isArray(body.tools) && body.tools.length > 0) return Result.fail(ApiError.invalid(`${model} does not support tools`))
   // Structured output is refused rather than ignored, so a caller never parses prose as JSON.
   if (body.format !== undefined && body.format !== null && body.format !== "") {
-    return Either.left(ApiError.invalid(`${model} does not support format (structured output)`))
+    return Result.fail(ApiError.invalid(`${model} does not support format (structured output)`))
   }
   const opts = options(body.options)
-  if (Either.isLeft(opts)) return Either.left(opts.left)
+  if (Result.isFailure(opts)) return Result.fail(opts.failure)
   const target = Catalog.resolve(snapshot, model)
   const stream = body.stream !== false
   if (kind === "chat") {
     const list = messages(body.messages)
-    if (Either.isLeft(list)) return Either.left(list.left)
-    return Either.right({ model, stream, load: list.right.length === 0, request: { ...target, messages: list.right, options: opts.right } })
+    if (Result.isFailure(list)) return Result.fail(list.failure)
+    return Result.succeed({ model, stream, load: list.success.length === 0, request: { ...target, messages: list.success, options: opts.success } })
   }
   const prompt = body.prompt ?? ""
-  if (typeof prompt !== "string") return Either.left(ApiError.invalid("prompt must be a string"))
+  if (typeof prompt !== "string") return Result.fail(ApiError.invalid("prompt must be a string"))
   const system = typeof body.system === "string" && body.system !== "" ? body.system : undefined
   const imgs = images(body.images, "images")
-  if (Either.isLeft(imgs)) return Either.left(imgs.left)
-  const user: Backend.Message = imgs.right ? { role: "user", content: prompt, images: imgs.right } : { role: "user", content: prompt }
-  return Either.right({
+  if (Result.isFailure(imgs)) return Result.fail(imgs.failure)
+  const user: Backend.Message = imgs.success ? { role: "user", content: prompt, images: imgs.success } : { role: "user", content: prompt }
+  return Result.succeed({
     model,
     stream,
-    load: prompt === "" && imgs.right === undefined,
-    request: { ...target, system, messages: [user], options: opts.right }
+    load: prompt === "" && imgs.success === undefined,
+    request: { ...target, system, messages: [user], options: opts.success }
   })
 }
 

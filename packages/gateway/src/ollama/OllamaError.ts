@@ -3,7 +3,7 @@
  * npm client turns into a ResponseError carrying `error` and `status_code`. Unknown routes
  * answer like Ollama's router does: text `404 page not found` / `405 method not allowed`.
  */
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as ApiError from "../ApiError.ts"
 
 export const response = (error: ApiError.ApiError, headers?: Record<string, string>): HttpServerResponse.HttpServerResponse => {

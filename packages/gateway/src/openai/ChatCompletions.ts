@@ -14,7 +14,7 @@
  */
 import type { Backend, Router } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
 import * as ImageInput from "../ImageInput.ts"
@@ -30,16 +30,16 @@ export interface Decoded {
 
 const roles: Record<string, Backend.Message["role"]> = { system: "system", developer: "system", user: "user", assistant: "assistant" }
 
-const message = (raw: unknown, i: number): Either.Either<Backend.Message, ApiError.ApiError> => {
-  if (typeof raw !== "object" || raw === null) return Either.left(ApiError.invalid(`messages[${i}] must be an object`))
+const message = (raw: unknown, i: number): Result.Result<Backend.Message, ApiError.ApiError> => {
+  if (typeof raw !== "object" || raw === null) return Result.fail(ApiError.invalid(`messages[${i}] must be an object`))
   const { content, role } = raw as { role?: unknown; content?: unknown }
   const mapped = typeof role === "string" ? roles[role] : undefined
   if (mapped === undefined) {
-    return Either.left(ApiError.invalid(`messages[${i}].role must be one of system, developer, user, assistant (tools are not supported)`))
+    return Result.fail(ApiError.invalid(`messages[${i}].role must be one of system, developer, user, assistant (tools are not supported)`))
   }
-  if (typeof content === "string") return Either.right({ role: mapped, content })
-  if (content === null || content === undefined) return Either.right({ role: mapped, content: "" })
-  if (!Array.isArray(content)) return Either.left(ApiError.invalid(`messages[${i}].content must be a string or an array of parts`))
+  if (typeof content === "string") return Result.succeed({ role: mapped, content })
+  if (content === null || content === undefined) return Result.succeed({ role: mapped, content: "" })
+  if (!Array.isArray(content)) return Result.fail(ApiError.invalid(`messages[${i}].content must be a string or an array of parts`))
   let text = ""
   const images: Array<Backend.Image> = []
   for (let j = 0; j < content.length; j++) {
@@ -49,63 +49,63 @@ const message = (raw: unknown, i: number): Either.Either<Backend.Message, ApiErr
     } else if (part?.type === "image_url") {
       const ref = part.image_url as { url?: unknown } | string | undefined
       const url = typeof ref === "string" ? ref : ref?.url
-      if (typeof url !== "string") return Either.left(ApiError.invalid(`messages[${i}].content[${j}].image_url.url must be a string`))
+      if (typeof url !== "string") return Result.fail(ApiError.invalid(`messages[${i}].content[${j}].image_url.url must be a string`))
       const image = ImageInput.fromUrl(url)
-      if (Either.isLeft(image)) return Either.left(ApiError.invalid(`messages[${i}].content[${j}]: ${image.left}`))
-      images.push(image.right)
+      if (Result.isFailure(image)) return Result.fail(ApiError.invalid(`messages[${i}].content[${j}]: ${image.failure}`))
+      images.push(image.success)
     } else {
-      return Either.left(ApiError.invalid(`messages[${i}].content[${j}]: unsupported part type ${JSON.stringify(part?.type)} (text and image_url are supported)`))
+      return Result.fail(ApiError.invalid(`messages[${i}].content[${j}]: unsupported part type ${JSON.stringify(part?.type)} (text and image_url are supported)`))
     }
   }
-  return Either.right(images.length > 0 ? { role: mapped, content: text, images } : { role: mapped, content: text })
+  return Result.succeed(images.length > 0 ? { role: mapped, content: text, images } : { role: mapped, content: text })
 }
 
-const options = (body: Record<string, unknown>): Either.Either<Backend.Options, ApiError.ApiError> => {
+const options = (body: Record<string, unknown>): Result.Result<Backend.Options, ApiError.ApiError> => {
   const out: { -readonly [K in keyof Backend.Options]: Backend.Options[K] } = {}
-  const number = (key: string): Either.Either<number | undefined, ApiError.ApiError> => {
+  const number = (key: string): Result.Result<number | undefined, ApiError.ApiError> => {
     const value = body[key]
-    if (value === undefined || value === null) return Either.right(undefined)
-    return typeof value === "number" && Number.isFinite(value) ? Either.right(value) : Either.left(ApiError.invalid(`${key} must be a number`))
+    if (value === undefined || value === null) return Result.succeed(undefined)
+    return typeof value === "number" && Number.isFinite(value) ? Result.succeed(value) : Result.fail(ApiError.invalid(`${key} must be a number`))
   }
   for (const [key, field] of [["temperature", "temperature"], ["top_p", "topP"], ["seed", "seed"], ["max_completion_tokens", "maxTokens"], ["max_tokens", "maxTokens"]] as const) {
     const value = number(key)
-    if (Either.isLeft(value)) return Either.left(value.left)
-    if (value.right !== undefined && out[field] === undefined) out[field] = value.right
+    if (Result.isFailure(value)) return Result.fail(value.failure)
+    if (value.success !== undefined && out[field] === undefined) out[field] = value.success
   }
   const stop = body.stop
   if (typeof stop === "string") out.stop = [stop]
   else if (Array.isArray(stop) && stop.every((s) => typeof s === "string")) out.stop = stop as Array<string>
-  else if (stop !== undefined && stop !== null) return Either.left(ApiError.invalid("stop must be a string or an array of strings"))
-  return Either.right(out)
+  else if (stop !== undefined && stop !== null) return Result.fail(ApiError.invalid("stop must be a string or an array of strings"))
+  return Result.succeed(out)
 }
 
-export const decode = (body: Record<string, unknown>, snapshot: Router.Snapshot): Either.Either<Decoded, ApiError.ApiError> => {
+export const decode = (body: Record<string, unknown>, snapshot: Router.Snapshot): Result.Result<Decoded, ApiError.ApiError> => {
   const model = body.model
-  if (typeof model !== "string" || model === "") return Either.left(ApiError.invalid("model is required: a category or backend/model"))
+  if (typeof model !== "string" || model === "") return Result.fail(ApiError.invalid("model is required: a category or backend/model"))
   const raw = body.messages
-  if (!Array.isArray(raw) || raw.length === 0) return Either.left(ApiError.invalid("messages must be a non-empty array"))
-  if (typeof body.n === "number" && body.n !== 1) return Either.left(ApiError.invalid("n must be 1"))
+  if (!Array.isArray(raw) || raw.length === 0) return Result.fail(ApiError.invalid("messages must be a non-empty array"))
+  if (typeof body.n === "number" && body.n !== 1) return Result.fail(ApiError.invalid("n must be 1"))
   // Refused rather than ignored: a caller relying on tools or a JSON format must not get plain prose silently.
-  if (Array.isArray(body.tools) && body.tools.length > 0) return Either.left(ApiError.invalid("tools are not supported by local-router"))
+  if (Array.isArray(body.tools) && body.tools.length > 0) return Result.fail(ApiError.invalid("tools are not supported by local-router"))
   const format = (body.response_format as { type?: unknown } | null | undefined)?.type
   if (format !== undefined && format !== "text") {
-    return Either.left(ApiError.invalid(`response_format ${JSON.stringify(format)} is not supported by local-router (only "text")`))
+    return Result.fail(ApiError.invalid(`response_format ${JSON.stringify(format)} is not supported by local-router (only "text")`))
   }
   const messages: Array<Backend.Message> = []
   for (let i = 0; i < raw.length; i++) {
     const m = message(raw[i], i)
-    if (Either.isLeft(m)) return Either.left(m.left)
-    messages.push(m.right)
+    if (Result.isFailure(m)) return Result.fail(m.failure)
+    messages.push(m.success)
   }
   const opts = options(body)
-  if (Either.isLeft(opts)) return Either.left(opts.left)
+  if (Result.isFailure(opts)) return Result.fail(opts.failure)
   const target = Catalog.resolve(snapshot, model)
   const streamOptions = body.stream_options as { include_usage?: unknown } | null | undefined
-  return Either.right({
+  return Result.succeed({
     model,
     stream: body.stream === true,
     includeUsage: streamOptions?.include_usage === true,
-    request: { ...target, messages, options: opts.right }
+    request: { ...target, messages, options: opts.success }
   })
 }
 

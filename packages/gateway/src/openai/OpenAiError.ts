@@ -3,7 +3,7 @@
  * official SDKs map to their error classes (BadRequestError, NotFoundError, ...). local-router
  * adds `error.local_router` (the reason and what the router tried); SDKs ignore extra keys.
  */
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as ApiError from "../ApiError.ts"
 
 const typeAndCode = (reason: ApiError.Reason): readonly [string, string | null] => {

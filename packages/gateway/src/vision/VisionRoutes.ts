@@ -16,12 +16,11 @@
  * Uploads are always handed over as bytes, never as a path: a caller must not be able to
  * make the gateway read a file on this machine.
  */
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type { Trace } from "@local-router/core"
-import * as Chunk from "effect/Chunk"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Option from "effect/Option"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Scope } from "effect/Scope"
 import * as MP from "multipasta"
@@ -124,31 +123,31 @@ export const upload = (
   body: Buffer,
   query: URLSearchParams,
   key: "image" | "pdf"
-): Either.Either<Upload, ApiError.ApiError> => {
+): Result.Result<Upload, ApiError.ApiError> => {
   if (contentType?.startsWith("application/json")) {
     let value: unknown
     try {
       value = JSON.parse(body.toString("utf8"))
     } catch (cause) {
-      return Either.left(new ApiError.ApiError({ reason: "BadJson", message: `the request body is not valid JSON: ${(cause as Error).message}` }))
+      return Result.fail(new ApiError.ApiError({ reason: "BadJson", message: `the request body is not valid JSON: ${(cause as Error).message}` }))
     }
     const fields = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>
     const file = fields[key]
-    if (typeof file !== "string") return Either.left(ApiError.invalid(`${key} must be a data URL or base64 string`))
+    if (typeof file !== "string") return Result.fail(ApiError.invalid(`${key} must be a data URL or base64 string`))
     if (key === "image") {
       const image = ImageInput.fromBase64(file)
-      return Either.isLeft(image) ? Either.left(ApiError.invalid(`${key}: ${image.left}`)) : Either.right({ bytes: image.right.data, fields })
+      return Result.isFailure(image) ? Result.fail(ApiError.invalid(`${key}: ${image.failure}`)) : Result.succeed({ bytes: image.success.data, fields })
     }
     const comma = file.startsWith("data:") ? file.indexOf(",") : -1
-    return Either.right({ bytes: Buffer.from(file.slice(comma + 1), "base64"), fields })
+    return Result.succeed({ bytes: Buffer.from(file.slice(comma + 1), "base64"), fields })
   }
-  if (body.length === 0) return Either.left(ApiError.invalid(`send the ${key} as the request body, or JSON {"${key}": "<data URL>"}`))
-  return Either.right({ bytes: body, fields: Object.fromEntries(query) })
+  if (body.length === 0) return Result.fail(ApiError.invalid(`send the ${key} as the request body, or JSON {"${key}": "<data URL>"}`))
+  return Result.succeed({ bytes: body, fields: Object.fromEntries(query) })
 }
 
 /**
  * A multipart form upload, read whole under the size limit and then parsed (multipasta, the
- * parser Effect's platform uses): the first file part is the upload, text fields are its
+ * parser Effect 3's platform used): the first file part is the upload, text fields are its
  * options. A body that ends before its closing boundary, or never had one, is a 400, never a
  * parser left waiting for more.
  */
@@ -157,12 +156,9 @@ export const multipart = (
   key: "image" | "pdf",
   maxBytes: number
 ): Effect.Effect<Upload, ApiError.ApiError> =>
-  Effect.flatMap(RequestBody.bytes(request, maxBytes), (body) => Either.match(form(request.headers["content-type"] ?? "", body, key), {
-    onLeft: Effect.fail,
-    onRight: Effect.succeed
-  }))
+  Effect.flatMap(RequestBody.bytes(request, maxBytes), (body) => Effect.fromResult(form(request.headers["content-type"] ?? "", body, key)))
 
-export const form = (contentType: string, body: Uint8Array, key: "image" | "pdf"): Either.Either<Upload, ApiError.ApiError> => {
+export const form = (contentType: string, body: Uint8Array, key: "image" | "pdf"): Result.Result<Upload, ApiError.ApiError> => {
   const fields: Record<string, string> = {}
   let file: Array<Uint8Array> | undefined
   let outcome: "done" | MP.MultipartError | undefined
@@ -190,11 +186,11 @@ export const form = (contentType: string, body: Uint8Array, key: "image" | "pdf"
   parser.end()
   if (outcome !== "done") {
     // multipasta reports neither an error nor the end for a body cut inside a part's headers.
-    return Either.left(ApiError.invalid(`the multipart form could not be read (${outcome?._tag ?? "EndNotReached"}): is it cut short?`))
+    return Result.fail(ApiError.invalid(`the multipart form could not be read (${outcome?._tag ?? "EndNotReached"}): is it cut short?`))
   }
   return file === undefined
-    ? Either.left(ApiError.invalid(`the form has no file part: send the ${key} as a file (-F ${key}=@file)`))
-    : Either.right({ bytes: Buffer.concat(file), fields })
+    ? Result.fail(ApiError.invalid(`the form has no file part: send the ${key} as a file (-F ${key}=@file)`))
+    : Result.succeed({ bytes: Buffer.concat(file), fields })
 }
 
 const text = (fields: Upload["fields"], key: string): string | undefined => {
@@ -290,27 +286,25 @@ export const pdf = (
       dpi: Number.isFinite(dpi) && dpi > 0 ? dpi : undefined
     }))
     const first = yield* pull.pipe(
-      Effect.mapError(Option.match({
-        onNone: () => new ApiError.ApiError({ reason: "Internal", message: "the PDF produced no events" }),
-        onSome: fromFailure
-      }))
+      Effect.mapError((error) =>
+        Cause.isDone(error) ? new ApiError.ApiError({ reason: "Internal", message: "the PDF produced no events" }) : fromFailure(error)
+      )
     )
     let ended = false
-    const rest = Stream.repeatEffectChunkOption(Effect.suspend(() => {
-      if (ended) return Effect.fail(Option.none())
+    // Each pull gives the lines of the events that arrived; the stream ends when the PDF's does (Done).
+    const rest = Stream.fromIterableEffectRepeat(Effect.suspend((): Effect.Effect<ReadonlyArray<Uint8Array>, Cause.Done> => {
+      if (ended) return Cause.done()
       return Effect.matchEffect(pull, {
-        onFailure: Option.match({
-          onNone: () => Effect.fail(Option.none()),
-          onSome: (failure) => {
-            ended = true
-            const error = fromFailure(failure)
-            return Effect.succeed(Chunk.of<Uint8Array>(Buffer.from(`${JSON.stringify({ type: "error", reason: error.reason, message: error.message })}\n`)))
-          }
-        }),
+        onFailure: (failure) => {
+          if (Cause.isDone(failure)) return Cause.done()
+          ended = true
+          const error = fromFailure(failure)
+          return Effect.succeed([Buffer.from(`${JSON.stringify({ type: "error", reason: error.reason, message: error.message })}\n`)])
+        },
         onSuccess: (events) => {
           let out = ""
           for (const event of events) out += line(event)
-          return Effect.succeed(out === "" ? Chunk.empty<Uint8Array>() : Chunk.of<Uint8Array>(Buffer.from(out)))
+          return Effect.succeed(out === "" ? [] : [Buffer.from(out)])
         }
       })
     }))
