@@ -1,20 +1,20 @@
 /**
- * The options every command shares: `--config FILE` (accepted by the root command and by every
- * subcommand; the nearer one wins) and `--json`. Only declarations live here, so the command
+ * The flags commands share: `--config FILE` (declared once, on the root command, and accepted
+ * before or after any subcommand) and `--json`. Only declarations live here, so the command
  * line, `--help` included, is parsed without loading core: what a command does with routing.yaml
  * is in RoutingFile.ts, which each command loads when it runs (`routingFile`).
  */
-import { Options } from "@effect/cli"
+import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 
-export const configOption = Options.file("config").pipe(
-  Options.withDescription(
+export const configOption = Flag.File("config").pipe(
+  Flag.withDescription(
     "routing.yaml to use (default: $LOCAL_ROUTER_CONFIG, ./routing.yaml, ~/.config/local-router/routing.yaml)"
   ),
-  Options.optional
+  Flag.optional
 )
 
-export const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON for scripts"))
+export const jsonOption = Flag.Boolean("json").pipe(Flag.withDescription("Print JSON for scripts"), Flag.withDefault(false))
 
 /** RoutingFile.ts, loaded by the command that runs. */
 export const routingFile = Effect.promise(() => import("./RoutingFile.ts"))

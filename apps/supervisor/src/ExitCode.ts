@@ -47,11 +47,11 @@ const exitCodeOf = (error: unknown): number | undefined => {
 
 /** A command's failure a user can act on becomes its message on stderr and its exit code. */
 export const reported = <A, E, R>(command: Effect.Effect<A, E, R>): Effect.Effect<A | void, E, R> =>
-  Effect.catchAll(command, (error) => {
+  Effect.catch(command, (error) => {
     const code = exitCodeOf(error)
     if (code === undefined) return Effect.fail(error)
     const message = (error as { message?: string }).message ?? String(error)
-    return Effect.zipRight(
+    return Effect.andThen(
       Console.error(code === ExitCode.invalidConfig || code === ExitCode.notFound ? message : `local-router: ${message}`),
       Effect.sync(() => {
         process.exitCode = code

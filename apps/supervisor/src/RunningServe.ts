@@ -21,13 +21,12 @@ export const authorization = (tokenEnv?: string | undefined): Record<string, str
 /** The located routing.yaml, loaded with its supervised servers, and the address serve would listen on. */
 export const address = (
   config: Option.Option<string>,
-  rootConfig: Option.Option<string>,
   host: Option.Option<string> = Option.none(),
   port: Option.Option<number> = Option.none()
 ) =>
   Effect.gen(function*() {
     const { loaderOptions, locate } = yield* routingFile
-    const file = yield* locate(config, rootConfig)
+    const file = yield* locate(config)
     const Plans = yield* Effect.promise(() => import("./supervisor/Plans.ts"))
     const loaded = yield* Plans.load(file, loaderOptions)
     const h = Option.getOrElse(host, () => loaded.config.server.host)

@@ -11,7 +11,7 @@
  */
 import { type Backend, Router, RouteError, Sse, type Trace } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 
 export interface Request {
@@ -97,7 +97,7 @@ export const run = (url: string, headers: Record<string, string>, request: Reque
 
 /** The answer's events, as `Router.stream` gives them: Routed, TextDelta..., then Done with the trace. */
 export const stream = (url: string, headers: Record<string, string>, request: Request): Stream.Stream<Router.Event, RouteError.RouteError> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
+  Stream.unwrap(Effect.gen(function*() {
     const controller = new AbortController()
     yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
     const response = yield* Effect.tryPromise({
@@ -120,8 +120,8 @@ export const stream = (url: string, headers: Record<string, string>, request: Re
       let trace: Trace.Trace | undefined
       for await (const bytes of body) {
         const frames = decoder.feed(bytes)
-        if (Either.isLeft(frames)) throw frames.left
-        for (const frame of frames.right) {
+        if (Result.isFailure(frames)) throw frames.failure
+        for (const frame of frames.success) {
           if (frame.data === "[DONE]") {
             yield Router.Event.Done({ finishReason, usage, trace: trace ?? emptyTrace(request.category) })
             return

@@ -8,16 +8,11 @@ import { enableCompileCache } from "node:module"
 // so serve as the service runs it sets NODE_DISABLE_COMPILE_CACHE (Service.serveEnvironment).
 enableCompileCache()
 
-// Only what the CLI needs from the platform (files, paths, the terminal): NodeContext would also
-// load worker_threads and the process-spawning service, which nothing here uses.
-const [NodeFileSystem, NodePath, NodeTerminal, { runMain }, Effect, Layer, Cli] = await Promise.all([
-  import("@effect/platform-node/NodeFileSystem"),
-  import("@effect/platform-node/NodePath"),
-  import("@effect/platform-node/NodeTerminal"),
+const [NodeServices, { runMain }, Effect, Cli] = await Promise.all([
+  import("@effect/platform-node/NodeServices"),
   import("@effect/platform-node/NodeRuntime"),
   import("effect/Effect"),
-  import("effect/Layer"),
   import("./Cli.ts")
 ])
 
-Cli.run(process.argv).pipe(Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)), runMain)
+Cli.run(process.argv.slice(2)).pipe(Effect.provide(NodeServices.layer), runMain)

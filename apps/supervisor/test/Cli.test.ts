@@ -30,8 +30,33 @@ describe("local-router CLI", () => {
     const help = await cli(["--help"])
     expect(help.code).toBe(0)
     expect(help.stdout).toContain("routes")
-    expect(help.stdout).toContain("config check")
     expect(help.stdout).toContain("--config")
+    // Each level of help lists its own subcommands: `config check` is under `config`.
+    expect(help.stdout).toMatch(/^\s+config\s+Work with routing\.yaml$/m)
+    const config = await cli(["config", "--help"])
+    expect(config.code).toBe(0)
+    expect(config.stdout).toContain("local-router config <subcommand>")
+    expect(config.stdout).toMatch(/^\s+check\s+Validate routing\.yaml/m)
+    expect(config.stdout).toContain("--config")
+    expect(help.stdout + config.stdout).not.toContain("\x1b[")
+  })
+
+  it("colours help only when asked to (no terminal here), and never with NO_COLOR", async () => {
+    expect((await cli(["--help"], { env: { NO_COLOR: "", FORCE_COLOR: "1" } })).stdout).toContain("\x1b[")
+    expect((await cli(["--help"], { env: { NO_COLOR: "1", FORCE_COLOR: "1" } })).stdout).not.toContain("\x1b[")
+  })
+
+  it("a usage error exits 2 with one plain line and the command's usage", async () => {
+    const unknown = await cli(["routes", "--jsn"])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stdout).toBe("")
+    expect(unknown.stderr).toBe("local-router: Unrecognized flag: --jsn in command local-router routes (did you mean --json?)\nusage: local-router routes [flags]\n")
+    const missing = await cli(["ask"])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toBe("local-router: Missing required argument: prompt\nusage: local-router ask [flags] <prompt>\n")
+    const badValue = await cli(["service", "logs", "--lines", "many"])
+    expect(badValue.code).toBe(2)
+    expect(badValue.stderr).toMatch(/^local-router: Invalid value for flag --lines: "many"\.[^\n]*\nusage: local-router service logs \[flags\]\n$/)
   })
 
   it("parses the command line without loading core: a command loads what it runs when it runs", async () => {

@@ -4,23 +4,25 @@
  * in its request log and on the status page), else by a router in this process; the output and
  * exit codes are the same either way, and `--json` says which (`via`).
  */
-import { Args, Command, Options } from "@effect/cli"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import type { Trace } from "@local-router/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
+import { jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import * as RunningServe from "../RunningServe.ts"
 
-const category = Options.text("category").pipe(
-  Options.withAlias("c"),
-  Options.withDescription("The category to route (see `local-router routes`)"),
-  Options.withDefault("default")
+const category = Flag.String("category").pipe(
+  Flag.withAlias("c"),
+  Flag.withDescription("The category to route (see `local-router routes`)"),
+  Flag.withDefault("default")
 )
-const stream = Options.boolean("stream").pipe(Options.withDescription("Print tokens as they arrive"))
-const system = Options.text("system").pipe(Options.withDescription("A system prompt"), Options.optional)
+const stream = Flag.Boolean("stream").pipe(Flag.withDescription("Print tokens as they arrive"), Flag.withDefault(false))
+const system = Flag.String("system").pipe(Flag.withDescription("A system prompt"), Flag.optional)
 
 const summary = (trace: Trace.Trace, describe: (trace: Trace.Trace) => string) => {
   const fallbacks = trace.attempts.filter((a) => a.outcome === "failed").length
@@ -30,13 +32,13 @@ const summary = (trace: Trace.Trace, describe: (trace: Trace.Trace) => string) =
 
 export const ask = Command.make(
   "ask",
-  { prompt: Args.text({ name: "prompt" }), category, stream, system, json: jsonOption, config: configOption },
+  { prompt: Argument.String("prompt"), category, stream, system, json: jsonOption },
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
       const { Trace } = yield* Effect.promise(() => import("@local-router/core"))
       const request = { prompt: args.prompt, category: args.category, system: args.system._tag === "Some" ? args.system.value : undefined }
-      const { headers, url } = yield* RunningServe.address(args.config, parent.config)
+      const { headers, url } = yield* RunningServe.address(parent.config)
       const serve = yield* RunningServe.status(url, headers)
       const { r, via } = Option.isSome(serve)
         ? yield* Effect.map(Effect.promise(() => import("../ServeClient.ts")), (ServeClient) => ({
@@ -45,7 +47,7 @@ export const ask = Command.make(
         }))
         : yield* Effect.gen(function*() {
           const { router } = yield* routingFile
-          const { router: inProcess } = yield* router(args.config, parent.config)
+          const { router: inProcess } = yield* router(parent.config)
           return { r: { run: inProcess.run(request), stream: inProcess.stream(request) }, via: "in-process" }
         })
       if (!args.stream) {
@@ -61,7 +63,7 @@ export const ask = Command.make(
             case "TextDelta":
               return Effect.sync(() => process.stdout.write(event.text))
             case "Done":
-              return Effect.zipRight(Effect.sync(() => process.stdout.write("\n")), Console.error(summary(event.trace, Trace.describe)))
+              return Effect.andThen(Effect.sync(() => process.stdout.write("\n")), Console.error(summary(event.trace, Trace.describe)))
             default:
               return Effect.void
           }

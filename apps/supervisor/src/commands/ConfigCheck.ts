@@ -1,21 +1,22 @@
 /** `local-router config check [file]`: validate routing.yaml and say exactly where it is wrong. */
-import { Args, Command } from "@effect/cli"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
+import * as Result from "effect/Result"
+import { jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
 const check = Command.make(
   "check",
-  { file: Args.file({ name: "file" }).pipe(Args.optional), config: configOption, json: jsonOption },
-  ({ config, file, json }) =>
+  { file: Argument.File("file").pipe(Argument.optional), json: jsonOption },
+  ({ file, json }) =>
     Effect.gen(function*() {
       const parent = yield* root
       const { load } = yield* routingFile
-      const { config: routing, types } = yield* load(Option.orElse(file, () => config), parent.config)
-      const unavailable = [...types].flatMap(([type, loaded]) => Either.isLeft(loaded) ? [{ type, error: loaded.left.message }] : [])
+      const { config: routing, types } = yield* load(Option.orElse(file, () => parent.config))
+      const unavailable = [...types].flatMap(([type, loaded]) => Result.isFailure(loaded) ? [{ type, error: loaded.failure.message }] : [])
       const summary = {
         file: routing.file,
         ok: true,

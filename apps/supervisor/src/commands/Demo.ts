@@ -2,10 +2,12 @@
  * `local-router demo`: the repo's routing.yaml against simulated servers, so anyone can watch
  * routing and fallback on any machine. It says plainly that the backends are simulated.
  */
-import { Command, Options } from "@effect/cli"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import type { Router, Trace } from "@local-router/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import { routingFile } from "../CliConfig.ts"
@@ -14,8 +16,8 @@ const repoConfig = path.resolve(import.meta.dirname, "../../../../routing.yaml")
 // A 1x1 PNG, enough for the simulated vision servers to show which bytes they received.
 const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
 
-const tokenMs = Options.integer("token-ms").pipe(Options.withDescription("Delay per simulated token"), Options.withDefault(40))
-const keep = Options.boolean("keep").pipe(Options.withDescription("Keep the simulators running after the tour (Ctrl-C stops)"))
+const tokenMs = Flag.Int("token-ms").pipe(Flag.withDescription("Delay per simulated token"), Flag.withDefault(40))
+const keep = Flag.Boolean("keep").pipe(Flag.withDescription("Keep the simulators running after the tour (Ctrl-C stops)"), Flag.withDefault(false))
 
 const show = (router: Router.Router, describe: typeof Trace.describe, title: string, request: Router.Request) =>
   Effect.gen(function*() {
@@ -24,10 +26,10 @@ const show = (router: Router.Router, describe: typeof Trace.describe, title: str
     const done = yield* router.stream(request).pipe(
       Stream.tap((event) => event._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(event.text)) : Effect.void),
       Stream.runLast,
-      Effect.either
+      Effect.result
     )
-    if (done._tag === "Left") return yield* Console.log(`\n  ✗ ${done.left.message}`)
-    const last = done.right
+    if (Result.isFailure(done)) return yield* Console.log(`\n  ✗ ${done.failure.message}`)
+    const last = done.success
     if (last._tag === "Some" && last.value._tag === "Done") {
       const trace = last.value.trace
       yield* Console.log(`\n  answered by ${trace.backend} (${trace.model})\n${describe(trace).replace(/^/gm, "    · ")}`)

@@ -1,22 +1,24 @@
 /** `local-router describe <image> [--prompt] [--json]`: an image, routed to a vision backend. */
-import { Args, Command, Options } from "@effect/cli"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
+import { jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
-const prompt = Options.text("prompt").pipe(Options.withDescription("A question about the image (default: describe it)"), Options.optional)
-const length = Options.choice("length", ["short", "normal", "long"]).pipe(Options.withDescription("Caption length"), Options.withDefault("normal" as const))
-const category = Options.text("category").pipe(Options.withDescription("The category to route"), Options.withDefault("vision"))
+const prompt = Flag.String("prompt").pipe(Flag.withDescription("A question about the image (default: describe it)"), Flag.optional)
+const length = Flag.Literals("length", ["short", "normal", "long"]).pipe(Flag.withDescription("Caption length"), Flag.withDefault("normal" as const))
+const category = Flag.String("category").pipe(Flag.withDescription("The category to route"), Flag.withDefault("vision"))
 
 export const describe = Command.make(
   "describe",
-  { image: Args.file({ name: "image", exists: "yes" }), prompt, length, category, json: jsonOption, config: configOption },
+  { image: Argument.File("image", { mustExist: true }), prompt, length, category, json: jsonOption },
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
       const { router } = yield* routingFile
-      const { router: r } = yield* router(args.config, parent.config)
+      const { router: r } = yield* router(parent.config)
       // Imported here: the image and PDF machinery is heavy and only these commands need it.
       const { Vision } = yield* Effect.promise(() => import("@local-router/vision"))
       const vision = yield* Vision.make(r)

@@ -3,32 +3,35 @@
  * vision model (or, with --text-first, its text layer sent to a text model). A progress bar on
  * a terminal; JSON lines otherwise, one per event, so scripts can follow along.
  */
-import { Args, Command, Options } from "@effect/cli"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
+import { jsonOption, routingFile } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"
 import { root } from "../Root.ts"
 
-const pages = Options.text("pages").pipe(Options.withDescription('Pages to read, e.g. "1-3,7" (default: all)'), Options.optional)
-const textFirst = Options.boolean("text-first").pipe(
-  Options.withDescription("Send pages that have a real text layer to a text model instead of rendering them")
+const pages = Flag.String("pages").pipe(Flag.withDescription('Pages to read, e.g. "1-3,7" (default: all)'), Flag.optional)
+const textFirst = Flag.Boolean("text-first").pipe(
+  Flag.withDescription("Send pages that have a real text layer to a text model instead of rendering them"),
+  Flag.withDefault(false)
 )
-const prompt = Options.text("prompt").pipe(Options.withDescription("What to ask about each page"), Options.optional)
-const category = Options.text("category").pipe(Options.withDescription("The vision category"), Options.withDefault("vision_pdf"))
-const concurrency = Options.integer("concurrency").pipe(Options.withDescription("Pages in flight at once"), Options.withDefault(2))
-const password = Options.text("password").pipe(Options.withDescription("Password of an encrypted PDF"), Options.optional)
+const prompt = Flag.String("prompt").pipe(Flag.withDescription("What to ask about each page"), Flag.optional)
+const category = Flag.String("category").pipe(Flag.withDescription("The vision category"), Flag.withDefault("vision_pdf"))
+const concurrency = Flag.Int("concurrency").pipe(Flag.withDescription("Pages in flight at once"), Flag.withDefault(2))
+const password = Flag.String("password").pipe(Flag.withDescription("Password of an encrypted PDF"), Flag.optional)
 
 export const pdf = Command.make(
   "pdf",
-  { file: Args.file({ name: "file", exists: "yes" }), pages, textFirst, prompt, category, concurrency, password, json: jsonOption, config: configOption },
+  { file: Argument.File("file", { mustExist: true }), pages, textFirst, prompt, category, concurrency, password, json: jsonOption },
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
       const { router } = yield* routingFile
-      const { router: r } = yield* router(args.config, parent.config)
+      const { router: r } = yield* router(parent.config)
       const { Vision } = yield* Effect.promise(() => import("@local-router/vision"))
       const vision = yield* Vision.make(r)
       const lines = args.json || !process.stderr.isTTY

@@ -2,30 +2,32 @@
  * `local-router plugins [--json]`: the backend types routing.yaml can use and where each comes
  * from. `local-router plugin new <name> [--dir DIR]`: scaffold a backend package.
  */
-import { Args, Command, Options } from "@effect/cli"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
+import { jsonOption, routingFile } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"
 import type * as ScaffoldModule from "../plugin/Scaffold.ts"
 import { root } from "../Root.ts"
 
-export const plugins = Command.make("plugins", { config: configOption, json: jsonOption }, ({ config, json }) =>
+export const plugins = Command.make("plugins", { json: jsonOption }, ({ json }) =>
   Effect.gen(function*() {
     const parent = yield* root
     const { load, loaderOptions } = yield* routingFile
     const Inventory = yield* Effect.promise(() => import("../plugin/Inventory.ts"))
-    const inventory = yield* Inventory.load(yield* load(config, parent.config), loaderOptions)
+    const inventory = yield* Inventory.load(yield* load(parent.config), loaderOptions)
     yield* Console.log(json ? JSON.stringify(inventory, null, 2) : Inventory.describe(inventory))
   })).pipe(Command.withDescription("List the backend types: where each was loaded from, its version and contract, or why it failed to load"))
 
 const pluginNew = Command.make(
   "new",
   {
-    name: Args.text({ name: "name" }).pipe(Args.withDescription("The package name, or a short name (foo -> local-router-backend-foo)")),
-    dir: Options.text("dir").pipe(Options.withDescription("Where to write it (default: ./<package name>); must not exist or be empty"), Options.optional)
+    name: Argument.String("name").pipe(Argument.withDescription("The package name, or a short name (foo -> local-router-backend-foo)")),
+    dir: Flag.String("dir").pipe(Flag.withDescription("Where to write it (default: ./<package name>); must not exist or be empty"), Flag.optional)
   },
   ({ dir, name }) =>
     Effect.gen(function*() {

@@ -5,13 +5,14 @@
  * terminal, JSON lines otherwise. The servers must be running (`local-router serve` does this
  * on start by itself).
  */
-import { Args, Command } from "@effect/cli"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { configOption, routingFile } from "../CliConfig.ts"
+import { routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import type * as Pull from "../supervisor/Pull.ts"
 
@@ -54,15 +55,14 @@ const progressView = Effect.promise(async () => {
 export const pull = Command.make(
   "pull",
   {
-    config: configOption,
-    backend: Args.text({ name: "backend" }).pipe(Args.optional),
-    model: Args.text({ name: "model" }).pipe(Args.optional)
+    backend: Argument.String("backend").pipe(Argument.optional),
+    model: Argument.String("model").pipe(Argument.optional)
   },
-  ({ backend, config, model }) =>
+  ({ backend, model }) =>
     Effect.gen(function*() {
       const parent = yield* root
       const { loaderOptions, locate } = yield* routingFile
-      const file = yield* locate(config, parent.config)
+      const file = yield* locate(parent.config)
       const [LogFile, Paths, Plans, Pull, Server] = yield* Effect.promise(() =>
         Promise.all([
           import("../supervisor/LogFile.ts"),
@@ -81,7 +81,7 @@ export const pull = Command.make(
       const view = yield* progressView
       let failed = 0
       for (const server of chosen) {
-        const made = Either.getOrUndefined(server.backend)
+        const made = Result.getOrUndefined(server.backend)
         const wanted = Option.isSome(model)
           ? [model.value]
           : made
@@ -91,11 +91,11 @@ export const pull = Command.make(
         for (const m of wanted) {
           const result = yield* Pull.run({ plan: server.plan, backend: made, model: m, log }).pipe(
             Stream.runForEach((p) => view.show(server.plan.name, p)),
-            Effect.either
+            Effect.result
           )
-          if (Either.isLeft(result)) {
+          if (Result.isFailure(result)) {
             failed++
-            yield* Console.error(`${server.plan.name}: ${result.left.message}`)
+            yield* Console.error(`${server.plan.name}: ${result.failure.message}`)
           }
         }
         log.close()

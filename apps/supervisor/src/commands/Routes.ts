@@ -1,17 +1,17 @@
 /** `local-router routes`: per category, the ordered backends and models it would try. */
-import { Command } from "@effect/cli"
+import * as Command from "effect/cli/Command"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
+import * as Result from "effect/Result"
+import { jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
-export const routes = Command.make("routes", { config: configOption, json: jsonOption }, ({ config, json }) =>
+export const routes = Command.make("routes", { json: jsonOption }, ({ json }) =>
   Effect.gen(function*() {
     const parent = yield* root
     const { load } = yield* routingFile
     const { RoutingConfig } = yield* Effect.promise(() => import("@local-router/core"))
-    const { config: routing, types } = yield* load(config, parent.config)
+    const { config: routing, types } = yield* load(parent.config)
     const categories = Object.values(routing.categories).map((category) => ({
       name: category.name,
       input: category.input,
@@ -20,7 +20,7 @@ export const routes = Command.make("routes", { config: configOption, json: jsonO
       route: RoutingConfig.routeOf(routing, category).map((step) => {
         const entry = routing.backends[step.backend]!
         const loaded = types.get(entry.type)
-        const unavailable = loaded && Either.isLeft(loaded) ? loaded.left.message : undefined
+        const unavailable = loaded && Result.isFailure(loaded) ? loaded.failure.message : undefined
         return {
           backend: step.backend,
           type: entry.type,

@@ -2,12 +2,13 @@
  * `local-router service install|uninstall|status|logs [--dry-run] [--platform darwin|linux]`:
  * run `local-router serve` at login, as a LaunchAgent on macOS or a systemd --user unit on Linux.
  */
-import { Command, Options } from "@effect/cli"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { fileURLToPath } from "node:url"
-import { configOption, jsonOption, routingFile } from "../CliConfig.ts"
+import { jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import type * as ServiceModule from "../service/Service.ts"
 
@@ -17,25 +18,25 @@ const entry = fileURLToPath(new URL("../../dist/bin.js", import.meta.url))
 // plist (with an XML parser and builder) is loaded for these commands only, not for `serve`.
 const loadService = Effect.promise(() => import("../service/Service.ts"))
 
-const platformOption = Options.choice("platform", ["darwin", "linux"]).pipe(
-  Options.withDescription("Which service manager to use (default: this machine's)"),
-  Options.optional
+const platformOption = Flag.Literals("platform", ["darwin", "linux"]).pipe(
+  Flag.withDescription("Which service manager to use (default: this machine's)"),
+  Flag.optional
 )
-const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("Print the file that would be written, change nothing"))
+const dryRun = Flag.Boolean("dry-run").pipe(Flag.withDescription("Print the file that would be written, change nothing"), Flag.withDefault(false))
 
-const setup = (config: Option.Option<string>, platform: Option.Option<"darwin" | "linux">) =>
+const setup = (platform: Option.Option<"darwin" | "linux">) =>
   Effect.gen(function*() {
     const parent = yield* root
     const { locate } = yield* routingFile
-    const file = yield* locate(config, parent.config)
+    const file = yield* locate(parent.config)
     const p = Option.getOrElse(platform, () => (process.platform === "darwin" ? "darwin" : "linux") as ServiceModule.Platform)
     const Service = yield* loadService
     return { Service, s: Service.defaultSetup(p, entry, file) }
   })
 
-const install = Command.make("install", { config: configOption, platform: platformOption, dryRun }, ({ config, dryRun, platform }) =>
+const install = Command.make("install", { platform: platformOption, dryRun }, ({ dryRun, platform }) =>
   Effect.gen(function*() {
-    const { Service, s } = yield* setup(config, platform)
+    const { Service, s } = yield* setup(platform)
     if (dryRun) return yield* Console.log(`# ${Service.file(s)}\n${Service.render(s)}`)
     const warning = Service.nodeWarning(s.node)
     if (warning) yield* Console.error(warning)
@@ -43,16 +44,16 @@ const install = Command.make("install", { config: configOption, platform: platfo
     yield* Console.log(`installed ${done.file}; ${done.state}\nlogs: ${Service.logDir(s)}`)
   })).pipe(Command.withDescription("Write and load the login service that runs `local-router serve`"))
 
-const uninstall = Command.make("uninstall", { platform: platformOption, config: configOption }, ({ config, platform }) =>
+const uninstall = Command.make("uninstall", { platform: platformOption }, ({ platform }) =>
   Effect.gen(function*() {
-    const { Service, s } = yield* setup(config, platform)
+    const { Service, s } = yield* setup(platform)
     const done = yield* Service.uninstall(s)
     yield* Console.log(done.removed ? `stopped and removed ${done.file}` : `nothing installed at ${done.file}`)
   })).pipe(Command.withDescription("Stop the login service and remove its file"))
 
-const statusCommand = Command.make("status", { platform: platformOption, config: configOption, json: jsonOption }, ({ config, json, platform }) =>
+const statusCommand = Command.make("status", { platform: platformOption, json: jsonOption }, ({ json, platform }) =>
   Effect.gen(function*() {
-    const { Service, s } = yield* setup(config, platform)
+    const { Service, s } = yield* setup(platform)
     const st = yield* Service.status(s)
     if (json) return yield* Console.log(JSON.stringify({ file: Service.file(s), ...st }, null, 2))
     yield* Console.log(`${Service.file(s)}: ${st.installed ? "installed" : "not installed"}; ${st.state}`)
@@ -60,11 +61,10 @@ const statusCommand = Command.make("status", { platform: platformOption, config:
 
 const logs = Command.make("logs", {
   platform: platformOption,
-  config: configOption,
-  lines: Options.integer("lines").pipe(Options.withAlias("n"), Options.withDefault(50))
-}, ({ config, lines, platform }) =>
+  lines: Flag.Int("lines").pipe(Flag.withAlias("n"), Flag.withDefault(50))
+}, ({ lines, platform }) =>
   Effect.gen(function*() {
-    const { Service, s } = yield* setup(config, platform)
+    const { Service, s } = yield* setup(platform)
     yield* Console.log(yield* Service.logs(s, lines))
   })).pipe(Command.withDescription("The supervisor's own log (each server's log is in <logs>/servers/<name>.log)"))
 

@@ -5,21 +5,23 @@
  * (the status page's own): servers, each category's route and the latest requests, redrawn on
  * every change, reconnecting when serve restarts.
  */
-import { Command, Options } from "@effect/cli"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { configOption, jsonOption } from "../CliConfig.ts"
+import * as Result from "effect/Result"
+import { jsonOption } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 import * as RunningServe from "../RunningServe.ts"
 import type { RequestLog } from "@local-router/gateway"
 import type { ServerView } from "../supervisor/StatusApi.ts"
 import { hostOption, portOption } from "./Serve.ts"
 
-const watchOption = Options.boolean("watch").pipe(
-  Options.withDescription("Follow serve's status as it changes (servers, routes, recent requests); Ctrl-C stops")
+const watchOption = Flag.Boolean("watch").pipe(
+  Flag.withDescription("Follow serve's status as it changes (servers, routes, recent requests); Ctrl-C stops"),
+  Flag.withDefault(false)
 )
 
 const duration = (ms: number | undefined) => {
@@ -99,8 +101,8 @@ const follow = (url: string, headers: Record<string, string>, show: (status: Wat
       const decoder = Sse.decoder({ backend: "local-router" })
       for await (const bytes of response.body) {
         const events = decoder.feed(bytes)
-        if (Either.isLeft(events)) throw new Error(events.left.message)
-        for (const event of events.right) show(JSON.parse(event.data) as Watched)
+        if (Result.isFailure(events)) throw new Error(events.failure.message)
+        for (const event of events.success) show(JSON.parse(event.data) as Watched)
       }
     },
     catch: (error) => (error instanceof Error ? error.message : String(error))
@@ -118,15 +120,15 @@ const watch = (url: string, headers: Record<string, string>, json: boolean) => {
         onFailure: (message) => Console.error(`status: ${message}; trying again every second (Ctrl-C stops)`),
         onSuccess: () => Console.error("status: serve went away; waiting for it to come back (Ctrl-C stops)")
       }),
-      Effect.zipRight(Effect.sleep(Duration.seconds(1)))
+      Effect.andThen(Effect.sleep(Duration.seconds(1)))
     )
   )
 }
 
-export const status = Command.make("status", { config: configOption, json: jsonOption, host: hostOption, port: portOption, watch: watchOption }, ({ config, host, json, port, watch: watching }) =>
+export const status = Command.make("status", { json: jsonOption, host: hostOption, port: portOption, watch: watchOption }, ({ host, json, port, watch: watching }) =>
   Effect.gen(function*() {
     const parent = yield* root
-    const { headers, loaded, url } = yield* RunningServe.address(config, parent.config, host, port)
+    const { headers, loaded, url } = yield* RunningServe.address(parent.config, host, port)
     if (watching) return yield* watch(url, headers, json)
     const live = yield* RunningServe.status(url, headers)
     const from = Option.isSome(live) ? `the supervisor at ${url}` : `direct probes (no supervisor answers at ${url})`

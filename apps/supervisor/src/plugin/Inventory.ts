@@ -8,7 +8,7 @@
  */
 import { Backend, BackendLoader, type RoutingConfig } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 
 export interface Entry {
   readonly type: string
@@ -34,20 +34,20 @@ export interface Inventory {
  */
 export const of = (
   config: RoutingConfig.Config,
-  types: ReadonlyMap<string, Either.Either<BackendLoader.Loaded, BackendLoader.LoadError>>
+  types: ReadonlyMap<string, Result.Result<BackendLoader.Loaded, BackendLoader.LoadError>>
 ): Inventory => {
   const usedBy = (type: string) => Object.values(config.backends).filter((b) => b.type === type).map((b) => b.name)
   const plugins = [...types].map(([type, loaded]): Entry =>
-    Either.isRight(loaded)
+    Result.isSuccess(loaded)
       ? {
         type,
-        from: loaded.right.from,
-        version: loaded.right.definition.version ?? null,
-        contract: loaded.right.definition.contract,
+        from: loaded.success.from,
+        version: loaded.success.definition.version ?? null,
+        contract: loaded.success.definition.contract,
         backends: usedBy(type),
         error: null
       }
-      : { type, from: null, version: null, contract: null, backends: usedBy(type), error: { reason: loaded.left.reason, message: loaded.left.message } }
+      : { type, from: null, version: null, contract: null, backends: usedBy(type), error: { reason: loaded.failure.reason, message: loaded.failure.message } }
   )
   return { file: config.file, contract: Backend.CONTRACT_VERSION, plugins }
 }
@@ -55,9 +55,9 @@ export const of = (
 /** Load every type: the application's built-ins, then those routing.yaml names (already tried by `check`). */
 export const load = (checked: BackendLoader.Checked, options: BackendLoader.Options): Effect.Effect<Inventory> =>
   Effect.gen(function*() {
-    const types = new Map<string, Either.Either<BackendLoader.Loaded, BackendLoader.LoadError>>()
+    const types = new Map<string, Result.Result<BackendLoader.Loaded, BackendLoader.LoadError>>()
     for (const type of options.builtins?.keys() ?? []) {
-      types.set(type, checked.types.get(type) ?? (yield* Effect.either(BackendLoader.resolve(type, checked.config.dir, options))))
+      types.set(type, checked.types.get(type) ?? (yield* Effect.result(BackendLoader.resolve(type, checked.config.dir, options))))
     }
     for (const [type, loaded] of checked.types) types.set(type, loaded)
     return of(checked.config, types)

@@ -15,7 +15,7 @@ import * as SystemdUnit from "./SystemdUnit.ts"
 export type Platform = "darwin" | "linux"
 
 export class ServiceError extends Schema.TaggedError<ServiceError>()("ServiceError", {
-  reason: Schema.Literal("Unsupported", "CommandFailed"),
+  reason: Schema.Literals(["Unsupported", "CommandFailed"]),
   message: Schema.String
 }) {}
 
@@ -120,7 +120,7 @@ interface Ran {
 }
 
 const run = (command: string, args: ReadonlyArray<string>): Effect.Effect<Ran> =>
-  Effect.async<Ran>((resume) => {
+  Effect.callback<Ran>((resume) => {
     execFile(command, [...args], { encoding: "utf8" }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : 127) : 0
       resume(Effect.succeed({ code, stdout, stderr: stderr || (error && code === 127 ? error.message : "") }))
