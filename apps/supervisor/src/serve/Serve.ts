@@ -8,7 +8,6 @@
 import { LiveRouting, Router } from "@local-router/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { loaderOptions } from "../Builtins.ts"
 import * as Paths from "../supervisor/Paths.ts"
@@ -35,7 +34,7 @@ export const run = ({ file, host, logDir, port }: Options) =>
     const router = yield* Router.make(live.snapshot)
     const { config: routing } = yield* live.snapshot
     const { Gateway } = yield* Effect.promise(() => import("@local-router/gateway"))
-    const settings = yield* Either.match(Gateway.settingsFromConfig(routing.server), { onLeft: Effect.fail, onRight: Effect.succeed })
+    const settings = yield* Gateway.settingsFromConfig(routing.server)
     const scope = yield* Effect.scope
     const gateway = yield* Gateway.make({
       ...settings,

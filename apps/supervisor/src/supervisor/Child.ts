@@ -12,6 +12,14 @@
  * handler has removed itself, so serve died before stopping its children gracefully; without
  * `cleanup` it would replace only the group signal and the SIGKILL timer below, and the exit
  * hook and the leader's own `exit` event would still be ours.
+ *
+ * Why not Effect 4's `effect/process` (ChildProcess + @effect/platform-node's spawner, read
+ * 2026-12-06 at 4.1.5): it does detach, signal the group and escalate to SIGKILL
+ * (`killSignal`, `forceKillAfter`), but a death by signal comes back only as a PlatformError
+ * message (our status says "killed by SIGKILL"), output arrives as byte streams that would need
+ * two fibers per child to reach the log file, helpers left in the group after the leader exits get
+ * the whole grace period instead of the SIGKILL sweep below, it has no last-resort exit hook, and
+ * every caller up to serve would need a spawner, FileSystem and Path layer. Not simpler here.
  */
 import { spawn as spawnProcess } from "node:child_process"
 import * as Deferred from "effect/Deferred"
@@ -106,10 +114,10 @@ const start = (spec: Spec, log: LogFile): Effect.Effect<Started, SpawnError> =>
       // EPIPE after the child exited; its exit is reported through `exited`.
     })
     proc.once("error", (e) => {
-      Deferred.unsafeDone(done, Effect.succeed({ code: null, signal: null, error: `cannot start ${spec.file}: ${e.message}` }))
+      Deferred.doneUnsafe(done, Effect.succeed({ code: null, signal: null, error: `cannot start ${spec.file}: ${e.message}` }))
     })
     proc.once("exit", (code, signal) => {
-      Deferred.unsafeDone(done, Effect.succeed({ code, signal }))
+      Deferred.doneUnsafe(done, Effect.succeed({ code, signal }))
     })
     if (proc.pid === undefined) {
       const exit = yield* Deferred.await(done)
@@ -134,8 +142,8 @@ export const stop = (started: Started, how: Spec["stop"]): Effect.Effect<Exit> =
     const { child, pgid } = started
     if (yield* child.isRunning) {
       signalGroup(pgid, how.signal)
-      // Interruptible: a release runs uninterruptibly, and the timeout must be able to abandon the wait.
-      const exit = yield* Effect.timeout(Effect.interruptible(child.exited), Duration.millis(how.grace)).pipe(Effect.option)
+      // A release runs uninterruptibly; the timeout's contenders start interruptible, so it can abandon the wait.
+      const exit = yield* Effect.timeoutOption(child.exited, Duration.millis(how.grace))
       if (Option.isNone(exit)) {
         yield* Effect.logWarning(`pid ${pgid} ignored ${how.signal} for ${how.grace}ms: SIGKILL`)
         signalGroup(pgid, "SIGKILL")

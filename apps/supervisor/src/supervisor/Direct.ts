@@ -4,7 +4,7 @@
  * not installed.
  */
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Binary from "./Binary.ts"
 import type * as Plans from "./Plans.ts"
 import * as Policy from "./Policy.ts"
@@ -19,7 +19,7 @@ const probeOne = (server: Plans.Server) =>
   Effect.gen(function*() {
     const { plan } = server
     const { backend } = server
-    const probe = Either.isRight(backend) ? yield* backend.right.probe : yield* Port.tcpProbe(plan.host, plan.port)
+    const probe = Result.isSuccess(backend) ? yield* backend.success.probe : yield* Port.tcpProbe(plan.host, plan.port)
     const found = Binary.find(plan.command, { ...process.env, ...(plan.env.PATH ? { PATH: plan.env.PATH } : {}) })
     const alive = Policy.health(probe) === "alive"
     const phase: Policy.Phase = alive ? "adopted" : found._tag === "Missing" ? "not-installed" : "stopped"
@@ -43,8 +43,8 @@ const probeOne = (server: Plans.Server) =>
       lastError: undefined,
       lastLines: [],
       pull: undefined,
-      canPull: Server.canPull(plan, Either.getOrUndefined(backend)),
-      probe: Either.isRight(backend) ? "backend" : "tcp",
+      canPull: Server.canPull(plan, Result.getOrUndefined(backend)),
+      probe: Result.isSuccess(backend) ? "backend" : "tcp",
       log: "",
       uptimeMs: undefined
     } satisfies ServerView

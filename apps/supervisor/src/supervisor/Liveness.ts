@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 const agent = new NodeHttp.Agent({ keepAlive: true, maxSockets: 1 })
 
 export const answers = (host: string, port: number, timeoutMs: number): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
+  Effect.callback<boolean>((resume) => {
     let settled = false
     const done = (alive: boolean) => {
       if (settled) return

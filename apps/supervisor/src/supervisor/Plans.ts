@@ -7,7 +7,7 @@
  */
 import { type Backend, type BackendLoader, type ConfigError, LiveRouting, type RoutingConfig } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Supervise from "./Supervise.ts"
@@ -16,7 +16,7 @@ export interface Server {
   readonly plan: Supervise.Plan
   readonly entry: RoutingConfig.BackendConfig
   /** The backend (the same object the router uses, for probes and pulls), or why there is none here. */
-  readonly backend: Either.Either<Backend.Backend, string>
+  readonly backend: Result.Result<Backend.Backend, string>
   /** Which backend of which version this is: a new one (an edit, a reloaded plugin) means a restart. */
   readonly slot: LiveRouting.Entry["slot"]
   /** How this server spells a model name (its definition's `normalizeModel`; exact without one). */
@@ -38,15 +38,15 @@ export const fromSnapshot = (snapshot: LiveRouting.Snapshot): Loaded => {
   const servers: Array<Server> = []
   const invalid: Array<string> = []
   for (const { entry, loaded, options, slot } of snapshot.entries.values()) {
-    const block = entry.supervise === undefined ? Either.right(undefined) : Schema.decodeUnknownEither(Supervise.Field)(entry.supervise)
-    if (Either.isLeft(block)) {
-      invalid.push(`${entry.name}: ${block.left.message.split("\n")[0]}`)
+    const block = entry.supervise === undefined ? Result.succeed(undefined) : Schema.decodeUnknownResult(Supervise.Field)(entry.supervise)
+    if (Result.isFailure(block)) {
+      invalid.push(`${entry.name}: ${block.failure.message.split("\n")[0]}`)
       continue
     }
-    const definition = Either.isRight(loaded) ? loaded.right.definition : undefined
+    const definition = Result.isSuccess(loaded) ? loaded.success.definition : undefined
     const plan = Supervise.plan({
       entry,
-      block: block.right,
+      block: block.success,
       config: snapshot.config,
       defaults: definition?.supervise?.({
         name: entry.name,
@@ -61,7 +61,7 @@ export const fromSnapshot = (snapshot: LiveRouting.Snapshot): Loaded => {
     servers.push({
       plan,
       entry,
-      backend: slot._tag === "Ready" ? Either.right(slot.backend) : Either.left(slot.reason),
+      backend: slot._tag === "Ready" ? Result.succeed(slot.backend) : Result.fail(slot.reason),
       slot,
       normalizeModel: definition?.normalizeModel ?? exact
     })

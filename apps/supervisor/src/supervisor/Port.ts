@@ -4,7 +4,7 @@ import * as net from "node:net"
 import { type Backend } from "@local-router/core"
 
 export const isOpen = (host: string, port: number, timeoutMs = 500): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
+  Effect.callback<boolean>((resume) => {
     const socket = net.connect({ host, port })
     const done = (open: boolean) => {
       socket.destroy()

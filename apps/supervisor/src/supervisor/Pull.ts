@@ -5,7 +5,9 @@
  * Ollama and `huggingface-cli download` both resume from the bytes already on disk.
  */
 import type { Backend } from "@local-router/core"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
@@ -22,7 +24,7 @@ export interface Progress {
 }
 
 export class PullError extends Schema.TaggedError<PullError>()("PullError", {
-  reason: Schema.Literal("NoSpace", "Unsupported", "Failed"),
+  reason: Schema.Literals(["NoSpace", "Unsupported", "Failed"]),
   model: Schema.String,
   message: Schema.String
 }) {}
@@ -76,7 +78,7 @@ export const run = (input: Input): Stream.Stream<Progress, PullError> => {
 
 /** `pull.command` with {model} filled in; each output line is a progress status. */
 const byCommand = (command: ReadonlyArray<string>, model: string, plan: Plan, log: LogFile): Stream.Stream<Progress, PullError> =>
-  Stream.asyncScoped<Progress, PullError>((emit) =>
+  Stream.callback<Progress, PullError>((queue) =>
     Effect.acquireRelease(
       Effect.sync(() => {
         const [file, ...args] = command.map((s) => s.replaceAll("{model}", model))
@@ -85,17 +87,17 @@ const byCommand = (command: ReadonlyArray<string>, model: string, plan: Plan, lo
         const onData = (s: string) => {
           log.write(s, "stdout")
           tail = (tail + s).slice(-2000)
-          for (const line of s.split(/[\r\n]+/)) if (line.trim()) void emit.single({ model, status: line.trim() })
+          for (const line of s.split(/[\r\n]+/)) if (line.trim()) Queue.offerUnsafe(queue, { model, status: line.trim() })
         }
         child.stdout.setEncoding("utf8").on("data", onData)
         child.stderr.setEncoding("utf8").on("data", onData)
-        child.once("error", (e) => void emit.fail(new PullError({ reason: "Failed", model, message: `${file}: ${e.message}` })))
+        child.once("error", (e) => Queue.failCauseUnsafe(queue, Cause.fail(new PullError({ reason: "Failed", model, message: `${file}: ${e.message}` }))))
         child.once("exit", (code, signal) => {
           if (code === 0) {
-            void emit.single({ model, status: "success" })
-            void emit.end()
+            Queue.offerUnsafe(queue, { model, status: "success" })
+            Queue.endUnsafe(queue)
           } else {
-            void emit.fail(new PullError({ reason: "Failed", model, message: `${command.join(" ")} ${signal ? `killed by ${signal}` : `exited with code ${code}`}: ${tail.trim().split("\n").slice(-3).join(" | ")}` }))
+            Queue.failCauseUnsafe(queue, Cause.fail(new PullError({ reason: "Failed", model, message: `${command.join(" ")} ${signal ? `killed by ${signal}` : `exited with code ${code}`}: ${tail.trim().split("\n").slice(-3).join(" | ")}` })))
           }
         })
         return child

@@ -9,10 +9,11 @@ import type { Backend } from "@local-router/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as Schema from "effect/Schema"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -125,16 +126,15 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
     )
     const backend = server.backend
     const modelsOfPlan = (p: Backend.Probe) => modelsOf(plan.models, p, server.normalizeModel)
-    if (Either.isLeft(backend)) yield* Effect.logWarning(`${plan.name}: health is checked by TCP connect only: ${backend.left}`)
-    const probe: Effect.Effect<Backend.Probe> = Either.isRight(backend)
-      ? Effect.timeoutTo(backend.right.probe, {
+    if (Result.isFailure(backend)) yield* Effect.logWarning(`${plan.name}: health is checked by TCP connect only: ${backend.failure}`)
+    const probe: Effect.Effect<Backend.Probe> = Result.isSuccess(backend)
+      ? Effect.timeoutOrElse(backend.success.probe, {
         duration: PROBE_DEADLINE,
-        onSuccess: (p) => p,
-        onTimeout: (): Backend.Probe => ({ _tag: "Starting", detail: `the probe did not finish within ${Duration.format(PROBE_DEADLINE)}` })
+        orElse: () => Effect.succeed<Backend.Probe>({ _tag: "Starting", detail: `the probe did not finish within ${Duration.format(PROBE_DEADLINE)}` })
       })
       : Port.tcpProbe(plan.host, plan.port)
     // Between full probes; a TCP-only probe is already cheap.
-    const quick = Either.isRight(backend) ? Liveness.answers(plan.host, plan.port, QUICK_DEADLINE) : undefined
+    const quick = Result.isSuccess(backend) ? Liveness.answers(plan.host, plan.port, QUICK_DEADLINE) : undefined
 
     const state = yield* SubscriptionRef.make<Status>({
       name: plan.name,
@@ -151,13 +151,13 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       lastError: undefined,
       lastLines: [],
       pull: undefined,
-      canPull: canPull(plan, Either.getOrUndefined(backend)),
-      probe: Either.isRight(backend) ? "backend" : "tcp",
+      canPull: canPull(plan, Result.getOrUndefined(backend)),
+      probe: Result.isSuccess(backend) ? "backend" : "tcp",
       log: log.file
     })
     const kick = yield* Queue.sliding<void>(1)
     const restartAsked = yield* Queue.sliding<void>(1)
-    const pullLock = yield* Effect.makeSemaphore(1)
+    const pullLock = yield* Semaphore.make(1)
     const starts = yield* Ref.make(0)
 
     const update = (patch: Partial<Status>) => SubscriptionRef.update(state, (s) => ({ ...s, ...patch }))
@@ -167,7 +167,7 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       Effect.gen(function*() {
         const from = (yield* SubscriptionRef.get(state)).phase
         if (from !== to && !Policy.canMove(from, to)) {
-          return yield* Effect.dieMessage(`${plan.name}: transition ${from} -> ${to} is not allowed (${reason})`)
+          return yield* Effect.die(new Error(`${plan.name}: transition ${from} -> ${to} is not allowed (${reason})`))
         }
         const now = yield* Clock.currentTimeMillis
         yield* update({ ...patch, phase: to, reason, since: now })
@@ -181,13 +181,13 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
     const waitOrKick = (ms: number) => Effect.race(Effect.sleep(Duration.millis(ms)), Queue.take(kick))
 
     const pull = (model: string): Stream.Stream<Pull.Progress, Pull.PullError> =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+      Stream.unwrap(Effect.gen(function*() {
         yield* Effect.acquireRelease(pullLock.take(1), () => pullLock.release(1))
-        return Pull.run({ plan, backend: Either.getOrUndefined(backend), model, log }).pipe(
+        return Pull.run({ plan, backend: Result.getOrUndefined(backend), model, log }).pipe(
           Stream.tap((progress) => update({ pull: progress })),
           // A failed pull shows where a person looks (the status page's card, `status`), not only in the log.
           Stream.tapError((error) => update({ lastError: `pull of ${model} failed: ${error.message}`, lastLines: [] })),
-          Stream.ensuring(Effect.zipRight(update({ pull: undefined }), refreshModels))
+          Stream.ensuring(Effect.andThen(update({ pull: undefined }), refreshModels))
         )
       }))
 
@@ -200,10 +200,10 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       const missing = (yield* SubscriptionRef.get(state)).models?.missing ?? []
       for (const model of missing) {
         yield* Effect.logInfo(`${plan.name}: pulling missing model ${model}`)
-        const result = yield* Effect.either(Stream.runDrain(pull(model)))
-        if (Either.isLeft(result)) {
-          yield* update({ lastError: result.left.message })
-          yield* Effect.logWarning(`${plan.name}: pull of ${model} failed: ${result.left.message}`)
+        const result = yield* Effect.result(Stream.runDrain(pull(model)))
+        if (Result.isFailure(result)) {
+          yield* update({ lastError: result.failure.message })
+          yield* Effect.logWarning(`${plan.name}: pull of ${model} failed: ${result.failure.message}`)
         }
       }
     })
@@ -242,15 +242,16 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
     /** Our own child, from spawn to the reason its run ended. */
     const run = (file: string): Effect.Effect<string, never, Scope.Scope> =>
       Effect.gen(function*() {
-        const spawned = yield* Effect.either(Child.spawn({ file, args: plan.args, env: plan.env, cwd: plan.cwd, stdin: plan.stdin, stop: plan.stop }, log))
-        if (Either.isLeft(spawned)) return spawned.left.message
-        const child = spawned.right
+        const spawned = yield* Effect.result(Child.spawn({ file, args: plan.args, env: plan.env, cwd: plan.cwd, stdin: plan.stdin, stop: plan.stop }, log))
+        if (Result.isFailure(spawned)) return spawned.failure.message
+        const child = spawned.success
         const n = yield* Ref.updateAndGet(starts, (k) => k + 1)
         yield* move("starting", `started ${file} (pid ${child.pid})`, { pid: child.pid, startedAt: child.startedAt, restarts: n - 1 })
-        yield* Queue.takeAll(restartAsked)
+        // A restart asked for before this start is already done.
+        yield* Queue.clear(restartAsked)
         const exited = Effect.raceFirst(
           Effect.flatMap(child.exited, (e) => Effect.fail(`${plan.command} ${Child.describeExit(e)}`)),
-          Effect.zipRight(Queue.take(restartAsked), Effect.fail(restartRequested))
+          Effect.andThen(Queue.take(restartAsked), Effect.fail(restartRequested))
         )
 
         const ready = Effect.gen(function*() {
@@ -271,18 +272,18 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
             yield* Effect.sleep(Duration.millis(plan.readiness.interval))
           }
         })
-        const up = yield* Effect.either(Effect.raceFirst(ready, exited))
-        if (Either.isLeft(up)) return up.left
-        yield* move("ready", `answers at ${address} (${up.right.ms}ms after start)`, { models: modelsOfPlan(up.right.probe) })
+        const up = yield* Effect.result(Effect.raceFirst(ready, exited))
+        if (Result.isFailure(up)) return up.failure
+        yield* move("ready", `answers at ${address} (${up.success.ms}ms after start)`, { models: modelsOfPlan(up.success.probe) })
         if (plan.pull.onStart) yield* Effect.forkScoped(pullMissing)
-        const ended = yield* Effect.either(Effect.raceFirst(
+        const ended = yield* Effect.result(Effect.raceFirst(
           watch(
             move("ready", "probes answer again"),
             (n, p) => move("unhealthy", `health probe ${n}/${plan.health.failures} failed: ${detail(p)}`)
           ),
           exited
         ))
-        return Either.isLeft(ended) ? ended.left : "stopped watching"
+        return Result.isFailure(ended) ? ended.failure : "stopped watching"
       })
 
     /** A server that answered before we started anything: watch it until it goes away. */
@@ -343,13 +344,13 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
       Effect.flatMap(SubscriptionRef.get(state), (s) => s.phase === "stopped" ? Effect.void : move("stopped", "supervisor stopping"))
     )
     yield* Effect.forkScoped(Effect.forever(cycle).pipe(
-      Effect.catchAllCause((cause) => Effect.logError(`${plan.name}: supervision ended unexpectedly`, cause))
+      Effect.catchCause((cause) => Effect.logError(`${plan.name}: supervision ended unexpectedly`, cause))
     ))
 
     return {
       name: plan.name,
       status: SubscriptionRef.get(state),
-      changes: state.changes,
+      changes: SubscriptionRef.changes(state),
       retry: Queue.offer(kick, undefined),
       restart: Effect.flatMap(SubscriptionRef.get(state), (s): Effect.Effect<string, RestartRefused> => {
         switch (s.phase) {

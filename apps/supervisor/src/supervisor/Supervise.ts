@@ -24,61 +24,66 @@
  * a server needs to run comes only from its definition.
  */
 import { type Backend, type RoutingConfig, RoutingSchema } from "@local-router/core"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as SchemaGetter from "effect/SchemaGetter"
 import * as os from "node:os"
 import * as path from "node:path"
 
-const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+const optional = Schema.optionalKey
 const Millis = RoutingSchema.Millis
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)$/i
 const UNIT = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 } as const
 
+// A schema's own message replaces the default for a wrong type only; each check carries it too,
+// so every way a value can be wrong reads the same.
+const BYTES = "expected a size like 2GB, 500MB or a number of bytes"
+
 /** A byte count written `2GB`, `500MB` or a number of bytes. */
-export const Bytes = Schema.transformOrFail(
-  Schema.Union(Schema.Number.pipe(Schema.nonNegative()), Schema.String.pipe(Schema.pattern(SIZE))).annotations({
-    message: () => ({ message: "expected a size like 2GB, 500MB or a number of bytes", override: true })
-  }),
-  Schema.Number,
-  {
-    strict: true,
-    decode: (value, _, ast) => {
-      if (typeof value === "number") return ParseResult.succeed(value)
-      const m = SIZE.exec(value)
-      return m ? ParseResult.succeed(Number(m[1]) * UNIT[m[2]!.toLowerCase() as keyof typeof UNIT]) : ParseResult.fail(new ParseResult.Type(ast, value))
-    },
-    encode: (n) => ParseResult.succeed(n)
-  }
+export const Bytes = Schema.Union([
+  Schema.Number.check(Schema.isGreaterThanOrEqualTo(0, { message: BYTES })),
+  Schema.String.check(Schema.isPattern(SIZE, { message: BYTES }))
+]).annotate({ message: BYTES }).pipe(
+  Schema.decodeTo(Schema.Number, {
+    decode: SchemaGetter.transform((value: number | string) => {
+      if (typeof value === "number") return value
+      // The pattern was checked above.
+      const m = SIZE.exec(value)!
+      return Number(m[1]) * UNIT[m[2]!.toLowerCase() as keyof typeof UNIT]
+    }),
+    encode: SchemaGetter.transform((n: number) => n)
+  })
 )
 
-export const Signal = Schema.Literal("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGKILL").annotations({
-  message: () => ({ message: "expected one of SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGKILL", override: true })
+export const Signal = Schema.Literals(["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGKILL"]).annotate({
+  message: "expected one of SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGKILL"
 })
 
-const Count = Schema.Int.pipe(Schema.positive()).annotations({
-  message: () => ({ message: "expected a whole number above 0", override: true })
-})
+const COUNT = "expected a whole number above 0"
+const Count = Schema.Number.annotate({ message: COUNT }).check(
+  Schema.isInt({ message: COUNT }),
+  Schema.isGreaterThan(0, { message: COUNT })
+)
 
 export const Block = Schema.Struct({
-  enabled: optional(Schema.Boolean).annotations({
+  enabled: optional(Schema.Boolean).annotate({
     description: "false: local-router never starts or watches this server. Default: supervised when the backend type has a known server and its url is on this machine"
   }),
-  command: optional(Schema.String.pipe(Schema.minLength(1))).annotations({
+  command: optional(Schema.String.check(Schema.isMinLength(1))).annotate({
     description: "The executable: a name looked up on PATH and the usual Mac places, or an absolute path"
   }),
-  args: optional(Schema.Array(Schema.String)).annotations({ description: "Arguments; {host}, {port}, {model} are filled in" }),
-  env: optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  args: optional(Schema.Array(Schema.String)).annotate({ description: "Arguments; {host}, {port}, {model} are filled in" }),
+  env: optional(Schema.Record(Schema.String, Schema.String)),
   cwd: optional(Schema.String),
-  adopt: optional(Schema.Boolean).annotations({ description: "Use a server already listening on the port (default true)" }),
-  stdin: optional(Schema.Literal("pipe", "ignore")).annotations({
+  adopt: optional(Schema.Boolean).annotate({ description: "Use a server already listening on the port (default true)" }),
+  stdin: optional(Schema.Literals(["pipe", "ignore"])).annotate({
     description: "pipe: an open pipe that stays open (interactive servers such as Moondream Station); ignore: /dev/null"
   }),
   readiness: optional(Schema.Struct({ deadline: optional(Millis), interval: optional(Millis) })),
   health: optional(Schema.Struct({
     interval: optional(Millis),
     failures: optional(Count),
-    full: optional(Millis).annotations({
+    full: optional(Millis).annotate({
       description: "How often the backend's own probe (models, readiness) runs while the server keeps answering; between, a plain GET / every interval shows it still answers"
     })
   })),
@@ -92,7 +97,7 @@ export const Block = Schema.Struct({
   models: optional(Schema.Array(RoutingSchema.ModelName)),
   pull: optional(Schema.Struct({
     onStart: optional(Schema.Boolean),
-    command: optional(Schema.Array(Schema.String).pipe(Schema.minItems(1))).annotations({
+    command: optional(Schema.Array(Schema.String).check(Schema.isMinLength(1))).annotate({
       description: "For servers without a pull API (mlx, moondream): e.g. [huggingface-cli, download, \"{model}\"]"
     }),
     minFreeDisk: optional(Bytes)

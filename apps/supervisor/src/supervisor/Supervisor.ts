@@ -48,14 +48,14 @@ export interface Supervisor {
   readonly versions: Stream.Stream<number>
 }
 
-export const Supervisor = Context.GenericTag<Supervisor>("@local-router/supervisor/Supervisor")
+export const Supervisor = Context.Service<Supervisor>("@local-router/supervisor/Supervisor")
 
 export type Options = Server.Options
 
 interface Running {
   readonly key: string
   readonly slot: Plans.Server["slot"]
-  readonly scope: Scope.CloseableScope
+  readonly scope: Scope.Closeable
   readonly server: Server.Server
 }
 
@@ -73,7 +73,7 @@ export const make = (options: Options): Effect.Effect<Supervisor, never, Scope.S
 
     const apply = (snapshot: LiveRouting.Snapshot): Effect.Effect<Applied | undefined> =>
       Effect.gen(function*() {
-        if (snapshot.version <= (yield* Ref.get(version))) return undefined
+        if (snapshot.version <= (yield* SubscriptionRef.get(version))) return undefined
         const loaded = Plans.fromSnapshot(snapshot)
         for (const problem of loaded.invalid) yield* Effect.logWarning(`not supervised: ${problem}`)
         const before = yield* Ref.get(running)
@@ -90,7 +90,7 @@ export const make = (options: Options): Effect.Effect<Supervisor, never, Scope.S
         for (const s of loaded.servers) {
           if ((yield* Ref.get(running)).has(s.plan.name)) continue
           const scope = yield* Scope.make()
-          const server = yield* Scope.extend(Server.make(s, options), scope)
+          const server = yield* Scope.provide(Server.make(s, options), scope)
           // Recorded at once, so the supervisor's finalizer stops it even if this apply is cut short.
           yield* Ref.update(running, (m) => new Map(m).set(s.plan.name, { key: Supervise.key(s.plan), slot: s.slot, scope, server }))
           if (before.has(s.plan.name)) restarted.push(s.plan.name)
@@ -130,15 +130,15 @@ export const make = (options: Options): Effect.Effect<Supervisor, never, Scope.S
           file: live.file,
           pid: process.pid,
           startedAt,
-          version: yield* Ref.get(version),
+          version: yield* SubscriptionRef.get(version),
           configError: (yield* live.lastError)?.message,
           servers: yield* Effect.forEach(m.values(), (r) => r.server.status)
         }
       }),
-      versions: version.changes
+      versions: SubscriptionRef.changes(version)
     }
   })
 
 /** The Supervisor, following the LiveRouting in context. */
 export const layer = (options: Options): Layer.Layer<Supervisor, never, LiveRouting.LiveRouting> =>
-  Layer.scoped(Supervisor, make(options))
+  Layer.effect(Supervisor, make(options))
