@@ -53,9 +53,9 @@ const versions = () => {
   return {
     core: core.version,
     coreRange: major === "0" ? `^0.${minor}.0` : `^${major}.0.0`,
-    effect: core.dependencies["effect"] ?? "3.22.4",
-    vitest: core.peerDependencies["vitest"] ?? "^3.2.4",
-    effectVitest: core.peerDependencies["@effect/vitest"] ?? "0.30.0"
+    effect: core.dependencies["effect"] ?? "4.1.5",
+    vitest: core.peerDependencies["vitest"] ?? "^5.1.2",
+    effectVitest: core.peerDependencies["@effect/vitest"] ?? "4.1.5"
   }
 }
 
@@ -120,7 +120,7 @@ import pkg from "../package.json" with { type: "json" }
 
 /** The entry's own options in routing.yaml (local-router rejects unknown keys with file:line:col). */
 export const Options = Schema.Struct({
-  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+  maxTokens: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Token limit sent when a request gives none. Default 2048"
   })
 })

@@ -37,7 +37,8 @@ describe("local-router plugin new", () => {
     const pkgDir = path.join(dir, "acme")
     const manifest = JSON.parse(fs.readFileSync(path.join(pkgDir, "package.json"), "utf8")) as Record<string, Record<string, string>>
     expect(manifest["name"]).toBe("local-router-backend-acme-echo")
-    expect(manifest["peerDependencies"]).toEqual({ "@local-router/core": "^0.1.0", effect: "^3.22.4" })
+    expect(manifest["peerDependencies"]).toEqual({ "@local-router/core": "^0.1.0", effect: "^4.1.5" })
+    expect(manifest["devDependencies"]).toMatchObject({ effect: "4.1.5", "@effect/vitest": "4.1.5", vitest: "^5.1.2" })
     expect(manifest["exports"]).toEqual({ ".": "./src/index.js" })
     for (const file of ["src/index.js", "test/backend.test.js", "test/server.js", "README.md", "vitest.config.js"]) {
       expect(fs.existsSync(path.join(pkgDir, file)), file).toBe(true)
