@@ -30,9 +30,9 @@ import * as Service from "../../apps/supervisor/src/service/Service.ts"
 import type * as Server from "../../apps/supervisor/src/supervisor/Server.ts"
 
 // bench/ has no node_modules of its own: take effect from the supervisor's (the same copy it uses).
-type EffectModule = typeof import("../../apps/supervisor/node_modules/effect/dist/dts/index.js")
+type EffectModule = typeof import("../../apps/supervisor/node_modules/effect/dist/index.js")
 const supervisorDir = path.resolve(import.meta.dirname, "../../apps/supervisor")
-const { Effect, Exit, Logger, LogLevel, Option, Scope, Stream } = (await import(
+const { Effect, Exit, Option, References, Scope, Stream } = (await import(
   createRequire(path.join(supervisorDir, "package.json")).resolve("effect")
 )) as EffectModule
 
@@ -89,8 +89,8 @@ const main = Effect.gen(function*() {
   }))
   const scope = yield* Scope.make()
   const t0 = performance.now()
-  const live = yield* Scope.extend(LiveRouting.make(file, { watch: false, builtins: new Map([["ollama", ollama as Backend.Definition]]) }), scope)
-  const supervisor = yield* Scope.extend(
+  const live = yield* Scope.provide(LiveRouting.make(file, { watch: false, builtins: new Map([["ollama", ollama as Backend.Definition]]) }), scope)
+  const supervisor = yield* Scope.provide(
     Effect.provideService(Supervisor.make({ logDir: path.join(dir, "logs") }), LiveRouting.LiveRouting, live),
     scope
   )
@@ -204,7 +204,7 @@ const main = Effect.gen(function*() {
   yield* stopServe(serve)
 })
 
-Effect.runPromise(main.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)))).catch((e) => {
+Effect.runPromise(main.pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))).catch((e) => {
   console.error(e)
   process.exitCode = 1
 })

@@ -34,7 +34,7 @@ export const run = ({ file, host, logDir, port }: Options) =>
     const router = yield* Router.make(live.snapshot)
     const { config: routing } = yield* live.snapshot
     const { Gateway } = yield* Effect.promise(() => import("@local-router/gateway"))
-    const settings = yield* Gateway.settingsFromConfig(routing.server)
+    const settings = yield* Effect.fromResult(Gateway.settingsFromConfig(routing.server))
     const scope = yield* Effect.scope
     const gateway = yield* Gateway.make({
       ...settings,

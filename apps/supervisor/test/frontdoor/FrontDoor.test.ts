@@ -8,7 +8,7 @@
  * - the connection limits hold against slow and greedy clients, and a long answer is not cut
  *   by the request timeout.
  */
-import * as fc from "effect/FastCheck"
+import * as fc from "fast-check"
 import * as net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as HttpFuzz from "./HttpFuzz.ts"

@@ -8,7 +8,7 @@
  * routed requests that really run through the simulator, and chunked, truncated or
  * mis-framed bodies.
  */
-import * as fc from "effect/FastCheck"
+import * as fc from "fast-check"
 import * as net from "node:net"
 import * as MinimalPdf from "../../../../packages/vision/test/support/MinimalPdf.ts"
 

@@ -186,10 +186,10 @@ export const soak = async (options: Options): Promise<Report> => {
   fs.writeFileSync(file, JSON.stringify(routingFor(ports, cloud.url, home), null, 2))
 
   const scope = Effect.runSync(Scope.make())
-  const logger = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => {
+  const logger = Logger.layer([Logger.make(({ message }) => {
     seen.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
-  }))
-  const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(effect.pipe(Scope.extend(scope), Effect.provide(logger)))
+  })])
+  const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(effect.pipe(Scope.provide(scope), Effect.provide(logger)))
   try {
     const { gateway, supervisor } = await run(Effect.gen(function*() {
       const live = yield* LiveRouting.make(file, { ...loaderOptions, watch: false })

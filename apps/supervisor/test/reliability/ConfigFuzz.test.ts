@@ -8,8 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { BackendLoader, type ConfigError, LiveRouting, Router } from "@local-router/core"
 import { Simulator } from "@local-router/simulators"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -60,9 +60,9 @@ describe("config fuzz: malformed routing.yaml files are rejected with their loca
       Effect.gen(function*() {
         const failures: Array<string> = []
         for (const variant of variants.filter((v) => v.family === family)) {
-          const result = yield* Effect.either(BackendLoader.check(variant.text, FILE, { builtins }))
-          if (Either.isRight(result)) failures.push(`${variant.name}: accepted`)
-          else for (const p of problemsWith(variant, result.left, FILE)) failures.push(`${variant.name}: ${p}`)
+          const result = yield* Effect.result(BackendLoader.check(variant.text, FILE, { builtins }))
+          if (Result.isSuccess(result)) failures.push(`${variant.name}: accepted`)
+          else for (const p of problemsWith(variant, result.failure, FILE)) failures.push(`${variant.name}: ${p}`)
         }
         expect(failures).toEqual([])
       }))
@@ -84,7 +84,7 @@ describe("config fuzz: hot reload of every malformed variant keeps the old confi
   /** The repo's config with Ollama at the simulator, so `tiny` (Ollama first) answers. */
   const running = () => pointAt(base, { ollama: ollama.url })
 
-  it.scopedLive("each variant as an edit is rejected with its location, the running config still answers, a good edit then applies", () => {
+  it.live("each variant as an edit is rejected with its location, the running config still answers, a good edit then applies", () => {
     const logged: Array<string> = []
     return Effect.gen(function*() {
       const good = running()
@@ -119,10 +119,10 @@ describe("config fuzz: hot reload of every malformed variant keeps the old confi
       fs.writeFileSync(file, good.replace(`ollama: "tinyllama:1.1b-chat"`, `ollama: "phi3.5:3.8b"`))
       expect(yield* live.reload).toMatchObject({ _tag: "Applied", version: 2 })
       expect(yield* router.run({ category: "tiny", prompt: "Say hello" })).toMatchObject({ backend: "ollama", model: "phi3.5:3.8b" })
-    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logged.push(String(message))))))
+    }).pipe(Effect.provide(Logger.layer([Logger.make(({ message }) => logged.push(String(message)))])))
   }, 120_000)
 
-  it.scopedLive("saved by an editor (write a new file, rename it over), a sample of variants is rejected by the watcher and the old config answers", () =>
+  it.live("saved by an editor (write a new file, rename it over), a sample of variants is rejected by the watcher and the old config answers", () =>
     Effect.gen(function*() {
       const good = running()
       const file = path.join(dir, "watched.yaml")
@@ -146,5 +146,5 @@ describe("config fuzz: hot reload of every malformed variant keeps the old confi
         expect(answer, variant.name).toMatchObject({ backend: "ollama", model: "tinyllama:1.1b-chat" })
         expect(answer.trace.configVersion).toBe(1)
       }
-    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))), 60_000)
+    }).pipe(Effect.provide(Logger.layer([]))), 60_000)
 })

@@ -14,8 +14,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { LiveRouting, Router } from "@local-router/core"
 import { type Fault, Simulator } from "@local-router/simulators"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
+import * as Result from "effect/Result"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -135,12 +135,12 @@ const runCell = (live: LiveRouting.LiveRouting, kind: Kind, fault: FaultCase, ex
     if (fault.setup._tag === "CrashLoop") yield* restartCrashing(kind)
     const answer = yield* whole(router, request)
     const t0 = Date.now()
-    const probe = yield* Effect.either(router.run(request))
+    const probe = yield* Effect.result(router.run(request))
     const ms = Date.now() - t0
     if (fault.setup._tag === "Faults") yield* Effect.promise(() => sim().clearFaults())
-    const trace = Either.isRight(probe) ? probe.right.trace : probe.left.trace
+    const trace = Result.isSuccess(probe) ? probe.success.trace : probe.failure.trace
     const open = trace.attempts[0]?.outcome === "skipped" && trace.attempts[0].reason === "circuit open"
-    const breaker = { open, ms, answeredBy: Either.isRight(probe) ? probe.right.backend : undefined }
+    const breaker = { open, ms, answeredBy: Result.isSuccess(probe) ? probe.success.backend : undefined }
     const problems = [...judge(fault, "stream", stream, expected), ...judge(fault, "whole", answer, expected)]
     const primaryFailed = (o: typeof stream) => !(o._tag === "Answered" && o.backend === expected.primary)
     if (fault.opensBreaker && primaryFailed(stream) && primaryFailed(answer)) {
@@ -152,7 +152,7 @@ const runCell = (live: LiveRouting.LiveRouting, kind: Kind, fault: FaultCase, ex
   })
 
 describe("fault matrix: every backend kind x every fault, streamed and whole", () => {
-  it.scopedLive("each fault ends in a fallback before commit, an explicit error after it, an open breaker and a trace naming it", () =>
+  it.live("each fault ends in a fallback before commit, an explicit error after it, an open breaker and a trace naming it", () =>
     Effect.gen(function*() {
       const live = yield* LiveRouting.make(file, { builtins, watch: false })
       // What a healthy primary and the spare say for each row's request: the yardstick for half answers.
@@ -180,5 +180,5 @@ describe("fault matrix: every backend kind x every fault, streamed and whole", (
       expect(judged.length).toBe(kinds.length * cases.length - 1)
       expect(cells.length).toBe(kinds.length * cases.length)
       expect(cells.flatMap((c) => c.problems.map((p) => `${c.kind} / ${c.fault.label}: ${p}`))).toEqual([])
-    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))), 150_000)
+    }).pipe(Effect.provide(Logger.layer([]))), 150_000)
 })

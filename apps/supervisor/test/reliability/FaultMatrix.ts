@@ -9,11 +9,10 @@
  */
 import type { Router } from "@local-router/core"
 import type { Fault } from "@local-router/simulators"
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 
 export type Kind = "mlx" | "ollama" | "moondream" | "cloud"
@@ -77,18 +76,18 @@ const failedOf = (trace: Router.Answer["trace"]) => trace.attempts.filter((a) =>
 export const streamed = (router: Router.Router, request: Router.Request): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
     const t0 = Date.now()
-    const events = yield* Stream.runCollect(router.stream(request)).pipe(Effect.either, Effect.timeout(hangAfter), Effect.option)
+    const events = yield* Stream.runCollect(router.stream(request)).pipe(Effect.result, Effect.timeoutOption(hangAfter))
     const ms = Date.now() - t0
     if (Option.isNone(events)) return { _tag: "Hang", ms } as const
-    if (Either.isRight(events.value)) {
-      const all = Chunk.toReadonlyArray(events.value.right)
+    if (Result.isSuccess(events.value)) {
+      const all = events.value.success
       const done = all.at(-1)
       const routed = all.find((e) => e._tag === "Routed")
       const text = all.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
       if (done?._tag !== "Done") return { _tag: "Error", reason: "stream ended without Done", failed: [], ms } as const
       return { _tag: "Answered", backend: routed?._tag === "Routed" ? routed.backend : "?", text, failed: failedOf(done.trace), ms } as const
     }
-    const error = events.value.left
+    const error = events.value.failure
     if (error.reason === "StreamFailed") {
       const last = error.trace.attempts.at(-1)
       return { _tag: "ErrorAfterCommit", backend: error.trace.backend ?? "?", reason: last?.reason, ms } as const
@@ -99,14 +98,14 @@ export const streamed = (router: Router.Router, request: Router.Request): Effect
 export const whole = (router: Router.Router, request: Router.Request): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
     const t0 = Date.now()
-    const result = yield* router.run(request).pipe(Effect.either, Effect.timeout(hangAfter), Effect.option)
+    const result = yield* router.run(request).pipe(Effect.result, Effect.timeoutOption(hangAfter))
     const ms = Date.now() - t0
     if (Option.isNone(result)) return { _tag: "Hang", ms } as const
-    if (Either.isRight(result.value)) {
-      const answer = result.value.right
+    if (Result.isSuccess(result.value)) {
+      const answer = result.value.success
       return { _tag: "Answered", backend: answer.backend, text: answer.text, failed: failedOf(answer.trace), ms } as const
     }
-    const error = result.value.left
+    const error = result.value.failure
     return { _tag: "Error", reason: error.reason, failed: failedOf(error.trace), ms } as const
   })
 

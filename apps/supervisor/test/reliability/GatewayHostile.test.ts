@@ -40,13 +40,13 @@ const logger = Logger.make(({ message }) => {
 let ollama: Simulator.Running
 let cloud: Simulator.Running
 let dir: string
-let scope: Scope.CloseableScope
+let scope: Scope.Closeable
 let url: string
 let router: Router.Router
 let live: LiveRouting.LiveRouting
 
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
-  Effect.runPromise(effect.pipe(Scope.extend(scope), Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+  Effect.runPromise(effect.pipe(Scope.provide(scope), Effect.provide(Logger.layer([logger]))))
 
 beforeAll(async () => {
   ;[ollama, cloud] = await Promise.all([
@@ -201,7 +201,7 @@ describe("security: tokens, binds, and secrets that never show", () => {
       const exit = await Effect.runPromiseExit(Effect.scoped(Gateway.make({ host, port: 0, router, routing: live })))
       expect(Exit.isFailure(exit), host).toBe(true)
       if (Exit.isFailure(exit)) {
-        const error = Cause.failureOption(exit.cause)
+        const error = Cause.findErrorOption(exit.cause)
         expect(error._tag === "Some" && error.value.reason, host).toBe("UnsafeBind")
       }
     }

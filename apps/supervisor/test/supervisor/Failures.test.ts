@@ -2,22 +2,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { alive, freePort, groupMembers, phase, routing, superviseFile, tempDir, waitFor, writeRouting } from "./Fixture.ts"
 
-const quiet = Effect.provide(Logger.minimumLogLevel(LogLevel.Error))
+const quiet = Effect.provideService(References.MinimumLogLevel, "Error")
 
 const supervise = (config: unknown, watch = false) =>
   Effect.gen(function*() {
     const dir = tempDir()
     const file = writeRouting(dir, config)
     const scope = yield* Scope.make()
-    const { live, supervisor } = yield* Scope.extend(superviseFile(file, { logDir: `${dir}/logs`, watch, recheck: 500 }), scope)
-    const server = (name: string) => Effect.flatMap(supervisor.server(name), (s) => (s ? Effect.succeed(s) : Effect.dieMessage(`no server ${name}`)))
+    const { live, supervisor } = yield* Scope.provide(superviseFile(file, { logDir: `${dir}/logs`, watch, recheck: 500 }), scope)
+    const server = (name: string) => Effect.flatMap(supervisor.server(name), (s) => (s ? Effect.succeed(s) : Effect.die(new Error(`no server ${name}`))))
     return { live, supervisor, scope, dir, file, server }
   })
 
@@ -83,7 +82,7 @@ describe("supervisor failure handling (real processes)", () => {
   it.live("a port taken by a foreign program is a clear error, not a crash loop", () =>
     Effect.gen(function*() {
       const foreign = yield* Effect.acquireRelease(
-        Effect.async<net.Server>((resume) => {
+        Effect.callback<net.Server>((resume) => {
           const server = net.createServer((socket) => {
             socket.on("error", () => {})
             socket.end("SSH-2.0-not-a-model-server\r\n")

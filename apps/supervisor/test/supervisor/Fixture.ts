@@ -121,10 +121,10 @@ export const waitFor = (server: Server.Server, predicate: (s: Server.Status) => 
   server.changes.pipe(
     Stream.filter(predicate),
     Stream.runHead,
-    Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("status stream ended"), onSome: Effect.succeed })),
-    Effect.timeoutFail({ duration: Duration.millis(ms), onTimeout: () => "timeout" as const }),
-    Effect.catchAll(() =>
-      Effect.flatMap(server.status, (s) => Effect.dieMessage(`${server.name}: condition not met within ${ms}ms; last status: ${JSON.stringify(s, null, 2)}`))
+    Effect.flatMap(Option.match({ onNone: () => Effect.die(new Error("status stream ended")), onSome: Effect.succeed })),
+    Effect.timeoutOrElse({ duration: Duration.millis(ms), orElse: () => Effect.fail("timeout" as const) }),
+    Effect.catch(() =>
+      Effect.flatMap(server.status, (s) => Effect.die(new Error(`${server.name}: condition not met within ${ms}ms; last status: ${JSON.stringify(s, null, 2)}`)))
     )
   )
 
@@ -152,7 +152,7 @@ export const until = (what: string, condition: () => boolean, ms = 10_000) =>
   Effect.gen(function*() {
     const deadline = Date.now() + ms
     while (!condition()) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`${what}: not true within ${ms}ms`)
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`${what}: not true within ${ms}ms`))
       yield* Effect.sleep(Duration.millis(25))
     }
   })

@@ -2,25 +2,24 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import type * as Supervisor from "../../src/supervisor/Supervisor.ts"
 import { alive, freePort, groupMembers, phase, routing, superviseFile, tempDir, until, waitFor, writeRouting } from "./Fixture.ts"
 
-const quiet = Effect.provide(Logger.minimumLogLevel(LogLevel.Error))
+const quiet = Effect.provideService(References.MinimumLogLevel, "Error")
 
 const supervise = (config: unknown) =>
   Effect.gen(function*() {
     const dir = tempDir()
     const file = writeRouting(dir, config)
     const scope = yield* Scope.make()
-    const { supervisor } = yield* Scope.extend(superviseFile(file, { logDir: `${dir}/logs`, recheck: 500 }), scope)
+    const { supervisor } = yield* Scope.provide(superviseFile(file, { logDir: `${dir}/logs`, recheck: 500 }), scope)
     return { supervisor, scope, dir, file }
   })
 
 const serverOf = (supervisor: Supervisor.Supervisor, name: string) =>
-  Effect.flatMap(supervisor.server(name), (s) => (s ? Effect.succeed(s) : Effect.dieMessage(`no server ${name}`)))
+  Effect.flatMap(supervisor.server(name), (s) => (s ? Effect.succeed(s) : Effect.die(new Error(`no server ${name}`))))
 
 describe("supervisor lifecycle (real processes)", () => {
   it.live("starts ollama, mlx and moondream simulators until each is ready; shutdown leaves no process behind", () =>

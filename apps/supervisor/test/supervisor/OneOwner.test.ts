@@ -9,9 +9,8 @@ import { ScriptedBackend } from "@local-router/core/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
@@ -90,14 +89,14 @@ const first = <A>(stream: Stream.Stream<A>, predicate: (a: A) => boolean) =>
   stream.pipe(Stream.filter(predicate), Stream.runHead, Effect.map(Option.getOrThrow))
 
 const serverOf = (supervisor: Supervisor.Supervisor, name: string) =>
-  Effect.flatMap(supervisor.server(name), (s) => (s ? Effect.succeed(s) : Effect.dieMessage(`no server ${name}`)))
+  Effect.flatMap(supervisor.server(name), (s) => (s ? Effect.succeed(s) : Effect.die(new Error(`no server ${name}`))))
 
 const adopted = (server: Server.Server) => first(server.changes, (s) => s.phase === "adopted")
 
-const quiet = Effect.provide(Logger.minimumLogLevel(LogLevel.None))
+const quiet = Effect.provideService(References.MinimumLogLevel, "None")
 
 describe("one owner of routing.yaml", () => {
-  it.scoped("an edit makes one new backend, and the router and the supervisor move to its version together", () =>
+  it.effect("an edit makes one new backend, and the router and the supervisor move to its version together", () =>
     Effect.gen(function*() {
       const { file, live, made, ports, router, supervisor } = yield* setup(false)
       expect(made.map((m) => m.name)).toEqual(["a", "b"])
@@ -139,7 +138,7 @@ describe("one owner of routing.yaml", () => {
       expect(made).toHaveLength(3)
     }).pipe(quiet))
 
-  it.scopedLive("an edit saved on disk is read once by the one watcher, and the supervisor runs the router's version", () =>
+  it.live("an edit saved on disk is read once by the one watcher, and the supervisor runs the router's version", () =>
     Effect.gen(function*() {
       const { file, live, made, ports, router, supervisor } = yield* setup(true)
       yield* adopted(yield* serverOf(supervisor, "a"))

@@ -1,9 +1,8 @@
 /** Pulling models through the supervisor's Pull: progress, a free-disk check, interrupted and resumed. */
 import { describe, expect, it } from "@effect/vitest"
 import { Simulator } from "@local-router/simulators"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
@@ -24,28 +23,28 @@ const serverFor = (port: number, supervise: Record<string, unknown> = {}) =>
     const file = writeRouting(dir, routing({ ollama: { kind: "ollama", port, supervise } }))
     const loaded = yield* Plans.load(file, loader)
     const server = loaded.servers[0]!
-    return { server, backend: Either.getOrThrow(server.backend), log: LogFile.open(`${dir}/logs`, "ollama"), dir, file }
+    return { server, backend: Result.getOrThrow(server.backend), log: LogFile.open(`${dir}/logs`, "ollama"), dir, file }
   })
 
 describe("pull", () => {
-  it.scopedLive("an interrupted pull resumes from the bytes already downloaded", () =>
+  it.live("an interrupted pull resumes from the bytes already downloaded", () =>
     Effect.gen(function*() {
       const ollama = yield* sim
       const { backend, log, server } = yield* serverFor(ollama.port)
       const input = { plan: server.plan, backend, model: "llava:7b", log }
-      const first = Chunk.toArray(yield* Stream.runCollect(Pull.run(input).pipe(Stream.takeUntil((p) => (p.completed ?? 0) > 0 && p.completed! < p.total!))))
+      const first = yield* Stream.runCollect(Pull.run(input).pipe(Stream.takeUntil((p) => (p.completed ?? 0) > 0 && p.completed! < p.total!)))
       const reached = first.at(-1)!.completed!
       expect(reached).toBeGreaterThan(0)
       expect(yield* backend.models).not.toContain("llava:7b")
 
-      const second = Chunk.toArray(yield* Stream.runCollect(Pull.run(input)))
+      const second = yield* Stream.runCollect(Pull.run(input))
       const resumedAt = second.find((p) => p.status === first.at(-1)!.status && p.completed !== undefined)!
       expect(resumedAt.completed).toBeGreaterThanOrEqual(reached)
       expect(second.at(-1)!.status).toBe("success")
       expect(yield* backend.models).toContain("llava:7b")
     }))
 
-  it.scopedLive("a pull is refused, saying why, when the disk has less free space than pull.minFreeDisk", () =>
+  it.live("a pull is refused, saying why, when the disk has less free space than pull.minFreeDisk", () =>
     Effect.gen(function*() {
       const ollama = yield* sim
       const { backend, log, server } = yield* serverFor(ollama.port, { pull: { minFreeDisk: "1000000TB" } })
@@ -54,7 +53,7 @@ describe("pull", () => {
       expect(error.message).toMatch(/not pulling llava:7b on ollama: .* GB free at .*, below pull\.minFreeDisk/)
     }))
 
-  it.scopedLive("local-router pull <backend> <model> prints JSON lines of progress when stdout is not a terminal", () =>
+  it.live("local-router pull <backend> <model> prints JSON lines of progress when stdout is not a terminal", () =>
     Effect.gen(function*() {
       const ollama = yield* sim
       const { file } = yield* serverFor(ollama.port)

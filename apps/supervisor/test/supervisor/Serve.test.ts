@@ -56,7 +56,7 @@ describe("local-router serve / status", () => {
           }
           yield* Effect.sleep("50 millis")
         }
-      }).pipe(Effect.timeoutFail({ duration: "25 seconds", onTimeout: () => new Error(`never ready:\n${output}`) }))
+      }).pipe(Effect.timeoutOrElse({ duration: "25 seconds", orElse: () => Effect.fail(new Error(`never ready:\n${output}`)) }))
       const r = yield* Effect.promise(() => node(["status", "--json", "--config", file, "--port", String(api)]))
       const status = JSON.parse(r.stdout) as StatusJson
       expect(status.from).toMatch(/^the supervisor at/)

@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ModelName } from "@local-router/backend-ollama"
 import { Backend } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -34,7 +34,7 @@ const plan = (backends: string) => Effect.suspend(() => {
 })
 
 describe("supervise: block", () => {
-  it.scoped("ships defaults for ollama serve, mlx_lm.server and Moondream Station", () =>
+  it.effect("ships defaults for ollama serve, mlx_lm.server and Moondream Station", () =>
     Effect.gen(function*() {
       const { servers } = yield* plan(`
   ollama: { type: ollama, url: "http://127.0.0.1:11434" }
@@ -60,7 +60,7 @@ describe("supervise: block", () => {
       expect(by.moondream).toMatchObject({ command: "moondream-station", stdin: "pipe", stop: { signal: "SIGINT" }, port: 2020 })
     }))
 
-  it.scoped("a block overrides the defaults; durations and sizes are written like the rest of routing.yaml", () =>
+  it.effect("a block overrides the defaults; durations and sizes are written like the rest of routing.yaml", () =>
     Effect.gen(function*() {
       const { servers } = yield* plan(`
   ollama:
@@ -81,7 +81,7 @@ describe("supervise: block", () => {
       })
     }))
 
-  it.scoped("a mistake in the block is reported with file:line:col and a did-you-mean", () =>
+  it.effect("a mistake in the block is reported with file:line:col and a did-you-mean", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(plan(`
   ollama:
@@ -93,7 +93,7 @@ describe("supervise: block", () => {
       expect(error.message).toMatch(/routing\.yaml:9:23 backends\.ollama\.supervise\.stop\.signal: expected one of SIGTERM, SIGINT/)
     }))
 
-  it.scoped("a plugin's defaults come from its definition; one without them is supervised only when its block says how", () =>
+  it.effect("a plugin's defaults come from its definition; one without them is supervised only when its block says how", () =>
     Effect.gen(function*() {
       const plugin = (name: string, supervise?: Backend.Definition["supervise"]) =>
         Backend.plugin({
@@ -184,6 +184,6 @@ categories:
     expect(missing._tag).toBe("Missing")
     expect(missing._tag === "Missing" && missing.searched).toEqual(["/usr/bin", "/bin", "/opt/homebrew/bin", "/usr/local/bin", bin])
     expect(Binary.find("sh", env)._tag).toBe("Found")
-    expect(Either.isEither(Either.right(1))).toBe(true)
+    expect(Result.isResult(Result.succeed(1))).toBe(true)
   })
 })
