@@ -9,7 +9,7 @@ import { definition as mlx } from "../../packages/backend-mlx/src/index.ts"
 import { type Backend, LiveRouting, Router } from "../../packages/core/src/index.ts"
 import { Gateway } from "../../packages/gateway/src/index.ts"
 
-type EffectModule = typeof import("../../packages/gateway/node_modules/effect/dist/dts/index.js")
+type EffectModule = typeof import("../../packages/gateway/node_modules/effect/dist/index.js")
 const gatewayDir = path.resolve(import.meta.dirname, "../../packages/gateway")
 const { Effect } = await import(createRequire(path.join(gatewayDir, "package.json")).resolve("effect")) as EffectModule
 

@@ -31,10 +31,10 @@ import { definition as ollama } from "../../packages/backend-ollama/src/index.ts
 import { type Backend, LiveRouting, Router } from "../../packages/core/src/index.ts"
 import { Simulator } from "../../packages/simulators/src/index.ts"
 
-// bench/ has no node_modules of its own: take core's effect, as the ES module core itself
-// loads (a second, CommonJS copy would be a different runtime).
-type EffectModule = typeof import("../../packages/core/node_modules/effect/dist/dts/index.js")
-const effectEsm = path.resolve(import.meta.dirname, "../../packages/core/node_modules/effect/dist/esm/index.js")
+// bench/ has no node_modules of its own: take core's effect, the very module core itself loads
+// (another copy would be a different runtime).
+type EffectModule = typeof import("../../packages/core/node_modules/effect/dist/index.js")
+const effectEsm = path.resolve(import.meta.dirname, "../../packages/core/node_modules/effect/dist/index.js")
 const { Effect, Exit, Scope, Stream } = await import(pathToFileURL(effectEsm).href) as EffectModule
 
 const quick = process.argv.includes("--quick")
@@ -154,7 +154,7 @@ categories:
   try {
     const builtins = new Map<string, Backend.Definition>([["mlx", mlx as Backend.Definition], ["ollama", ollama as Backend.Definition]])
     const router = await Effect.runPromise(
-      Effect.flatMap(LiveRouting.make(file, { builtins, watch: false }), (live) => Router.make(live.snapshot)).pipe(Scope.extend(scope))
+      Effect.flatMap(LiveRouting.make(file, { builtins, watch: false }), (live) => Router.make(live.snapshot)).pipe(Scope.provide(scope))
     )
     const request: Router.Request = { category: "fast", prompt: PROMPT }
     const raw = setup.raw(sim.url)

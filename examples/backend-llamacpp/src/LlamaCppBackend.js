@@ -99,17 +99,17 @@ export const make = (context) =>
         }
         return Backend.Probe.Ready({ models: namesOf(state.model, options.alias), loaded: [state.model] })
       }),
-      Effect.catchAll((error) =>
+      Effect.catch((error) =>
         Effect.succeed(
           error.reason === "Unreachable"
             ? Backend.Probe.Unreachable({ detail: error.message })
             : Backend.Probe.Starting({ detail: error.message })
         )
       ),
-      Effect.timeoutTo({
+      Effect.timeoutOrElse({
         duration: Duration.millis(probeTimeout),
-        onSuccess: (probe) => probe,
-        onTimeout: () => Backend.Probe.Starting({ detail: `${origin} accepted the connection but did not answer within ${probeTimeout}ms` })
+        orElse: () =>
+          Effect.succeed(Backend.Probe.Starting({ detail: `${origin} accepted the connection but did not answer within ${probeTimeout}ms` }))
       })
     )
 

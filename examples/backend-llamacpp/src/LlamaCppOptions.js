@@ -7,24 +7,24 @@
 import * as Schema from "effect/Schema"
 
 export const LlamaCppOptions = Schema.Struct({
-  model: Schema.optional(Schema.String.pipe(Schema.minLength(1))).annotations({
+  model: Schema.optional(Schema.String.check(Schema.isMinLength(1))).annotate({
     description: "The GGUF file the supervisor starts llama-server with (-m)"
   }),
-  alias: Schema.optional(Schema.String.pipe(Schema.minLength(1))).annotations({
+  alias: Schema.optional(Schema.String.check(Schema.isMinLength(1))).annotate({
     description: "The name llama-server lists its model under (--alias); categories may name the model by it"
   }),
-  contextSize: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+  contextSize: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Context size the supervisor starts llama-server with (-c); it is split between the slots"
   }),
-  parallel: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+  parallel: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Slots the supervisor starts llama-server with (-np): requests generated at once"
   }),
-  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+  maxTokens: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Token limit sent when a request gives none (llama-server's own default is unlimited). Default 4096"
   }),
-  probeTimeout: Schema.optional(Schema.Int.pipe(Schema.positive())).annotations({
+  probeTimeout: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Milliseconds a health probe waits for each answer. Default 5000"
   })
-}).annotations({ title: "llama.cpp backend options" })
+}).annotate({ title: "llama.cpp backend options" })
 
 /** @typedef {typeof LlamaCppOptions.Type} Options */

@@ -13,7 +13,7 @@
  */
 import { BackendError, HttpCall, OpenAiChat } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 
 /**
  * @typedef {object} Target
@@ -50,10 +50,10 @@ const isRecord = (u) => typeof u === "object" && u !== null
 export const read = (target) =>
   Effect.gen(function*() {
     const headers = target.client.headers ?? {}
-    const health = yield* Effect.either(HttpCall.json({ backend: target.backend, url: `${target.origin}/health`, headers }))
-    if (Either.isLeft(health)) {
-      if (health.left.status === 503) return /** @type {State} */ ({ _tag: "Loading", detail: `${target.backend} is loading its model (${health.left.message})` })
-      return yield* health.left
+    const health = yield* Effect.result(HttpCall.json({ backend: target.backend, url: `${target.origin}/health`, headers }))
+    if (Result.isFailure(health)) {
+      if (health.failure.status === 503) return /** @type {State} */ ({ _tag: "Loading", detail: `${target.backend} is loading its model (${health.failure.message})` })
+      return yield* health.failure
     }
     const listed = yield* OpenAiChat.models(target.client)
     const model = listed[0]

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type Backend, Events } from "@local-router/core"
 import { contractSuite } from "@local-router/core/testing"
 import { Simulator } from "@local-router/simulators"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { createServer } from "node:net"
@@ -49,8 +49,7 @@ const make = (url: string, raw: Record<string, unknown> = {}) => definition.make
 
 const ask = (model: string, content = "Say hello"): Backend.GenerateRequest => ({ model, messages: [{ role: "user", content }] })
 
-const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Stream.runCollect(Events.stream(backend.generate(request))).pipe(Effect.map(Chunk.toReadonlyArray))
+const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) => Stream.runCollect(Events.stream(backend.generate(request)))
 
 contractSuite("llamacpp", {
   make: Effect.suspend(() => make(sim.url)),
@@ -60,7 +59,7 @@ contractSuite("llamacpp", {
 })
 
 describe("llama.cpp backend", () => {
-  it.scoped("answers to the model by its path, file name or name without .gguf; any other name is ModelMissing, not a silent wrong model", () =>
+  it.effect("answers to the model by its path, file name or name without .gguf; any other name is ModelMissing, not a silent wrong model", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       expect(yield* backend.models).toEqual([gguf, "qwen2.5-0.5b-instruct-q4_k_m.gguf", "qwen2.5-0.5b-instruct-q4_k_m"])
@@ -70,7 +69,7 @@ describe("llama.cpp backend", () => {
       expect(error.message).toContain(`runs ${gguf}, not phi3.5:3.8b`)
     }))
 
-  it.scopedLive("a server still loading its model probes Busy (not dead) and fails a request Overloaded", () =>
+  it.live("a server still loading its model probes Busy (not dead) and fails a request Overloaded", () =>
     Effect.gen(function*() {
       const loading = yield* Effect.acquireRelease(
         Effect.promise(() => Simulator.start("llamacpp", { args: ["--load-ms", "60000"], readyTimeoutMs: 30_000 })),
@@ -85,29 +84,29 @@ describe("llama.cpp backend", () => {
       expect(error.message).toMatch(/still loading its model/)
     }))
 
-  it.scopedLive("the probe reads /slots: every slot generating is Busy (requests queue), a free slot is Ready with the loaded model", () =>
+  it.live("the probe reads /slots: every slot generating is Busy (requests queue), a free slot is Ready with the loaded model", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       expect(yield* backend.probe).toMatchObject({ _tag: "Ready", loaded: [gguf] })
       yield* Effect.promise(() => sim.setFaults([{ kind: "slowTokens", ms: 200 }]))
       yield* Effect.addFinalizer(() => Effect.promise(() => sim.clearFaults()))
-      const answers = yield* Effect.fork(Effect.all([collect(backend, ask(gguf, "[[tokens:5]] one")), collect(backend, ask(gguf, "[[tokens:5]] two"))], { concurrency: 2 }))
+      const answers = yield* Effect.forkChild(Effect.all([collect(backend, ask(gguf, "[[tokens:5]] one")), collect(backend, ask(gguf, "[[tokens:5]] two"))], { concurrency: 2 }))
       const busy = yield* backend.probe.pipe(
         Effect.tap((p) => (p._tag === "Busy" ? Effect.void : Effect.sleep("20 millis"))),
         Effect.repeat({ until: (p) => p._tag === "Busy" }),
         Effect.timeout("10 seconds")
       )
       expect(busy._tag === "Busy" && busy.detail).toMatch(/all 2 slots are generating/)
-      yield* Effect.asVoid(answers.await)
+      yield* Fiber.await(answers)
     }))
 
-  it.scoped("/props gives the model file and context per slot", () =>
+  it.effect("/props gives the model file and context per slot", () =>
     Effect.gen(function*() {
       const state = yield* definitionState(sim.url)
       expect(state).toMatchObject({ _tag: "Ready", model: gguf, modelPath: gguf, contextSize: 32, slots: { total: 2, processing: 0 } })
     }))
 
-  it.scoped("an error inside the stream (llama-server's `error:` line) fails the answer instead of ending it empty", () =>
+  it.effect("an error inside the stream (llama-server's `error:` line) fails the answer instead of ending it empty", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       const long = Array.from({ length: 80 }, (_, i) => `word${i}`).join(" ")

@@ -12,7 +12,7 @@
  */
 import { Backend, BackendError, Events, OpenAiChat } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
@@ -116,9 +116,9 @@ export const make = (context: CloudContext): Effect.Effect<Backend.Backend> =>
     const wire = apiKey === undefined ? undefined : wireOf(context, apiKey)
     const models = wire?.models ?? Effect.fail(missingKey(context))
 
-    const probe: Effect.Effect<Backend.Probe> = Effect.map(Effect.either(models), (result) => {
-      if (Either.isRight(result)) return Backend.Probe.Ready({ models: result.right, loaded: [] })
-      const error = result.left
+    const probe: Effect.Effect<Backend.Probe> = Effect.map(Effect.result(models), (result) => {
+      if (Result.isSuccess(result)) return Backend.Probe.Ready({ models: result.success, loaded: [] })
+      const error = result.failure
       if (error.reason === "Overloaded") return Backend.Probe.Busy({ detail: error.message })
       // A missing or rejected key leaves the API out of reach as surely as a network failure.
       return Backend.Probe.Unreachable({ detail: error.message })

@@ -16,7 +16,7 @@
 import { Backend, type BackendError, HttpCall, OpenAiChat } from "@local-router/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 
 export interface Target {
   readonly backend: string
@@ -28,17 +28,17 @@ export interface Target {
 
 export const probe = (target: Target): Effect.Effect<Backend.Probe> =>
   Effect.gen(function*() {
-    const health = yield* Effect.either(HttpCall.json({ backend: target.backend, url: `${target.origin}/health`, headers: target.client.headers ?? {} }))
-    if (Either.isLeft(health) && health.left.status !== 404) return fromFailure(health.left)
-    const loaded = Either.isRight(health) ? loadedOf(health.right) : []
-    const models = yield* Effect.either(OpenAiChat.models(target.client))
-    if (Either.isLeft(models)) return fromFailure(models.left)
-    return Backend.Probe.Ready({ models: models.right, loaded })
+    const health = yield* Effect.result(HttpCall.json({ backend: target.backend, url: `${target.origin}/health`, headers: target.client.headers ?? {} }))
+    if (Result.isFailure(health) && health.failure.status !== 404) return fromFailure(health.failure)
+    const loaded = Result.isSuccess(health) ? loadedOf(health.success) : []
+    const models = yield* Effect.result(OpenAiChat.models(target.client))
+    if (Result.isFailure(models)) return fromFailure(models.failure)
+    return Backend.Probe.Ready({ models: models.success, loaded })
   }).pipe(
-    Effect.timeoutTo({
+    Effect.timeoutOrElse({
       duration: Duration.millis(target.timeoutMs),
-      onSuccess: (probe) => probe,
-      onTimeout: () => Backend.Probe.Starting({ detail: `${target.origin} accepted the connection but did not answer within ${target.timeoutMs}ms` })
+      orElse: () =>
+        Effect.succeed(Backend.Probe.Starting({ detail: `${target.origin} accepted the connection but did not answer within ${target.timeoutMs}ms` }))
     })
   )
 

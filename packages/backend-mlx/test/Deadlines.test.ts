@@ -8,10 +8,10 @@ import { Router, RoutingConfig } from "@local-router/core"
 import { Simulator } from "@local-router/simulators"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { definition, MlxOptions } from "../src/index.ts"
 
 const model = "mlx-community/Qwen2.5-Coder-32B-Instruct-4bit"
@@ -43,7 +43,7 @@ categories:
     input: text
     models: { first: "${model}", second: "${model}" }
 `
-  const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+  const config = Result.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
   const slot = (name: string) =>
     Effect.map(
       definition.make({ name, url: sim.url, apiKey: undefined, apiKeyEnv: undefined, options: Schema.decodeUnknownSync(MlxOptions.MlxOptions)({}), configDir: process.cwd() }),
@@ -64,11 +64,11 @@ const requestsSeen = (n: number) =>
   })
 
 describe("mlx: the Router's deadlines over a real connection (TestClock)", () => {
-  it.scoped("a server that holds its headers past the connect deadline is left for the next backend", () =>
+  it.effect("a server that holds its headers past the connect deadline is left for the next backend", () =>
     Effect.gen(function*() {
       yield* Effect.promise(() => sim.setFaults([{ kind: "hangBeforeHeaders", count: 1 }]))
       const router = yield* routerOf
-      const fiber = yield* Effect.fork(router.run({ category: "code", prompt: "Say hello" }))
+      const fiber = yield* Effect.forkChild(router.run({ category: "code", prompt: "Say hello" }))
       yield* requestsSeen(1)
       yield* TestClock.adjust(Duration.seconds(5))
       const answer = yield* Fiber.join(fiber)
@@ -81,7 +81,7 @@ describe("mlx: the Router's deadlines over a real connection (TestClock)", () =>
       expect(answer.trace.attempts[0]?.message).toContain("connect deadline 5s")
     }))
 
-  it.scoped("a server that stops mid-answer is cut at the idle deadline, and the caller sees a failure, never a clean end", () =>
+  it.effect("a server that stops mid-answer is cut at the idle deadline, and the caller sees a failure, never a clean end", () =>
     Effect.gen(function*() {
       yield* Effect.promise(() => sim.setFaults([{ kind: "hangAfterTokens", tokens: 2 }]))
       const router = yield* routerOf
@@ -93,11 +93,11 @@ describe("mlx: the Router's deadlines over a real connection (TestClock)", () =>
         if (chunk === undefined) return expect.fail("the stream ended early")
         deltas += chunk.filter((event) => event._tag === "TextDelta").length
       }
-      const next = yield* Effect.fork(Effect.either(answer.pull))
+      const next = yield* Effect.forkChild(Effect.result(answer.pull))
       yield* TestClock.adjust(Duration.seconds(2))
       const ended = yield* Fiber.join(next)
-      expect(Either.isLeft(ended)).toBe(true)
-      const error = Either.isLeft(ended) ? ended.left : undefined
+      expect(Result.isFailure(ended)).toBe(true)
+      const error = Result.isFailure(ended) ? ended.failure : undefined
       expect(error?.reason).toBe("StreamFailed")
       expect(error?.message).toContain("idle deadline 2s")
     }))

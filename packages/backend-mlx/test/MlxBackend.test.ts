@@ -7,16 +7,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/v
 import { type Backend, Events, RoutingConfig } from "@local-router/core"
 import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { createHash } from "node:crypto"
 import { createServer } from "node:net"
 import * as path from "node:path"
@@ -77,7 +76,7 @@ contractSuite("mlx", {
 })
 
 describe("mlx: answers", () => {
-  it.scoped("keepalive comments are skipped; usage and the finish reason come through", () =>
+  it.effect("keepalive comments are skipped; usage and the finish reason come through", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       const events = yield* collect(backend, ask(launch))
@@ -87,7 +86,7 @@ describe("mlx: answers", () => {
       expect(events.at(-1)).toMatchObject({ finishReason: "stop" })
     }))
 
-  it.scoped("sends the model string as written, a token limit, options, and asks for usage", () =>
+  it.effect("sends the model string as written, a token limit, options, and asks for usage", () =>
     Effect.gen(function*() {
       const backend = yield* make(`${sim.url}/v1/`, { maxTokens: 777 })
       yield* collect(backend, ask(other, "hi", { temperature: 0.3, topP: 0.5, stop: ["END"], seed: 1 }))
@@ -106,7 +105,7 @@ describe("mlx: answers", () => {
       })
     }))
 
-  it.scoped("a request's own token limit wins, and hitting it finishes with `length`", () =>
+  it.effect("a request's own token limit wins, and hitting it finishes with `length`", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       const events = yield* collect(backend, ask(launch, "Say hello", { maxTokens: 2 }))
@@ -115,7 +114,7 @@ describe("mlx: answers", () => {
       expect(request?.body).toMatchObject({ max_tokens: 2 })
     }))
 
-  it.scoped("an out-of-range option is BadRequest before anything is sent (mlx_lm would drop the connection)", () =>
+  it.effect("an out-of-range option is BadRequest before anything is sent (mlx_lm would drop the connection)", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       const { error } = yield* failureOf(backend, ask(launch, "hi", { topP: 1.5 }))
@@ -123,12 +122,12 @@ describe("mlx: answers", () => {
       expect(yield* Effect.promise(() => sim.requests())).toHaveLength(0)
     }))
 
-  it.scoped("models lists the fake Hugging Face cache; ensureModel never downloads", () =>
+  it.effect("models lists the fake Hugging Face cache; ensureModel never downloads", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       expect([...(yield* backend.models)].sort()).toEqual([launch, other].sort())
       const present = yield* Stream.runCollect(backend.ensureModel(other))
-      expect(Chunk.size(present)).toBe(1)
+      expect(present).toHaveLength(1)
       const missing = yield* Effect.flip(Stream.runDrain(backend.ensureModel("mlx-community/nope")))
       expect(missing.reason).toBe("ModelMissing")
       expect(missing.message).toContain("huggingface-cli download mlx-community/nope")
@@ -136,7 +135,7 @@ describe("mlx: answers", () => {
 })
 
 describe("mlx: failures map to the reason the router acts on", () => {
-  it.scoped("a stream cut after tokens (no [DONE]) is StreamCut, after the tokens that arrived", () =>
+  it.effect("a stream cut after tokens (no [DONE]) is StreamCut, after the tokens that arrived", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "cutAfterTokens", tokens: 2 }])
       const backend = yield* make(sim.url)
@@ -147,7 +146,7 @@ describe("mlx: failures map to the reason the router acts on", () => {
       expect(seen.some((e) => e._tag === "Done")).toBe(false)
     }))
 
-  it.scoped("a failure after the headers (mlx_lm just closes the stream) is StreamCut, never a clean end", () =>
+  it.effect("a failure after the headers (mlx_lm just closes the stream) is StreamCut, never a clean end", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "errorBody", afterTokens: 3 }])
       const backend = yield* make(sim.url)
@@ -156,7 +155,7 @@ describe("mlx: failures map to the reason the router acts on", () => {
       expect(textOf(seen).length).toBeGreaterThan(0)
     }))
 
-  it.scoped("a dropped connection without a status line is Unreachable", () =>
+  it.effect("a dropped connection without a status line is Unreachable", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "dropConnection" }])
       const backend = yield* make(sim.url)
@@ -165,7 +164,7 @@ describe("mlx: failures map to the reason the router acts on", () => {
       expect(seen).toHaveLength(0)
     }))
 
-  it.scoped("a malformed SSE line is Upstream", () =>
+  it.effect("a malformed SSE line is Upstream", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "malformedJson" }])
       const backend = yield* make(sim.url)
@@ -173,7 +172,7 @@ describe("mlx: failures map to the reason the router acts on", () => {
       expect(error.reason).toBe("Upstream")
     }))
 
-  it.scoped("HTTP 500 is Upstream and 503 is Overloaded, each quoting the server", () =>
+  it.effect("HTTP 500 is Upstream and 503 is Overloaded, each quoting the server", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       yield* withFaults([{ kind: "status", status: 500, message: "[metal::malloc] out of memory" }])
@@ -186,7 +185,7 @@ describe("mlx: failures map to the reason the router acts on", () => {
       expect(e503.reason).toBe("Overloaded")
     }))
 
-  it.scoped("a model the server cannot load is ModelMissing quoting its error", () =>
+  it.effect("a model the server cannot load is ModelMissing quoting its error", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       const { error } = yield* failureOf(backend, ask("mlx-community/not-on-the-hub"))
@@ -195,7 +194,7 @@ describe("mlx: failures map to the reason the router acts on", () => {
       expect(error.message).toContain("Repository Not Found")
     }))
 
-  it.scoped("an image sent to a text-only mlx_lm is refused by the server and falls back (not BadRequest)", () =>
+  it.effect("an image sent to a text-only mlx_lm is refused by the server and falls back (not BadRequest)", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       expect(backend.capabilities.images).toBe(false)
@@ -210,63 +209,63 @@ describe("mlx: failures map to the reason the router acts on", () => {
 
 describe("mlx: cancellation reaches the server", () => {
   // Live clock: the timeouts here bound real network waits.
-  it.scopedLive("a consumer that stops mid-answer frees mlx_lm's single generation thread", () =>
+  it.live("a consumer that stops mid-answer frees mlx_lm's single generation thread", () =>
     Effect.gen(function*() {
       // The simulator, like mlx_lm, serves one request at a time: if the first connection stayed
       // open, the second request would wait behind it.
       yield* withFaults([{ kind: "hangAfterTokens", tokens: 1, count: 1 }])
       const backend = yield* make(sim.url)
       const first = yield* Stream.runCollect(Stream.take(Events.stream(backend.generate(ask(launch))), 2))
-      expect(Chunk.toReadonlyArray(first).map((e) => e._tag)).toEqual(["Start", "TextDelta"])
+      expect(first.map((e) => e._tag)).toEqual(["Start", "TextDelta"])
       const second = yield* collect(backend, ask(launch)).pipe(Effect.timeout(Duration.seconds(10)))
       expect(second.at(-1)?._tag).toBe("Done")
     }))
 
-  it.scopedLive("interrupting a request whose headers never come ends it promptly", () =>
+  it.live("interrupting a request whose headers never come ends it promptly", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "hangBeforeHeaders", count: 1 }])
       const backend = yield* make(sim.url)
-      const fiber = yield* Effect.fork(collect(backend, ask(launch)))
+      const fiber = yield* Effect.forkChild(collect(backend, ask(launch)))
       yield* Effect.promise(() => sim.requests()).pipe(
         Effect.repeat({ until: (requests) => requests.length > 0, schedule: Schedule.spaced("20 millis") })
       )
-      const exit = yield* Fiber.interrupt(fiber).pipe(Effect.timeout(Duration.seconds(5)))
-      expect(exit._tag).toBe("Failure")
+      yield* Fiber.interrupt(fiber).pipe(Effect.timeout(Duration.seconds(5)))
+      expect((yield* Fiber.await(fiber))._tag).toBe("Failure")
     }))
 })
 
 describe("mlx: layered probe", () => {
-  it.scoped("Ready lists the models", () =>
+  it.effect("Ready lists the models", () =>
     Effect.gen(function*() {
       const probe = yield* (yield* make(sim.url)).probe
       expect(probe._tag).toBe("Ready")
       if (probe._tag === "Ready") expect([...probe.models].sort()).toEqual([launch, other].sort())
     }))
 
-  it.scoped("503 while loading (llama-server's `Loading model`) is Busy, not dead", () =>
+  it.effect("503 while loading (llama-server's `Loading model`) is Busy, not dead", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "status", status: 503, message: "Loading model", route: "/health" }])
       const probe = yield* (yield* make(sim.url)).probe
       expect(probe._tag).toBe("Busy")
     }))
 
-  it.scoped("a server without /health (404) is judged by /v1/models", () =>
+  it.effect("a server without /health (404) is judged by /v1/models", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "status", status: 404, message: "Not Found", route: "/health" }])
       expect((yield* (yield* make(sim.url)).probe)._tag).toBe("Ready")
     }))
 
-  it.scoped("a server that listens but does not answer is Starting", () =>
+  it.effect("a server that listens but does not answer is Starting", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "hangBeforeHeaders", route: "/health" }])
       const backend = yield* make(sim.url, { probeTimeout: 300 })
-      const fiber = yield* Effect.fork(backend.probe)
+      const fiber = yield* Effect.forkChild(backend.probe)
       yield* TestClock.adjust(Duration.millis(300))
       const probe = yield* Fiber.join(fiber)
       expect(probe._tag).toBe("Starting")
     }))
 
-  it.scoped("a model list the server cannot produce is Starting with its error", () =>
+  it.effect("a model list the server cannot produce is Starting with its error", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "status", status: 500, message: "cache scan failed", route: "/v1/models" }])
       const probe = yield* (yield* make(sim.url)).probe
@@ -296,10 +295,10 @@ describe("mlx: definition", () => {
   })
 
   it("rejects options a user could get wrong", () => {
-    const decode = Schema.decodeUnknownEither(MlxOptions.MlxOptions)
-    expect(Either.isLeft(decode({ maxTokens: 0 }))).toBe(true)
-    expect(Either.isLeft(decode({ vision: "yes" }))).toBe(true)
-    expect(Either.isRight(decode({ vision: true, maxTokens: 8192, model: launch }))).toBe(true)
+    const decode = Schema.decodeUnknownExit(MlxOptions.MlxOptions)
+    expect(Exit.isFailure(decode({ maxTokens: 0 }))).toBe(true)
+    expect(Exit.isFailure(decode({ vision: "yes" }))).toBe(true)
+    expect(Exit.isSuccess(decode({ vision: true, maxTokens: 8192, model: launch }))).toBe(true)
   })
 
   it("accepts the url with or without /v1", () => {
@@ -318,7 +317,7 @@ describe("mlx: vision (mlx_vlm.server or any server that reads image_url parts)"
     await vlm.stop()
   })
 
-  it.scoped("with `vision: true` images go as data-URL image_url parts and the answer streams", () =>
+  it.effect("with `vision: true` images go as data-URL image_url parts and the answer streams", () =>
     Effect.gen(function*() {
       const png = Uint8Array.from(Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64"))
       const backend = yield* definition.make({ ...contextOf(vlm.url, { vision: true }), apiKey: Redacted.make("local") })
@@ -343,7 +342,7 @@ describe("mlx: the repo's routing.yaml", () => {
       const config = yield* RoutingConfig.load(file, { optionsSchemaFor: (type) => (type === "mlx" ? definition.options : undefined) })
       const entries = Object.values(config.backends).filter((b) => b.type === "mlx")
       expect(entries.length).toBeGreaterThan(0)
-      for (const entry of entries) expect(Either.isRight(Schema.decodeUnknownEither(MlxOptions.MlxOptions)(entry.options))).toBe(true)
+      for (const entry of entries) expect(Exit.isSuccess(Schema.decodeUnknownExit(MlxOptions.MlxOptions)(entry.options))).toBe(true)
     }))
 })
 
@@ -356,7 +355,7 @@ describe("mlx: against llama.cpp's llama-server (protocol, not simulator details
     await llama.stop()
   })
 
-  it.scopedLive("loading (503 on every route) probes Busy, then Ready; the answer streams", () =>
+  it.live("loading (503 on every route) probes Busy, then Ready; the answer streams", () =>
     Effect.gen(function*() {
       const backend = yield* make(llama.url)
       expect((yield* backend.probe)._tag).toBe("Busy")
@@ -371,7 +370,7 @@ describe("mlx: against llama.cpp's llama-server (protocol, not simulator details
       expect(textOf(events).length).toBeGreaterThan(0)
     }))
 
-  it.scopedLive("its in-stream `error:` line (context overflow) fails the stream instead of an empty clean answer", () =>
+  it.live("its in-stream `error:` line (context overflow) fails the stream instead of an empty clean answer", () =>
     Effect.gen(function*() {
       const backend = yield* make(llama.url)
       yield* backend.probe.pipe(Effect.repeat({ until: (p) => p._tag === "Ready", schedule: Schedule.spaced("100 millis") }))

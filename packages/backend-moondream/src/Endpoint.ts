@@ -6,7 +6,7 @@
  */
 import { type BackendError, HttpCall } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { readFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { isAbsolute, join, resolve } from "node:path"
@@ -45,21 +45,21 @@ export const homeOf = (home: string | undefined, configDir: string): string => {
 export const configFile = (home: string): string => join(home, ".moondream-station", "config.json")
 
 /** The port Station recorded, or why there is none (for the probe detail). */
-export const recordedPort = (home: string): Effect.Effect<Either.Either<number, string>> => {
+export const recordedPort = (home: string): Effect.Effect<Result.Result<number, string>> => {
   const file = configFile(home)
   return Effect.tryPromise(() => readFile(file, "utf8")).pipe(
     Effect.map((text) => {
       try {
         const port = (JSON.parse(text) as { service_port?: unknown }).service_port
         return typeof port === "number" && Number.isInteger(port) && port > 0 && port < 65536
-          ? Either.right(port)
-          : Either.left(`${file} names no service_port`)
+          ? Result.succeed(port)
+          : Result.fail(`${file} names no service_port`)
       } catch {
         // An unreadable config file is a fact for the detail, not a failure of the probe.
-        return Either.left(`${file} is not JSON`)
+        return Result.fail(`${file} is not JSON`)
       }
     }),
-    Effect.catchAll(() => Effect.succeed(Either.left(`no ${file}`)))
+    Effect.catch(() => Effect.succeed(Result.fail(`no ${file}`)))
   )
 }
 
@@ -75,25 +75,25 @@ export const isStation = (backend: string, endpoint: Endpoint): Effect.Effect<bo
 
 /**
  * Looks for Station elsewhere after `failed` did not answer: at the port config.json names,
- * and at the configured endpoint if we had moved away from it. Right(endpoint) when found,
- * Left(what was tried) when not.
+ * and at the configured endpoint if we had moved away from it. Success(endpoint) when found,
+ * Failure(what was tried) when not.
  */
 export const rediscover = (
   backend: string,
   configured: Endpoint,
   failed: Endpoint,
   home: string
-): Effect.Effect<Either.Either<Endpoint, string>> =>
+): Effect.Effect<Result.Result<Endpoint, string>> =>
   Effect.gen(function*() {
     const recorded = yield* recordedPort(home)
     const candidates = [
-      ...(Either.isRight(recorded) ? [onPort(configured, recorded.right)] : []),
+      ...(Result.isSuccess(recorded) ? [onPort(configured, recorded.success)] : []),
       configured
     ].filter((c, i, all) => c.api !== failed.api && all.findIndex((o) => o.api === c.api) === i)
     for (const candidate of candidates) {
-      if (yield* isStation(backend, candidate)) return Either.right(candidate)
+      if (yield* isStation(backend, candidate)) return Result.succeed(candidate)
     }
-    const said = Either.isRight(recorded) ? `${configFile(home)} names port ${recorded.right}` : recorded.left
+    const said = Result.isSuccess(recorded) ? `${configFile(home)} names port ${recorded.success}` : recorded.failure
     const tried = candidates.length === 0 ? "" : ` and nothing answers at ${candidates.map((c) => c.origin).join(", ")}`
-    return Either.left(`${said}${tried}`)
+    return Result.fail(`${said}${tried}`)
   })

@@ -12,7 +12,7 @@
  */
 import { Backend, BackendError, Events, HttpCall } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import type * as Redacted from "effect/Redacted"
 import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -71,14 +71,14 @@ export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Eff
     /** Nothing answered at `endpoint`: move to where Station's config.json says it went, if it answers there. */
     const relocate = (endpoint: Endpoint.Endpoint, error: BackendError.BackendError) =>
       Effect.flatMap(Endpoint.rediscover(name, configured, endpoint, home), (found) =>
-        Either.isRight(found)
+        Result.isSuccess(found)
           ? Effect.sync(() => {
-            current = found.right
+            current = found.success
           }).pipe(
-            Effect.zipRight(Effect.logWarning(`${name}: Moondream Station answers on port ${found.right.port}, not ${endpoint.port}; using it`)),
-            Effect.as(found.right)
+            Effect.andThen(Effect.logWarning(`${name}: Moondream Station answers on port ${found.success.port}, not ${endpoint.port}; using it`)),
+            Effect.as(found.success)
           )
-          : Effect.fail(new BackendError.BackendError({ reason: "Unreachable", backend: name, message: `${error.message}; ${found.left}` })))
+          : Effect.fail(new BackendError.BackendError({ reason: "Unreachable", backend: name, message: `${error.message}; ${found.failure}` })))
 
     const drifted = (error: BackendError.BackendError) => discover && error.reason === "Unreachable"
 
@@ -108,7 +108,7 @@ export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Eff
       })
     }
 
-    const spatial = <A, I>(fn: "detect" | "point", schema: Schema.Schema<A, I>) =>
+    const spatial = <A, I>(fn: "detect" | "point", schema: Schema.Codec<A, I>) =>
       (request: Spatial.SpatialRequest): Effect.Effect<A, BackendError.BackendError> =>
         located((endpoint) =>
           HttpCall.json(callFor(endpoint, fn, Spatial.wireBody(request, Answer.dataUrl(request.image), timeoutSeconds)))
@@ -121,18 +121,18 @@ export const make = (context: Backend.MakeContext<MoondreamOptions>): Effect.Eff
     const probe: Effect.Effect<Backend.Probe> = Effect.gen(function*() {
       if (cloud) {
         // The cloud has no token-free health route we know of: reaching it is all we can check.
-        const reached = yield* Effect.either(HttpCall.send({ backend: name, url: `${configured.origin}/`, headers }))
-        return Either.isLeft(reached) && (reached.left.reason === "Unreachable" || reached.left.reason === "Timeout")
-          ? Backend.Probe.Unreachable({ detail: reached.left.message })
+        const reached = yield* Effect.result(HttpCall.send({ backend: name, url: `${configured.origin}/`, headers }))
+        return Result.isFailure(reached) && (reached.failure.reason === "Unreachable" || reached.failure.reason === "Timeout")
+          ? Backend.Probe.Unreachable({ detail: reached.failure.message })
           : Backend.Probe.Ready({ models: [], loaded: [] })
       }
-      const found = yield* Effect.either(located((endpoint) =>
+      const found = yield* Effect.result(located((endpoint) =>
         Effect.map(Endpoint.health(name, endpoint), (isStation) => ({ endpoint, isStation }))
       ))
-      if (Either.isLeft(found)) {
-        return found.left.reason === "Unreachable" ? Backend.Probe.Unreachable({ detail: found.left.message }) : Backend.Probe.Starting({ detail: found.left.message })
+      if (Result.isFailure(found)) {
+        return found.failure.reason === "Unreachable" ? Backend.Probe.Unreachable({ detail: found.failure.message }) : Backend.Probe.Starting({ detail: found.failure.message })
       }
-      const { endpoint, isStation } = found.right
+      const { endpoint, isStation } = found.success
       if (!isStation) return Backend.Probe.Unreachable({ detail: `${name}: something other than Moondream Station answers at ${endpoint.origin}` })
       return yield* Probe.station(name, endpoint, options.probeTimeout)
     })

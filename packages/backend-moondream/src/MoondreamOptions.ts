@@ -13,25 +13,24 @@
  *     apiKey: env:MOONDREAM_API_KEY
  */
 import { RoutingSchema } from "@local-router/core"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 
-const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
-
 export const MoondreamOptions = Schema.Struct({
-  service: Schema.optionalWith(Schema.Literal("station", "cloud"), { default: () => "station" as const }).annotations({
+  service: Schema.Literals(["station", "cloud"]).annotate({
     description: "station: Moondream Station on this machine (default); cloud: api.moondream.ai with apiKey"
-  }),
-  home: optional(Schema.String.pipe(Schema.minLength(1))).annotations({
+  }).pipe(Schema.withDecodingDefaultType(Effect.succeed("station" as const))),
+  home: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))).annotate({
     description: "The home directory holding .moondream-station/config.json, read to find Station when it moved to another port (default: your home; ~ and paths relative to routing.yaml work)"
   }),
-  discoverPort: Schema.optionalWith(Schema.Boolean, { default: () => true }).annotations({
+  discoverPort: Schema.Boolean.annotate({
     description: "When Station does not answer at url, look up the port it wrote to its config.json and use that"
-  }),
-  requestTimeout: optional(RoutingSchema.Millis).annotations({
+  }).pipe(Schema.withDecodingDefaultType(Effect.succeed(true))),
+  requestTimeout: Schema.optionalKey(RoutingSchema.Millis).annotate({
     description: "Sent to Station as its per-request `timeout` (its default is 30 s, too short for the first call that loads the model)"
   }),
-  probeTimeout: Schema.optionalWith(RoutingSchema.Millis, { default: () => 3_000 }).annotations({
+  probeTimeout: RoutingSchema.Millis.annotate({
     description: "How long each step of the health probe may take"
-  })
+  }).pipe(Schema.withDecodingDefaultType(Effect.succeed(3_000)))
 })
 export type MoondreamOptions = typeof MoondreamOptions.Type

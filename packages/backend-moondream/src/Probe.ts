@@ -45,17 +45,17 @@ export const fromStats = (models: ReadonlyArray<string>, stats: Stats): Backend.
  */
 export const station = (backend: string, endpoint: Endpoint, timeoutMs: number): Effect.Effect<Backend.Probe> => {
   const get = (path: string) =>
-    HttpCall.json({ backend, url: `${endpoint.origin}${path}` }).pipe(Effect.timeoutOption(Duration.millis(timeoutMs)), Effect.either)
+    HttpCall.json({ backend, url: `${endpoint.origin}${path}` }).pipe(Effect.timeoutOption(Duration.millis(timeoutMs)), Effect.result)
   return Effect.gen(function*() {
     const models = yield* get("/v1/models")
-    if (models._tag === "Left") return Probe.Starting({ detail: models.left.message })
-    if (Option.isNone(models.right)) return Probe.Busy({ detail: `${backend}: /v1/models did not answer within ${timeoutMs}ms` })
+    if (models._tag === "Failure") return Probe.Starting({ detail: models.failure.message })
+    if (Option.isNone(models.success)) return Probe.Busy({ detail: `${backend}: /v1/models did not answer within ${timeoutMs}ms` })
     const stats = yield* get("/v1/stats")
-    if (stats._tag === "Left") {
+    if (stats._tag === "Failure") {
       // 503 {"detail":"Inference service not running"}: Station is up, its service is not.
-      return Probe.Starting({ detail: stats.left.message })
+      return Probe.Starting({ detail: stats.failure.message })
     }
-    if (Option.isNone(stats.right)) return Probe.Busy({ detail: `${backend}: /v1/stats did not answer within ${timeoutMs}ms` })
-    return fromStats(modelIds(models.right.value), record(stats.right.value))
+    if (Option.isNone(stats.success)) return Probe.Busy({ detail: `${backend}: /v1/stats did not answer within ${timeoutMs}ms` })
+    return fromStats(modelIds(models.success.value), record(stats.success.value))
   })
 }

@@ -5,19 +5,16 @@
  */
 import { BackendError } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as StationError from "./StationError.ts"
 
-const fraction = (key: string) => Schema.propertySignature(Schema.Number).pipe(Schema.fromKey(key))
-
-/** A bounding box, corners as fractions of the image size. */
+/** A bounding box, corners as fractions of the image size (`x_min` … on the wire). */
 export const Box = Schema.Struct({
-  xMin: fraction("x_min"),
-  yMin: fraction("y_min"),
-  xMax: fraction("x_max"),
-  yMax: fraction("y_max")
-})
+  xMin: Schema.Number,
+  yMin: Schema.Number,
+  xMax: Schema.Number,
+  yMax: Schema.Number
+}).pipe(Schema.encodeKeys({ xMin: "x_min", yMin: "y_min", xMax: "x_max", yMax: "y_max" }))
 export type Box = typeof Box.Type
 
 export const Point = Schema.Struct({ x: Schema.Number, y: Schema.Number })
@@ -45,15 +42,15 @@ export const wireBody = (request: SpatialRequest, imageUrl: string, timeoutSecon
 })
 
 /** Decodes Moondream's answer: a 200-with-error first, then the expected shape, else Upstream. */
-export const decode = <A, I>(backend: string, schema: Schema.Schema<A, I>, body: unknown): Effect.Effect<A, BackendError.BackendError> => {
+export const decode = <A, I>(backend: string, schema: Schema.Codec<A, I>, body: unknown): Effect.Effect<A, BackendError.BackendError> => {
   const error = StationError.fromBody(backend, body)
   if (error) return Effect.fail(error)
-  return Schema.decodeUnknown(schema)(body).pipe(
+  return Schema.decodeUnknownEffect(schema)(body).pipe(
     Effect.mapError((e) =>
       new BackendError.BackendError({
         reason: "Upstream",
         backend,
-        message: `${backend}: Moondream's answer has an unexpected shape: ${ParseResult.TreeFormatter.formatErrorSync(e).slice(0, 300)}`
+        message: `${backend}: Moondream's answer has an unexpected shape: ${e.message.slice(0, 300)}`
       })
     )
   )

@@ -103,7 +103,7 @@ contractSuite("moondream cloud mode", {
 })
 
 describe("moondream: what goes on the wire", () => {
-  it.scoped("a Caption task calls /v1/caption with the length; the image bytes arrive unchanged", () =>
+  it.effect("a Caption task calls /v1/caption with the length; the image bytes arrive unchanged", () =>
     Effect.gen(function*() {
       const events = yield* collect(yield* make(`${sim.url}/v1`), ask("", [image], { _tag: "Caption", length: "short" }))
       expect(events[0]).toMatchObject({ _tag: "Start", model: "moondream-2" })
@@ -113,7 +113,7 @@ describe("moondream: what goes on the wire", () => {
       expect(call?.images).toEqual([{ at: "image_url", prefix: "data:image/png;base64,", bytes: png.length, sha256: sha(png) }])
     }))
 
-  it.scoped("a question about an image calls /v1/query with the question", () =>
+  it.effect("a question about an image calls /v1/query with the question", () =>
     Effect.gen(function*() {
       const backend = yield* make(`${sim.url}/v1`, { requestTimeout: "2m" })
       yield* collect(backend, { ...ask("How many cats?"), options: { temperature: 0.1, maxTokens: 40 } })
@@ -124,14 +124,14 @@ describe("moondream: what goes on the wire", () => {
       })
     }))
 
-  it.scoped("text without an image is BadRequest and never reaches Station", () =>
+  it.effect("text without an image is BadRequest and never reaches Station", () =>
     Effect.gen(function*() {
       const { error } = yield* failureOf(yield* make(`${sim.url}/v1`), ask("Hello", []))
       expect(error.reason).toBe("BadRequest")
       expect(yield* requests()).toEqual([])
     }))
 
-  it.scoped("cloud mode sends X-Moondream-Auth (the simulator records that it came, never its value)", () =>
+  it.effect("cloud mode sends X-Moondream-Auth (the simulator records that it came, never its value)", () =>
     Effect.gen(function*() {
       // The simulator leaves secret headers out of its log; prove the header left us by
       // pointing the backend at a listener of our own.
@@ -168,7 +168,7 @@ describe("moondream: what goes on the wire", () => {
 })
 
 describe("moondream: failures map to the reason the router acts on", () => {
-  it.scoped("a bad image (200 with error) is BadRequest, before any Start", () =>
+  it.effect("a bad image (200 with error) is BadRequest, before any Start", () =>
     Effect.gen(function*() {
       const { error, seen } = yield* failureOf(yield* make(`${sim.url}/v1`), ask("What?", [{ data: new TextEncoder().encode("not an image"), mime: "image/png" }]))
       expect(error.reason).toBe("BadRequest")
@@ -176,7 +176,7 @@ describe("moondream: failures map to the reason the router acts on", () => {
       expect(seen).toEqual([])
     }))
 
-  it.scoped("a stream cut before {completed: true} is StreamCut", () =>
+  it.effect("a stream cut before {completed: true} is StreamCut", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "cutAfterTokens", tokens: 2 }])
       const { error, seen } = yield* failureOf(yield* make(`${sim.url}/v1`), ask("What is it?"))
@@ -185,7 +185,7 @@ describe("moondream: failures map to the reason the router acts on", () => {
       expect(seen.some((e) => e._tag === "Done")).toBe(false)
     }))
 
-  it.scoped("a malformed SSE event is Upstream", () =>
+  it.effect("a malformed SSE event is Upstream", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "malformedJson" }])
       const { error } = yield* failureOf(yield* make(`${sim.url}/v1`), ask("What is it?"))
@@ -193,7 +193,7 @@ describe("moondream: failures map to the reason the router acts on", () => {
       expect(error.message).toContain("not JSON")
     }))
 
-  it.scoped("a 503 from a stopped service is Overloaded; a 500 is Upstream", () =>
+  it.effect("a 503 from a stopped service is Overloaded; a 500 is Upstream", () =>
     Effect.gen(function*() {
       const backend = yield* make(`${sim.url}/v1`)
       yield* withFaults([{ kind: "status", status: 503, count: 1 }])
@@ -202,7 +202,7 @@ describe("moondream: failures map to the reason the router acts on", () => {
       expect((yield* failureOf(backend, ask("What?"))).error.reason).toBe("Upstream")
     }))
 
-  it.scoped("nothing listening: the probe is Unreachable and generate (with an image) fails Unreachable", () =>
+  it.effect("nothing listening: the probe is Unreachable and generate (with an image) fails Unreachable", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(freePort)
       const backend = yield* make(`http://127.0.0.1:${port}/v1`)
@@ -212,13 +212,13 @@ describe("moondream: failures map to the reason the router acts on", () => {
       expect(error.message).toContain(`127.0.0.1:${port}`)
     }))
 
-  it.scoped("a dropped connection before any answer is Unreachable", () =>
+  it.effect("a dropped connection before any answer is Unreachable", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "dropConnection", route: "/v1/query" }])
       expect((yield* failureOf(yield* make(`${sim.url}/v1`), ask("What?"))).error.reason).toBe("Unreachable")
     }))
 
-  it.scoped("the in-band error texts of Station map to reasons (table)", () =>
+  it.effect("the in-band error texts of Station map to reasons (table)", () =>
     Effect.sync(() => {
       const table: ReadonlyArray<readonly [Record<string, unknown>, BackendError.Reason]> = [
         [{ error: "Queue is full", status: "rejected" }, "Overloaded"],
@@ -234,7 +234,7 @@ describe("moondream: failures map to the reason the router acts on", () => {
 })
 
 describe("moondream: queue and wait limit of a busy Station", () => {
-  it.scoped("a full queue (200 Queue is full) is Overloaded", () =>
+  it.effect("a full queue (200 Queue is full) is Overloaded", () =>
     Effect.gen(function*() {
       const busy = yield* Effect.acquireRelease(
         Effect.promise(() => Simulator.start("moondream", { args: ["--queue-size", "0"] })),
@@ -248,7 +248,7 @@ describe("moondream: queue and wait limit of a busy Station", () => {
       expect(probe._tag).toBe("Busy")
     }))
 
-  it.scoped("Station's own wait limit (200 Request timeout) while the model loads is Timeout", () =>
+  it.effect("Station's own wait limit (200 Request timeout) while the model loads is Timeout", () =>
     Effect.gen(function*() {
       const cold = yield* Effect.acquireRelease(
         // Station's configured limit: the simulator applies a request's own `timeout` only to
@@ -262,7 +262,7 @@ describe("moondream: queue and wait limit of a busy Station", () => {
 })
 
 describe("moondream: detect and point", () => {
-  it.scoped("detect returns boxes as fractions of the image; point returns points", () =>
+  it.effect("detect returns boxes as fractions of the image; point returns points", () =>
     Effect.gen(function*() {
       const backend = yield* make(`${sim.url}/v1`)
       const detected = yield* MoondreamBackend.detect(backend, { image, object: "cat", maxObjects: 2 })
@@ -280,7 +280,7 @@ describe("moondream: detect and point", () => {
       expect(calls[0]?.body).toMatchObject({ object: "cat", settings: { max_objects: 2 } })
     }))
 
-  it.scoped("a 200-with-error on detect is a typed failure, not an empty result", () =>
+  it.effect("a 200-with-error on detect is a typed failure, not an empty result", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "errorBody", route: "/v1/detect", message: "Inference failed: MPS backend out of memory" }])
       const error = yield* Effect.flip(MoondreamBackend.detect(yield* make(`${sim.url}/v1`), { image, object: "cat" }))
@@ -288,7 +288,7 @@ describe("moondream: detect and point", () => {
       expect(error.message).toContain("MPS backend out of memory")
     }))
 
-  it.scoped("a malformed detect answer is Upstream", () =>
+  it.effect("a malformed detect answer is Upstream", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "malformedJson", route: "/v1/detect" }])
       const error = yield* Effect.flip(MoondreamBackend.detect(yield* make(`${sim.url}/v1`), { image, object: "cat" }))
@@ -297,7 +297,7 @@ describe("moondream: detect and point", () => {
 })
 
 describe("moondream: port drift", () => {
-  it.scoped("when the configured port is dead, the port in config.json is used, with a warning in the log", () =>
+  it.effect("when the configured port is dead, the port in config.json is used, with a warning in the log", () =>
     Effect.gen(function*() {
       const home = emptyHome()
       // Hold a port, tell Station (via its config) to start there: it drifts to a later port
@@ -316,7 +316,8 @@ describe("moondream: port drift", () => {
       const backend = yield* make(`http://127.0.0.1:${configured}/v1`, { home })
       const logged: Array<string> = []
       const probe = yield* backend.probe.pipe(
-        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logged.push(String(message)))))
+        // The only logger while the probe runs; a log call passes its arguments as an array.
+        Effect.provide(Logger.layer([Logger.make(({ message }) => logged.push((message as ReadonlyArray<unknown>).join(" ")))]))
       )
       expect(probe._tag).toBe("Ready")
       expect(logged).toEqual([`moondream-test: Moondream Station answers on port ${drifted.port}, not ${configured}; using it`])
@@ -325,7 +326,7 @@ describe("moondream: port drift", () => {
       expect((yield* Effect.promise(() => drifted.requests())).map((r) => r.path)).toContain("/v1/query")
     }))
 
-  it.scoped("when neither the URL nor config.json lead to Station, the probe says what it tried", () =>
+  it.effect("when neither the URL nor config.json lead to Station, the probe says what it tried", () =>
     Effect.gen(function*() {
       const home = emptyHome()
       const dead = yield* Effect.promise(freePort)
@@ -341,7 +342,7 @@ describe("moondream: cancellation", () => {
       yield* withFaults([{ kind: "hangAfterTokens", tokens: 1 }])
       const backend = yield* Effect.scoped(make(`${sim.url}/v1`))
       const seen: Array<string> = []
-      const fiber = yield* Effect.fork(Stream.runForEach(Events.stream(backend.generate(ask("What?"))), (e) => Effect.sync(() => seen.push(e._tag))))
+      const fiber = yield* Effect.forkChild(Stream.runForEach(Events.stream(backend.generate(ask("What?"))), (e) => Effect.sync(() => seen.push(e._tag))))
       yield* Effect.sleep("300 millis")
       expect(seen).toEqual(["Start", "TextDelta"])
       const t0 = Date.now()

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type Backend, BackendLoader, Router } from "@local-router/core"
 import { Simulator } from "@local-router/simulators"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -51,13 +51,13 @@ categories:
 const file = () => join(mkdtempSync(join(tmpdir(), "moondream-plugin-")), "routing.yaml")
 
 describe("moondream named in routing.yaml", () => {
-  it.scopedLive("loads by type; the router captions an image through it and skips it for text", () =>
+  it.live("loads by type; the router captions an image through it and skips it for text", () =>
     Effect.gen(function*() {
       const checked = yield* BackendLoader.check(routing("    requestTimeout: 2m"), file(), { builtins })
       const entry = checked.config.backends["moondream"]
       const loaded = checked.types.get("moondream")
-      if (!entry || !loaded || Either.isLeft(loaded)) return expect.unreachable("moondream did not load")
-      const slot = yield* BackendLoader.make(entry, loaded.right, checked.config, yield* Effect.scope)
+      if (!entry || !loaded || Result.isFailure(loaded)) return expect.unreachable("moondream did not load")
+      const slot = yield* BackendLoader.make(entry, loaded.success, checked.config, yield* Effect.scope)
       expect(slot._tag).toBe("Ready")
       const router = yield* Router.make(Effect.succeed({ version: 1, config: checked.config, backends: new Map([["moondream", slot]]) }))
       const answer = yield* router.run({

@@ -9,10 +9,9 @@
  *     numCtx: 8192          # context window (Ollama's num_ctx)
  *     probeTimeout: 3s      # each step of the health probe
  */
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { RoutingSchema } from "@local-router/core"
-
-const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
 
 /**
  * Go duration syntax as Ollama parses it. A string without a unit is a 400 from the server
@@ -20,24 +19,26 @@ const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith
  */
 const GO_DURATION = /^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/
 
-export const KeepAlive = Schema.Union(
+const keepAliveMessage = 'expected a duration like "5m", "1h30m", "-1m" (keep forever) or a number of seconds'
+
+export const KeepAlive = Schema.Union([
   Schema.Number,
-  Schema.String.pipe(Schema.pattern(GO_DURATION))
-).annotations({
-  message: () => ({ message: 'expected a duration like "5m", "1h30m", "-1m" (keep forever) or a number of seconds', override: true }),
+  Schema.String.check(Schema.isPattern(GO_DURATION, { message: keepAliveMessage }))
+]).annotate({
+  message: keepAliveMessage,
   description: "Ollama keep_alive: a Go duration (\"5m\", \"-1m\" = never unload, \"0s\" = unload at once) or seconds"
 })
 
 export const OllamaOptions = Schema.Struct({
-  keepAlive: optional(KeepAlive),
-  autoPull: Schema.optionalWith(Schema.Boolean, { default: () => false }).annotations({
+  keepAlive: Schema.optionalKey(KeepAlive),
+  autoPull: Schema.Boolean.annotate({
     description: "When a request names a model Ollama does not have, pull it and retry once"
-  }),
-  numCtx: optional(Schema.Int.pipe(Schema.positive())).annotations({
+  }).pipe(Schema.withDecodingDefaultType(Effect.succeed(false))),
+  numCtx: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Context window in tokens (Ollama's num_ctx); unset leaves the server's default"
   }),
-  probeTimeout: Schema.optionalWith(RoutingSchema.Millis, { default: () => 3_000 }).annotations({
+  probeTimeout: RoutingSchema.Millis.annotate({
     description: "How long each step of the health probe may take"
-  })
+  }).pipe(Schema.withDecodingDefaultType(Effect.succeed(3_000)))
 })
 export type OllamaOptions = typeof OllamaOptions.Type

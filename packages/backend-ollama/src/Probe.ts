@@ -26,32 +26,32 @@ export const probe = (target: Client.Target, backend: string, timeoutMs: number)
   const where = (action: string): Failure.Where => ({ backend, action })
   const bounded = <A, E>(effect: Effect.Effect<A, E>) => Effect.timeoutOption(effect, Duration.millis(timeoutMs))
   return Effect.gen(function*() {
-    const up = yield* Effect.either(bounded(root(target, where("GET /"))))
-    if (up._tag === "Left") {
-      return up.left.reason === "Unreachable" ? Probe.Unreachable({ detail: up.left.message }) : Probe.Starting({ detail: up.left.message })
+    const up = yield* Effect.result(bounded(root(target, where("GET /"))))
+    if (up._tag === "Failure") {
+      return up.failure.reason === "Unreachable" ? Probe.Unreachable({ detail: up.failure.message }) : Probe.Starting({ detail: up.failure.message })
     }
-    if (up.right._tag === "None") {
+    if (up.success._tag === "None") {
       return Probe.Starting({ detail: `${backend}: ${target.host} accepts connections but did not answer GET / within ${timeoutMs}ms` })
     }
-    const { status, text } = up.right.value
+    const { status, text } = up.success.value
     if (status !== 200 || !/ollama is running/i.test(text)) {
       return Probe.Unreachable({ detail: `${backend}: something other than Ollama answers at ${target.host} (HTTP ${status}: ${text.trim() || "empty body"})` })
     }
 
-    const step = (path: "/api/tags" | "/api/ps") => Effect.either(bounded(Client.modelNames(target, where(`GET ${path}`), path)))
+    const step = (path: "/api/tags" | "/api/ps") => Effect.result(bounded(Client.modelNames(target, where(`GET ${path}`), path)))
 
     const tags = yield* step("/api/tags")
-    if (tags._tag === "Left") {
-      return tags.left.reason === "Overloaded" ? Probe.Busy({ detail: tags.left.message }) : Probe.Starting({ detail: tags.left.message })
+    if (tags._tag === "Failure") {
+      return tags.failure.reason === "Overloaded" ? Probe.Busy({ detail: tags.failure.message }) : Probe.Starting({ detail: tags.failure.message })
     }
-    if (tags.right._tag === "None") return Probe.Busy({ detail: `${backend}: /api/tags did not answer within ${timeoutMs}ms` })
-    const models = tags.right.value
+    if (tags.success._tag === "None") return Probe.Busy({ detail: `${backend}: /api/tags did not answer within ${timeoutMs}ms` })
+    const models = tags.success.value
 
     const ps = yield* step("/api/ps")
-    if (ps._tag === "Left") {
-      return ps.left.reason === "Overloaded" ? Probe.Busy({ detail: ps.left.message }) : Probe.Starting({ detail: ps.left.message })
+    if (ps._tag === "Failure") {
+      return ps.failure.reason === "Overloaded" ? Probe.Busy({ detail: ps.failure.message }) : Probe.Starting({ detail: ps.failure.message })
     }
-    if (ps.right._tag === "None") return Probe.Busy({ detail: `${backend}: /api/ps did not answer within ${timeoutMs}ms` })
-    return Probe.Ready({ models, loaded: ps.right.value })
+    if (ps.success._tag === "None") return Probe.Busy({ detail: `${backend}: /api/ps did not answer within ${timeoutMs}ms` })
+    return Probe.Ready({ models, loaded: ps.success.value })
   })
 }

@@ -7,6 +7,7 @@
 import { Backend, BackendError, Events, HttpCall, Ndjson } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Semaphore from "effect/Semaphore"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ProgressResponse } from "ollama"
@@ -107,8 +108,8 @@ export const autoPull = (target: Client.Target, backend: string): Effect.Effect<
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     // Guards find-or-start, so two requests arriving together cannot start two pulls.
-    const lock = yield* Effect.makeSemaphore(1)
-    const running = new Map<string, Fiber.RuntimeFiber<void, BackendError.BackendError>>()
+    const lock = yield* Semaphore.make(1)
+    const running = new Map<string, Fiber.Fiber<void, BackendError.BackendError>>()
     const started = (model: string) =>
       lock.withPermits(1)(Effect.suspend(() => {
         const key = ModelName.normalise(model)
@@ -120,8 +121,7 @@ export const autoPull = (target: Client.Target, backend: string): Effect.Effect<
           Effect.tap((fiber) => Effect.sync(() => running.set(key, fiber)))
         )
       }))
-    // Fiber.await, not Fiber.join: join would copy the pull fiber's FiberRefs into the
-    // request, among them the Scope of the request that started the pull, and the request's
-    // own resources would then close with that other request.
-    return { ensure: (model) => Effect.flatMap(started(model), (fiber) => Effect.flatten(Fiber.await(fiber))) }
+    // Joining only waits: the request does not take over the pull fiber's context (among it
+    // the Scope of the request that started the pull), so its own resources close with it.
+    return { ensure: (model) => Effect.flatMap(started(model), Fiber.join) }
   })

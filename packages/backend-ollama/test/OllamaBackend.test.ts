@@ -7,7 +7,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/v
 import { type Backend, Events } from "@local-router/core"
 import { Generated, contractSuite } from "@local-router/core/testing"
 import { type Fault, Simulator } from "@local-router/simulators"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -73,7 +72,7 @@ contractSuite("ollama", {
 })
 
 describe("ollama: failures map to the reason the router acts on", () => {
-  it.scoped("a model the scheduler refuses (404) is ModelMissing", () =>
+  it.effect("a model the scheduler refuses (404) is ModelMissing", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "refuseModel", model: "phi3.5:3.8b" }])
       const { error, seen } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
@@ -82,7 +81,7 @@ describe("ollama: failures map to the reason the router acts on", () => {
       expect(seen).toEqual([])
     }))
 
-  it.scoped("503 server busy is Overloaded, with the wait the server asked for", () =>
+  it.effect("503 server busy is Overloaded, with the wait the server asked for", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "status", status: 503, route: "/api/chat", retryAfter: 2 }])
       const { error } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
@@ -91,7 +90,7 @@ describe("ollama: failures map to the reason the router acts on", () => {
       expect(error.retryAfterMs).toBe(2000)
     }))
 
-  it.scoped("a line that is not JSON is Upstream (ollama-js alone would skip it in silence)", () =>
+  it.effect("a line that is not JSON is Upstream (ollama-js alone would skip it in silence)", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "malformedJson", route: "/api/chat" }])
       const { error, seen } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
@@ -100,14 +99,14 @@ describe("ollama: failures map to the reason the router acts on", () => {
       expect(seen.some((e) => e._tag === "Done")).toBe(false)
     }))
 
-  it.scoped("an unknown route (text 404 page not found) is Upstream, not a missing model", () =>
+  it.effect("an unknown route (text 404 page not found) is Upstream, not a missing model", () =>
     Effect.gen(function*() {
       const { error } = yield* failureOf(yield* make(`${sim.url}/not-ollama`), ask("phi3.5:3.8b"))
       expect(error.reason).toBe("Upstream")
       expect(error.status).toBe(404)
     }))
 
-  it.scoped("500 runner crash is Upstream", () =>
+  it.effect("500 runner crash is Upstream", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "status", status: 500, route: "/api/chat" }])
       const { error } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
@@ -115,7 +114,7 @@ describe("ollama: failures map to the reason the router acts on", () => {
       expect(error.status).toBe(500)
     }))
 
-  it.scoped("400 is BadRequest (the router does not fall back on it)", () =>
+  it.effect("400 is BadRequest (the router does not fall back on it)", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "status", status: 400, route: "/api/chat", message: "invalid model name" }])
       const { error } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
@@ -123,7 +122,7 @@ describe("ollama: failures map to the reason the router acts on", () => {
       expect(error.message).toContain("invalid model name")
     }))
 
-  it.scoped("an error line mid-stream is Upstream, after the tokens that came before it", () =>
+  it.effect("an error line mid-stream is Upstream, after the tokens that came before it", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "errorBody", afterTokens: 2, message: "llama runner process has terminated" }])
       const { error, seen } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
@@ -132,7 +131,7 @@ describe("ollama: failures map to the reason the router acts on", () => {
       expect(seen.map((e) => e._tag)).toEqual(["Start", "TextDelta", "TextDelta"])
     }))
 
-  it.scoped("a stream cut without done:true is StreamCut, never a short answer", () =>
+  it.effect("a stream cut without done:true is StreamCut, never a short answer", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "cutAfterTokens", tokens: 2 }])
       const { error, seen } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
@@ -140,14 +139,14 @@ describe("ollama: failures map to the reason the router acts on", () => {
       expect(seen.some((e) => e._tag === "Done")).toBe(false)
     }))
 
-  it.scoped("a connection dropped before any answer is Unreachable", () =>
+  it.effect("a connection dropped before any answer is Unreachable", () =>
     Effect.gen(function*() {
       yield* withFaults([{ kind: "dropConnection", route: "/api/chat" }])
       const { error } = yield* failureOf(yield* make(sim.url), ask("phi3.5:3.8b"))
       expect(error.reason).toBe("Unreachable")
     }))
 
-  it.scoped("connection refused: the probe says Unreachable with the address", () =>
+  it.effect("connection refused: the probe says Unreachable with the address", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(freePort)
       const probe = yield* (yield* make(`http://127.0.0.1:${port}`)).probe
@@ -157,7 +156,7 @@ describe("ollama: failures map to the reason the router acts on", () => {
 })
 
 describe("ollama: requests on the wire", () => {
-  it.scoped("image bytes reach the server unchanged, as bare base64", () =>
+  it.effect("image bytes reach the server unchanged, as bare base64", () =>
     Effect.gen(function*() {
       const events = yield* collect(yield* make(sim.url), ask("moondream", "What is this?", [{ data: png, mime: "image/png" }]))
       expect(textOf(events).length).toBeGreaterThan(0)
@@ -168,7 +167,7 @@ describe("ollama: requests on the wire", () => {
       ])
     }))
 
-  it.scoped("keepAlive and numCtx from routing.yaml are sent; options map to Ollama's names", () =>
+  it.effect("keepAlive and numCtx from routing.yaml are sent; options map to Ollama's names", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url, { keepAlive: "30m", numCtx: 8192 })
       yield* collect(backend, { ...ask("phi3.5:3.8b"), options: { temperature: 0.2, maxTokens: 64, stop: ["\n\n"] } })
@@ -181,7 +180,7 @@ describe("ollama: requests on the wire", () => {
       })
     }))
 
-  it.scoped("the probe lists installed models and, after a request, the loaded one", () =>
+  it.effect("the probe lists installed models and, after a request, the loaded one", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       yield* collect(backend, ask("tinyllama:1.1b-chat"))
@@ -197,11 +196,11 @@ describe("ollama: requests on the wire", () => {
 })
 
 describe("ollama: pulling models", () => {
-  it.scoped("ensureModel pulls with progress until the model is listed", () =>
+  it.effect("ensureModel pulls with progress until the model is listed", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url)
       expect(yield* backend.models).not.toContain("llama3.2:1b")
-      const progress = Chunk.toReadonlyArray(yield* Stream.runCollect(backend.ensureModel("llama3.2:1b")))
+      const progress = yield* Stream.runCollect(backend.ensureModel("llama3.2:1b"))
       expect(progress[0]).toEqual({ status: "pulling manifest" })
       const layer = progress.filter((p) => p.total !== undefined && p.total > 100_000_000)
       expect(layer.length).toBeGreaterThan(3)
@@ -212,22 +211,22 @@ describe("ollama: pulling models", () => {
       expect(yield* backend.models).toContain("llama3.2:1b")
     }))
 
-  it.scoped("ensureModel of an installed model does not go to the registry", () =>
+  it.effect("ensureModel of an installed model does not go to the registry", () =>
     Effect.gen(function*() {
       const progress = yield* Stream.runCollect((yield* make(sim.url)).ensureModel("Phi3.5:3.8b"))
-      expect(Chunk.toReadonlyArray(progress)).toEqual([{ status: "already present" }])
+      expect(progress).toEqual([{ status: "already present" }])
       const paths = (yield* Effect.promise(() => sim.requests())).map((r) => r.path)
       expect(paths).not.toContain("/api/pull")
     }))
 
-  it.scoped("ensureModel of a name the registry does not have is ModelMissing", () =>
+  it.effect("ensureModel of a name the registry does not have is ModelMissing", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Stream.runDrain((yield* make(sim.url)).ensureModel("no-such-model:9b")))
       expect(error.reason).toBe("ModelMissing")
       expect(error.message).toContain("no-such-model:9b")
     }))
 
-  it.scoped("without autoPull a missing model fails with ModelMissing", () =>
+  it.effect("without autoPull a missing model fails with ModelMissing", () =>
     Effect.gen(function*() {
       const { error } = yield* failureOf(yield* make(sim.url), ask("smollm:135m"))
       expect(error.reason).toBe("ModelMissing")
@@ -235,7 +234,7 @@ describe("ollama: pulling models", () => {
       expect(paths).not.toContain("/api/pull")
     }))
 
-  it.scoped("with autoPull a missing model is pulled, then the request is answered", () =>
+  it.effect("with autoPull a missing model is pulled, then the request is answered", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url, { autoPull: true })
       const events = yield* collect(backend, ask("nomic-embed-text"))
@@ -248,7 +247,7 @@ describe("ollama: pulling models", () => {
 })
 
 describe("ollama: auto-pulls are shared and outlive the request", () => {
-  it.scoped("two requests for the same missing model share one pull", () =>
+  it.effect("two requests for the same missing model share one pull", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url, { autoPull: true })
       const [a, b] = yield* Effect.all([collect(backend, ask("qwen2.5:0.5b")), collect(backend, ask("Qwen2.5:0.5b"))], { concurrency: 2 })
@@ -258,10 +257,10 @@ describe("ollama: auto-pulls are shared and outlive the request", () => {
       expect(pulls).toHaveLength(1)
     }))
 
-  it.scopedLive("a request the router gives up on mid-pull leaves the download running to the end", () =>
+  it.live("a request the router gives up on mid-pull leaves the download running to the end", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url, { autoPull: true })
-      const fiber = yield* Effect.fork(collect(backend, ask("gemma2:2b")))
+      const fiber = yield* Effect.forkChild(collect(backend, ask("gemma2:2b")))
       // Give up on the request once the download is under way, as a deadline would.
       yield* Effect.promise(() => sim.requests()).pipe(
         Effect.repeat({ until: (requests) => requests.some((r) => r.path === "/api/pull"), schedule: Schedule.spaced("20 millis") })
@@ -284,7 +283,7 @@ describe("ollama: cancellation", () => {
     Effect.gen(function*() {
       yield* withFaults([{ kind: "hangBeforeHeaders", route: "/api/chat" }])
       const backend = yield* Effect.scoped(make(sim.url))
-      const fiber = yield* Effect.fork(Stream.runDrain(Events.stream(backend.generate(ask("phi3.5:3.8b")))))
+      const fiber = yield* Effect.forkChild(Stream.runDrain(Events.stream(backend.generate(ask("phi3.5:3.8b")))))
       yield* Effect.sleep("150 millis")
       const t0 = Date.now()
       yield* Fiber.interrupt(fiber)
@@ -295,7 +294,7 @@ describe("ollama: cancellation", () => {
     Effect.gen(function*() {
       const backend = yield* Effect.scoped(make(sim.url))
       const taken = yield* Stream.runCollect(Stream.take(backend.ensureModel("all-minilm"), 4))
-      expect(Chunk.size(taken)).toBe(4)
+      expect(taken).toHaveLength(4)
       const downloaded = () =>
         Effect.promise(async () => {
           const state = (await (await fetch(`${sim.url}/__sim/state`)).json()) as { state: { downloaded: Record<string, number> } }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type Backend, BackendLoader, Router } from "@local-router/core"
 import { Simulator } from "@local-router/simulators"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -47,16 +47,16 @@ categories:
 const file = () => join(mkdtempSync(join(tmpdir(), "ollama-plugin-")), "routing.yaml")
 
 describe("ollama named in routing.yaml", () => {
-  it.scopedLive("loads by type, and the router answers a category through it", () =>
+  it.live("loads by type, and the router answers a category through it", () =>
     Effect.gen(function*() {
       const checked = yield* BackendLoader.check(routing('"10m"'), file(), { builtins })
       const entry = checked.config.backends["local-ollama"]
       const loaded = checked.types.get("ollama")
       expect(entry).toBeDefined()
-      expect(loaded && Either.isLeft(loaded) ? loaded.left.message : "loaded").toBe("loaded")
-      if (!entry || !loaded || Either.isLeft(loaded)) return
-      expect(loaded.right.definition.name).toBe("ollama")
-      const slot = yield* BackendLoader.make(entry, loaded.right, checked.config, yield* Effect.scope)
+      expect(loaded && Result.isFailure(loaded) ? loaded.failure.message : "loaded").toBe("loaded")
+      if (!entry || !loaded || Result.isFailure(loaded)) return
+      expect(loaded.success.definition.name).toBe("ollama")
+      const slot = yield* BackendLoader.make(entry, loaded.success, checked.config, yield* Effect.scope)
       expect(slot._tag).toBe("Ready")
       const router = yield* Router.make(Effect.succeed({ version: 1, config: checked.config, backends: new Map([["local-ollama", slot]]) }))
       const answer = yield* router.run({ category: "fast", prompt: "Say hello" })

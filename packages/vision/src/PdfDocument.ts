@@ -5,6 +5,7 @@
  * next page gets a fresh one.
  */
 import * as Effect from "effect/Effect"
+import * as Semaphore from "effect/Semaphore"
 import type * as Scope from "effect/Scope"
 import { DEFAULT_DPI, type Limits } from "./Limits.ts"
 import * as RenderPool from "./RenderPool.ts"
@@ -81,11 +82,11 @@ export const open = (bytes: Uint8Array, source: string, options: OpenOptions): E
       })
     }
 
-    const permits = yield* Effect.makeSemaphore(concurrency)
+    const permits = yield* Semaphore.make(concurrency)
     const onPage = <A>(page: number, work: (worker: RenderPool.PooledWorker) => Effect.Effect<A, VisionError>) =>
       Number.isInteger(page) && page >= 1 && page <= pageCount
         ? permits.withPermits(1)(pool.use((worker) =>
-          Effect.zipRight(worker.loaded === id ? Effect.void : openIn(worker), work(worker))
+          Effect.andThen(worker.loaded === id ? Effect.void : openIn(worker), work(worker))
         ))
         : Effect.fail(
           new VisionError({

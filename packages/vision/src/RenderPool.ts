@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import { Worker } from "node:worker_threads"
 import type { Reply, Request } from "./internal/RenderProtocol.ts"
 import type { Limits } from "./Limits.ts"
@@ -23,7 +24,7 @@ export interface PooledWorker {
   /** The document this worker has open now, if any. */
   loaded: number | undefined
   /** While it waits in the pool: the timer that ends it if nobody borrows it. */
-  retire?: Fiber.RuntimeFiber<void> | undefined
+  retire?: Fiber.Fiber<void> | undefined
 }
 
 /** How long an idle worker is kept for the next document. */
@@ -52,7 +53,7 @@ export const make = (limits: Limits, size: number): Effect.Effect<RenderPool, ne
     const heap = Math.max(MIN_WORKER_MEMORY_MB, limits.workerMemoryMb)
     const scope = yield* Effect.scope
     yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([...live].map((w) => w.worker.terminate()))))
-    const permits = yield* Effect.makeSemaphore(Math.max(1, size))
+    const permits = yield* Semaphore.make(Math.max(1, size))
 
     const kill = (pooled: PooledWorker) =>
       Effect.sync(() => {
@@ -77,9 +78,10 @@ export const make = (limits: Limits, size: number): Effect.Effect<RenderPool, ne
           pooled.worker.unref()
           idle.push(pooled)
           return Effect.asVoid(Effect.tap(
-            // Forked from a finalizer, which runs uninterruptibly: the timer itself must stay interruptible.
+            // Forked from a finalizer, which runs uninterruptibly; the fork starts interruptible
+            // all the same (forkIn's default), so borrowing the worker again can stop the timer.
             Effect.forkIn(
-              Effect.interruptible(Effect.zipRight(
+              Effect.andThen(
                 Effect.sleep(WORKER_IDLE),
                 Effect.suspend(() => {
                   const at = idle.indexOf(pooled)
@@ -87,7 +89,7 @@ export const make = (limits: Limits, size: number): Effect.Effect<RenderPool, ne
                   idle.splice(at, 1)
                   return kill(pooled)
                 })
-              )),
+              ),
               scope
             ),
             (fiber) => Effect.sync(() => (pooled.retire = fiber))
@@ -99,7 +101,7 @@ export const make = (limits: Limits, size: number): Effect.Effect<RenderPool, ne
       const fail = (reason: VisionError["reason"], message: string) =>
         new VisionError({ reason, source, message: `${source}${page === undefined ? "" : ` page ${page}`}: ${message}`, ...(page === undefined ? {} : { page }) })
       const { worker } = pooled
-      return Effect.async<Reply, VisionError>((resume) => {
+      return Effect.callback<Reply, VisionError>((resume) => {
         const onMessage = (reply: Reply) => done(Effect.succeed(reply))
         const onError = (error: Error & { code?: string }) =>
           done(Effect.fail(fail(
@@ -122,10 +124,10 @@ export const make = (limits: Limits, size: number): Effect.Effect<RenderPool, ne
         worker.postMessage(request)
         return Effect.sync(detach)
       }).pipe(
-        Effect.timeoutFail({
+        Effect.timeoutOrElse({
           duration: limits.renderTimeoutMs,
-          onTimeout: () =>
-            fail("RenderTimeout", `${page === undefined ? "opening the PDF" : `page ${page}`} took longer than ${limits.renderTimeoutMs} ms (renderTimeoutMs)`)
+          orElse: () =>
+            Effect.fail(fail("RenderTimeout", `${page === undefined ? "opening the PDF" : `page ${page}`} took longer than ${limits.renderTimeoutMs} ms (renderTimeoutMs)`))
         }),
         Effect.tapError((e) => e.reason === "RenderTimeout" || e.reason === "RenderFailed" ? kill(pooled) : Effect.void),
         // Abandoned mid-request, the worker is still busy with it: it cannot be lent again.

@@ -8,9 +8,9 @@
 import type { Backend, RouteError, Router, RoutingConfig, Trace } from "@local-router/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Input from "./Input.ts"
@@ -86,7 +86,7 @@ export interface Service {
   readonly processPdf: (input: Input.Input, options?: PdfOptions) => Stream.Stream<PdfEvent, VisionError>
 }
 
-export class Vision extends Context.Tag("@local-router/vision/Vision")<Vision, Service>() {}
+export class Vision extends Context.Service<Vision, Service>()("@local-router/vision/Vision") {}
 
 export const DEFAULT_CATEGORY = "vision"
 export const DEFAULT_PDF_CATEGORY = "vision_pdf"
@@ -123,7 +123,7 @@ export const make = (router: Router.Router, settings: Settings = {}): Effect.Eff
           if (hit) return Effect.succeed(hit)
           return Picture.fit(picture, wanted).pipe(
             // The picture decoded once already; if scaling still fails, the backend gets it unscaled.
-            Effect.catchAll((error) =>
+            Effect.catch((error) =>
               Effect.as(Effect.logWarning(`vision: sending the image to ${backend.name} unscaled: ${error.message}`), picture)
             ),
             Effect.map((p) => {
@@ -232,14 +232,14 @@ export const make = (router: Router.Router, settings: Settings = {}): Effect.Eff
       }))
 
     const processPdf: Service["processPdf"] = (input, options = {}) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+      Stream.unwrap(Effect.gen(function*() {
         const started = performance.now()
         const { bytes, source } = yield* Input.read(input, limits.maxFileBytes)
         const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)
         const doc = yield* openPdf(bytes, source, options, concurrency)
-        const pages = yield* Either.match(PageRange.parse(options.pages, doc.pageCount), {
-          onLeft: (message) => Effect.fail(new VisionError({ reason: "BadPageRange", source, message: `${source}: ${message}` })),
-          onRight: Effect.succeed
+        const pages = yield* Result.match(PageRange.parse(options.pages, doc.pageCount), {
+          onFailure: (message) => Effect.fail(new VisionError({ reason: "BadPageRange", source, message: `${source}: ${message}` })),
+          onSuccess: Effect.succeed
         })
         const events = yield* Queue.unbounded<PdfEvent>()
         const emit = (event: PdfEvent) => Queue.offer(events, event)
@@ -250,17 +250,17 @@ export const make = (router: Router.Router, settings: Settings = {}): Effect.Eff
           Stream.zipWithIndex,
           Stream.mapEffect(([n, i]) =>
             emit(PdfEvent.PageStarted({ page: n, index: i + 1, of })).pipe(
-              Effect.zipRight(Effect.either(page(doc, n, options, emit))),
-              Effect.map(Either.match({
-                onLeft: (error) => {
+              Effect.andThen(Effect.result(page(doc, n, options, emit))),
+              Effect.map(Result.match({
+                onFailure: (error) => {
                   failed++
                   return PdfEvent.PageFailed({ page: n, index: i + 1, of, error })
                 },
-                onRight: (result) => PdfEvent.PageDone({ page: n, index: i + 1, of, result })
+                onSuccess: (result) => PdfEvent.PageDone({ page: n, index: i + 1, of, result })
               }))
             ), { concurrency }),
           Stream.runForEach(emit),
-          Effect.zipRight(Effect.suspend(() =>
+          Effect.andThen(Effect.suspend(() =>
             emit(PdfEvent.Finished({ pages: of, succeeded: of - failed, failed, durationMs: performance.now() - started }))
           )),
           Effect.forkScoped
@@ -272,7 +272,7 @@ export const make = (router: Router.Router, settings: Settings = {}): Effect.Eff
   })
 
 export const layer = (router: Router.Router, settings?: Settings): Layer.Layer<Vision> =>
-  Layer.scoped(Vision, make(router, settings))
+  Layer.effect(Vision, make(router, settings))
 
 /** A real text layer: enough letters and digits, and mostly those (not a broken font's symbols). */
 export const hasTextLayer = (text: string, minChars: number = DEFAULT_MIN_TEXT_CHARS): boolean => {
@@ -286,11 +286,11 @@ const clip = (text: string) =>
 
 // Accessors for Effect callers that provide the layer.
 export const describeImage = (input: Input.Input, options?: ImageOptions) =>
-  Effect.flatMap(Vision, (v) => v.describeImage(input, options))
+  Vision.use((v) => v.describeImage(input, options))
 export const queryImage = (input: Input.Input, question: string, options?: Omit<ImageOptions, "prompt" | "length">) =>
-  Effect.flatMap(Vision, (v) => v.queryImage(input, question, options))
+  Vision.use((v) => v.queryImage(input, question, options))
 export const processPdfPage = (input: Input.Input, options?: PageOptions) =>
-  Effect.flatMap(Vision, (v) => v.processPdfPage(input, options))
+  Vision.use((v) => v.processPdfPage(input, options))
 export const processPdf = (input: Input.Input, options?: PdfOptions): Stream.Stream<PdfEvent, VisionError, Vision> =>
-  Stream.unwrap(Effect.map(Vision, (v) => v.processPdf(input, options)))
+  Stream.unwrap(Vision.useSync((v) => v.processPdf(input, options)))
 

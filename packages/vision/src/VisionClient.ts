@@ -36,7 +36,7 @@ export interface VisionClient {
 
 export const make = (router: Router.Router, settings?: Vision.Settings): VisionClient => {
   const scope = Effect.runSync(Scope.make())
-  const service = Effect.runSync(Scope.extend(Vision.make(router, settings), scope))
+  const service = Effect.runSync(Scope.provide(Vision.make(router, settings), scope))
   const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
     Effect.runPromiseExit(effect).then((exit) => {
       if (Exit.isSuccess(exit)) return exit.value

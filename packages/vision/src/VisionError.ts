@@ -4,7 +4,7 @@
  */
 import * as Schema from "effect/Schema"
 
-export const Reason = Schema.Literal(
+export const Reason = Schema.Literals([
   "Unreadable", // the path does not exist, is a directory, or cannot be read
   "TooLarge", // the file is over `maxFileBytes`
   "UnsupportedFormat", // not PNG, JPEG, WebP or GIF (for an image) or not a PDF/image (for a page)
@@ -18,7 +18,7 @@ export const Reason = Schema.Literal(
   "BadPageRange", // the page selection cannot be parsed or names a page the PDF lacks
   "RenderTimeout", // a page took longer than `renderTimeoutMs` (the renderer is killed)
   "RenderFailed" // the renderer crashed or ran out of its memory cap on this page
-)
+])
 export type Reason = typeof Reason.Type
 
 export class VisionError extends Schema.TaggedError<VisionError>()("VisionError", {

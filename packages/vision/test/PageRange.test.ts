@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { PageRange } from "../src/index.ts"
 
 describe("PageRange", () => {
@@ -11,7 +11,7 @@ describe("PageRange", () => {
     ["5-", 7, [5, 6, 7]],
     ["3", 3, [3]]
   ] as const)("%s of %i pages selects %j, in page order", (spec, count, pages) => {
-    expect(PageRange.parse(spec, count)).toStrictEqual(Either.right(pages))
+    expect(PageRange.parse(spec, count)).toStrictEqual(Result.succeed(pages))
   })
 
   it.each([
@@ -22,6 +22,6 @@ describe("PageRange", () => {
     ["1-2-3", 3, "cannot read"]
   ] as const)("%s of %i pages is refused: %s", (spec, count, message) => {
     const result = PageRange.parse(spec, count)
-    expect(Either.isLeft(result) && result.left).toContain(message)
+    expect(Result.isFailure(result) && result.failure).toContain(message)
   })
 })

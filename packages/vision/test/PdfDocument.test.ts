@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import * as fs from "node:fs"
 import sharp from "sharp"
 import { Limits, PdfDocument } from "../src/index.ts"
@@ -20,7 +20,7 @@ const secret = MinimalPdf.make({
 })
 
 describe("PdfDocument", () => {
-  it.scoped("renders a page at 144 DPI by default and extracts its text layer", () =>
+  it.effect("renders a page at 144 DPI by default and extracts its text layer", () =>
     Effect.gen(function*() {
       const doc = yield* open(MinimalPdf.make({ pages: [{ lines: ["Quarterly report", "Revenue (EUR): 1,234"] }, { lines: ["Two"] }] }))
       expect(doc.pageCount).toBe(2)
@@ -37,7 +37,7 @@ describe("PdfDocument", () => {
       expect(yield* doc.text(2)).toBe("Two")
     }))
 
-  it.scoped("a page with a huge MediaBox renders within maxPagePixels at a lower DPI, without allocating gigabytes", () =>
+  it.effect("a page with a huge MediaBox renders within maxPagePixels at a lower DPI, without allocating gigabytes", () =>
     Effect.gen(function*() {
       // 200000 pt square is ~2.8 km wide: at 144 DPI that would be 400000 x 400000 pixels (640 GB).
       const doc = yield* open(MinimalPdf.make({ pages: [{ lines: ["Big"], size: [200_000, 200_000] }] }), {
@@ -49,21 +49,21 @@ describe("PdfDocument", () => {
       expect(page.dpi).toBeLessThan(1)
     }))
 
-  it.scoped("an encrypted PDF without a password is Encrypted, asking for the password option", () =>
+  it.effect("an encrypted PDF without a password is Encrypted, asking for the password option", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(open(secret))
       expect(error.reason).toBe("Encrypted")
       expect(error.message).toContain("`password` option")
     }))
 
-  it.scoped("an encrypted PDF opens with its password; a wrong one is WrongPassword", () =>
+  it.effect("an encrypted PDF opens with its password; a wrong one is WrongPassword", () =>
     Effect.gen(function*() {
       const doc = yield* open(secret, { password: "hunter2" })
       expect((yield* doc.render(1)).text).toBe("The launch code is 0000")
       expect((yield* Effect.flip(open(secret, { password: "letmein" }))).reason).toBe("WrongPassword")
     }))
 
-  it.scoped.each([
+  it.effect.each([
     ["truncated to 60%", (b: Uint8Array) => b.slice(0, Math.floor(b.length * 0.6))],
     ["truncated to its first 300 bytes", (b: Uint8Array) => b.slice(0, 300)],
     ["a header and rubbish", () => new TextEncoder().encode("%PDF-1.7\nrubbish\n")]
@@ -75,12 +75,12 @@ describe("PdfDocument", () => {
       expect(error.message).toContain("cannot be read as a PDF (truncated or damaged)")
     }))
 
-  it.scoped("a PDF with zero pages is NoPages", () =>
+  it.effect("a PDF with zero pages is NoPages", () =>
     Effect.gen(function*() {
       expect((yield* Effect.flip(open(MinimalPdf.make({ pages: [] })))).reason).toBe("NoPages")
     }))
 
-  it.scoped("a PDF over maxPages is TooManyPages; a page it lacks is BadPageRange", () =>
+  it.effect("a PDF over maxPages is TooManyPages; a page it lacks is BadPageRange", () =>
     Effect.gen(function*() {
       const three = MinimalPdf.make({ pages: [{ lines: ["1"] }, { lines: ["2"] }, { lines: ["3"] }] })
       const error = yield* Effect.flip(open(three, { limits: { ...Limits.defaults, maxPages: 2 } }))
@@ -90,18 +90,22 @@ describe("PdfDocument", () => {
       expect((yield* Effect.flip(doc.render(4))).message).toContain("has no page 4: it has 3 pages")
     }))
 
-  it.scoped("bytes that are not a PDF are UnsupportedFormat before any worker starts", () =>
+  it.effect("bytes that are not a PDF are UnsupportedFormat before any worker starts", () =>
     Effect.gen(function*() {
       expect((yield* Effect.flip(open(new Uint8Array([0x89, 0x50, 0x4e, 0x47])))).reason).toBe("UnsupportedFormat")
     }))
 
-  it.scoped("a page over renderTimeoutMs fails with RenderTimeout; its worker is killed and the next render gets a fresh one", () =>
+  it.effect("a page over renderTimeoutMs fails with RenderTimeout; its worker is killed and the next render gets a fresh one", () =>
     Effect.gen(function*() {
       const doc = yield* open(MinimalPdf.make({ pages: [{ lines: ["slow"], image: MinimalPdf.scan(600, 800) }] }))
-      const slow = yield* Effect.fork(doc.render(1, 600))
-      // Wait until the render has armed its deadline, then move the clock past it.
-      while ((yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
-      yield* TestClock.adjust(Limits.defaults.renderTimeoutMs + 1)
+      // Started at once, so the render holds its worker before the clock moves.
+      const slow = yield* Effect.forkChild(doc.render(1, 600), { startImmediately: true })
+      // Move the clock past the deadline until the render, once it has armed it, gives up:
+      // a move made before the deadline is armed leaves the deadline a full span ahead.
+      while (slow.pollUnsafe() === undefined) {
+        yield* TestClock.adjust(Limits.defaults.renderTimeoutMs + 1)
+        yield* Effect.yieldNow
+      }
       const error = yield* Effect.flip(Fiber.join(slow))
       expect(error.reason).toBe("RenderTimeout")
       expect(error.page).toBe(1)
@@ -120,7 +124,7 @@ describe("PdfDocument", () => {
       expect(error.message).toContain("ran out of memory (workerMemoryMb: 128)")
     })))
 
-  it.scoped("renders pages concurrently, each answer for the page asked", () =>
+  it.effect("renders pages concurrently, each answer for the page asked", () =>
     Effect.gen(function*() {
       const doc = yield* open(MinimalPdf.make({ pages: [1, 2, 3, 4].map((n) => ({ lines: [`Page number ${n}`] })) }), { concurrency: 2 })
       const pages = yield* Effect.forEach([4, 1, 3, 2], (n) => doc.render(n, 36), { concurrency: "unbounded" })
@@ -128,7 +132,7 @@ describe("PdfDocument", () => {
     }))
 
   const spec = RealPdfs.find(RealPdfs.sharedMimeInfoSpec, "shared-mime-info")
-  it.scoped.skipIf(!spec)("renders a real-world PDF (shared-mime-info spec), first, middle and last pages, with their text", () =>
+  it.effect.skipIf(!spec)("renders a real-world PDF (shared-mime-info spec), first, middle and last pages, with their text", () =>
     Effect.gen(function*() {
       const doc = yield* open(new Uint8Array(fs.readFileSync(spec!)), { concurrency: 3 })
       expect(doc.pageCount).toBe(17)
@@ -140,7 +144,7 @@ describe("PdfDocument", () => {
     }))
 
   const tasn = RealPdfs.find(RealPdfs.libtasn1Manual, "libtasn1-doc")
-  it.scoped.skipIf(!tasn)("renders a real-world PDF (libtasn1 manual) page with its text", () =>
+  it.effect.skipIf(!tasn)("renders a real-world PDF (libtasn1 manual) page with its text", () =>
     Effect.gen(function*() {
       const doc = yield* open(new Uint8Array(fs.readFileSync(tasn!)))
       expect(doc.pageCount).toBeGreaterThan(10)

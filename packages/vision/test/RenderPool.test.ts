@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { Limits } from "../src/index.ts"
 import * as RenderPool from "../src/RenderPool.ts"
 
 describe("RenderPool", () => {
-  it.scoped("keeps an idle worker for the next document for a minute, then ends it; the next document gets a new one", () =>
+  it.effect("keeps an idle worker for the next document for a minute, then ends it; the next document gets a new one", () =>
     Effect.gen(function*() {
       const pool = yield* RenderPool.make(Limits.defaults, 1)
       const borrow = pool.use((pooled) => Effect.succeed(pooled))

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
@@ -32,7 +31,7 @@ const report = MinimalPdf.make({
 })
 
 describe("Vision through the Router", () => {
-  it.scopedLive("describeImage: each backend gets the image scaled to its own limits from routing.yaml", () =>
+  it.live("describeImage: each backend gets the image scaled to its own limits from routing.yaml", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make({ moondream: [{ fail: "Unreachable" }] })
       const vision = yield* Vision.make(router, { pool })
@@ -54,7 +53,7 @@ describe("Vision through the Router", () => {
       expect(answer.trace.attempts.map((a) => [a.backend, a.outcome])).toStrictEqual([["moondream", "failed"], ["ollama", "answered"]])
     }))
 
-  it.scopedLive("queryImage sends the question with the image, as a chat", () =>
+  it.live("queryImage sends the question with the image, as a chat", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make()
       const vision = yield* Vision.make(router, { pool })
@@ -67,7 +66,7 @@ describe("Vision through the Router", () => {
       expect(Routed.imagesOf(backends.moondream)[0]!.data).toBe(png)
     }))
 
-  it.scopedLive("describeImage refuses a PDF and an unreadable path before any backend is asked", () =>
+  it.live("describeImage refuses a PDF and an unreadable path before any backend is asked", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make()
       const vision = yield* Vision.make(router, { pool })
@@ -78,7 +77,7 @@ describe("Vision through the Router", () => {
       expect(backends.moondream.requests).toHaveLength(0)
     }))
 
-  it.scopedLive("processPdfPage: llava receives exactly the rendered page, with the page's text layer in the prompt", () =>
+  it.live("processPdfPage: llava receives exactly the rendered page, with the page's text layer in the prompt", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make()
       const vision = yield* Vision.make(router, { pool })
@@ -93,7 +92,7 @@ describe("Vision through the Router", () => {
       expect(Routed.promptOf(backends.ollama)).toContain("Revenue grew by twelve percent")
     }))
 
-  it.scopedLive("processPdfPage takes an already-rendered page image too (the original API)", () =>
+  it.live("processPdfPage takes an already-rendered page image too (the original API)", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make()
       const vision = yield* Vision.make(router, { pool })
@@ -103,7 +102,7 @@ describe("Vision through the Router", () => {
       expect(sha(Routed.imagesOf(backends.ollama)[0]!.data)).toBe(sha(rendered.png))
     }))
 
-  it.scopedLive("textFirst: a page with a real text layer goes to the text category; a scanned page still goes to vision", () =>
+  it.live("textFirst: a page with a real text layer goes to the text category; a scanned page still goes to vision", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make()
       const vision = yield* Vision.make(router, { pool })
@@ -117,14 +116,14 @@ describe("Vision through the Router", () => {
       expect(backends.ollama.requests).toHaveLength(1)
     }))
 
-  it.scopedLive("processPdf streams pages in order with progress; one failing page yields its error and the rest still come", () =>
+  it.live("processPdf streams pages in order with progress; one failing page yields its error and the rest still come", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make({
         // The backend rejects page 3 outright (BadRequest: no fallback); every other page answers.
         ollama: (request) => Routed.promptOf({ requests: [request] } as never).includes("PAGE-THREE") ? { fail: "BadRequest" } : { tokens: ["A page"] }
       })
       const vision = yield* Vision.make(router, { pool })
-      const events = Chunk.toReadonlyArray(yield* Stream.runCollect(vision.processPdf(report, { pages: "1-3,5", concurrency: 3 })))
+      const events = yield* Stream.runCollect(vision.processPdf(report, { pages: "1-3,5", concurrency: 3 }))
       expect(events[0]).toMatchObject({ _tag: "Opened", pageCount: 5, pages: [1, 2, 3, 5] })
       expect(events.at(-1)).toMatchObject({ _tag: "Finished", pages: 4, succeeded: 3, failed: 1 })
       const outcomes = events.flatMap((e) => e._tag === "PageDone" || e._tag === "PageFailed" ? [[e._tag, e.page, e.index, e.of]] : [])
@@ -138,17 +137,17 @@ describe("Vision through the Router", () => {
       expect(sha(five.messages[0]!.images![0]!.data)).toBe(sha((yield* renderAlone(report, 5)).png))
     }))
 
-  it.scopedLive("processPdf with textFirst says which path each page took", () =>
+  it.live("processPdf with textFirst says which path each page took", () =>
     Effect.gen(function*() {
       const { router } = yield* Routed.make()
       const vision = yield* Vision.make(router, { pool })
-      const events = Chunk.toReadonlyArray(yield* Stream.runCollect(vision.processPdf(report, { pages: "1-2,5", textFirst: { minChars: 50 } })))
+      const events = yield* Stream.runCollect(vision.processPdf(report, { pages: "1-2,5", textFirst: { minChars: 50 } }))
       const paths = events.flatMap((e) => e._tag === "PageDone" ? [[e.page, e.result.path]] : [])
       // Page 5's text layer ("Page five") is too short to trust: it is rendered.
       expect(paths).toStrictEqual([[1, "text"], [2, "vision"], [5, "vision"]])
     }))
 
-  it.scopedLive("processPdf fails as a whole, before any page, for an encrypted PDF, a bad page selection, or a non-PDF", () =>
+  it.live("processPdf fails as a whole, before any page, for an encrypted PDF, a bad page selection, or a non-PDF", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make()
       const vision = yield* Vision.make(router, { pool })
@@ -164,7 +163,7 @@ describe("Vision through the Router", () => {
     }))
 
   const spec = RealPdfs.find(RealPdfs.sharedMimeInfoSpec, "shared-mime-info")
-  it.scopedLive.skipIf(!spec)("a real-world PDF page from a path: the backend receives the rendered page and its text", () =>
+  it.live.skipIf(!spec)("a real-world PDF page from a path: the backend receives the rendered page and its text", () =>
     Effect.gen(function*() {
       const { backends, router } = yield* Routed.make()
       const vision = yield* Vision.make(router, { pool })

@@ -5,7 +5,7 @@
 import { Router, RoutingConfig } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 
 export const routingYaml = `
 backends:
@@ -26,7 +26,7 @@ export type Scripts = Partial<Record<"moondream" | "ollama" | "text", ScriptedBa
 
 export const make = (scripts: Scripts = {}) =>
   Effect.gen(function*() {
-    const config = yield* Either.match(RoutingConfig.parse(routingYaml, "routing.yaml"), { onLeft: Effect.die, onRight: Effect.succeed })
+    const config = yield* Result.match(RoutingConfig.parse(routingYaml, "routing.yaml"), { onFailure: Effect.die, onSuccess: Effect.succeed })
     const backends = {
       moondream: ScriptedBackend.make({ name: "moondream", script: scripts.moondream ?? [{ tokens: ["A red and blue picture"] }], capabilities: { images: true, text: false } }),
       ollama: ScriptedBackend.make({ name: "ollama", script: scripts.ollama ?? [{ tokens: ["A page"] }], capabilities: { images: true } }),

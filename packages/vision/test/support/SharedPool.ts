@@ -11,5 +11,5 @@ import { Limits, RenderPool } from "../../src/index.ts"
 export const make = (size = 2): RenderPool.RenderPool => {
   const scope = Effect.runSync(Scope.make())
   afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
-  return Effect.runSync(Scope.extend(RenderPool.make(Limits.defaults, size), scope))
+  return Effect.runSync(Scope.provide(RenderPool.make(Limits.defaults, size), scope))
 }
