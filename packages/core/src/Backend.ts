@@ -173,7 +173,7 @@ export interface Definition<Options = unknown> {
   readonly name: string
   readonly contract: string
   readonly version?: string
-  readonly options: Schema.Schema<Options, any>
+  readonly options: Schema.Codec<Options, any>
   readonly timeouts?: Partial<Timeouts>
   readonly make: (context: MakeContext<Options>) => Effect.Effect<Backend, BackendError, Scope.Scope>
   readonly supervise?: (context: MakeContext<Options>) => SuperviseDefaults

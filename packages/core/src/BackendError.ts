@@ -5,7 +5,7 @@
  */
 import * as Schema from "effect/Schema"
 
-export const Reason = Schema.Literal(
+export const Reason = Schema.Literals([
   "Unreachable", // nothing listening, connection refused or reset before any answer
   "Timeout", // a deadline passed: connect, first token, idle between tokens or total
   "ModelMissing", // the server does not have the model (pull it, or try elsewhere)
@@ -14,7 +14,7 @@ export const Reason = Schema.Literal(
   "Auth", // missing or rejected credentials
   "Upstream", // the server answered with an error or an answer we cannot read
   "StreamCut" // the stream ended without its terminal marker
-)
+])
 export type Reason = typeof Reason.Type
 
 export class BackendError extends Schema.TaggedError<BackendError>()("BackendError", {

@@ -10,8 +10,8 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
@@ -34,7 +34,7 @@ export interface Loaded {
 }
 
 export class LoadError extends Schema.TaggedError<LoadError>()("LoadError", {
-  reason: Schema.Literal("NotFound", "ImportFailed", "NoDefinition", "ContractMismatch", "MakeFailed", "MakeTimeout"),
+  reason: Schema.Literals(["NotFound", "ImportFailed", "NoDefinition", "ContractMismatch", "MakeFailed", "MakeTimeout"]),
   type: Schema.String,
   message: Schema.String
 }) {}
@@ -49,9 +49,9 @@ export interface Options {
   /** Where local-router itself is installed, for the second resolution step. */
   readonly selfDir?: string
   /** Validates each backend's `supervise:` block, when the application supervises servers. */
-  readonly superviseSchema?: Schema.Schema<any, any>
+  readonly superviseSchema?: Schema.Codec<any, any>
   /** How long a backend's `make` may take. */
-  readonly makeTimeout?: Duration.DurationInput
+  readonly makeTimeout?: Duration.Input
   readonly env?: Readonly<Record<string, string | undefined>>
 }
 
@@ -93,6 +93,16 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
       }
     }
     const resolved = file!
+    // A plugin built on Effect 3 would hand this router Effects it cannot run: say so plainly.
+    const effect3 = effect3Of(resolved)
+    if (effect3) {
+      return yield* new LoadError({
+        reason: "ContractMismatch",
+        type,
+        message: `plugin '${type}' is built on Effect 3 (${effect3}); this local-router needs plugins built on Effect 4 ` +
+          `(effect 4.x) and contract ${CONTRACT_VERSION}: move it to effect 4 (see Effect's migration guide), then install it again`
+      })
+    }
     // The file's mtime in the URL makes a hot reload pick up an edited plugin (ESM caches by URL).
     const stamp = yield* Effect.promise(() => fs.promises.stat(resolved).then((s) => s.mtimeMs, () => 0))
     const module = yield* Effect.tryPromise({
@@ -131,9 +141,9 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<Slot> => {
   const env = options.env ?? process.env
-  const decoded = Schema.decodeUnknownEither(loaded.definition.options)(entry.options)
-  if (Either.isLeft(decoded)) {
-    return Effect.succeed(Slot.Failed({ reason: `invalid options for ${entry.type}: ${decoded.left.message.split("\n")[0]}`, code: "InvalidOptions" }))
+  const decoded = Schema.decodeUnknownResult(loaded.definition.options)(entry.options)
+  if (Result.isFailure(decoded)) {
+    return Effect.succeed(Slot.Failed({ reason: `invalid options for ${entry.type}: ${decoded.failure.message.split("\n")[0]}`, code: "InvalidOptions" }))
   }
   const key = entry.apiKeyEnv ? env[entry.apiKeyEnv] : undefined
   return loaded.definition.make({
@@ -141,22 +151,81 @@ export const make = (
     url: entry.url,
     apiKey: key ? Redacted.make(key) : undefined,
     apiKeyEnv: entry.apiKeyEnv,
-    options: decoded.right,
+    options: decoded.success,
     configDir: config.dir
   }).pipe(
-    Scope.extend(scope),
-    Effect.timeoutFail({
+    Scope.provide(scope),
+    Effect.timeoutOrElse({
       duration: options.makeTimeout ?? Duration.seconds(10),
-      onTimeout: () => new LoadError({ reason: "MakeTimeout", type: entry.type, message: `backend "${entry.name}" did not start within ${Duration.format(options.makeTimeout ?? Duration.seconds(10))}` })
+      orElse: () =>
+        Effect.fail(
+          new LoadError({
+            reason: "MakeTimeout",
+            type: entry.type,
+            message: `backend "${entry.name}" did not start within ${Duration.format(Duration.fromInputUnsafe(options.makeTimeout ?? Duration.seconds(10)))}`
+          })
+        )
     }),
     Effect.map((backend) => Slot.Ready({ backend, timeouts: loaded.definition.timeouts ?? {} })),
-    Effect.catchAllCause((cause) => {
+    Effect.catchCause((cause) => {
       const error = Cause.squash(cause)
       const code = error instanceof LoadError ? error.reason : "MakeFailed"
       return Effect.succeed(Slot.Failed({ reason: describe(error), code }))
     })
   )
 }
+
+/**
+ * Why the plugin at `file` is built on Effect 3, or undefined when it is not: the \`effect\` it
+ * would import (the first node_modules/effect up from it, as Node resolves it) is 3.x, or the
+ * package.json it belongs to asks for effect 3 only.
+ */
+export const effect3Of = (file: string): string | undefined => {
+  const found = resolvedEffect(path.dirname(file))
+  if (found !== undefined) return majorOf(found) === "3" ? `effect ${found} found in its dependencies` : undefined
+  const manifest = nearestManifest(path.dirname(file))
+  for (const field of ["dependencies", "peerDependencies"] as const) {
+    const range = manifest?.[field]?.effect
+    if (typeof range === "string" && onlyEffect3(range)) return `effect ${range} in its package.json ${field}`
+  }
+  return undefined
+}
+
+/** The version of the \`effect\` package Node resolves from `dir`, if any. */
+const resolvedEffect = (dir: string): string | undefined => {
+  for (let at = dir;; at = path.dirname(at)) {
+    const version = readManifest(path.join(at, "node_modules", "effect", "package.json"))?.version
+    if (typeof version === "string") return version
+    if (path.dirname(at) === at) return undefined
+  }
+}
+
+interface Manifest {
+  readonly version?: unknown
+  readonly dependencies?: Readonly<Record<string, unknown>>
+  readonly peerDependencies?: Readonly<Record<string, unknown>>
+}
+
+const nearestManifest = (dir: string): Manifest | undefined => {
+  for (let at = dir;; at = path.dirname(at)) {
+    const manifest = readManifest(path.join(at, "package.json"))
+    if (manifest) return manifest
+    if (path.dirname(at) === at) return undefined
+  }
+}
+
+const readManifest = (file: string): Manifest | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(fs.readFileSync(file, "utf8"))
+    return typeof parsed === "object" && parsed !== null ? parsed as Manifest : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A semver range every alternative of which is effect 3 (`^3.10.0`, `~3.22`, `3.x`, `>=3.1 <4`). */
+const onlyEffect3 = (range: string): boolean =>
+  range.split("||").every((alternative) => /^\s*[\^~=v]*\s*3(\.|\s|$)|^\s*>=?\s*3[.\d]*\s*<\s*4(\.0)*\s*$/.test(alternative))
 
 const describe = (error: unknown): string => {
   const text = typeof error === "object" && error !== null && "message" in error
@@ -178,7 +247,7 @@ const safeJson = (value: object): string => {
 export interface Checked {
   readonly config: Config
   /** Every backend type named in the file: its definition, or why it could not be loaded. */
-  readonly types: ReadonlyMap<string, Either.Either<Loaded, LoadError>>
+  readonly types: ReadonlyMap<string, Result.Result<Loaded, LoadError>>
 }
 
 /**
@@ -188,20 +257,20 @@ export interface Checked {
 export const check = (text: string, file: string, options: Options = {}): Effect.Effect<Checked, ConfigError> =>
   Effect.gen(function*() {
     const first = RoutingConfig.parse(text, file)
-    if (Either.isLeft(first)) return yield* first.left
-    const config = first.right
-    const types = new Map<string, Either.Either<Loaded, LoadError>>()
+    if (Result.isFailure(first)) return yield* first.failure
+    const config = first.success
+    const types = new Map<string, Result.Result<Loaded, LoadError>>()
     for (const entry of Object.values(config.backends)) {
-      if (!types.has(entry.type)) types.set(entry.type, yield* Effect.either(resolve(entry.type, config.dir, options)))
+      if (!types.has(entry.type)) types.set(entry.type, yield* Effect.result(resolve(entry.type, config.dir, options)))
     }
     const optionsSchemaFor = (type: string) => {
       const loaded = types.get(type)
-      return loaded && Either.isRight(loaded) ? loaded.right.definition.options : undefined
+      return loaded && Result.isSuccess(loaded) ? loaded.success.definition.options : undefined
     }
     const checked = RoutingConfig.parse(text, file, {
       optionsSchemaFor,
       ...(options.superviseSchema ? { superviseSchema: options.superviseSchema } : {})
     })
-    if (Either.isLeft(checked)) return yield* checked.left
-    return { config: checked.right, types }
+    if (Result.isFailure(checked)) return yield* checked.failure
+    return { config: checked.success, types }
   })

@@ -15,7 +15,7 @@ export class Issue extends Schema.Class<Issue>("ConfigIssue")({
 }
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
-  reason: Schema.Literal("NotFound", "Unreadable", "Invalid"),
+  reason: Schema.Literals(["NotFound", "Unreadable", "Invalid"]),
   file: Schema.String,
   issues: Schema.Array(Issue),
   detail: Schema.optional(Schema.String)

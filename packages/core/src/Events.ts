@@ -10,12 +10,11 @@
  * with `fromStream`, which pulls it in a fiber of its own that closing interrupts; a Stream is
  * what `toStream` gives for any other reader.
  */
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 
@@ -44,7 +43,7 @@ export const fail = <E>(error: E): Events<never, E> => {
  * (nothing is read ahead), so that closing can stop it whatever it waits for.
  */
 export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Events<A, E> => {
-  let reader: Fiber.RuntimeFiber<void> | undefined
+  let reader: Fiber.Fiber<void> | undefined
   let closed = false
   let ended: Exit.Exit<ReadonlyArray<A> | undefined, E> | undefined
   // The reader waits for `demand`; the caller waits for `wake`. Each is set while its fiber waits.
@@ -56,7 +55,7 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Events<A, E> => {
     wake = undefined
     if (waiting) waiting(exit)
   }
-  const demandOnce = Effect.async<void>((resume) => {
+  const demandOnce = Effect.callback<void>((resume) => {
     if (demanded) {
       demanded = false
       return resume(Effect.void)
@@ -70,16 +69,17 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Events<A, E> => {
     })
   })
   const read = Effect.scoped(Effect.flatMap(Stream.toPull(stream), (pull) => {
-    const loop: Effect.Effect<void> = Effect.zipRight(
+    const loop: Effect.Effect<void> = Effect.andThen(
       demandOnce,
       Effect.flatMap(Effect.exit(pull), (exit) => {
         if (Exit.isSuccess(exit)) {
-          give(Exit.succeed(Chunk.toReadonlyArray(exit.value)))
+          give(Exit.succeed(exit.value))
           return loop
         }
-        const failure = Cause.failureOption(exit.cause)
+        // The pull fails with Cause.Done at the end of the stream, with the stream's error on failure.
+        const failure = Cause.findErrorOption(exit.cause)
         ended = Option.isSome(failure)
-          ? Option.isNone(failure.value) ? Exit.succeed(undefined) : Exit.fail(failure.value.value)
+          ? Cause.isDone(failure.value) ? Exit.succeed(undefined) : Exit.fail(failure.value as E)
           : Exit.failCause(exit.cause as Cause.Cause<never>)
         give(ended)
         return Effect.void
@@ -88,7 +88,7 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Events<A, E> => {
     return loop
   }))
   const ask: Effect.Effect<ReadonlyArray<A> | undefined, E> = Effect.flatMap(
-    Effect.async<ReadonlyArray<A> | undefined, E>((resume) => {
+    Effect.callback<ReadonlyArray<A> | undefined, E>((resume) => {
       if (closed) return resume(Effect.succeed(undefined))
       wake = (exit) => resume(exit)
       if (demand) demand()
@@ -105,7 +105,7 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Events<A, E> => {
     if (closed) return Effect.succeed(undefined)
     if (ended) return ended
     if (reader) return ask
-    return Effect.flatMap(Effect.forkDaemon(read), (fiber) => {
+    return Effect.flatMap(Effect.forkDetach(read), (fiber) => {
       reader = fiber
       return ask
     })
@@ -116,7 +116,7 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Events<A, E> => {
     close: () => {
       if (closed) return
       closed = true
-      reader?.unsafeInterruptAsFork(FiberId.none)
+      reader?.interruptUnsafe()
       give(Exit.succeed(undefined))
     }
   }
@@ -126,12 +126,12 @@ export const fromStream = <A, E>(stream: Stream.Stream<A, E>): Events<A, E> => {
 export const toStream = <A, E>(open: () => Events<A, E>): Stream.Stream<A, E> =>
   Stream.suspend(() => {
     const events = open()
-    return Stream.repeatEffectChunkOption(
-      Effect.matchEffect(events.pull, {
-        onFailure: (error) => Effect.fail(Option.some(error)),
-        onSuccess: (chunk) => (chunk === undefined ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(chunk)))
-      })
-    ).pipe(Stream.ensuring(Effect.sync(() => events.close())))
+    // A Stream's pull gives non-empty chunks and fails with Cause.Done at the end.
+    const next: Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E | Cause.Done> = Effect.flatMap(
+      events.pull,
+      (chunk) => (chunk === undefined ? Cause.done() : Arr.isReadonlyArrayNonEmpty(chunk) ? Effect.succeed(chunk) : next)
+    )
+    return Stream.fromPull(Effect.succeed(next)).pipe(Stream.ensuring(Effect.sync(() => events.close())))
   })
 
 /** What `generate` gives, as Events (a Stream through `fromStream`). */

@@ -14,7 +14,7 @@ import * as path from "node:path"
 export const onChange = <A>(
   file: string,
   action: Effect.Effect<A>,
-  debounce: Duration.DurationInput = Duration.millis(75)
+  debounce: Duration.Input = Duration.millis(75)
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     const changes = yield* Queue.sliding<void>(1)
@@ -22,18 +22,18 @@ export const onChange = <A>(
     yield* Effect.acquireRelease(
       Effect.sync(() =>
         fs.watch(path.dirname(path.resolve(file)), { persistent: false }, (_event, name) => {
-          if (name === null || String(name) === base) Queue.unsafeOffer(changes, undefined)
+          if (name === null || String(name) === base) Queue.offerUnsafe(changes, undefined)
         })
       ),
       (watcher) => Effect.sync(() => watcher.close())
     )
     // One action per burst of changes: wait for quiet, drop what queued meanwhile, act.
     const loop = Queue.take(changes).pipe(
-      Effect.zipRight(Effect.sleep(debounce)),
-      Effect.zipRight(Queue.takeAll(changes)),
-      Effect.zipRight(action),
+      Effect.andThen(Effect.sleep(debounce)),
+      Effect.andThen(Queue.clear(changes)),
+      Effect.andThen(action),
       Effect.forever
     )
-    const fiber = yield* Effect.forkDaemon(loop)
+    const fiber = yield* Effect.forkDetach(loop)
     yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
   })

@@ -13,13 +13,14 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as BackendLoader from "./BackendLoader.ts"
@@ -47,7 +48,7 @@ export interface PluginInfo {
 export interface Entry {
   readonly entry: RoutingConfig.BackendConfig
   /** Its type's definition, or why that could not be loaded. */
-  readonly loaded: Either.Either<BackendLoader.Loaded, BackendLoader.LoadError>
+  readonly loaded: Result.Result<BackendLoader.Loaded, BackendLoader.LoadError>
   /** Its own options, decoded by its definition (as written when they could not be). */
   readonly options: unknown
   /** The backend itself: the same object the router's snapshot holds. */
@@ -77,17 +78,17 @@ export interface Options extends BackendLoader.Options {
   /** Watch the file and reload on change (default true). */
   readonly watch?: boolean
   /** Quiet time after a change before reloading, so a multi-step save reloads once. */
-  readonly debounce?: Duration.DurationInput
+  readonly debounce?: Duration.Input
 }
 
 /** The running routing.yaml, as a service. */
-export const LiveRouting = Context.GenericTag<LiveRouting>("@local-router/core/LiveRouting")
+export const LiveRouting = Context.Service<LiveRouting>("@local-router/core/LiveRouting")
 
 interface Version {
   readonly text: string
   readonly snapshot: Snapshot
   readonly keys: ReadonlyMap<string, string>
-  readonly scopes: ReadonlyMap<string, Scope.CloseableScope>
+  readonly scopes: ReadonlyMap<string, Scope.Closeable>
   readonly plugins: ReadonlyArray<PluginInfo>
 }
 
@@ -95,7 +96,7 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
   Effect.gen(function*() {
     const results = yield* PubSub.unbounded<ReloadResult>()
     const lastError = yield* Ref.make<ConfigError | undefined>(undefined)
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = yield* Semaphore.make(1)
 
     const build = (text: string, version: number, previous: Version | undefined): Effect.Effect<Version, ConfigError> =>
       Effect.gen(function*() {
@@ -104,11 +105,11 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
         const backends = new Map<string, Slot>()
         const entries = new Map<string, Entry>()
         const keys = new Map<string, string>()
-        const scopes = new Map<string, Scope.CloseableScope>()
+        const scopes = new Map<string, Scope.Closeable>()
         for (const entry of Object.values(config.backends)) {
           const l = loaded.get(entry.type)!
           // Same entry and same plugin file (path and mtime): keep the running backend.
-          const key = JSON.stringify([entry, Either.isRight(l) ? [l.right.from, l.right.stamp] : l.left.message])
+          const key = JSON.stringify([entry, Result.isSuccess(l) ? [l.success.from, l.success.stamp] : l.failure.message])
           keys.set(entry.name, key)
           const kept = previous?.keys.get(entry.name) === key ? previous.snapshot.entries.get(entry.name) : undefined
           if (kept) {
@@ -118,24 +119,24 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
             if (scope) scopes.set(entry.name, scope)
             continue
           }
-          if (Either.isLeft(l)) {
-            const slot = Slot.Failed({ reason: l.left.message, code: l.left.reason })
+          if (Result.isFailure(l)) {
+            const slot = Slot.Failed({ reason: l.failure.message, code: l.failure.reason })
             backends.set(entry.name, slot)
             entries.set(entry.name, { entry, loaded: l, options: entry.options, slot })
             continue
           }
           const scope = yield* Scope.make()
           scopes.set(entry.name, scope)
-          const slot = yield* BackendLoader.make(entry, l.right, config, scope, options)
+          const slot = yield* BackendLoader.make(entry, l.success, config, scope, options)
           backends.set(entry.name, slot)
-          const decoded = Schema.decodeUnknownEither(l.right.definition.options)(entry.options)
-          entries.set(entry.name, { entry, loaded: l, options: Either.getOrElse(decoded, () => entry.options), slot })
+          const decoded = Schema.decodeUnknownResult(l.success.definition.options)(entry.options)
+          entries.set(entry.name, { entry, loaded: l, options: Result.getOrElse(decoded, () => entry.options), slot })
         }
         const plugins = types.map((type): PluginInfo => {
           const l = loaded.get(type)!
-          return Either.isRight(l)
-            ? { type, from: l.right.from, version: l.right.definition.version, contract: l.right.definition.contract, error: undefined }
-            : { type, from: undefined, version: undefined, contract: undefined, error: l.left.message }
+          return Result.isSuccess(l)
+            ? { type, from: l.success.from, version: l.success.definition.version, contract: l.success.definition.contract, error: undefined }
+            : { type, from: undefined, version: undefined, contract: undefined, error: l.failure.message }
         })
         return { text, snapshot: { version, config, backends, entries }, keys, scopes, plugins }
       })
@@ -144,27 +145,27 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
     const current = yield* SubscriptionRef.make(yield* build(text0, 1, undefined))
 
     // Backends no longer used are closed once requests that may still hold them have had time to finish.
-    const retire = (scopes: ReadonlyArray<Scope.CloseableScope>, grace: number) =>
-      scopes.length === 0 ? Effect.void : Effect.forkDaemon(
-        Effect.sleep(Duration.millis(grace)).pipe(Effect.zipRight(Effect.forEach(scopes, (s) => Scope.close(s, Exit.void))))
+    const retire = (scopes: ReadonlyArray<Scope.Closeable>, grace: number) =>
+      scopes.length === 0 ? Effect.void : Effect.forkDetach(
+        Effect.sleep(Duration.millis(grace)).pipe(Effect.andThen(Effect.forEach(scopes, (s) => Scope.close(s, Exit.void))))
       )
 
     const reload: Effect.Effect<ReloadResult> = lock.withPermits(1)(
       Effect.gen(function*() {
-        const before = yield* Ref.get(current)
-        const text = yield* Effect.either(readText(file))
-        if (Either.isLeft(text)) return yield* reject(text.left)
-        if (text.right === before.text) return ReloadResult.Unchanged()
-        const next = yield* Effect.either(build(text.right, before.snapshot.version + 1, before))
-        if (Either.isLeft(next)) return yield* reject(next.left)
-        yield* SubscriptionRef.set(current, next.right)
+        const before = yield* SubscriptionRef.get(current)
+        const text = yield* Effect.result(readText(file))
+        if (Result.isFailure(text)) return yield* reject(text.failure)
+        if (text.success === before.text) return ReloadResult.Unchanged()
+        const next = yield* Effect.result(build(text.success, before.snapshot.version + 1, before))
+        if (Result.isFailure(next)) return yield* reject(next.failure)
+        yield* SubscriptionRef.set(current, next.success)
         yield* Ref.set(lastError, undefined)
-        const stale = [...before.scopes].filter(([name, scope]) => next.right.scopes.get(name) !== scope).map(([, s]) => s)
+        const stale = [...before.scopes].filter(([name, scope]) => next.success.scopes.get(name) !== scope).map(([, s]) => s)
         yield* retire(stale, before.snapshot.config.defaults.timeouts.total)
-        const changed = [...new Set([...before.keys.keys(), ...next.right.keys.keys()])]
-          .filter((name) => before.keys.get(name) !== next.right.keys.get(name))
-        const result = ReloadResult.Applied({ version: next.right.snapshot.version, changed })
-        yield* Effect.logInfo(`routing.yaml reloaded (version ${next.right.snapshot.version}${changed.length ? `; backends changed: ${changed.join(", ")}` : ""})`)
+        const changed = [...new Set([...before.keys.keys(), ...next.success.keys.keys()])]
+          .filter((name) => before.keys.get(name) !== next.success.keys.get(name))
+        const result = ReloadResult.Applied({ version: next.success.snapshot.version, changed })
+        yield* Effect.logInfo(`routing.yaml reloaded (version ${next.success.snapshot.version}${changed.length ? `; backends changed: ${changed.join(", ")}` : ""})`)
         yield* PubSub.publish(results, result)
         return result
       })
@@ -182,22 +183,22 @@ export const make = (file: string, options: Options = {}): Effect.Effect<LiveRou
     if (options.watch ?? true) yield* FileWatch.onChange(file, reload, options.debounce)
 
     yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Ref.get(current), (v) => Effect.forEach(v.scopes.values(), (s) => Scope.close(s, Exit.void)))
+      Effect.flatMap(SubscriptionRef.get(current), (v) => Effect.forEach(v.scopes.values(), (s) => Scope.close(s, Exit.void)))
     )
 
     return {
       file,
-      snapshot: Effect.map(Ref.get(current), (v) => v.snapshot),
-      changes: Stream.map(current.changes, (v) => v.snapshot),
+      snapshot: Effect.map(SubscriptionRef.get(current), (v) => v.snapshot),
+      changes: Stream.map(SubscriptionRef.changes(current), (v) => v.snapshot),
       reload,
       results: Stream.fromPubSub(results),
       lastError: Ref.get(lastError),
-      plugins: Effect.map(Ref.get(current), (v) => v.plugins)
+      plugins: Effect.map(SubscriptionRef.get(current), (v) => v.plugins)
     }
   })
 
 /** LiveRouting for `file`, for as long as the layer lives. */
 export const layer = (file: string, options: Options = {}): Layer.Layer<LiveRouting, ConfigError> =>
-  Layer.scoped(LiveRouting, make(file, options))
+  Layer.effect(LiveRouting, make(file, options))
 
 const readText = RoutingConfig.readFile

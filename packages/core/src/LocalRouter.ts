@@ -48,7 +48,7 @@ export const create = async (options: CreateOptions = {}): Promise<LocalRouter> 
     const live = yield* LiveRouting.make(file, options)
     const router = yield* Router.make(live.snapshot)
     return { live, router }
-  }).pipe(Scope.extend(scope))
+  }).pipe(Scope.provide(scope))
   const setupExit = await Effect.runPromiseExit(setup)
   if (Exit.isFailure(setupExit)) await Effect.runPromise(Scope.close(scope, setupExit))
   const { live, router } = unwrap(setupExit)
@@ -70,5 +70,5 @@ export const create = async (options: CreateOptions = {}): Promise<LocalRouter> 
 /** The value, or the typed error itself (a RouteError, a ConfigError) thrown as is. */
 const unwrap = <A, E>(exit: Exit.Exit<A, E>): A => {
   if (Exit.isSuccess(exit)) return exit.value
-  throw Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
+  throw Option.getOrElse(Cause.findErrorOption(exit.cause), () => Cause.squash(exit.cause))
 }

@@ -9,7 +9,7 @@
  * request that actually reaches it through.
  */
 import * as Data from "effect/Data"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import type { Backend, Message, Timeouts } from "./Backend.ts"
 import * as CircuitBreaker from "./CircuitBreaker.ts"
 import { didYouMean } from "./internal/didYouMean.ts"
@@ -41,10 +41,10 @@ export interface Plan {
 }
 
 /** The plan for a request, or why it cannot be routed at all (no prompt, unknown category or backend). */
-export const forRequest = (snapshot: Snapshot, request: Request): Either.Either<Plan, RouteError> => {
+export const forRequest = (snapshot: Snapshot, request: Request): Result.Result<Plan, RouteError> => {
   const { config } = snapshot
   const refuse = (reason: RouteError["reason"], message: string, known?: ReadonlyArray<string>) =>
-    Either.left(new RouteError({
+    Result.fail(new RouteError({
       reason,
       message,
       ...(known ? { known } : {}),
@@ -67,7 +67,7 @@ export const forRequest = (snapshot: Snapshot, request: Request): Either.Either<
       return refuse("UnknownBackend", `unknown backend "${backend}"${hint(backend, known)}; backends are: ${known.join(", ")}`, known)
     }
     const skip = entry.enabled ? undefined : "disabled in routing.yaml"
-    return Either.right({ category: undefined, messages, candidates: [candidate(snapshot, undefined, wantsImages, backend, model, skip)] })
+    return Result.succeed({ category: undefined, messages, candidates: [candidate(snapshot, undefined, wantsImages, backend, model, skip)] })
   }
   const name = request.category ?? "default"
   const category = config.categories[name]
@@ -75,7 +75,7 @@ export const forRequest = (snapshot: Snapshot, request: Request): Either.Either<
     const known = Object.keys(config.categories)
     return refuse("UnknownCategory", `unknown category "${name}"${hint(name, known)}; categories are: ${known.join(", ")}`, known)
   }
-  return Either.right({
+  return Result.succeed({
     category,
     messages,
     candidates: routeOf(config, category).map((step) => candidate(snapshot, category, wantsImages, step.backend, step.model, step.skip))

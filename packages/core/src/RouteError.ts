@@ -2,7 +2,7 @@
 import * as Schema from "effect/Schema"
 import { Trace } from "./Trace.ts"
 
-export const Reason = Schema.Literal(
+export const Reason = Schema.Literals([
   "UnknownCategory", // the category is not in routing.yaml (the message lists the known ones)
   "UnknownBackend", // a pinned backend is not in routing.yaml
   "InvalidRequest", // the request itself is malformed (no prompt, no messages)
@@ -10,7 +10,7 @@ export const Reason = Schema.Literal(
   "AllFailed", // every backend tried failed with a reason that allows fallback
   "BadRequest", // a backend rejected the caller's own request; no other backend would accept it
   "StreamFailed" // the answer failed after tokens had reached the caller
-)
+])
 export type Reason = typeof Reason.Type
 
 export class RouteError extends Schema.TaggedError<RouteError>()("RouteError", {

@@ -13,10 +13,11 @@
  * Requests read the config snapshot once, when they start: a hot reload swaps the snapshot
  * for later requests while those in flight finish on the one they began with.
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { Backend, FinishReason, GenerateEvent, GenerateRequest, Message, Options, Task, Timeouts, Usage } from "./Backend.ts"
@@ -101,7 +102,7 @@ export interface Router {
 }
 
 /** The router, as a service. */
-export const Router = Context.GenericTag<Router>("@local-router/core/Router")
+export const Router = Context.Service<Router>("@local-router/core/Router")
 
 /** A router over the snapshots `snapshot` reads (each request reads it once): `LiveRouting`'s, or a fixed one. */
 export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =>
@@ -116,12 +117,12 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
       return skip
     }
 
-    const walk = <A>(request: Request, attempt: (attempt: Attempt) => Effect.Effect<Either.Either<A, BackendError>>) =>
+    const walk = <A>(request: Request, attempt: (attempt: Attempt) => Effect.Effect<Result.Result<A, BackendError>>) =>
       Effect.gen(function*() {
         const snap = yield* snapshot
-        const clock = yield* Effect.clock
-        const started = clock.unsafeCurrentTimeMillis()
-        const plan = yield* Plan.forRequest(snap, request)
+        const clock = yield* Clock.Clock
+        const started = clock.currentTimeMillisUnsafe()
+        const plan = yield* Effect.fromResult(Plan.forRequest(snap, request))
         const attempts: Array<Trace.Attempt> = []
         const traceOf = (now: number, answered?: Plan.Try): Trace.Trace => ({
           ...(plan.category ? { category: plan.category.name } : { pinned: true }),
@@ -135,16 +136,16 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             attempts.push(skipped(candidate, candidate.reason))
             continue
           }
-          const refused = admit(candidate.backend, clock.unsafeCurrentTimeMillis())
+          const refused = admit(candidate.backend, clock.currentTimeMillisUnsafe())
           if (refused !== undefined) {
             attempts.push(skipped(candidate, refused))
             continue
           }
           const messages = request.prepare ? yield* request.prepare(candidate.entry) : plan.messages
-          const t0 = clock.unsafeCurrentTimeMillis()
+          const t0 = clock.currentTimeMillisUnsafe()
           /** Trace how the attempt ended and settle its circuit; what the request does next, and the trace so far. */
           const end = (outcome: Fallback.Outcome) => {
-            const now = clock.unsafeCurrentTimeMillis()
+            const now = clock.currentTimeMillisUnsafe()
             const decision = Fallback.decide(outcome)
             if (outcome._tag !== "Cancelled") attempts.push(entryOf(candidate, outcomeOf(outcome), now - t0))
             circuits.set(candidate.backend, Fallback.settle(circuitOf(candidate.backend), decision, policyOf(snap, candidate.backend), now))
@@ -157,10 +158,10 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             number: attempts.length + 1,
             end: (outcome) => end(outcome).trace
           }).pipe(Effect.onInterrupt(() => Effect.sync(() => end(Fallback.Outcome.Cancelled()))))
-          if (Either.isRight(result)) return result.right
-          const { decision, trace } = end(Fallback.Outcome.Failed({ error: result.left, committed: false }))
+          if (Result.isSuccess(result)) return result.success
+          const { decision, trace } = end(Fallback.Outcome.Failed({ error: result.failure, committed: false }))
           if (decision.next === "stop") {
-            return yield* new RouteError({ reason: "BadRequest", message: `${candidate.backend} rejected the request: ${result.left.message}`, trace })
+            return yield* new RouteError({ reason: "BadRequest", message: `${candidate.backend} rejected the request: ${result.failure.message}`, trace })
           }
         }
         const tried = attempts.some((a) => a.outcome === "failed")
@@ -170,7 +171,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
           message: `${tried ? "every backend failed" : "no backend could be tried"} for ${what}:\n${
             attempts.map((a) => `  ${a.backend} ${a.outcome}${a.reason ? ` (${a.reason})` : ""}${a.message ? `: ${a.message}` : ""}`).join("\n")
           }`,
-          trace: traceOf(clock.unsafeCurrentTimeMillis())
+          trace: traceOf(clock.currentTimeMillisUnsafe())
         })
       })
 
@@ -197,7 +198,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
       stream: (request) => Events.toStream(() => pull(request)),
       circuits: Effect.clockWith((clock) =>
         Effect.sync(() => {
-          const now = clock.unsafeCurrentTimeMillis()
+          const now = clock.currentTimeMillisUnsafe()
           return Object.fromEntries([...circuits].map(([name, state]) => [name, CircuitBreaker.view(state, now)]))
         })
       )
@@ -218,21 +219,21 @@ interface Attempt {
 }
 
 /** One attempt read whole: Right(the answer) at its Done, Left(why) for the walk to fall back. */
-const whole = ({ candidate, end, request }: Attempt): Effect.Effect<Either.Either<Answer, BackendError>> => {
+const whole = ({ candidate, end, request }: Attempt): Effect.Effect<Result.Result<Answer, BackendError>> => {
   const { backend, model, service, timeouts } = candidate
   return Effect.flatMap(TimedEvents.open(backend, model, () => service.generate(request), timeouts), (events) => {
     let text = ""
     let usage: Usage = {}
-    const read: Effect.Effect<Either.Either<Answer, BackendError>> = Effect.matchEffect(events.pull, {
-      onFailure: (error) => Effect.succeed(Either.left(error)),
+    const read: Effect.Effect<Result.Result<Answer, BackendError>> = Effect.matchEffect(events.pull, {
+      onFailure: (error) => Effect.succeed(Result.fail(error)),
       onSuccess: (chunk) => {
-        if (chunk === undefined) return Effect.succeed(Either.left(streamCut(backend, model)))
+        if (chunk === undefined) return Effect.succeed(Result.fail(streamCut(backend, model)))
         for (const event of chunk) {
           if (event._tag === "TextDelta") text += event.text
           else if (event._tag === "Usage") usage = { ...usage, ...event.usage }
           else if (event._tag === "Done") {
             const trace = end(Fallback.Outcome.Answered())
-            return Effect.succeed(Either.right<Answer>({ text, backend, model, finishReason: event.finishReason, usage, trace }))
+            return Effect.succeed(Result.succeed<Answer>({ text, backend, model, finishReason: event.finishReason, usage, trace }))
           }
         }
         return read
@@ -255,35 +256,35 @@ interface Answering {
  * next attempt, so that closing the answer closes them.
  */
 const gated = (answer: Answering) =>
-({ candidate, end, number, request }: Attempt): Effect.Effect<Either.Either<Effect.Effect<ReadonlyArray<Event> | undefined, RouteError>, BackendError>> => {
+({ candidate, end, number, request }: Attempt): Effect.Effect<Result.Result<Effect.Effect<ReadonlyArray<Event> | undefined, RouteError>, BackendError>> => {
   const { backend, model, service, timeouts } = candidate
   /** A closed answer tries nothing more: its reader is gone. */
   const abandoned = () => {
     end(Fallback.Outcome.Cancelled())
-    return Either.right(Effect.succeed(undefined))
+    return Result.succeed(Effect.succeed(undefined))
   }
   if (answer.closed) return Effect.succeed(abandoned())
   return Effect.flatMap(TimedEvents.open(backend, model, () => service.generate(request), timeouts), (events) => {
     answer.current = events
     const held: Array<Event> = []
     /** The first token (or Done) and the events after it in its chunk, or why there is none. */
-    const untilFirst: Effect.Effect<Either.Either<ReadonlyArray<GenerateEvent>, BackendError>> = Effect.matchEffect(events.pull, {
-      onFailure: (error) => Effect.succeed(Either.left(error)),
+    const untilFirst: Effect.Effect<Result.Result<ReadonlyArray<GenerateEvent>, BackendError>> = Effect.matchEffect(events.pull, {
+      onFailure: (error) => Effect.succeed(Result.fail(error)),
       onSuccess: (chunk) => {
-        if (chunk === undefined) return Effect.succeed(Either.left(streamCut(backend, model)))
+        if (chunk === undefined) return Effect.succeed(Result.fail(streamCut(backend, model)))
         for (let i = 0; i < chunk.length; i++) {
           const event = chunk[i]!
-          if (event._tag === "TextDelta" || event._tag === "Done") return Effect.succeed(Either.right(i === 0 ? chunk : chunk.slice(i)))
+          if (event._tag === "TextDelta" || event._tag === "Done") return Effect.succeed(Result.succeed(i === 0 ? chunk : chunk.slice(i)))
           if (event._tag === "Usage") held.push(Event.Usage({ usage: event.usage }))
         }
         return untilFirst
       }
     })
     return Effect.map(untilFirst, (first) => {
-      if (Either.isRight(first)) return committed(first.right)
+      if (Result.isSuccess(first)) return committed(first.success)
       // Failed before its first token: closed before the walk tries the next candidate.
       events.close()
-      return answer.closed ? abandoned() : Either.left(first.left)
+      return answer.closed ? abandoned() : Result.fail(first.failure)
     })
 
     /** Committed: from here on a failure is the caller's to see. */
@@ -335,7 +336,7 @@ const gated = (answer: Answering) =>
               : Effect.succeed(translate(chunk, []))
         })
       })
-      return Either.right(rest)
+      return Result.succeed(rest)
     }
   })
 }

@@ -6,9 +6,9 @@
  * replaces the running config.
  */
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -95,18 +95,18 @@ export const defaultTimeouts: Timeouts = { connect: 30_000, firstToken: 60_000, 
 export const defaultBreaker: BreakerPolicy = { failures: 3, cooldown: 30_000 }
 
 /** Validates a backend type's own options, when the type's definition is known. */
-export type OptionsSchemaFor = (type: string) => Schema.Schema<any, any> | undefined
+export type OptionsSchemaFor = (type: string) => Schema.Codec<any, any> | undefined
 
 export interface ParseOptions {
   readonly optionsSchemaFor?: OptionsSchemaFor
   /** Validates each backend's `supervise:` block (the supervisor supplies it). */
-  readonly superviseSchema?: Schema.Schema<any, any>
+  readonly superviseSchema?: Schema.Codec<any, any>
 }
 
 const SECRET_KEY = /(api[-_]?key|token|secret|password)$/i
 
 /** Parse and validate the text of a routing.yaml. `file` is used for locations only. */
-export const parse = (text: string, file: string, options: ParseOptions = {}): Either.Either<Config, ConfigError> => {
+export const parse = (text: string, file: string, options: ParseOptions = {}): Result.Result<Config, ConfigError> => {
   const source = SourceMap.parse(text)
   const issues: Array<Issue> = []
   const report = (at: ReadonlyArray<PropertyKey>, message: string, key = false) => {
@@ -114,7 +114,7 @@ export const parse = (text: string, file: string, options: ParseOptions = {}): E
     issues.push(new Issue({ file, line, column, path: formatPath(at), message }))
   }
   const invalid = () =>
-    Either.left(new ConfigError({ reason: "Invalid", file, issues: issues.sort(byPosition) }))
+    Result.fail(new ConfigError({ reason: "Invalid", file, issues: issues.sort(byPosition) }))
 
   // Only the first syntax error is reported: the ones after it are nearly always its echo
   // (one stray bracket makes every later token "unexpected"), and listing them would both
@@ -155,27 +155,53 @@ export const parse = (text: string, file: string, options: ParseOptions = {}): E
     return invalid()
   }
 
-  const decoded = Schema.decodeUnknownEither(RoutingFile, { errors: "all", onExcessProperty: "error" })(raw)
-  if (Either.isLeft(decoded)) {
-    for (const problem of ParseResult.ArrayFormatter.formatErrorSync(decoded.left)) {
+  const decoded = Schema.decodeUnknownResult(RoutingFile, { errors: "all", onExcessProperty: "error" })(raw)
+  if (Result.isFailure(decoded)) {
+    for (const problem of problemsOf(decoded.failure.issue)) {
       reportSchemaIssue(problem, RoutingFile.ast, raw, report)
     }
     checkInlineSecrets(raw, report)
     return invalid()
   }
-  const routing = decoded.right
+  const routing = decoded.success
   checkInlineSecrets(raw, report)
   checkReferences(routing, report)
   if (options.optionsSchemaFor) checkBackendOptions(routing, options.optionsSchemaFor, report)
   if (options.superviseSchema) checkSupervise(routing, options.superviseSchema, report)
   if (issues.length > 0) return invalid()
-  return Either.right(resolve(routing, file))
+  return Result.succeed(resolve(routing, file))
 }
 
 type Report = (at: ReadonlyArray<PropertyKey>, message: string, key?: boolean) => void
 
+/** One problem of a failed decode: where, and whether it is a missing key, a key not expected there, or a wrong value. */
+interface Problem {
+  readonly _tag: "Missing" | "Unexpected" | "Value"
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly message: string
+}
+
+/** A decode's issue tree as a flat list of problems, each with its full path. */
+const problemsOf = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey> = []): Array<Problem> => {
+  switch (issue._tag) {
+    case "Pointer":
+      return problemsOf(issue.issue, [...path, ...issue.path])
+    case "Composite":
+      return issue.issues.flatMap((inner) => problemsOf(inner, path))
+    case "MissingKey":
+      return [{ _tag: "Missing", path, message: "missing" }]
+    case "UnexpectedKey":
+      return [{ _tag: "Unexpected", path, message: "unexpected" }]
+    default:
+      return formatIssue(issue).issues.map((i) => ({ _tag: "Value", path: [...path, ...(i.path ?? []).map(keyOf)], message: i.message }))
+  }
+}
+
+const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
+const keyOf = (segment: PropertyKey | { readonly key: PropertyKey }): PropertyKey => typeof segment === "object" ? segment.key : segment
+
 const reportSchemaIssue = (
-  problem: ParseResult.ArrayFormatterIssue,
+  problem: Problem,
   ast: Parameters<typeof keysAt>[0],
   raw: unknown,
   report: Report
@@ -287,7 +313,7 @@ const checkBackendOptions = (routing: RoutingFile, schemaFor: OptionsSchemaFor, 
   }
 }
 
-const checkSupervise = (routing: RoutingFile, schema: Schema.Schema<any, any>, report: Report) => {
+const checkSupervise = (routing: RoutingFile, schema: Schema.Codec<any, any>, report: Report) => {
   for (const [name, entry] of Object.entries(routing.backends)) {
     if (entry.supervise !== undefined) checkAgainst(schema, entry.supervise, ["backends", name, "supervise"], "a supervise block", [], report)
   }
@@ -295,16 +321,16 @@ const checkSupervise = (routing: RoutingFile, schema: Schema.Schema<any, any>, r
 
 /** Validate one value against a schema, reporting each problem at its place in the file. */
 const checkAgainst = (
-  schema: Schema.Schema<any, any>,
+  schema: Schema.Codec<any, any>,
   value: unknown,
   prefix: ReadonlyArray<PropertyKey>,
   what: string,
   alsoKnown: ReadonlyArray<string>,
   report: Report
 ) => {
-  const result = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(value)
-  if (Either.isRight(result)) return
-  for (const problem of ParseResult.ArrayFormatter.formatErrorSync(result.left)) {
+  const result = Schema.decodeUnknownResult(schema, { errors: "all", onExcessProperty: "error" })(value)
+  if (Result.isSuccess(result)) return
+  for (const problem of problemsOf(result.failure.issue)) {
     const at = problem.path
     const key = String(at[at.length - 1])
     if (problem._tag === "Unexpected") {
@@ -384,7 +410,7 @@ export const readFile = (file: string): Effect.Effect<string, ConfigError> =>
 export const load = (file: string, options: ParseOptions = {}): Effect.Effect<Config, ConfigError> =>
   Effect.flatMap(
     readFile(file),
-    (text) => Either.match(parse(text, file, options), { onLeft: Effect.fail, onRight: Effect.succeed })
+    (text) => Result.match(parse(text, file, options), { onFailure: Effect.fail, onSuccess: Effect.succeed })
   )
 
 export interface LocateInput {

@@ -1,7 +1,7 @@
 /** What the router did for one request: every candidate, tried or skipped, and why. */
 import * as Schema from "effect/Schema"
 
-export const Outcome = Schema.Literal("answered", "failed", "skipped")
+export const Outcome = Schema.Literals(["answered", "failed", "skipped"])
 
 export const Attempt = Schema.Struct({
   backend: Schema.String,

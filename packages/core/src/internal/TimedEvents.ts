@@ -22,7 +22,6 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type { Backend, GenerateEvent, Timeouts } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
@@ -44,7 +43,7 @@ export const open = (
   generate: () => ReturnType<Backend["generate"]>,
   timeouts: Timeouts
 ): Effect.Effect<TimedEvents> =>
-  Effect.flatMap(Effect.clock, (clock) => {
+  Effect.clockWith((clock) => {
     let events: Events.Events<GenerateEvent, BackendError>
     try {
       events = Events.of(generate())
@@ -52,7 +51,7 @@ export const open = (
       events = Events.fail(crashed(backend, model, defect))
     }
     let end: End | undefined
-    const started = clock.unsafeCurrentTimeMillis()
+    const started = clock.currentTimeMillisUnsafe()
     let phase: "connect" | "firstToken" | "streaming" = "connect"
     let last = started
 
@@ -78,7 +77,7 @@ export const open = (
           events.close()
           return ended()
         }
-        const now = clock.unsafeCurrentTimeMillis()
+        const now = clock.currentTimeMillisUnsafe()
         last = now
         for (const event of chunk) {
           if (event._tag === "Start" && phase === "connect") phase = "firstToken"
@@ -89,8 +88,8 @@ export const open = (
       onFailure: (cause) => {
         // A deadline that passed meanwhile is what the caller hears of, not the cut it made.
         if (end !== undefined) return ended()
-        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-        const failure = Cause.failureOption(cause)
+        if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+        const failure = Cause.findErrorOption(cause)
         end = { _tag: "Fail", cause: Cause.fail(Option.isSome(failure) ? failure.value : crashed(backend, model, Cause.squash(cause))) }
         events.close()
         return ended()
@@ -103,9 +102,9 @@ export const open = (
     const nap = (now: number, at: number) => Math.min(at, now + Math.max(1, timeouts.idle)) - now
     const watchdog: Effect.Effect<void> = Effect.suspend(() => {
       if (end !== undefined) return Effect.void
-      const now = clock.unsafeCurrentTimeMillis()
+      const now = clock.currentTimeMillisUnsafe()
       const { at, what } = deadline()
-      if (now < at) return Effect.zipRight(clock.sleep(Duration.millis(nap(now, at))), watchdog)
+      if (now < at) return Effect.andThen(clock.sleep(Duration.millis(nap(now, at))), watchdog)
       // The deadline passed: end the attempt with a Timeout, and close the answer (which cuts
       // the connection and ends a waiting pull).
       end = {
@@ -116,11 +115,11 @@ export const open = (
       return Effect.void
     })
 
-    return Effect.map(Effect.forkDaemon(watchdog), (watching) => ({
+    return Effect.map(Effect.forkDetach(watchdog), (watching) => ({
       pull,
       close: () => {
         end ??= { _tag: "End" }
-        watching.unsafeInterruptAsFork(FiberId.none)
+        watching.interruptUnsafe()
         events.close()
       }
     }))

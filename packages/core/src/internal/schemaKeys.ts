@@ -8,12 +8,8 @@ export const keysAt = (ast: SchemaAST.AST, path: ReadonlyArray<PropertyKey>): Re
 
 const unwrap = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> => {
   switch (ast._tag) {
-    case "Transformation":
-      return unwrap(ast.from)
-    case "Refinement":
-      return unwrap(ast.from)
     case "Suspend":
-      return unwrap(ast.f())
+      return unwrap(ast.thunk())
     case "Union":
       return ast.types.flatMap(unwrap)
     default:
@@ -23,19 +19,19 @@ const unwrap = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> => {
 
 const ownKeys = (ast: SchemaAST.AST): ReadonlyArray<string> =>
   unwrap(ast).flatMap((node) =>
-    node._tag === "TypeLiteral" ? node.propertySignatures.map((p) => String(p.name)) : []
+    node._tag === "Objects" ? node.propertySignatures.map((p) => String(p.name)) : []
   )
 
 const descend = (ast: SchemaAST.AST, path: ReadonlyArray<PropertyKey>): ReadonlyArray<SchemaAST.AST> => {
   let nodes = unwrap(ast)
   for (const segment of path) {
     nodes = nodes.flatMap((node): ReadonlyArray<SchemaAST.AST> => {
-      if (node._tag === "TypeLiteral") {
+      if (node._tag === "Objects") {
         const property = node.propertySignatures.find((p) => p.name === segment)
         if (property) return unwrap(property.type)
         return node.indexSignatures.flatMap((s) => unwrap(s.type))
       }
-      if (node._tag === "TupleType") return node.rest.flatMap((r) => unwrap(r.type))
+      if (node._tag === "Arrays") return [...node.elements, ...node.rest].flatMap(unwrap)
       return []
     })
   }

@@ -1,5 +1,4 @@
 /** Reading a backend's `generate` stream in tests: every event, the text, or the failure. */
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as Backend from "../Backend.ts"
@@ -8,7 +7,7 @@ import * as Events from "../Events.ts"
 
 /** Every event, in order. */
 export const collect = (backend: Backend.Backend, request: Backend.GenerateRequest) =>
-  Stream.runCollect(Events.stream(backend.generate(request))).pipe(Effect.map(Chunk.toReadonlyArray))
+  Stream.runCollect(Events.stream(backend.generate(request)))
 
 /** The text the events carry. */
 export const textOf = (events: ReadonlyArray<Backend.GenerateEvent>) =>

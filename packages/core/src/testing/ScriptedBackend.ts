@@ -85,7 +85,7 @@ export const make = (options: Options): Scripted => {
       })
       return Stream.concat(Stream.concat(start, body), tail).pipe(
         Stream.tapError(() => mark),
-        Stream.concat(Stream.execute(mark)),
+        Stream.concat(Stream.fromEffectDrain(mark)),
         Stream.ensuring(Effect.sync(() => {
           if (!finished) abandoned++
         }))

@@ -23,9 +23,7 @@
  *   header values given as `Redacted` are only unwrapped on the wire and scrubbed from every
  *   message.
  */
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as http from "node:http"
@@ -299,10 +297,10 @@ const request = (call: Call, now: () => number, done: (result: Reply | BackendEr
 
 /** Send the call; succeed with the reply once its headers are in and its status is 2xx. */
 export const send = (call: Call): Effect.Effect<Reply, BackendError> =>
-  Effect.flatMap(Effect.clock, (clock) =>
-    Effect.async<Reply, BackendError>((resume) => {
+  Effect.clockWith((clock) =>
+    Effect.callback<Reply, BackendError>((resume) => {
       let settled = false
-      const cancel = request(call, () => clock.unsafeCurrentTimeMillis(), (result) => {
+      const cancel = request(call, () => clock.currentTimeMillisUnsafe(), (result) => {
         settled = true
         resume(result instanceof BackendError ? Effect.fail(result) : Effect.succeed(result))
       })
@@ -379,11 +377,11 @@ export const events = <A>(
   let stop: (() => void) | undefined
   let body: Events.Events<A, BackendError> | undefined
   const sendOnce = (target: Call): Effect.Effect<Reply | undefined, BackendError> =>
-    Effect.flatMap(Effect.clock, (clock) =>
-      Effect.async<Reply | undefined, BackendError>((resume) => {
+    Effect.clockWith((clock) =>
+      Effect.callback<Reply | undefined, BackendError>((resume) => {
         if (closed) return resume(Effect.succeed(undefined))
         let settled = false
-        const cancel = request(target, () => clock.unsafeCurrentTimeMillis(), (result) => {
+        const cancel = request(target, () => clock.currentTimeMillisUnsafe(), (result) => {
           settled = true
           stop = undefined
           resume(result instanceof BackendError ? Effect.fail(refine(result)) : Effect.succeed(result))
@@ -402,14 +400,14 @@ export const events = <A>(
       }))
   /** A backend's own step, in a fiber that closing interrupts; undefined when closed. */
   const step = <X>(effect: Effect.Effect<X, BackendError>): Effect.Effect<X | undefined, BackendError> =>
-    Effect.flatMap(Effect.forkDaemon(effect), (fiber) =>
-      Effect.async<X | undefined, BackendError>((resume) => {
+    Effect.flatMap(Effect.forkDetach(effect), (fiber) =>
+      Effect.callback<X | undefined, BackendError>((resume) => {
         if (closed) {
-          fiber.unsafeInterruptAsFork(FiberId.none)
+          fiber.interruptUnsafe()
           return resume(Effect.succeed(undefined))
         }
         stop = () => {
-          fiber.unsafeInterruptAsFork(FiberId.none)
+          fiber.interruptUnsafe()
           resume(Effect.succeed(undefined))
         }
         fiber.addObserver((exit) => {
@@ -418,11 +416,11 @@ export const events = <A>(
         })
         return Effect.sync(() => {
           stop = undefined
-          fiber.unsafeInterruptAsFork(FiberId.none)
+          fiber.interruptUnsafe()
         })
       }))
   const open = (target: Call, retried: boolean): Effect.Effect<Reply | undefined, BackendError> =>
-    Effect.catchAll(sendOnce(target), (error) => {
+    Effect.catch(sendOnce(target), (error) => {
       const again = retried ? undefined : options.retry?.(error)
       return again === undefined ? Effect.fail(error) : Effect.flatMap(step(again), (next) => (next === undefined ? Effect.succeed(undefined) : open(next, true)))
     })
@@ -467,7 +465,7 @@ const bodyOf = <A>(reply: Reply, reader: Reader<A>): Events.Events<A, BackendErr
   let done = false
   let closed = false
   let stop: (() => void) | undefined
-  const wait = Effect.async<void>((resume) => {
+  const wait = Effect.callback<void>((resume) => {
     const forget = reply.wait(() => {
       stop = undefined
       resume(Effect.void)
@@ -498,7 +496,7 @@ const bodyOf = <A>(reply: Reply, reader: Reader<A>): Events.Events<A, BackendErr
         pending = error as BackendError
         continue
       }
-      if (bytes === null) return out.length > 0 ? some() : Effect.zipRight(wait, pull)
+      if (bytes === null) return out.length > 0 ? some() : Effect.andThen(wait, pull)
       const chunk = reader.read(bytes)
       pending = chunk.failure
       done = chunk.done === true || bytes === undefined
@@ -528,7 +526,7 @@ export const body = (_call: Call, reply: Reply): Stream.Stream<Uint8Array, Backe
 
 /** The whole response body as text. */
 export const text = (call: Call, reply: Reply): Effect.Effect<string, BackendError> =>
-  Effect.map(Stream.runCollect(body(call, reply)), (parts) => Buffer.concat(Chunk.toReadonlyArray(parts)).toString("utf8"))
+  Effect.map(Stream.runCollect(body(call, reply)), (parts) => Buffer.concat(parts).toString("utf8"))
 
 /** Send the call and read its whole body as JSON. */
 export const json = (call: Call): Effect.Effect<unknown, BackendError> =>

@@ -8,7 +8,7 @@
  *
  * `reader` is how an NDJSON answer becomes events (HttpCall.events).
  */
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { BackendError } from "../BackendError.ts"
 import type * as HttpCall from "./HttpCall.ts"
 import type { Source } from "./Sse.ts"
@@ -19,7 +19,7 @@ export type { Source } from "./Sse.ts"
 const quoted = 200
 
 /** The values of the lines a chunk completed, or those before a malformed line and its failure. */
-export type Parsed = Either.Either<Array<unknown>, readonly [Array<unknown>, BackendError]>
+export type Parsed = Result.Result<Array<unknown>, readonly [Array<unknown>, BackendError]>
 
 /**
  * One pass per chunk of bytes (text decoding, line splitting and parsing together): this runs
@@ -43,10 +43,10 @@ export const decoder = (source: Source): Decoder => {
       try {
         values.push(JSON.parse(line))
       } catch (error) {
-        return Either.left([values, notJson(source, line, error)])
+        return Result.fail([values, notJson(source, line, error)])
       }
     }
-    return Either.right(values)
+    return Result.succeed(values)
   }
   return {
     feed: (bytes) => {
@@ -55,7 +55,7 @@ export const decoder = (source: Source): Decoder => {
       const last = decoded.lastIndexOf("\n")
       if (last < 0) {
         partial += decoded
-        return Either.right([])
+        return Result.succeed([])
       }
       const complete = (partial + decoded.slice(0, last)).split("\n")
       partial = decoded.slice(last + 1)
@@ -87,12 +87,12 @@ export const reader = <A>(source: Source, start: ReadonlyArray<A>, protocol: Pro
     read: (bytes) => {
       const parsed = bytes === undefined ? lines.end() : lines.feed(bytes)
       const out: Array<A> = []
-      for (const value of Either.isRight(parsed) ? parsed.right : parsed.left[0]) {
+      for (const value of Result.isSuccess(parsed) ? parsed.success : parsed.failure[0]) {
         const said = protocol.value(value, out)
         if (said === "done") return { events: out, done: true }
         if (said !== undefined) return { events: out, failure: said }
       }
-      if (Either.isLeft(parsed)) return { events: out, failure: parsed.left[1] }
+      if (Result.isFailure(parsed)) return { events: out, failure: parsed.failure[1] }
       if (bytes !== undefined) return { events: out }
       const end = protocol.end()
       return end instanceof BackendError ? { events: out, failure: end } : { events: [...out, ...end], done: true }

@@ -20,7 +20,7 @@
  * fields (`reasoning`, `reasoning_content`) is not part of the answer and is not emitted.
  */
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import type * as Redacted from "effect/Redacted"
 import type { FinishReason, GenerateRequest, Message, Usage } from "../Backend.ts"
 import { GenerateEvent } from "../Backend.ts"
@@ -48,9 +48,9 @@ export interface Client {
 }
 
 /** The chat request body, or why the request cannot be sent. */
-export const body = (client: Client, request: GenerateRequest): Either.Either<Record<string, unknown>, BackendError> => {
+export const body = (client: Client, request: GenerateRequest): Result.Result<Record<string, unknown>, BackendError> => {
   const bad = (message: string) =>
-    Either.left(new BackendError({ reason: "BadRequest", backend: client.backend, model: request.model, message: `${client.backend}: ${message}` }))
+    Result.fail(new BackendError({ reason: "BadRequest", backend: client.backend, model: request.model, message: `${client.backend}: ${message}` }))
   const o = request.options ?? {}
   if (request.messages.length === 0) return bad("the request has no messages")
   if (o.temperature !== undefined && !(Number.isFinite(o.temperature) && o.temperature >= 0)) {
@@ -63,7 +63,7 @@ export const body = (client: Client, request: GenerateRequest): Either.Either<Re
   if (o.seed !== undefined && !Number.isInteger(o.seed)) return bad(`seed must be an integer (got ${o.seed})`)
   const maxTokens = o.maxTokens ?? client.defaultMaxTokens
   const streamUsage = client.streamUsage ?? true
-  return Either.right({
+  return Result.succeed({
     ...request.extra,
     model: request.model,
     messages: request.messages.map(toWire),
@@ -101,8 +101,8 @@ const toWire = (message: Message): Record<string, unknown> => {
  */
 export const generate = (client: Client, request: GenerateRequest, options?: HttpCall.Options): Events.Events<GenerateEvent, BackendError> => {
   const payload = body(client, request)
-  if (Either.isLeft(payload)) return Events.fail(payload.left)
-  const call = chatCall(client, request, payload.right)
+  if (Result.isFailure(payload)) return Events.fail(payload.failure)
+  const call = chatCall(client, request, payload.success)
   const source = sourceOf(call)
   return HttpCall.events(call, (reply): HttpCall.Reader<GenerateEvent> => {
     const events = [GenerateEvent.Start({ model: request.model })]

@@ -8,7 +8,7 @@
  * The parsing itself is eventsource-parser's (spec-compliant); this module adapts it to
  * BackendError and to HttpCall.events (`reader`: how an SSE answer becomes events).
  */
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { createParser } from "eventsource-parser"
 import { BackendError } from "../BackendError.ts"
 import type * as HttpCall from "./HttpCall.ts"
@@ -38,9 +38,9 @@ export const maxEventBytes = 16 * 1024 * 1024
  */
 export interface Decoder {
   /** The events these bytes complete, or the failure of an event over `maxEventBytes`. */
-  readonly feed: (bytes: Uint8Array) => Either.Either<ReadonlyArray<Event>, BackendError>
+  readonly feed: (bytes: Uint8Array) => Result.Result<ReadonlyArray<Event>, BackendError>
   /** At the end of the bytes: the events the last of them complete (a half event is dropped). */
-  readonly end: () => Either.Either<ReadonlyArray<Event>, BackendError>
+  readonly end: () => Result.Result<ReadonlyArray<Event>, BackendError>
 }
 
 /**
@@ -75,7 +75,7 @@ export const decoder = (source: Source): Decoder => {
   // The parser drops an unknown field split across chunks before it sees the whole line, so
   // it is fed whole lines only; the tail waits here for its line ending.
   let partial = ""
-  const take = (decoded: string): Either.Either<ReadonlyArray<Event>, BackendError> => {
+  const take = (decoded: string): Result.Result<ReadonlyArray<Event>, BackendError> => {
     partial += decoded
     const end = Math.max(partial.lastIndexOf("\n"), partial.lastIndexOf("\r"))
     if (end >= 0) {
@@ -84,7 +84,7 @@ export const decoder = (source: Source): Decoder => {
     }
     if (partial.length > maxEventBytes) overflow = true
     if (overflow) {
-      return Either.left(
+      return Result.fail(
         new BackendError({
           reason: "Upstream",
           backend: source.backend,
@@ -95,7 +95,7 @@ export const decoder = (source: Source): Decoder => {
     }
     const out = pending
     pending = []
-    return Either.right(out)
+    return Result.succeed(out)
   }
   return {
     feed: (bytes) => take(text.decode(bytes, { stream: true })),
@@ -124,9 +124,9 @@ export const reader = <A>(source: Source, start: ReadonlyArray<A>, protocol: Pro
     events: start,
     read: (bytes) => {
       const decoded = bytes === undefined ? sse.end() : sse.feed(bytes)
-      if (Either.isLeft(decoded)) return { events: [], failure: decoded.left }
+      if (Result.isFailure(decoded)) return { events: [], failure: decoded.failure }
       const out: Array<A> = []
-      for (const event of decoded.right) {
+      for (const event of decoded.success) {
         const said = protocol.event(event, out)
         if (said === "done") return { events: out, done: true }
         if (said !== undefined) return { events: out, failure: said }
