@@ -108,10 +108,12 @@ process.on("exit", () => fs.writeFileSync(${JSON.stringify(record)}, JSON.string
     expect(stderr + stdout).not.toMatch(/\n\s+at /)
   })
 
-  it("the global --config is accepted before or after the subcommand, and LOCAL_ROUTER_CONFIG is honoured", async () => {
+  it("the global --config is accepted before or after the subcommand (the nearer one wins), and LOCAL_ROUTER_CONFIG is honoured", async () => {
     const file = path.join(tmp, "mine.yaml")
     fs.writeFileSync(file, fs.readFileSync(path.join(repo, "routing.yaml"), "utf8"))
-    for (const args of [["--config", file, "routes", "--json"], ["routes", "--json", "--config", file]]) {
+    const elsewhere = path.join(tmp, "not-this-one.yaml")
+    // Given both before and after, the one nearer the command wins.
+    for (const args of [["--config", file, "routes", "--json"], ["routes", "--json", "--config", file], ["--config", elsewhere, "routes", "--config", file, "--json"]]) {
       const { code, stdout } = await cli(args, { cwd: tmp })
       expect(code).toBe(0)
       expect(JSON.parse(stdout).file).toBe(file)
