@@ -174,27 +174,56 @@ export const parse = (text: string, file: string, options: ParseOptions = {}): R
 
 type Report = (at: ReadonlyArray<PropertyKey>, message: string, key?: boolean) => void
 
-/** One problem of a failed decode: where, and whether it is a missing key, a key not expected there, or a wrong value. */
+/**
+ * One problem of a failed decode: where, and whether it is a missing key, a key not expected
+ * there, or a wrong value (`actual`: the message says only what was expected, and the value
+ * found is described after it).
+ */
 interface Problem {
   readonly _tag: "Missing" | "Unexpected" | "Value"
   readonly path: ReadonlyArray<PropertyKey>
   readonly message: string
+  readonly actual?: boolean
 }
 
-/** A decode's issue tree as a flat list of problems, each with its full path. */
+/**
+ * A decode's issue tree as a flat list of problems, each with its full path. A schema that
+ * carries its own message (e.g. "expected a duration like 30s") speaks for every problem of its
+ * value, whichever of its parts failed: the person wrote one value, and gets one message for it.
+ */
 const problemsOf = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey> = []): Array<Problem> => {
   switch (issue._tag) {
     case "Pointer":
       return problemsOf(issue.issue, [...path, ...issue.path])
-    case "Composite":
-      return issue.issues.flatMap((inner) => problemsOf(inner, path))
     case "MissingKey":
       return [{ _tag: "Missing", path, message: "missing" }]
     case "UnexpectedKey":
       return [{ _tag: "Unexpected", path, message: "unexpected" }]
-    default:
-      return formatIssue(issue).issues.map((i) => ({ _tag: "Value", path: [...path, ...(i.path ?? []).map(keyOf)], message: i.message }))
   }
+  const own = ownMessage(issue)
+  if (own !== undefined) return [{ _tag: "Value", path, message: own }]
+  // The value as written failed (before it could be transformed): its own problems are the ones to tell.
+  if (issue._tag === "Encoding") return problemsOf(issue.issue, path)
+  if ((issue._tag === "Composite" || issue._tag === "AnyOf") && issue.issues.length > 0) {
+    return issue.issues.flatMap((inner) => problemsOf(inner, path))
+  }
+  return formatIssue(issue).issues.map((i) => ({
+    _tag: "Value",
+    path: [...path, ...(i.path ?? []).map(keyOf)],
+    message: i.message,
+    actual: issue._tag === "InvalidType" || issue._tag === "AnyOf"
+  }))
+}
+
+/** The message a schema was given for its value, if any: on the schema itself or on its last check. */
+const ownMessage = (issue: SchemaIssue.Issue): string | undefined => {
+  const annotations = issue._tag === "Filter"
+    ? [issue.filter.annotations]
+    : "ast" in issue && issue.ast
+    ? [issue.ast.annotations, ...(issue.ast.checks ?? []).map((check) => check.annotations).reverse()]
+    : []
+  const message = annotations.find((a) => typeof a?.message === "string")?.message
+  return typeof message === "string" ? message : undefined
 }
 
 const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
@@ -225,20 +254,20 @@ const reportSchemaIssue = (
       report(parent, `missing required key "${String(key)}"`)
       return
     default:
-      report(at, schemaMessage(problem.message, valueAt(raw, at)))
+      report(at, schemaMessage(problem, valueAt(raw, at)))
   }
 }
 
 /**
- * Effect Schema spells out a whole struct's type and quotes the actual value as JSON. A person
- * needs "a map" and "a list", and a map or list written where it does not belong is never
- * quoted back: it can be the whole file, inline secrets included.
+ * Effect Schema names a whole struct's type where a person needs "a map" and "a list", and a
+ * map or list written where it does not belong is never quoted back: it can be the whole file,
+ * inline secrets included.
  */
-const schemaMessage = (message: string, actual: unknown): string => {
-  const match = /^Expected ([\s\S]*?), actual [\s\S]*$/.exec(message)
-  if (!match) return message.replace(/^Expected /, "expected ")
+const schemaMessage = (problem: Problem, actual: unknown): string => {
+  const match = /^Expected ([\s\S]*)$/.exec(problem.message)
+  if (!match || !problem.actual) return problem.message.replace(/^Expected /, "expected ")
   const expected = match[1]!
-  const shape = expected.startsWith("{") ? "a map" : expected.startsWith("ReadonlyArray<") ? "a list" : expected
+  const shape = expected.startsWith("{") || expected === "object" ? "a map" : /^(ReadonlyArray<|Array<|array\b|readonly \[)/.test(expected) ? "a list" : expected
   return `expected ${shape}, actual ${describeValue(actual)}`
 }
 
@@ -339,7 +368,7 @@ const checkAgainst = (
     } else if (problem._tag === "Missing") {
       report([...prefix, ...at.slice(0, -1)], `missing required key "${key}" for ${what}`)
     } else {
-      report([...prefix, ...at], schemaMessage(problem.message, valueAt(value, at)))
+      report([...prefix, ...at], schemaMessage(problem, valueAt(value, at)))
     }
   }
 }

@@ -4,7 +4,6 @@
  * simulators.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -19,12 +18,12 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 /** A server on an OS-assigned port, closed with the test's scope. */
 const serve = (handler: Handler) =>
   Effect.acquireRelease(
-    Effect.async<http.Server>((resume) => {
+    Effect.callback<http.Server>((resume) => {
       const server = http.createServer(handler)
       server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
     }),
     (server) =>
-      Effect.async<void>((resume) => {
+      Effect.callback<void>((resume) => {
         server.closeAllConnections()
         server.close(() => resume(Effect.void))
       })
@@ -52,7 +51,7 @@ const failWith = (handler: Handler, model: string | undefined) =>
   })
 
 describe("HttpCall.send", () => {
-  it.scoped("sends JSON with Content-Length and unwraps Redacted headers only on the wire", () =>
+  it.effect("sends JSON with Content-Length and unwraps Redacted headers only on the wire", () =>
     Effect.gen(function*() {
       let seen: { headers: http.IncomingHttpHeaders; body: string } | undefined
       const url = yield* serve((req, res) => {
@@ -82,13 +81,13 @@ describe("HttpCall.send", () => {
       expect(error.message).toContain("ECONNREFUSED")
     }))
 
-  it.scoped("a connection dropped without a status line is Unreachable (mlx_lm on a bad parameter)", () =>
+  it.effect("a connection dropped without a status line is Unreachable (mlx_lm on a bad parameter)", () =>
     Effect.gen(function*() {
       const error = yield* failWith((req) => req.socket.destroy(), "m1")
       expect(error.reason).toBe("Unreachable")
     }))
 
-  it.scoped("401 and 403 are Auth, quoting the server and never the key it echoed", () =>
+  it.effect("401 and 403 are Auth, quoting the server and never the key it echoed", () =>
     Effect.gen(function*() {
       const echo = JSON.stringify({ error: { message: `Incorrect API key provided: ${Redacted.value(secret)}`, type: "invalid_request_error", code: "invalid_api_key" } })
       for (const status of [401, 403]) {
@@ -101,7 +100,7 @@ describe("HttpCall.send", () => {
       }
     }))
 
-  it.scoped("429 with Retry-After seconds is Overloaded with retryAfterMs", () =>
+  it.effect("429 with Retry-After seconds is Overloaded with retryAfterMs", () =>
     Effect.gen(function*() {
       const error = yield* failWith(answer(429, "{\"error\":{\"message\":\"Rate limit reached\",\"code\":\"rate_limit_exceeded\"}}", { "retry-after": "7" }), "m1")
       expect(error.reason).toBe("Overloaded")
@@ -109,19 +108,19 @@ describe("HttpCall.send", () => {
       expect(error.message).toContain("Rate limit reached")
     }))
 
-  it.scoped("retry-after-ms wins over retry-after", () =>
+  it.effect("retry-after-ms wins over retry-after", () =>
     Effect.gen(function*() {
       const error = yield* failWith(answer(429, "{}", { "retry-after": "7", "retry-after-ms": "1250" }), "m1")
       expect(error.retryAfterMs).toBe(1250)
     }))
 
-  it.scoped("429 insufficient_quota is Auth (billing: waiting will not help)", () =>
+  it.effect("429 insufficient_quota is Auth (billing: waiting will not help)", () =>
     Effect.gen(function*() {
       const error = yield* failWith(answer(429, "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\",\"code\":\"insufficient_quota\"}}"), "m1")
       expect(error.reason).toBe("Auth")
     }))
 
-  it.scoped("503 and Anthropic's 529 are Overloaded; Ollama's \"server busy\" text too", () =>
+  it.effect("503 and Anthropic's 529 are Overloaded; Ollama's \"server busy\" text too", () =>
     Effect.gen(function*() {
       const e529 = yield* failWith(answer(529, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"), "m1")
       expect(e529.reason).toBe("Overloaded")
@@ -133,7 +132,7 @@ describe("HttpCall.send", () => {
       expect(queue.reason).toBe("Overloaded")
     }))
 
-  it.scoped("400, 413 and 422 are BadRequest; FastAPI's detail is quoted", () =>
+  it.effect("400, 413 and 422 are BadRequest; FastAPI's detail is quoted", () =>
     Effect.gen(function*() {
       for (const status of [400, 413, 422]) {
         const error = yield* failWith(answer(status, "{\"detail\":\"messages: field required\"}"), "m1")
@@ -142,7 +141,7 @@ describe("HttpCall.send", () => {
       }
     }))
 
-  it.scoped("404 for a model is ModelMissing; a 404 `Not Found` page without a model is Upstream", () =>
+  it.effect("404 for a model is ModelMissing; a 404 `Not Found` page without a model is Upstream", () =>
     Effect.gen(function*() {
       const missing = yield* failWith(answer(404, "{\"error\":\"Repository Not Found for url: https://huggingface.co/nope\"}"), "m1")
       expect(missing.reason).toBe("ModelMissing")
@@ -152,7 +151,7 @@ describe("HttpCall.send", () => {
       expect(route.reason).toBe("Upstream")
     }))
 
-  it.scoped("other 5xx are Upstream; long error text is truncated", () =>
+  it.effect("other 5xx are Upstream; long error text is truncated", () =>
     Effect.gen(function*() {
       const error = yield* failWith(answer(500, `{"error":"${"x".repeat(5000)}"}`), "m1")
       expect(error.reason).toBe("Upstream")
@@ -160,18 +159,18 @@ describe("HttpCall.send", () => {
       expect(error.message.length).toBeLessThan(HttpCall.maxErrorText + 100)
     }))
 
-  it.scoped("interrupting the call before headers aborts the request: the server sees the connection close", () =>
+  it.effect("interrupting the call before headers aborts the request: the server sees the connection close", () =>
     Effect.gen(function*() {
       const arrived = yield* Deferred.make<void>()
       const closed = yield* Deferred.make<void>()
       const url = yield* serve((req) => {
-        Deferred.unsafeDone(arrived, Effect.void)
-        req.socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+        Deferred.doneUnsafe(arrived, Effect.void)
+        req.socket.on("close", () => Deferred.doneUnsafe(closed, Effect.void))
       })
-      const fiber = yield* Effect.fork(HttpCall.send({ backend: "mlx", url, body: {} }))
+      const fiber = yield* Effect.forkChild(HttpCall.send({ backend: "mlx", url, body: {} }))
       yield* Deferred.await(arrived)
       yield* Fiber.interrupt(fiber)
-      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "the server never saw the close" }))
+      yield* Deferred.await(closed).pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail("the server never saw the close") }))
     }))
 })
 
@@ -193,7 +192,7 @@ describe("HttpCall redirects (local http: servers)", () => {
     return { seen, handler }
   }
 
-  it.scoped("a 307 is followed with the same method and body; a 302 after a POST becomes a GET without one", () =>
+  it.effect("a 307 is followed with the same method and body; a 302 after a POST becomes a GET without one", () =>
     Effect.gen(function*() {
       for (const [status, method, body] of [[307, "POST", "{\"hello\":1}"], [302, "GET", ""]] as const) {
         const { handler, seen } = redirecting(status)
@@ -204,7 +203,7 @@ describe("HttpCall redirects (local http: servers)", () => {
       }
     }))
 
-  it.scoped("a redirect to https: is an error that names where it points", () =>
+  it.effect("a redirect to https: is an error that names where it points", () =>
     Effect.gen(function*() {
       const { handler } = redirecting(301, "https://example.invalid/v1")
       const url = yield* serve(handler)
@@ -213,7 +212,7 @@ describe("HttpCall redirects (local http: servers)", () => {
       expect(error.message).toContain("https://example.invalid")
     }))
 
-  it.scoped("a streamed answer (events) follows redirects and maps statuses as send does", () =>
+  it.effect("a streamed answer (events) follows redirects and maps statuses as send does", () =>
     Effect.gen(function*() {
       const { handler } = redirecting(308)
       const url = yield* serve(handler)
@@ -222,7 +221,7 @@ describe("HttpCall redirects (local http: servers)", () => {
         return { events: ["start"], read: (bytes) => bytes ? (parts.push(bytes.toString()), { events: [] }) : { events: [parts.join("")], done: true } }
       }
       const got = yield* Events.stream(HttpCall.events({ backend: "mlx", method: "POST", url: `${url}/old`, body: { hello: 1 } }, reader)).pipe(Stream.runCollect)
-      expect(Chunk.toReadonlyArray(got)).toEqual(["start", JSON.stringify({ method: "POST", body: "{\"hello\":1}" })])
+      expect(got).toEqual(["start", JSON.stringify({ method: "POST", body: "{\"hello\":1}" })])
       const missing = yield* serve(answer(404, "{\"error\":\"model 'm1' not found\"}"))
       const error = yield* Events.stream(HttpCall.events({ backend: "mlx", model: "m1", method: "POST", url: missing, body: {} }, reader)).pipe(Stream.runDrain, Effect.flip)
       expect(error.reason).toBe("ModelMissing")
@@ -239,39 +238,39 @@ describe("HttpCall.events", () => {
     }
   })
 
-  it.scoped("an answer read to its end marker keeps the connection for the next; one closed mid-answer is cut at once", () =>
+  it.effect("an answer read to its end marker keeps the connection for the next; one closed mid-answer is cut at once", () =>
     Effect.gen(function*() {
       const closed = yield* Deferred.make<void>()
       let connections = 0
       const server = yield* Effect.acquireRelease(
-        Effect.async<http.Server>((resume) => {
+        Effect.callback<http.Server>((resume) => {
           const created = http.createServer((req, res) => {
             res.writeHead(200, { "content-type": "text/plain" })
             if (req.url !== "/endless") return void res.end("a\nb\nend\n")
-            req.socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+            req.socket.on("close", () => Deferred.doneUnsafe(closed, Effect.void))
             const timer = setInterval(() => res.write("tick\n"), 10)
             res.on("close", () => clearInterval(timer))
           })
           created.on("connection", () => connections++)
           created.listen(0, "127.0.0.1", () => resume(Effect.succeed(created)))
         }),
-        (created) => Effect.async<void>((resume) => {
+        (created) => Effect.callback<void>((resume) => {
           created.closeAllConnections()
           created.close(() => resume(Effect.void))
         })
       )
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
       const twice = yield* Effect.forEach([1, 2], () => Stream.runCollect(Events.stream(HttpCall.events({ backend: "t", url: `${url}/answer` }, lines))))
-      expect(twice.map(Chunk.toReadonlyArray)).toEqual([["start", "a", "b"], ["start", "a", "b"]])
+      expect(twice).toEqual([["start", "a", "b"], ["start", "a", "b"]])
       expect(connections).toBe(1)
       const first = yield* Stream.runCollect(Stream.take(Events.stream(HttpCall.events({ backend: "t", url: `${url}/endless` }, lines)), 2))
-      expect(Chunk.toReadonlyArray(first)).toEqual(["start", "tick"])
-      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "the server never saw the close" }))
+      expect(first).toEqual(["start", "tick"])
+      yield* Deferred.await(closed).pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail("the server never saw the close") }))
     }))
 })
 
 describe("HttpCall.body", () => {
-  it.scoped("a connection broken mid-body is StreamCut, after the bytes that did arrive", () =>
+  it.effect("a connection broken mid-body is StreamCut, after the bytes that did arrive", () =>
     Effect.gen(function*() {
       const url = yield* serve((_req, res) => {
         res.writeHead(200, { "content-type": "text/event-stream" })
@@ -290,11 +289,11 @@ describe("HttpCall.body", () => {
       expect(error.model).toBe("m1")
     }))
 
-  it.scoped("closing the body stream early closes the connection", () =>
+  it.effect("closing the body stream early closes the connection", () =>
     Effect.gen(function*() {
       const closed = yield* Deferred.make<void>()
       const url = yield* serve((req, res) => {
-        req.socket.on("close", () => Deferred.unsafeDone(closed, Effect.void))
+        req.socket.on("close", () => Deferred.doneUnsafe(closed, Effect.void))
         res.writeHead(200, { "content-type": "text/event-stream" })
         const timer = setInterval(() => res.write("data: tick\n\n"), 10)
         res.on("close", () => clearInterval(timer))
@@ -302,8 +301,8 @@ describe("HttpCall.body", () => {
       const call = { backend: "mlx", url }
       const response = yield* HttpCall.send(call)
       const first = yield* HttpCall.body(call, response).pipe(Stream.take(1), Stream.runCollect)
-      expect(Chunk.size(first)).toBe(1)
-      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "the server never saw the close" }))
+      expect(first.length).toBe(1)
+      yield* Deferred.await(closed).pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail("the server never saw the close") }))
     }))
 })
 

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -22,7 +21,7 @@ const scripted = Backend.plugin({
   name: "scripted",
   contract: Backend.CONTRACT_VERSION,
   version: "0.0.1",
-  options: Schema.Struct({ reply: Schema.optionalWith(Schema.String, { exact: true }), delayMs: Schema.optionalWith(Schema.Number, { exact: true }) }),
+  options: Schema.Struct({ reply: Schema.optionalKey(Schema.String), delayMs: Schema.optionalKey(Schema.Number) }),
   make: ({ name, options }) =>
     Effect.succeed(ScriptedBackend.make({ name, script: [{ tokens: (options.reply ?? "hi").split(" ").map((w, i) => (i ? ` ${w}` : w)), tokenDelayMs: options.delayMs ?? 0 }] }).backend)
 })
@@ -40,10 +39,10 @@ categories:
 `
 
 const nextResult = (live: LiveRouting.LiveRouting) =>
-  live.results.pipe(Stream.filter((r) => r._tag !== "Unchanged"), Stream.runHead, Effect.flatten, Effect.timeout("5 seconds"))
+  live.results.pipe(Stream.filter((r) => r._tag !== "Unchanged"), Stream.runHead, Effect.flatMap(Effect.fromOption), Effect.timeout("5 seconds"))
 
 describe("LiveRouting: hot reload on a real file", () => {
-  it.scopedLive("a valid edit swaps in atomically; requests in flight finish on the config they started with", () =>
+  it.live("a valid edit swaps in atomically; requests in flight finish on the config they started with", () =>
     Effect.gen(function*() {
       const dir = tempDir()
       const file = path.join(dir, "routing.yaml")
@@ -52,14 +51,14 @@ describe("LiveRouting: hot reload on a real file", () => {
       const router = yield* Router.make(live.snapshot)
       expect((yield* router.run({ category: "fast", prompt: "x" })).text).toBe("one two three")
 
-      const inFlight = yield* Effect.fork(Stream.runCollect(router.stream({ category: "fast", prompt: "x" })))
-      const applied = yield* Effect.fork(nextResult(live))
+      const inFlight = yield* Effect.forkChild(Stream.runCollect(router.stream({ category: "fast", prompt: "x" })))
+      const applied = yield* Effect.forkChild(nextResult(live))
       yield* Effect.sleep("30 millis")
       fs.writeFileSync(file, configText("four"))
       const result = yield* Fiber.join(applied)
       expect(result).toMatchObject({ _tag: "Applied", version: 2, changed: ["a"] })
 
-      const old = Chunk.toReadonlyArray(yield* Fiber.join(inFlight))
+      const old = yield* Fiber.join(inFlight)
       const done = old.at(-1)
       expect(done?._tag === "Done" && done.trace.configVersion).toBe(1)
       expect(old.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")).toBe("one two three")
@@ -68,14 +67,14 @@ describe("LiveRouting: hot reload on a real file", () => {
       expect(fresh.trace.configVersion).toBe(2)
     }))
 
-  it.scopedLive("an invalid edit keeps the running config and reports where the error is", () =>
+  it.live("an invalid edit keeps the running config and reports where the error is", () =>
     Effect.gen(function*() {
       const dir = tempDir()
       const file = path.join(dir, "routing.yaml")
       fs.writeFileSync(file, configText("good"))
       const live = yield* LiveRouting.make(file, { builtins, debounce: "20 millis" })
       const router = yield* Router.make(live.snapshot)
-      const rejected = yield* Effect.fork(nextResult(live))
+      const rejected = yield* Effect.forkChild(nextResult(live))
       yield* Effect.sleep("10 millis")
       // Atomic save, the way editors do it: write a new file, rename over the old one.
       fs.writeFileSync(`${file}.tmp`, configText("bad").replace("input: text", "input: txet"))
@@ -86,7 +85,7 @@ describe("LiveRouting: hot reload on a real file", () => {
       expect((yield* router.run({ category: "fast", prompt: "x" })).text).toBe("good")
       expect(yield* live.lastError).toBeDefined()
       // A backend option the backend type does not know is also rejected, with its location.
-      const again = yield* Effect.fork(nextResult(live))
+      const again = yield* Effect.forkChild(nextResult(live))
       yield* Effect.sleep("10 millis")
       fs.writeFileSync(file, configText("good", ", replly: x"))
       const second = yield* Fiber.join(again)
@@ -95,7 +94,7 @@ describe("LiveRouting: hot reload on a real file", () => {
 })
 
 describe("LiveRouting as a service", () => {
-  it.scoped("the layer provides it; changes give the version in force, then each applied one, with the same backend objects", () =>
+  it.effect("the layer provides it; changes give the version in force, then each applied one, with the same backend objects", () =>
     Effect.gen(function*() {
       const dir = tempDir()
       const file = path.join(dir, "routing.yaml")
@@ -103,13 +102,13 @@ describe("LiveRouting as a service", () => {
       const context = yield* Layer.build(LiveRouting.layer(file, { builtins, watch: false }))
       const live = Context.get(context, LiveRouting.LiveRouting)
       const next = yield* Stream.toPull(live.changes)
-      const [first] = Chunk.toReadonlyArray(yield* next)
+      const [first] = yield* next
       const v1 = yield* live.snapshot
       expect(v1.entries.get("a")).toMatchObject({ entry: { name: "a", type: "scripted" }, options: { reply: "one" } })
       expect(v1.entries.get("a")?.slot).toBe(v1.backends.get("a"))
       fs.writeFileSync(file, configText("two"))
       expect(yield* live.reload).toMatchObject({ _tag: "Applied", version: 2, changed: ["a"] })
-      const [second] = Chunk.toReadonlyArray(yield* next)
+      const [second] = yield* next
       expect([first?.version, second?.version]).toEqual([1, 2])
       expect(second).toBe(yield* live.snapshot)
       // The unchanged backend is the very same object in both versions.
@@ -137,7 +136,7 @@ export const definition = {
   })
 }
 `
-  it.scoped("a relative-path plugin loads; a missing package, a contract mismatch and a throwing module take out only their backend", () =>
+  it.effect("a relative-path plugin loads; a missing package, a contract mismatch and a throwing module take out only their backend", () =>
     Effect.gen(function*() {
       const S = yield* Effect.promise(() => import("effect/Stream"))
       ;(globalThis as unknown as { __effectStream: unknown }).__effectStream = { Stream: S }
@@ -175,7 +174,7 @@ categories:
       expect(plugins.find((p) => p.type === "local-router-backend-nope")?.error).toMatch(/not found/)
     }))
 
-  it.scoped("a reload that adds a plugin, or follows an edit of one, runs the new code", () =>
+  it.effect("a reload that adds a plugin, or follows an edit of one, runs the new code", () =>
     Effect.gen(function*() {
       const S = yield* Effect.promise(() => import("effect/Stream"))
       ;(globalThis as unknown as { __effectStream: unknown }).__effectStream = { Stream: S }

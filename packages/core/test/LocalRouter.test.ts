@@ -10,7 +10,7 @@ import { ScriptedBackend } from "../src/testing/index.ts"
 const scripted = Backend.plugin({
   name: "scripted",
   contract: Backend.CONTRACT_VERSION,
-  options: Schema.Struct({ fail: Schema.optionalWith(Schema.Literal("Unreachable"), { exact: true }) }),
+  options: Schema.Struct({ fail: Schema.optionalKey(Schema.Literal("Unreachable")) }),
   make: ({ name, options }) =>
     Effect.succeed(ScriptedBackend.make({ name, script: [options.fail ? { fail: options.fail } : { tokens: ["plain", " async"] }] }).backend)
 })

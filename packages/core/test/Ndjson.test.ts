@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { type BackendError, Ndjson } from "../src/index.ts"
 
 const encoder = new TextEncoder()
@@ -12,8 +12,8 @@ const parse = (chunks: ReadonlyArray<Uint8Array>): { readonly values: ReadonlyAr
   const values: Array<unknown> = []
   for (const step of [...chunks.map((chunk) => () => decoder.feed(chunk)), decoder.end]) {
     const parsed = step()
-    if (Either.isLeft(parsed)) return { values: [...values, ...parsed.left[0]], failure: parsed.left[1] }
-    values.push(...parsed.right)
+    if (Result.isFailure(parsed)) return { values: [...values, ...parsed.failure[0]], failure: parsed.failure[1] }
+    values.push(...parsed.success)
   }
   return { values }
 }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type { Backend, BackendError } from "../src/index.ts"
@@ -153,7 +152,7 @@ describe("OpenAiChat.body", () => {
   }
 
   it("maps messages, images as data-URL image_url parts, and options to their wire names", () => {
-    const body = Either.getOrThrow(OpenAiChat.body({ ...client, maxTokensField: "max_completion_tokens" }, request))
+    const body = Result.getOrThrow(OpenAiChat.body({ ...client, maxTokensField: "max_completion_tokens" }, request))
     expect(body).toEqual({
       model: "gpt-4o-mini",
       messages: [
@@ -177,7 +176,7 @@ describe("OpenAiChat.body", () => {
   })
 
   it("uses the client's default token limit when the request gives none, and can leave stream_options out", () => {
-    const body = Either.getOrThrow(
+    const body = Result.getOrThrow(
       OpenAiChat.body({ ...client, defaultMaxTokens: 4096, streamUsage: false }, { model: "m", messages: [{ role: "user", content: "hi" }] })
     )
     expect(body["max_tokens"]).toBe(4096)
@@ -187,12 +186,12 @@ describe("OpenAiChat.body", () => {
   it("rejects out-of-range options before sending (mlx_lm would drop the connection)", () => {
     for (const options of [{ temperature: -1 }, { topP: 1.5 }, { maxTokens: 0 }, { maxTokens: 1.5 }, { seed: 0.5 }]) {
       const result = OpenAiChat.body(client, { model: "m", messages: [{ role: "user", content: "hi" }], options })
-      expect(Either.isLeft(result) && result.left.reason).toBe("BadRequest")
+      expect(Result.isFailure(result) && result.failure.reason).toBe("BadRequest")
     }
   })
 
   it("extra fields from routing.yaml are passed through but never replace model, messages or stream", () => {
-    const body = Either.getOrThrow(
+    const body = Result.getOrThrow(
       OpenAiChat.body(client, { model: "m", messages: [{ role: "user", content: "hi" }], extra: { provider: { sort: "price" }, model: "evil", stream: false } })
     )
     expect(body["provider"]).toEqual({ sort: "price" })
@@ -212,7 +211,7 @@ describe("OpenAiChat.generate against a real local server", () => {
   /** A one-route server on an OS-assigned port that answers every chat request with `wire`. */
   const serving = (wire: string) =>
     Effect.acquireRelease(
-      Effect.async<import("node:http").Server>((resume) => {
+      Effect.callback<import("node:http").Server>((resume) => {
         void import("node:http").then((http) => {
           const server = http.createServer((req, res) => {
             req.resume()
@@ -224,10 +223,10 @@ describe("OpenAiChat.generate against a real local server", () => {
           server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
         })
       }),
-      (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
     )
 
-  it.scoped("a server that echoes the API key in an error after the first tokens has it scrubbed from the message", () =>
+  it.effect("a server that echoes the API key in an error after the first tokens has it scrubbed from the message", () =>
     Effect.gen(function*() {
       const key = "sk-test-KEY-THAT-MUST-NOT-LEAK-42"
       const server = yield* serving(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { CircuitBreaker, Plan, Router, RoutingConfig } from "../src/index.ts"
 import { ScriptedBackend } from "../src/testing/index.ts"
 
@@ -35,7 +35,7 @@ categories:
     timeouts: { firstToken: 9s }
     models: { mlx: m-mlx, cloud: gpt }
 `
-const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+const config = Result.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
 
 const ready = (name: string, capabilities: { readonly text: boolean; readonly images: boolean }, timeouts = {}): Router.Slot =>
   Router.Slot.Ready({ backend: ScriptedBackend.make({ name, script: [{}], capabilities }).backend, timeouts })
@@ -60,7 +60,7 @@ const image = { data: new Uint8Array([1, 2, 3]), mime: "image/png" }
 /** A candidate as a user reads it in a trace: backend, model, and "try" or why it is skipped. */
 const row = (c: Plan.Candidate) => [c.backend, c.model, c._tag === "Try" ? "try" : c.reason]
 
-const plan = (request: Router.Request) => Either.getOrThrow(Plan.forRequest(snapshot, request))
+const plan = (request: Router.Request) => Result.getOrThrow(Plan.forRequest(snapshot, request))
 
 describe("Plan.forRequest: the candidates a request walks (pure, table-tested)", () => {
   const cases: ReadonlyArray<[string, Router.Request, ReadonlyArray<ReadonlyArray<string | undefined>>]> = [
@@ -130,7 +130,7 @@ describe("Plan.forRequest: the candidates a request walks (pure, table-tested)",
   ]
   for (const [name, request, reason, message, known] of refusals) {
     it(`refused: ${name}`, () => {
-      const error = Either.getOrThrow(Either.flip(Plan.forRequest(snapshot, request)))
+      const error = Result.getOrThrow(Result.flip(Plan.forRequest(snapshot, request)))
       expect(error.reason).toBe(reason)
       if (message) expect(error.message).toMatch(message)
       expect(error.known).toEqual(known)

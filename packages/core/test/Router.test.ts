@@ -1,11 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { Router, RoutingConfig } from "../src/index.ts"
 import { ScriptedBackend } from "../src/testing/index.ts"
 
@@ -31,7 +30,7 @@ categories:
     input: image
     models: { mlx: m-mlx, vision: moondream, cloud: gpt }
 `
-const config = Either.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+const config = Result.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
 
 type Scripts = Partial<Record<"mlx" | "ollama" | "cloud" | "vision", ScriptedBackend.Options["script"]>>
 
@@ -171,9 +170,9 @@ describe("Router: deadlines (TestClock)", () => {
   it.effect("a backend that never sends headers times out at the connect deadline and the next answers", () =>
     Effect.gen(function*() {
       const { router } = yield* setup({ mlx: [{ hangBeforeStart: true }] })
-      const fiber = yield* Effect.fork(router.run({ category: "fast", prompt: "hi" }))
+      const fiber = yield* Effect.forkChild(router.run({ category: "fast", prompt: "hi" }))
       yield* TestClock.adjust("999 millis")
-      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      expect(fiber.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 millis")
       const answer = yield* Fiber.join(fiber)
       expect(answer.backend).toBe("ollama")
@@ -184,7 +183,7 @@ describe("Router: deadlines (TestClock)", () => {
   it.effect("first-token deadline: headers came but no token", () =>
     Effect.gen(function*() {
       const { router } = yield* setup({ mlx: [{ tokens: ["late"], tokenDelayMs: 5_000 }] })
-      const fiber = yield* Effect.fork(router.run({ category: "fast", prompt: "hi" }))
+      const fiber = yield* Effect.forkChild(router.run({ category: "fast", prompt: "hi" }))
       yield* TestClock.adjust("2 seconds")
       const answer = yield* Fiber.join(fiber)
       expect(answer.backend).toBe("ollama")
@@ -194,7 +193,7 @@ describe("Router: deadlines (TestClock)", () => {
   it.effect("idle deadline between tokens; non-streaming still falls back invisibly", () =>
     Effect.gen(function*() {
       const { router } = yield* setup({ mlx: [{ tokens: ["a", "b"], end: "hang" }] })
-      const fiber = yield* Effect.fork(router.run({ category: "fast", prompt: "hi" }))
+      const fiber = yield* Effect.forkChild(router.run({ category: "fast", prompt: "hi" }))
       yield* TestClock.adjust("500 millis")
       const answer = yield* Fiber.join(fiber)
       expect(answer.text).toBe("Hello, world")
@@ -205,7 +204,7 @@ describe("Router: deadlines (TestClock)", () => {
     Effect.gen(function*() {
       const tokens = Array.from({ length: 100 }, () => "x")
       const { router } = yield* setup({ mlx: [{ tokens, tokenDelayMs: 400 }] })
-      const fiber = yield* Effect.fork(router.run({ category: "fast", prompt: "hi" }))
+      const fiber = yield* Effect.forkChild(router.run({ category: "fast", prompt: "hi" }))
       for (let i = 0; i < 26; i++) yield* TestClock.adjust("400 millis")
       const answer = yield* Fiber.join(fiber)
       expect(answer.backend).toBe("ollama")
@@ -214,14 +213,14 @@ describe("Router: deadlines (TestClock)", () => {
 
   it.effect("a category's own timeouts override the defaults", () =>
     Effect.gen(function*() {
-      const custom = Either.getOrThrow(RoutingConfig.parse(yaml.replace("    models: { mlx: m-mlx, ollama", "    timeouts: { connect: 5s, firstToken: 6s }\n    models: { mlx: m-mlx, ollama"), "routing.yaml"))
+      const custom = Result.getOrThrow(RoutingConfig.parse(yaml.replace("    models: { mlx: m-mlx, ollama", "    timeouts: { connect: 5s, firstToken: 6s }\n    models: { mlx: m-mlx, ollama"), "routing.yaml"))
       const mlx = ScriptedBackend.make({ name: "mlx", script: [{ startDelayMs: 3_000 }] })
       const router = yield* Router.make(Effect.succeed({
         version: 1,
         config: custom,
         backends: new Map([["mlx", Router.Slot.Ready({ backend: mlx.backend, timeouts: {} })]])
       }))
-      const fiber = yield* Effect.fork(router.run({ category: "fast", prompt: "hi" }))
+      const fiber = yield* Effect.forkChild(router.run({ category: "fast", prompt: "hi" }))
       yield* TestClock.adjust("3 seconds")
       expect((yield* Fiber.join(fiber)).backend).toBe("mlx")
     }))
@@ -231,7 +230,7 @@ describe("Router: commit gate for streams", () => {
   it.effect("a failure before the first token is replaced invisibly", () =>
     Effect.gen(function*() {
       const { router } = yield* setup({ mlx: [{ tokens: [], end: "cut" }] })
-      const events = Chunk.toReadonlyArray(yield* Stream.runCollect(router.stream({ category: "fast", prompt: "hi" })))
+      const events = yield* Stream.runCollect(router.stream({ category: "fast", prompt: "hi" }))
       expect(events[0]).toMatchObject({ _tag: "Routed", backend: "ollama", attempt: 2 })
       expect(textOf(events)).toBe("Hello, world")
       const done = events.at(-1)
@@ -243,7 +242,7 @@ describe("Router: commit gate for streams", () => {
     Effect.gen(function*() {
       const { router } = yield* setup({ mlx: [{ tokens: ["a"], tokenDelayMs: 1_500 }] })
       const seen: Array<string> = []
-      const fiber = yield* Effect.fork(Stream.runForEach(router.stream({ category: "fast", prompt: "hi" }), (e) => Effect.sync(() => seen.push(e._tag))))
+      const fiber = yield* Effect.forkChild(Stream.runForEach(router.stream({ category: "fast", prompt: "hi" }), (e) => Effect.sync(() => seen.push(e._tag))))
       yield* TestClock.adjust("1 second")
       expect(seen).toEqual([])
       yield* TestClock.adjust("500 millis")
@@ -256,7 +255,7 @@ describe("Router: commit gate for streams", () => {
       Effect.gen(function*() {
         const { router, scripted } = yield* setup({ mlx: [{ tokens: ["par", "tial"], end }] })
         const seen: Array<Router.Event> = []
-        const fiber = yield* Effect.fork(Stream.runForEach(router.stream({ category: "fast", prompt: "hi" }), (e) => Effect.sync(() => seen.push(e))))
+        const fiber = yield* Effect.forkChild(Stream.runForEach(router.stream({ category: "fast", prompt: "hi" }), (e) => Effect.sync(() => seen.push(e))))
         yield* TestClock.adjust("500 millis")
         const exit = yield* Fiber.await(fiber)
         expect(exit._tag).toBe("Failure")
@@ -273,18 +272,18 @@ describe("Router: commit gate for streams", () => {
     Effect.gen(function*() {
       const { router, scripted } = yield* setup({ mlx: [{ tokens: ["a", "b", "c", "d"], tokenDelayMs: 100 }] })
       const events = yield* Stream.runCollect(Stream.take(router.stream({ category: "fast", prompt: "hi" }), 2)).pipe(
-        Effect.fork,
+        Effect.forkChild,
         Effect.tap(() => TestClock.adjust("200 millis")),
         Effect.flatMap(Fiber.join)
       )
-      expect(Chunk.size(events)).toBe(2)
+      expect(events.length).toBe(2)
       expect(scripted.mlx.abandoned()).toBe(1)
     }))
 
   it.effect("interrupting a non-streaming run aborts the backend", () =>
     Effect.gen(function*() {
       const { router, scripted } = yield* setup({ mlx: [{ hangBeforeStart: false, tokens: ["a"], tokenDelayMs: 800 }] })
-      const fiber = yield* Effect.fork(router.run({ category: "fast", prompt: "hi" }))
+      const fiber = yield* Effect.forkChild(router.run({ category: "fast", prompt: "hi" }))
       yield* TestClock.adjust("100 millis")
       yield* Fiber.interrupt(fiber)
       expect(scripted.mlx.abandoned()).toBe(1)
@@ -359,7 +358,7 @@ describe("Router: a server's Retry-After (TestClock)", () => {
         durationMs: 0
       })
       yield* TestClock.adjust("11999 millis")
-      const streamed = Chunk.toReadonlyArray(yield* Stream.runCollect(router.stream({ category: "fast", prompt: "3" })))
+      const streamed = yield* Stream.runCollect(router.stream({ category: "fast", prompt: "3" }))
       expect(streamed[0]).toMatchObject({ _tag: "Routed", backend: "ollama", attempt: 2 })
       expect(scripted.mlx.requests).toHaveLength(1)
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -28,8 +28,8 @@ categories:
 
 const errorsOf = (text: string) => {
   const result = RoutingConfig.parse(text, "routing.yaml")
-  if (Either.isRight(result)) throw new Error("expected the config to be rejected")
-  return result.left
+  if (Result.isSuccess(result)) throw new Error("expected the config to be rejected")
+  return result.failure
 }
 
 /** Line and column (1-based) of the first occurrence of `needle` in `text`. */
@@ -135,12 +135,12 @@ describe("routing.yaml errors name file, line, column, field and what was expect
   })
 
   it("validates a backend type's own options when the type is known", () => {
-    const Options = Schema.Struct({ provider: Schema.Literal("openai", "anthropic", "openrouter") })
+    const Options = Schema.Struct({ provider: Schema.Literals(["openai", "anthropic", "openrouter"]) })
     const result = RoutingConfig.parse(edit("provider: openai", "providr: openai"), "routing.yaml", {
       optionsSchemaFor: (type) => (type === "cloud" ? Options : undefined)
     })
-    expect(Either.isLeft(result)).toBe(true)
-    const messages = Either.isLeft(result) ? result.left.issues.map(String) : []
+    expect(Result.isFailure(result)).toBe(true)
+    const messages = Result.isFailure(result) ? result.failure.issues.map(String) : []
     expect(messages.join("\n")).toMatch(/routing\.yaml:4:\d+ backends\.cloud\.providr: unknown key "providr" for a cloud backend \(did you mean "provider"\?\)/)
   })
 })
@@ -151,14 +151,14 @@ describe("routing.yaml, valid", () => {
       "backends:",
       "server:\n  origins: [\"https://chat.example.com\"]\n  cors: { origins: [\"http://app.test:8080\"] }\n  limits: { headersTimeout: 5s, requestTimeout: 2m, maxConnectionsPerClient: 16 }\nbackends:"
     )
-    const { server } = Either.getOrThrow(RoutingConfig.parse(text, "routing.yaml"))
+    const { server } = Result.getOrThrow(RoutingConfig.parse(text, "routing.yaml"))
     expect(server.origins).toEqual(["https://chat.example.com", "http://app.test:8080"])
     expect(server.limits).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 120_000, maxConnectionsPerClient: 16 })
-    expect(Either.getOrThrow(RoutingConfig.parse(base, "routing.yaml")).server).toMatchObject({ origins: [], limits: {} })
+    expect(Result.getOrThrow(RoutingConfig.parse(base, "routing.yaml")).server).toMatchObject({ origins: [], limits: {} })
   })
 
   it("resolves categories to ordered routes, skipping backends without a model", () => {
-    const config = Either.getOrThrow(RoutingConfig.parse(base, "routing.yaml"))
+    const config = Result.getOrThrow(RoutingConfig.parse(base, "routing.yaml"))
     const vision = config.categories.vision!
     expect(RoutingConfig.routeOf(config, vision)).toEqual([
       { backend: "ollama", model: "moondream", skip: undefined },

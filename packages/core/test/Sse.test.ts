@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { Sse } from "../src/index.ts"
 
 const source = { backend: "test" }
@@ -21,8 +21,8 @@ const decodeAll = (chunks: ReadonlyArray<Uint8Array>) =>
     const events: Array<Sse.Event> = []
     for (const step of [...chunks.map((chunk) => () => decoder.feed(chunk)), decoder.end]) {
       const decoded = step()
-      if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
-      events.push(...decoded.right)
+      if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
+      events.push(...decoded.success)
     }
     return Effect.succeed(events)
   })
