@@ -8,11 +8,19 @@ import { enableCompileCache } from "node:module"
 // so serve as the service runs it sets NODE_DISABLE_COMPILE_CACHE (Service.serveEnvironment).
 enableCompileCache()
 
-const [NodeServices, { runMain }, Effect, Cli] = await Promise.all([
+const [NodeServices, { runMain }, Cause, Effect, Exit, Runtime, Cli] = await Promise.all([
   import("@effect/platform-node/NodeServices"),
   import("@effect/platform-node/NodeRuntime"),
+  import("effect/Cause"),
   import("effect/Effect"),
+  import("effect/Exit"),
+  import("effect/Runtime"),
   import("./Cli.ts")
 ])
 
-Cli.run(process.argv.slice(2)).pipe(Effect.provide(NodeServices.layer), runMain)
+// Stopped by Ctrl-C or SIGTERM (as launchd and systemd stop serve) is a clean exit, 0: the
+// LaunchAgent restarts serve only after an unsuccessful one. Effect 4's default would be 130.
+const teardown: typeof Runtime.defaultTeardown = (exit, onExit) =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+
+Cli.run(process.argv.slice(2)).pipe(Effect.provide(NodeServices.layer), runMain({ teardown }))

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
@@ -120,6 +121,29 @@ process.on("exit", () => fs.writeFileSync(${JSON.stringify(record)}, JSON.string
     }
     const viaEnv = await cli(["config", "check", "--json"], { cwd: tmp, env: { LOCAL_ROUTER_CONFIG: file } })
     expect(JSON.parse(viaEnv.stdout)).toMatchObject({ file, ok: true, categories: 7 })
+  })
+
+  it("serve stopped by SIGTERM or Ctrl-C exits 0: the LaunchAgent restarts it only after an unsuccessful exit", { timeout: 60_000 }, async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const port = await new Promise<number>((resolve) => {
+        const probe = net.createServer().listen(0, "127.0.0.1", () => {
+          const { port } = probe.address() as net.AddressInfo
+          probe.close(() => resolve(port))
+        })
+      })
+      const child = spawn(process.execPath, [bin, "serve", "--port", String(port), "--log-dir", tmp], {
+        cwd: repo,
+        env: { ...process.env, NO_COLOR: "1", LOCAL_ROUTER_CONFIG: "", HOME: tmp },
+        stdio: "ignore"
+      })
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+      for (let up = false; !up;) {
+        up = await fetch(`http://127.0.0.1:${port}/status`).then((r) => r.ok, () => false)
+        if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      child.kill(signal)
+      expect(await exited, signal).toBe(0)
+    }
   })
 
   it("a missing config says where it looked, with exit code 2", async () => {
