@@ -5,9 +5,11 @@
  * line, `--help` included, is parsed without loading core: what a command does with routing.yaml
  * is in RoutingFile.ts, which each command loads when it runs (`routingFile`).
  */
+import * as Argument from "effect/cli/Argument"
 import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
 
 export const configOption = Flag.File("config").pipe(
   Flag.withDescription(
@@ -18,6 +20,16 @@ export const configOption = Flag.File("config").pipe(
 )
 
 export const jsonOption = Flag.Boolean("json").pipe(Flag.withDescription("Print JSON for scripts"), Flag.withDefault(false))
+
+/**
+ * A file argument that must exist, kept as the user typed it: messages and `pdf --json`'s events
+ * show that path (Argument.File would make it absolute).
+ */
+export const existingFile = (name: string) =>
+  Argument.String(name).pipe(
+    Argument.withMetavar("file"),
+    Argument.filter((file) => fs.existsSync(file), (file) => `no such file: ${file}`)
+  )
 
 /** RoutingFile.ts, loaded by the command that runs. */
 export const routingFile = Effect.promise(() => import("./RoutingFile.ts"))

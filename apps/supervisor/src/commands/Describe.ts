@@ -1,10 +1,9 @@
 /** `local-router describe <image> [--prompt] [--json]`: an image, routed to a vision backend. */
-import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { jsonOption, routingFile } from "../CliConfig.ts"
+import { existingFile, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
 const prompt = Flag.String("prompt").pipe(Flag.withDescription("A question about the image (default: describe it)"), Flag.optional)
@@ -13,7 +12,7 @@ const category = Flag.String("category").pipe(Flag.withDescription("The category
 
 export const describe = Command.make(
   "describe",
-  { image: Argument.File("image", { mustExist: true }), prompt, length, category, json: jsonOption },
+  { image: existingFile("image"), prompt, length, category, json: jsonOption },
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root

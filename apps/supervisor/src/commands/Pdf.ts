@@ -3,14 +3,13 @@
  * vision model (or, with --text-first, its text layer sent to a text model). A progress bar on
  * a terminal; JSON lines otherwise, one per event, so scripts can follow along.
  */
-import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { jsonOption, routingFile } from "../CliConfig.ts"
+import { existingFile, jsonOption, routingFile } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"
 import { root } from "../Root.ts"
 
@@ -26,7 +25,7 @@ const password = Flag.String("password").pipe(Flag.withDescription("Password of 
 
 export const pdf = Command.make(
   "pdf",
-  { file: Argument.File("file", { mustExist: true }), pages, textFirst, prompt, category, concurrency, password, json: jsonOption },
+  { file: existingFile("file"), pages, textFirst, prompt, category, concurrency, password, json: jsonOption },
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
