@@ -79,9 +79,11 @@ export class Reply {
   #state: "open" | "ended" | "failed" | "released" = "open"
   #failure: BackendError | undefined
   #waiter: (() => void) | undefined
+  #origin: string | undefined
 
-  constructor(res: http.IncomingMessage, empty: boolean, broke: (error: Error) => BackendError) {
+  constructor(res: http.IncomingMessage, empty: boolean, broke: (error: Error) => BackendError, origin?: string) {
     this.#res = res
+    this.#origin = origin
     this.status = res.statusCode ?? 0
     this.ok = this.status >= 200 && this.status < 300
     this.statusText = res.statusMessage ?? ""
@@ -152,9 +154,29 @@ export class Reply {
     this.#waiter = undefined
     const res = this.#res
     res.resume()
-    if (res.complete) return
-    const timer = setTimeout(() => res.destroy(), graceMs)
-    res.once("end", () => clearTimeout(timer))
+    // Until the body's end is in and Node has handed its connection back to the agent, the
+    // connection is not free: a request to the same server meanwhile waits for it rather than
+    // opening another (`afterReleases`). A body still streaming gets a moment's grace for an
+    // end that is on its way, and is cut after it.
+    const origin = this.#origin
+    if (origin !== undefined) releasing(origin)
+    let over = false
+    const settle = () => {
+      if (over) return
+      over = true
+      clearTimeout(timer)
+      // Node frees the socket just after the response's end (on the next tick).
+      if (origin !== undefined) setImmediate(() => released(origin))
+    }
+    const timer = res.complete ? undefined : setTimeout(() => {
+      res.destroy()
+      settle()
+    }, graceMs)
+    if (res.readableEnded) settle()
+    else {
+      res.once("end", settle)
+      res.once("close", settle)
+    }
   }
 
   /** The reader gave up mid-answer: cut the connection now (nothing to do once the body is done with). */
@@ -213,7 +235,11 @@ const start = (call: Call, url: URL, answered: (reply: Reply) => void, failed: (
     settled = true
     then()
   }
-  const send = (target: URL, sending: Wire, hops: number) => {
+  const send = (target: URL, sending: Wire, hops: number) =>
+    afterReleases(target.origin, () => {
+      if (!settled) sendNow(target, sending, hops)
+    })
+  const sendNow = (target: URL, sending: Wire, hops: number) => {
     const secure = target.protocol === "https:"
     const headers = sending.body === undefined ? sending.headers : { ...sending.headers, "content-length": String(Buffer.byteLength(sending.body)) }
     const agent = secure ? (httpsAgent ??= new (NodeHttp.https().Agent)({ keepAlive: true })) : (httpAgent ??= new NodeHttp.Agent({ keepAlive: true }))
@@ -236,7 +262,7 @@ const start = (call: Call, url: URL, answered: (reply: Reply) => void, failed: (
         return settle(() => failed(connectFailure(call, new Error(`the server answered with HTTP status ${status}`))))
       }
       if (settled) return void res.destroy()
-      reply = new Reply(res, sending.method === "HEAD", (error) => bodyFailure(call, error))
+      reply = new Reply(res, sending.method === "HEAD", (error) => bodyFailure(call, error), target.origin)
       const answer = reply
       settle(() => answered(answer))
     }
@@ -263,6 +289,33 @@ const start = (call: Call, url: URL, answered: (reply: Reply) => void, failed: (
       current?.destroy()
     }
   }
+}
+
+/** Per server (origin): bodies released before their end arrived, and the requests waiting for them. */
+const pendingReleases = new Map<string, { count: number; readonly waiters: Array<() => void> }>()
+
+const releasing = (origin: string): void => {
+  const pending = pendingReleases.get(origin)
+  if (pending) pending.count++
+  else pendingReleases.set(origin, { count: 1, waiters: [] })
+}
+
+const released = (origin: string): void => {
+  const pending = pendingReleases.get(origin)
+  if (!pending || --pending.count > 0) return
+  pendingReleases.delete(origin)
+  for (const waiter of pending.waiters) waiter()
+}
+
+/**
+ * Run `then` once no body released from `origin` is still on its way to its end (a few
+ * milliseconds at most: `graceMs`), so that a request right after a finished answer reuses its
+ * connection, however soon the caller sends it.
+ */
+const afterReleases = (origin: string, then: () => void): void => {
+  const pending = pendingReleases.get(origin)
+  if (pending) pending.waiters.push(then)
+  else then()
 }
 
 /** No traffic on the connection for `idleMs`. */
