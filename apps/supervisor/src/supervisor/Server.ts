@@ -170,8 +170,9 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
           return yield* Effect.die(new Error(`${plan.name}: transition ${from} -> ${to} is not allowed (${reason})`))
         }
         const now = yield* Clock.currentTimeMillis
-        yield* update({ ...patch, phase: to, reason, since: now })
+        // In the log before anyone sees the phase: whoever reads the log on seeing it finds the line.
         log.note(`${from} -> ${to}: ${reason}`)
+        yield* update({ ...patch, phase: to, reason, since: now })
         const line = `${plan.name}: ${from} -> ${to}: ${reason}`
         yield* to === "failed" || to === "unhealthy" || to === "not-installed" || to === "backing-off"
           ? Effect.logWarning(line)
