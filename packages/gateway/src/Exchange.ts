@@ -53,13 +53,18 @@ export interface StreamEncoder {
 /** Waits until a full response socket drains, or closes. */
 export const drain = (res: ServerResponse): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
-    const go = () => resume(Effect.void)
-    res.once("drain", go)
-    res.once("close", go)
-    return Effect.sync(() => {
+    // Both listeners go whichever fires: a long answer to a slow client waits here many times.
+    const off = () => {
       res.off("drain", go)
       res.off("close", go)
-    })
+    }
+    const go = () => {
+      off()
+      resume(Effect.void)
+    }
+    res.once("drain", go)
+    res.once("close", go)
+    return Effect.sync(off)
   })
 
 const routeFailure = (context: Context, error: Router.RouteError, routerMs: number) =>
