@@ -1,14 +1,16 @@
 /**
  * The gateway's own behaviour over raw HTTP: who may call it, what it refuses, its native
- * endpoints (health, status, metrics), and what it does when a caller goes away.
+ * endpoints (health, status, metrics), and what it does when a caller goes away or reads slowly.
  */
 import { Router, RoutingConfig } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
+import { EventEmitter } from "node:events"
 import * as http from "node:http"
 import { afterEach, describe, expect, it } from "vitest"
+import * as Exchange from "../src/Exchange.ts"
 import { Access, Gateway } from "../src/index.ts"
 import { eventually, type Running, start, yaml } from "./TestGateway.ts"
 
@@ -340,5 +342,18 @@ describe("a caller that goes away", () => {
     expect(first).toMatch(/"content":"t0 "/)
     controller.abort()
     expect(await eventually(() => r.scripted.mlx.abandoned() === 1)).toBeLessThan(200)
+  })
+})
+
+describe("a slow client", () => {
+  it("each wait for its socket to drain leaves no listener behind, however many a long answer needs", async () => {
+    const res = new EventEmitter()
+    for (let i = 0; i < 20; i++) {
+      const waited = Effect.runPromise(Exchange.drain(res as unknown as http.ServerResponse))
+      await eventually(() => res.listenerCount("drain") === 1)
+      res.emit("drain")
+      await waited
+    }
+    expect(res.listenerCount("drain") + res.listenerCount("close")).toBe(0)
   })
 })
