@@ -237,10 +237,9 @@ export const make = (router: Router.Router, settings: Settings = {}): Effect.Eff
         const { bytes, source } = yield* Input.read(input, limits.maxFileBytes)
         const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY)
         const doc = yield* openPdf(bytes, source, options, concurrency)
-        const pages = yield* Result.match(PageRange.parse(options.pages, doc.pageCount), {
-          onFailure: (message) => Effect.fail(new VisionError({ reason: "BadPageRange", source, message: `${source}: ${message}` })),
-          onSuccess: Effect.succeed
-        })
+        const pages = yield* Effect.fromResult(PageRange.parse(options.pages, doc.pageCount)).pipe(
+          Effect.mapError((message) => new VisionError({ reason: "BadPageRange", source, message: `${source}: ${message}` }))
+        )
         const events = yield* Queue.unbounded<PdfEvent>()
         const emit = (event: PdfEvent) => Queue.offer(events, event)
         yield* emit(PdfEvent.Opened({ source, pageCount: doc.pageCount, pages }))
