@@ -121,7 +121,8 @@ export const autoPull = (target: Client.Target, backend: string): Effect.Effect<
           Effect.tap((fiber) => Effect.sync(() => running.set(key, fiber)))
         )
       }))
-    // Joining only waits: the request does not take over the pull fiber's context (among it
-    // the Scope of the request that started the pull), so its own resources close with it.
+    // Fiber.join only waits for the pull's outcome: a joining request takes nothing of the pull
+    // fiber's context (which holds the Scope of the request that started the pull), so each
+    // request's resources close with that request.
     return { ensure: (model) => Effect.flatMap(started(model), Fiber.join) }
   })
