@@ -25,7 +25,7 @@
  */
 import { type Backend, type RoutingConfig, RoutingSchema } from "@local-router/core"
 import * as Schema from "effect/Schema"
-import * as SchemaGetter from "effect/SchemaGetter"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as os from "node:os"
 import * as path from "node:path"
 
@@ -44,15 +44,18 @@ export const Bytes = Schema.Union([
   Schema.Number.check(Schema.isGreaterThanOrEqualTo(0, { message: BYTES })),
   Schema.String.check(Schema.isPattern(SIZE, { message: BYTES }))
 ]).annotate({ message: BYTES }).pipe(
-  Schema.decodeTo(Schema.Number, {
-    decode: SchemaGetter.transform((value: number | string) => {
-      if (typeof value === "number") return value
-      // The pattern was checked above.
-      const m = SIZE.exec(value)!
-      return Number(m[1]) * UNIT[m[2]!.toLowerCase() as keyof typeof UNIT]
-    }),
-    encode: SchemaGetter.transform((n: number) => n)
-  })
+  Schema.decodeTo(
+    Schema.Number,
+    SchemaTransformation.transform({
+      decode: (value) => {
+        if (typeof value === "number") return value
+        // The pattern was checked above.
+        const m = SIZE.exec(value)!
+        return Number(m[1]) * UNIT[m[2]!.toLowerCase() as keyof typeof UNIT]
+      },
+      encode: (n) => n
+    })
+  )
 )
 
 export const Signal = Schema.Literals(["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGKILL"]).annotate({
