@@ -8,12 +8,14 @@ import { enableCompileCache } from "node:module"
 // so serve as the service runs it sets NODE_DISABLE_COMPILE_CACHE (Service.serveEnvironment).
 enableCompileCache()
 
-const [NodeServices, { runMain }, Cause, Effect, Exit, Runtime, Cli] = await Promise.all([
+const [NodeServices, { runMain }, Cause, Effect, Exit, Layer, Logger, Runtime, Cli] = await Promise.all([
   import("@effect/platform-node/NodeServices"),
   import("@effect/platform-node/NodeRuntime"),
   import("effect/Cause"),
   import("effect/Effect"),
   import("effect/Exit"),
+  import("effect/Layer"),
+  import("effect/Logger"),
   import("effect/Runtime"),
   import("./Cli.ts")
 ])
@@ -23,4 +25,8 @@ const [NodeServices, { runMain }, Cause, Effect, Exit, Runtime, Cli] = await Pro
 const teardown: typeof Runtime.defaultTeardown = (exit, onExit) =>
   Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
 
-Cli.run(process.argv.slice(2)).pipe(Effect.provide(NodeServices.layer), runMain({ teardown }))
+// Log lines as local-router has always written them (serve's log file, `service logs`): one line
+// each, `timestamp=<ISO date> level=... fiber=#n message="..."`, on stdout.
+const logger = Logger.layer([Logger.withConsoleLog(Logger.formatSimple)])
+
+Cli.run(process.argv.slice(2)).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, logger)), runMain({ teardown }))
