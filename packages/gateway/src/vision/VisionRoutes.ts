@@ -23,7 +23,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Scope } from "effect/Scope"
-import * as MP from "multipasta"
+import * as MP from "effect/http/MultipartParser"
 import type { IncomingMessage } from "node:http"
 import * as Answered from "../Answered.ts"
 import * as ApiError from "../ApiError.ts"
@@ -146,8 +146,8 @@ export const upload = (
 }
 
 /**
- * A multipart form upload, read whole under the size limit and then parsed (multipasta, the
- * parser Effect 3's platform used): the first file part is the upload, text fields are its
+ * A multipart form upload, read whole under the size limit and then parsed (Effect's own
+ * multipart parser, effect/http/MultipartParser): the first file part is the upload, text fields are its
  * options. A body that ends before its closing boundary, or never had one, is a 400, never a
  * parser left waiting for more.
  */
@@ -185,7 +185,7 @@ export const form = (contentType: string, body: Uint8Array, key: "image" | "pdf"
   parser.write(body)
   parser.end()
   if (outcome !== "done") {
-    // multipasta reports neither an error nor the end for a body cut inside a part's headers.
+    // The parser reports neither an error nor the end for a body cut inside a part's headers.
     return Result.fail(ApiError.invalid(`the multipart form could not be read (${outcome?._tag ?? "EndNotReached"}): is it cut short?`))
   }
   return file === undefined
