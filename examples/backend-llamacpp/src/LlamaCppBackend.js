@@ -136,7 +136,10 @@ export const make = (context) =>
     return {
       name: backend,
       type: "llamacpp",
-      capabilities: { text: true, images: false, streaming: true, pull: false },
+      // llama-server has all of these (protocols.md Part 2 §C): tools and reasoning through
+      // its Jinja chat template, JSON Schema as a grammar, embeddings when started with
+      // --embeddings (501 otherwise, which fails the request, never the process).
+      capabilities: { text: true, images: false, streaming: true, pull: false, tools: true, jsonSchema: true, reasoning: true, embeddings: true },
       probe,
       models,
       /** @param {string} model */
@@ -174,7 +177,7 @@ export const definition = Backend.plugin({
   name: "llamacpp",
   // The contract this package was written against, not the running core's: local-router
   // refuses a definition whose major differs from its own.
-  contract: "1.0",
+  contract: "2.0",
   version: pkg.version,
   options: LlamaCppOptions,
   timeouts,

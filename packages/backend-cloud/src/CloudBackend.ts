@@ -32,7 +32,23 @@ export const CONVENTIONAL_KEY_ENV: Record<Provider, string> = {
   anthropic: "ANTHROPIC_API_KEY"
 }
 
-export const capabilities: Backend.Capabilities = { text: true, images: true, streaming: true, pull: false }
+/**
+ * Per provider (protocols.md Part 2 §D, §E): OpenAI and OpenRouter call tools, constrain output
+ * to a JSON Schema and reason (the o-series and other reasoning models; OpenAI reports no
+ * reasoning text, OpenRouter does); only OpenAI embeds here. Anthropic calls tools and thinks,
+ * and is not declared for JSON Schema: its structured outputs (`output_config.format`) exist on
+ * recent models only, so a user who has one declares it per model in routing.yaml.
+ */
+export const capabilitiesOf = (provider: Provider): Backend.Capabilities => ({
+  text: true,
+  images: true,
+  streaming: true,
+  pull: false,
+  tools: true,
+  jsonSchema: provider !== "anthropic",
+  reasoning: true,
+  embeddings: provider === "openai"
+})
 
 /**
  * OpenAI-compatible bases include the version segment (as the OpenAI SDK's baseURL does); a
@@ -127,7 +143,7 @@ export const make = (context: CloudContext): Effect.Effect<Backend.Backend> =>
     return {
       name: context.name,
       type: "cloud",
-      capabilities,
+      capabilities: capabilitiesOf(context.options.provider),
       probe,
       models,
       ensureModel: (model) =>

@@ -31,6 +31,23 @@ export const timeouts: Partial<Backend.Timeouts> = { connect: 180_000, firstToke
 /** `http://host:port`, whether routing.yaml wrote the url with `/v1` or without. */
 export const originOf = (url: string | undefined): string => (url ?? DEFAULT_URL).replace(/\/+$/, "").replace(/\/v1$/, "")
 
+/**
+ * mlx_lm.server's own: tools (parsed from the chat template) and reasoning (a `reasoning`
+ * field, switched with `chat_template_kwargs.enable_thinking`), but it never reads
+ * `response_format` and has no embeddings endpoint (protocols.md Part 2 §B). Another
+ * OpenAI-compatible server behind this type (llama-server, vLLM) declares more in routing.yaml.
+ */
+export const capabilitiesOf = (options: MlxOptions): Backend.Capabilities => ({
+  text: true,
+  images: options.vision === true,
+  streaming: true,
+  pull: false,
+  tools: true,
+  jsonSchema: false,
+  reasoning: true,
+  embeddings: false
+})
+
 export const make = (context: Backend.MakeContext<MlxOptions>): Effect.Effect<Backend.Backend> =>
   Effect.sync(() => {
     const backend = context.name
@@ -65,7 +82,7 @@ export const make = (context: Backend.MakeContext<MlxOptions>): Effect.Effect<Ba
     return {
       name: backend,
       type: "mlx",
-      capabilities: { text: true, images: options.vision === true, streaming: true, pull: false },
+      capabilities: capabilitiesOf(options),
       probe: Probe.probe({ backend, origin, client, timeoutMs: options.probeTimeout ?? DEFAULT_PROBE_TIMEOUT_MS }),
       models,
       ensureModel,

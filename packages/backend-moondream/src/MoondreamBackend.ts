@@ -23,7 +23,17 @@ import { MoondreamOptions } from "./MoondreamOptions.ts"
 import * as Probe from "./Probe.ts"
 import * as Spatial from "./Spatial.ts"
 
-export const capabilities: Backend.Capabilities = { text: false, images: true, streaming: true, pull: false }
+/** Captions and visual questions only: no tools, JSON schema, reasoning or embeddings on any Moondream endpoint. */
+export const capabilities: Backend.Capabilities = {
+  text: false,
+  images: true,
+  streaming: true,
+  pull: false,
+  tools: false,
+  jsonSchema: false,
+  reasoning: false,
+  embeddings: false
+}
 
 /** A Backend with Moondream's spatial functions. */
 export interface MoondreamBackend extends Backend.Backend {

@@ -28,7 +28,20 @@ import * as Pull from "./Pull.ts"
 
 export const DEFAULT_URL = "http://127.0.0.1:11434"
 
-export const capabilities: Backend.Capabilities = { text: true, images: true, streaming: true, pull: true }
+/**
+ * What an Ollama server can do with some model; what one model can do comes from /api/show
+ * (`modelCapabilities`), which the Router asks before it sends a request that needs more than text.
+ */
+export const capabilities: Backend.Capabilities = {
+  text: true,
+  images: true,
+  streaming: true,
+  pull: true,
+  tools: true,
+  jsonSchema: true,
+  reasoning: true,
+  embeddings: true
+}
 
 const targetOf = (context: Backend.MakeContext<OllamaOptions>): Client.Target => ({
   host: (context.url ?? DEFAULT_URL).replace(/\/+$/, ""),

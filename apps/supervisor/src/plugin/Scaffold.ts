@@ -149,7 +149,8 @@ export const definition = Backend.plugin({
       return {
         name: backend,
         type: ${JSON.stringify(names.short)},
-        capabilities: { text: true, images: false, streaming: true, pull: false },
+        // Set each to what your server really does: a request that needs one skips backends without it.
+        capabilities: { text: true, images: false, streaming: true, pull: false, tools: false, jsonSchema: false, reasoning: false, embeddings: false },
         // Token-free and layered: nothing listening -> Unreachable; an answer that is not a
         // model list -> Starting; a 503 -> Busy (loading); the list -> Ready.
         probe: Effect.match(models, {
