@@ -13,7 +13,8 @@ export const Reason = Schema.Literals([
   "BadRequest", // the caller's own request is wrong; another backend would reject it too
   "Auth", // missing or rejected credentials
   "Upstream", // the server answered with an error or an answer we cannot read
-  "StreamCut" // the stream ended without its terminal marker
+  "StreamCut", // the stream ended without its terminal marker
+  "InvalidOutput" // the answer does not have the shape asked for (JSON that does not match the request's JSON Schema)
 ])
 export type Reason = typeof Reason.Type
 

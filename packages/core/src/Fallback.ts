@@ -5,6 +5,8 @@
  * - A bad request is the caller's fault: every backend would reject it, so the request stops,
  *   and the backend's health is not in question.
  * - A missing model is about one model, not the backend: fall back, leave the circuit alone.
+ *   So is an answer that does not match the JSON Schema asked for (`InvalidOutput`): the model
+ *   wrote it, the server is healthy.
  * - Every other failure (unreachable, timeout, overloaded, auth, upstream, cut stream) falls
  *   back and counts against the circuit, with the server's Retry-After when it gave one.
  * - After the commit (tokens already reached the caller) nothing falls back: the request
@@ -46,7 +48,7 @@ export const decide = (outcome: Outcome): Decision => {
       return { next: "stop", circuit: "neutral" }
     case "Failed": {
       const { committed, error } = outcome
-      const circuit = error.reason === "BadRequest" || error.reason === "ModelMissing" ? "neutral" : "failure"
+      const circuit = error.reason === "BadRequest" || error.reason === "ModelMissing" || error.reason === "InvalidOutput" ? "neutral" : "failure"
       const retry = circuit === "failure" && error.retryAfterMs !== undefined && error.retryAfterMs > 0
         ? { retryAfterMs: error.retryAfterMs }
         : {}

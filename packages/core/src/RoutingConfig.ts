@@ -13,13 +13,13 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { visit } from "yaml"
-import type { Timeouts } from "./Backend.ts"
+import type { ModelCapabilities, Timeouts } from "./Backend.ts"
 import type { Policy as BreakerPolicy } from "./CircuitBreaker.ts"
 import { ConfigError, formatPath, Issue } from "./ConfigError.ts"
 import { didYouMean } from "./internal/didYouMean.ts"
 import { keysAt } from "./internal/schemaKeys.ts"
 import * as SourceMap from "./internal/SourceMap.ts"
-import { backendCommonKeys, type InputKind, inputKinds, RoutingFile } from "./RoutingSchema.ts"
+import { backendCommonKeys, type InputKind, inputKinds, type ModelEntry, RoutingFile } from "./RoutingSchema.ts"
 
 export { ConfigError, Issue } from "./ConfigError.ts"
 export type { InputKind } from "./RoutingSchema.ts"
@@ -35,6 +35,8 @@ export interface BackendConfig {
   readonly breaker: Partial<BreakerPolicy>
   /** Limits for image input (scaled down to fit before sending). */
   readonly images: { readonly maxSide?: number; readonly maxPixels?: number; readonly maxBytes?: number }
+  /** What routing.yaml declares its models can do (`capabilities:`), over its type's defaults. */
+  readonly capabilities: ModelCapabilities
   /** The raw `supervise:` block, for the supervisor (validated when it supplies its schema). */
   readonly supervise: unknown
   /** The backend type's own options: every key of the entry besides the common ones. */
@@ -47,6 +49,10 @@ export interface CategoryConfig {
   readonly input: InputKind
   /** Backend name -> model, in the order written. */
   readonly models: Readonly<Record<string, string>>
+  /** Backend name -> what routing.yaml declares that model can do (`{ model, capabilities }`), for those that declare it. */
+  readonly capabilities: Readonly<Record<string, ModelCapabilities>>
+  /** Backend name -> the vector space its model's embeddings belong to: the declared `space:`, else the model's name. */
+  readonly spaces: Readonly<Record<string, string>>
   /** The list this category tries: its own `priority`, or its input kind's. */
   readonly priority: ReadonlyArray<string>
   readonly priorityOverridden: boolean
@@ -382,7 +388,8 @@ const resolve = (routing: RoutingFile, file: string): Config => {
   const priorities = {
     text: routing.priorities.text ?? [],
     image: routing.priorities.image ?? [],
-    pdf: routing.priorities.pdf ?? []
+    pdf: routing.priorities.pdf ?? [],
+    embed: routing.priorities.embed ?? []
   }
   const backends = Object.fromEntries(
     Object.entries(routing.backends).map(([name, entry]): [string, BackendConfig] => [name, {
@@ -394,6 +401,7 @@ const resolve = (routing: RoutingFile, file: string): Config => {
       timeouts: entry.timeouts ?? {},
       breaker: entry.breaker ?? {},
       images: entry.images ?? {},
+      capabilities: entry.capabilities ?? {},
       supervise: entry.supervise,
       options: ownOptions(entry)
     }])
@@ -403,7 +411,13 @@ const resolve = (routing: RoutingFile, file: string): Config => {
       name,
       description: category.description,
       input: category.input,
-      models: category.models,
+      models: Object.fromEntries(Object.entries(category.models).map(([backend, entry]) => [backend, modelOf(entry)])),
+      capabilities: Object.fromEntries(
+        Object.entries(category.models).flatMap(([backend, entry]) => typeof entry === "object" && entry.capabilities ? [[backend, entry.capabilities]] : [])
+      ),
+      spaces: Object.fromEntries(
+        Object.entries(category.models).map(([backend, entry]) => [backend, typeof entry === "object" ? entry.space ?? entry.model : entry])
+      ),
       priority: category.priority ?? priorities[category.input],
       priorityOverridden: category.priority !== undefined,
       timeouts: category.timeouts ?? {}
@@ -419,6 +433,8 @@ const resolve = (routing: RoutingFile, file: string): Config => {
   }
   return { file, dir: path.dirname(path.resolve(file)), defaults: { timeouts, breaker }, server, backends, priorities, categories }
 }
+
+const modelOf = (entry: ModelEntry): string => (typeof entry === "string" ? entry : entry.model)
 
 /** Read a routing.yaml's text, with a clear error when it is missing or unreadable. */
 export const readFile = (file: string): Effect.Effect<string, ConfigError> =>

@@ -57,11 +57,26 @@ export const Url = Schema.String.check(Schema.isPattern(/^https?:\/\/[^\s/]+(\/\
   message: 'expected an http(s) URL like "http://127.0.0.1:11434"'
 })
 
-export const InputKind = Schema.Literals(["text", "image", "pdf"]).annotate({
-  message: "expected one of text, image, pdf"
+export const InputKind = Schema.Literals(["text", "image", "pdf", "embed"]).annotate({
+  message: "expected one of text, image, pdf, embed"
 })
 export type InputKind = typeof InputKind.Type
-export const inputKinds: ReadonlyArray<InputKind> = ["text", "image", "pdf"]
+export const inputKinds: ReadonlyArray<InputKind> = ["text", "image", "pdf", "embed"]
+
+/**
+ * What a backend (or one of its models) can do, as routing.yaml declares it; each key left out
+ * keeps what the backend's type says (its defaults), or what the server reports for the model.
+ */
+export const CapabilitiesDecl = Schema.Struct({
+  text: optional(Schema.Boolean).annotate({ description: "Text input (false for an image-only model)" }),
+  images: optional(Schema.Boolean).annotate({ description: "Image input" }),
+  tools: optional(Schema.Boolean).annotate({ description: "Tool (function) calling" }),
+  jsonSchema: optional(Schema.Boolean).annotate({ description: "Output constrained to JSON or a JSON Schema (response_format / format)" }),
+  reasoning: optional(Schema.Boolean).annotate({ description: "Reasoning (thinking) that can be turned on and off and is reported apart from the answer" }),
+  embeddings: optional(Schema.Boolean).annotate({ description: "Embeddings" })
+}).annotate({
+  description: "What this backend's models can do; keys left out keep the backend type's defaults (or what the server reports per model)"
+})
 
 export const Timeouts = Schema.Struct({
   connect: optional(millis("Until the server accepts the request")),
@@ -85,7 +100,7 @@ export const ImageLimits = Schema.Struct({
 })
 
 /** Keys every backend entry may have; the rest are the backend type's own options. */
-export const backendCommonKeys = ["type", "url", "apiKey", "enabled", "timeouts", "breaker", "images", "supervise"] as const
+export const backendCommonKeys = ["type", "url", "apiKey", "enabled", "timeouts", "breaker", "images", "capabilities", "supervise"] as const
 
 export const BackendEntry = Schema.StructWithRest(
   Schema.Struct({
@@ -99,6 +114,7 @@ export const BackendEntry = Schema.StructWithRest(
     timeouts: optional(Timeouts),
     breaker: optional(Breaker),
     images: optional(ImageLimits),
+    capabilities: optional(CapabilitiesDecl),
     // How the supervisor runs this backend's server; validated (with locations) by the supervisor.
     supervise: optional(Schema.Unknown).annotateKey({
       description: "How `local-router serve` starts and watches this server: command, args, env, readiness, restart, stop, models"
@@ -109,10 +125,27 @@ export const BackendEntry = Schema.StructWithRest(
 
 const PriorityList = Schema.Array(Name)
 
+/**
+ * A category's model for one backend: its name, or its name with what the model can do
+ * (overriding the backend's) and, for embeddings, the vector space its vectors belong to.
+ */
+export const ModelEntry = Schema.Union([
+  ModelName,
+  Schema.Struct({
+    model: ModelName,
+    space: optional(Name).annotate({
+      description: "Embeddings: the vector space this model's vectors belong to. Embeddings fall back only between models of the same space " +
+        "(the same model name, or the same space), because vectors of another model silently corrupt an index"
+    }),
+    capabilities: optional(CapabilitiesDecl)
+  })
+]).annotate({ description: 'The model, e.g. "phi3.5:3.8b", or { model, space, capabilities }' })
+export type ModelEntry = typeof ModelEntry.Type
+
 export const Category = Schema.Struct({
   description: optional(Schema.String),
   input: InputKind,
-  models: Schema.Record(Name, ModelName).annotate({
+  models: Schema.Record(Name, ModelEntry).annotate({
     description: "Backend name -> the model that backend uses for this category"
   }),
   priority: optional(PriorityList).annotate({
@@ -156,7 +189,8 @@ export const RoutingFile = Schema.Struct({
   priorities: Schema.Struct({
     text: optional(PriorityList),
     image: optional(PriorityList),
-    pdf: optional(PriorityList)
+    pdf: optional(PriorityList),
+    embed: optional(PriorityList)
   }),
   categories: Schema.Record(Name, Category)
 }).annotate({ title: "local-router routing.yaml" })

@@ -11,6 +11,8 @@ export const Attempt = Schema.Struct({
   reason: Schema.optional(Schema.String),
   message: Schema.optional(Schema.String),
   status: Schema.optional(Schema.Number),
+  /** Anything else worth knowing about this candidate (e.g. its server could not say what the model supports, so routing.yaml's declarations were used). */
+  detail: Schema.optional(Schema.String),
   /** True when the failure came after tokens had reached the caller. */
   committed: Schema.optional(Schema.Boolean),
   durationMs: Schema.Number
@@ -22,6 +24,8 @@ export const Trace = Schema.Struct({
   pinned: Schema.optional(Schema.Boolean),
   backend: Schema.optional(Schema.String),
   model: Schema.optional(Schema.String),
+  /** Embeddings: the vector space the vectors belong to (the model's name, or the \`space:\` declared in routing.yaml). */
+  space: Schema.optional(Schema.String),
   attempts: Schema.Array(Attempt),
   configVersion: Schema.Number,
   durationMs: Schema.Number
@@ -33,6 +37,6 @@ export const describe = (trace: Trace): string =>
   trace.attempts
     .map((a) =>
       `${a.backend}${a.model ? ` (${a.model})` : ""} ${a.outcome}${a.reason ? ` ${a.reason}` : ""}` +
-      `${a.outcome === "skipped" ? "" : ` ${Math.round(a.durationMs)}ms`}${a.message ? `: ${a.message}` : ""}`
+      `${a.outcome === "skipped" ? "" : ` ${Math.round(a.durationMs)}ms`}${a.message ? `: ${a.message}` : ""}${a.detail ? ` (${a.detail})` : ""}`
     )
     .join("\n")

@@ -1,28 +1,49 @@
 /**
- * The one OpenAI-compatible chat client: `POST <base>/chat/completions` with `stream: true`,
- * and `GET <base>/models`. mlx_lm.server, mlx_vlm.server, llama.cpp's llama-server, vLLM,
- * LM Studio, OpenAI and OpenRouter all speak it; their backends compose this module and only
- * add what is their own (addresses, headers, probes).
+ * The one OpenAI-compatible client: `POST <base>/chat/completions` with `stream: true`,
+ * `POST <base>/embeddings` and `GET <base>/models`. mlx_lm.server, mlx_vlm.server, llama.cpp's
+ * llama-server, vLLM, LM Studio, OpenAI and OpenRouter all speak it; their backends compose
+ * this module and only add what is their own (addresses, headers, probes, `flavour`).
  *
  * Invariants:
  * - `Start` is emitted when the response headers arrive, before any body is read.
  * - The answer ends with exactly one `Done`: at `data: [DONE]`, or at the end of the body if
  *   a choice already said `finish_reason` (mlx_lm drops `[DONE]` in some configurations).
- *   A body that ends with neither is a `StreamCut`.
+ *   A body that ends with neither is a `StreamCut`, even in the middle of a tool call.
  * - An error after the headers (`data: {"error": …}`, llama-server's `error:` line,
  *   OpenRouter's `finish_reason: "error"`) fails the stream; it never ends it cleanly.
  * - Requests are checked before they are sent: mlx_lm drops the connection without a status
  *   line on an out-of-range parameter (protocols.md §2.3), which would look like a dead server.
  *
- * Reasoning: the answer is the `content` the server streams. A `<think>…</think>` block a
- * model writes into its content is passed through unchanged (it is what the server answered,
- * and only the caller knows whether to show it). Reasoning that a server streams in separate
- * fields (`reasoning`, `reasoning_content`) is not part of the answer and is not emitted.
+ * Agent features (protocols.md Part 2 §B, §C, §D, §F):
+ * - Tool calls stream as `tool_calls` deltas keyed by `index`: the first for a call carries its
+ *   id and name, later ones fragments of the arguments' JSON text (OpenAI, llama-server), or a
+ *   whole call arrives in one delta (mlx_lm, Ollama's /v1). Both become ToolCallStart, its
+ *   ToolCallDeltas, and a ToolCallEnd when the next call starts or the answer finishes. Calls
+ *   are numbered 0, 1, … in the order they began, whatever the server's own index.
+ * - Reasoning streamed in `reasoning` (mlx_lm, vLLM, OpenRouter, Ollama /v1) or
+ *   `reasoning_content` (llama-server, DeepSeek) is a ReasoningDelta, never answer text. A
+ *   `<think>…</think>` block a model writes into its content is passed through unchanged (it is
+ *   what the server answered as content).
+ * - What the request asks beyond text is spelt the way the server reads it (`flavour`): OpenAI
+ *   and OpenRouter take tool_choice objects and their own reasoning fields; local servers read
+ *   tool_choice as a string only, so a named tool is sent as the only tool, `required`.
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Redacted from "effect/Redacted"
-import type { FinishReason, GenerateRequest, Message, Usage } from "../Backend.ts"
+import { randomBytes } from "node:crypto"
+import type {
+  EmbedRequest,
+  EmbedResult,
+  FinishReason,
+  GenerateRequest,
+  Message,
+  Reasoning,
+  ResponseFormat,
+  Tool,
+  ToolChoice,
+  Usage
+} from "../Backend.ts"
 import { GenerateEvent } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
 import * as Events from "../Events.ts"
@@ -45,7 +66,19 @@ export interface Client {
   readonly streamUsage?: boolean
   /** The token limit to send when a request gives none (mlx_lm silently stops at 512). */
   readonly defaultMaxTokens?: number
+  /**
+   * How the server spells tool choice and reasoning. Default `local`.
+   * - `openai`: `tool_choice` strings or `{type:"function",function:{name}}`; `reasoning_effort`.
+   * - `openrouter`: as OpenAI for tools; `reasoning: {effort | enabled}`.
+   * - `local` (mlx_lm, llama-server, vLLM, LM Studio): `tool_choice` as a string only
+   *   (llama-server silently reads an object as `auto`), reasoning switched with
+   *   `chat_template_kwargs.enable_thinking` (the chat template's own switch, which each of them
+   *   passes through) plus `reasoning_effort` for an effort.
+   */
+  readonly flavour?: Flavour
 }
+
+export type Flavour = "openai" | "openrouter" | "local"
 
 /** The chat request body, or why the request cannot be sent. */
 export const body = (client: Client, request: GenerateRequest): Result.Result<Record<string, unknown>, BackendError> => {
@@ -61,12 +94,23 @@ export const body = (client: Client, request: GenerateRequest): Result.Result<Re
     return bad(`maxTokens must be a positive integer (got ${o.maxTokens})`)
   }
   if (o.seed !== undefined && !Number.isInteger(o.seed)) return bad(`seed must be an integer (got ${o.seed})`)
+  const flavour = client.flavour ?? "local"
+  const tools = toolsOf(flavour, request.tools ?? [], request.toolChoice)
+  if (typeof tools === "string") return bad(tools)
   const maxTokens = o.maxTokens ?? client.defaultMaxTokens
   const streamUsage = client.streamUsage ?? true
+  const reasoning = reasoningOf(flavour, request.reasoning)
+  const kwargs = request.extra?.["chat_template_kwargs"]
   return Result.succeed({
     ...request.extra,
     model: request.model,
-    messages: request.messages.map(toWire),
+    messages: request.messages.map((message) => toWire(flavour, message)),
+    ...tools,
+    ...(request.parallelToolCalls === undefined || tools.tools === undefined ? {} : { parallel_tool_calls: request.parallelToolCalls }),
+    ...responseFormatOf(request.responseFormat),
+    ...reasoning.fields,
+    // The template switch merges into kwargs routing.yaml may already pass through `extra`.
+    ...(reasoning.kwargs === undefined ? {} : { chat_template_kwargs: { ...(isRecord(kwargs) ? kwargs : {}), ...reasoning.kwargs } }),
     ...(o.temperature === undefined ? {} : { temperature: o.temperature }),
     ...(o.topP === undefined ? {} : { top_p: o.topP }),
     ...(maxTokens === undefined ? {} : { [client.maxTokensField ?? "max_tokens"]: maxTokens }),
@@ -78,18 +122,114 @@ export const body = (client: Client, request: GenerateRequest): Result.Result<Re
   })
 }
 
-const toWire = (message: Message): Record<string, unknown> => {
-  const images = message.images ?? []
-  if (images.length === 0) return { role: message.role, content: message.content }
+/**
+ * One message on the wire. Text and images keep the caller's order where it gave `parts`; an
+ * assistant turn carries its tool calls (arguments as the JSON text they are), a tool turn the
+ * id of the call it answers.
+ */
+const toWire = (flavour: Flavour, message: Message): Record<string, unknown> => {
+  if (message.role === "tool") {
+    return { role: "tool", ...(message.toolCallId === undefined ? {} : { tool_call_id: message.toolCallId }), content: message.content }
+  }
+  const calls = message.toolCalls ?? []
+  if (message.role === "assistant" && (calls.length > 0 || message.reasoning !== undefined)) {
+    return {
+      role: "assistant",
+      // OpenAI's own tool-only turn has `content: null`; every local server accepts it too.
+      content: message.content.length === 0 && calls.length > 0 ? null : message.content,
+      ...(calls.length === 0
+        ? {}
+        : { tool_calls: calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } })) }),
+      // llama-server and vLLM re-inject it through the template; OpenAI and OpenRouter reject
+      // unknown message keys, and nothing there reads it back.
+      ...(flavour === "local" && message.reasoning !== undefined ? { reasoning_content: message.reasoning } : {})
+    }
+  }
+  const parts = message.parts ?? [
+    ...(message.content.length > 0 ? [{ _tag: "Text" as const, text: message.content }] : []),
+    ...(message.images ?? []).map((image) => ({ _tag: "Image" as const, image }))
+  ]
+  if (!parts.some((part) => part._tag === "Image")) return { role: message.role, content: message.content }
   return {
     role: message.role,
-    content: [
-      ...(message.content.length > 0 ? [{ type: "text", text: message.content }] : []),
-      ...images.map((image) => ({
-        type: "image_url",
-        image_url: { url: `data:${image.mime};base64,${Buffer.from(image.data).toString("base64")}` }
-      }))
-    ]
+    content: parts.map((part) =>
+      part._tag === "Text"
+        ? { type: "text", text: part.text }
+        : { type: "image_url", image_url: { url: `data:${part.image.mime};base64,${Buffer.from(part.image.data).toString("base64")}` } }
+    )
+  }
+}
+
+const toolOf = (tool: Tool) => ({
+  type: "function",
+  function: { name: tool.name, ...(tool.description === undefined ? {} : { description: tool.description }), parameters: tool.parameters }
+})
+
+/**
+ * `tools` and `tool_choice`, or what is wrong with them. A local server reads `tool_choice`
+ * only as a string (protocols.md Part 2 §F.7), so a named tool is sent as the only tool with
+ * `required`, and `none` sends no tools at all (mlx_lm ignores `tool_choice` entirely).
+ */
+const toolsOf = (
+  flavour: Flavour,
+  tools: ReadonlyArray<Tool>,
+  choice: ToolChoice | undefined
+): { readonly tools?: ReadonlyArray<unknown>; readonly tool_choice?: unknown } | string => {
+  if (tools.length === 0) return choice === undefined || choice._tag === "Auto" || choice._tag === "None" ? {} : `tool choice ${choice._tag} needs tools, and the request has none`
+  if (choice?._tag === "Named" && !tools.some((tool) => tool.name === choice.name)) {
+    return `tool choice names "${choice.name}", which is not one of the request's tools (${tools.map((tool) => tool.name).join(", ")})`
+  }
+  if (flavour === "local") {
+    if (choice?._tag === "None") return {}
+    if (choice?._tag === "Named") return { tools: tools.filter((tool) => tool.name === choice.name).map(toolOf), tool_choice: "required" }
+    return { tools: tools.map(toolOf), ...(choice?._tag === "Required" ? { tool_choice: "required" } : {}) }
+  }
+  const wire = choice === undefined
+    ? undefined
+    : choice._tag === "Named"
+    ? { type: "function", function: { name: choice.name } }
+    : choice._tag === "Auto"
+    ? "auto"
+    : choice._tag === "None"
+    ? "none"
+    : "required"
+  return { tools: tools.map(toolOf), ...(wire === undefined ? {} : { tool_choice: wire }) }
+}
+
+/** OpenAI's `response_format`; llama-server reads the same shape (not its README's unwrapped one). */
+const responseFormatOf = (format: ResponseFormat | undefined): Record<string, unknown> => {
+  if (format === undefined || format._tag === "Text") return {}
+  if (format._tag === "Json") return { response_format: { type: "json_object" } }
+  return {
+    response_format: {
+      type: "json_schema",
+      json_schema: { name: format.name, schema: format.schema, ...(format.strict === undefined ? {} : { strict: format.strict }) }
+    }
+  }
+}
+
+/** The request's reasoning as the server spells it: top-level fields, and chat-template switches. */
+const reasoningOf = (
+  flavour: Flavour,
+  reasoning: Reasoning | undefined
+): { readonly fields: Record<string, unknown>; readonly kwargs?: Record<string, unknown> } => {
+  if (reasoning === undefined) return { fields: {} }
+  const effort = reasoning._tag === "On" ? reasoning.effort : undefined
+  switch (flavour) {
+    // OpenAI has no switch for reasoning itself: a reasoning model always reasons (and shows
+    // none of it), another never does; only an effort can be asked for.
+    case "openai":
+      return { fields: effort === undefined ? {} : { reasoning_effort: effort } }
+    case "openrouter":
+      return {
+        fields: { reasoning: reasoning._tag === "Off" ? { enabled: false } : effort === undefined ? { enabled: true } : { effort } }
+      }
+    case "local":
+      return {
+        // llama-server passes any effort to the template; vLLM knows low, medium and high only.
+        fields: effort === undefined ? {} : { reasoning_effort: effort === "minimal" ? "low" : effort },
+        kwargs: { enable_thinking: reasoning._tag === "On" }
+      }
   }
 }
 
@@ -104,6 +244,7 @@ export const generate = (client: Client, request: GenerateRequest, options?: Htt
   if (Result.isFailure(payload)) return Events.fail(payload.failure)
   const call = chatCall(client, request, payload.success)
   const source = sourceOf(call)
+  const read: ReadOptions = { oneToolCall: request.parallelToolCalls === false }
   return HttpCall.events(call, (reply): HttpCall.Reader<GenerateEvent> => {
     const events = [GenerateEvent.Start({ model: request.model })]
     // A server that ignores `stream: true` answers with one JSON completion.
@@ -116,12 +257,12 @@ export const generate = (client: Client, request: GenerateRequest, options?: Htt
             parts.push(bytes)
             return { events: [] }
           }
-          const whole = completionText(source, Buffer.concat(parts).toString("utf8"))
+          const whole = completionText(source, Buffer.concat(parts).toString("utf8"), read)
           return whole instanceof BackendError ? { events: [], failure: whole } : { events: whole, done: true }
         }
       }
     }
-    return Sse.reader(source, events, protocol(source))
+    return Sse.reader(source, events, protocol(source, read))
   }, options)
 }
 
@@ -135,14 +276,23 @@ const chatCall = (client: Client, request: GenerateRequest, payload: Record<stri
 })
 
 /** A whole completion's text -> its events, or what is wrong with it. */
-const completionText = (source: Sse.Source, text: string): ReadonlyArray<GenerateEvent> | BackendError => {
+const completionText = (source: Speaker, text: string, options: ReadOptions): ReadonlyArray<GenerateEvent> | BackendError => {
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch {
     return malformed(source, "a JSON body that is not JSON")
   }
-  return completionEvents(source, json)
+  return completionEvents(source, json, options)
+}
+
+/** How the answer is read, beyond its wire. */
+export interface ReadOptions {
+  /**
+   * Keep only the first tool call: the request asked for one at most (`parallelToolCalls:
+   * false`), and mlx_lm and Ollama have no switch for it (protocols.md Part 2 §F.8).
+   */
+  readonly oneToolCall?: boolean
 }
 
 /**
@@ -150,14 +300,19 @@ const completionText = (source: Sse.Source, text: string): ReadonlyArray<Generat
  * Start) pushed onto `out`; a failure the server reported is returned, `"done"` at [DONE];
  * `end` says how a body that ended without it ends. Exported for recorded fixtures in tests.
  */
-export const protocol = (source: Sse.Source): Sse.Protocol<GenerateEvent> => {
+export const protocol = (source: Sse.Source, options: ReadOptions = {}): Sse.Protocol<GenerateEvent> => {
   let finish: FinishReason | undefined
+  const calls = toolCalls(source, options)
+  const done = (out: Array<GenerateEvent>) => {
+    calls.end(out)
+    out.push(GenerateEvent.Done({ finishReason: calls.finish(finish ?? "stop") }))
+  }
   return {
     event: (event, out) => {
       if (event.event === "error") return inStreamError(source, parseOr(event.data, event.data))
       const data = event.data.trim()
       if (data === "[DONE]") {
-        out.push(GenerateEvent.Done({ finishReason: finish ?? "stop" }))
+        done(out)
         return "done"
       }
       if (data === "") return undefined
@@ -167,8 +322,16 @@ export const protocol = (source: Sse.Source): Sse.Protocol<GenerateEvent> => {
       for (const choice of arrayOf(chunk["choices"])) {
         if (!isRecord(choice)) continue
         const delta = choice["delta"]
-        const text = isRecord(delta) ? delta["content"] : undefined
-        if (typeof text === "string" && text.length > 0) out.push(GenerateEvent.TextDelta({ text }))
+        if (isRecord(delta)) {
+          const reasoning = reasoningText(delta)
+          if (reasoning !== undefined) out.push(GenerateEvent.ReasoningDelta({ text: reasoning }))
+          const text = delta["content"]
+          if (typeof text === "string" && text.length > 0) out.push(GenerateEvent.TextDelta({ text }))
+          for (const call of arrayOf(delta["tool_calls"])) {
+            const failed = calls.delta(call, out)
+            if (failed !== undefined) return failed
+          }
+        }
         const reason = choice["finish_reason"]
         if (reason === "error") return inStreamError(source, chunk)
         if (typeof reason === "string") finish = finishReasonOf(reason)
@@ -178,33 +341,113 @@ export const protocol = (source: Sse.Source): Sse.Protocol<GenerateEvent> => {
       return undefined
     },
     /** The body ended before [DONE]: a Done when a choice gave its finish reason, else a cut. */
-    end: () =>
-      finish !== undefined
-        ? [GenerateEvent.Done({ finishReason: finish })]
-        : new BackendError({
+    end: () => {
+      if (finish === undefined) {
+        return new BackendError({
           reason: "StreamCut",
           backend: source.backend,
           ...(source.model === undefined ? {} : { model: source.model }),
-          message: `${source.backend} ended the answer without [DONE] or a finish reason`
+          message: `${source.backend} ended the answer without [DONE] or a finish reason${calls.open() ? ", in the middle of a tool call" : ""}`
         })
+      }
+      const out: Array<GenerateEvent> = []
+      done(out)
+      return out
+    }
   }
 }
 
-const completionEvents = (source: Sse.Source, json: unknown): ReadonlyArray<GenerateEvent> | BackendError => {
+/**
+ * The reasoning text of a delta or message: `reasoning` (mlx_lm, vLLM, OpenRouter, Ollama /v1)
+ * or `reasoning_content` (llama-server, DeepSeek). vLLM sent both, with the same text, while it
+ * moved from one to the other, so only one is read.
+ */
+const reasoningText = (delta: Record<string, unknown>): string | undefined => {
+  const reasoning = delta["reasoning"]
+  if (typeof reasoning === "string") return reasoning.length > 0 ? reasoning : undefined
+  const content = delta["reasoning_content"]
+  return typeof content === "string" && content.length > 0 ? content : undefined
+}
+
+/** A tool call's id when the server sent none: `call_` and 24 random letters and digits. */
+export const makeToolCallId = (): string => `call_${randomBytes(12).toString("hex")}`
+
+/**
+ * The tool calls of one answer, as they stream: the server's `index` (or, where a server sends
+ * none, its id, or the position of a named call) is mapped to ours, 0, 1, … in the order the
+ * calls began; a call is ended when the next one starts (servers send them one after another)
+ * or when the answer finishes.
+ */
+const toolCalls = (source: Speaker, options: ReadOptions) => {
+  const byKey = new Map<unknown, number>()
+  let count = 0
+  /** Our index of the call taking fragments now, if one is open. */
+  let current: number | undefined
+  const shown = (index: number) => !(options.oneToolCall === true && index > 0)
+  const close = (out: Array<GenerateEvent>) => {
+    if (current !== undefined && shown(current)) out.push(GenerateEvent.ToolCallEnd({ index: current }))
+    current = undefined
+  }
+  return {
+    /** One entry of `tool_calls`; a failure when it cannot be read. */
+    delta: (call: unknown, out: Array<GenerateEvent>): BackendError | undefined => {
+      if (!isRecord(call)) return malformed(source, `a tool call that is not an object: ${truncate(JSON.stringify(call))}`)
+      const fn = isRecord(call["function"]) ? call["function"] : {}
+      const name = typeof fn["name"] === "string" && fn["name"].length > 0 ? fn["name"] : undefined
+      const id = typeof call["id"] === "string" && call["id"].length > 0 ? call["id"] : undefined
+      const key = typeof call["index"] === "number" ? call["index"] : id !== undefined ? `id:${id}` : name !== undefined ? Symbol(name) : undefined
+      const argumentsText = fn["arguments"]
+      // A server may send the arguments as an object (not OpenAI's string): its JSON is the same call.
+      const fragment = typeof argumentsText === "string" ? argumentsText : isRecord(argumentsText) ? JSON.stringify(argumentsText) : ""
+      let index = key === undefined ? current : byKey.get(key)
+      if (index === undefined) {
+        if (key === undefined) return malformed(source, "tool-call arguments before any tool call began")
+        if (name === undefined) return malformed(source, `a tool call without a name: ${truncate(JSON.stringify(call))}`)
+        close(out)
+        index = count++
+        byKey.set(key, index)
+        current = index
+        if (shown(index)) out.push(GenerateEvent.ToolCallStart({ index, id: id ?? makeToolCallId(), name }))
+      } else if (index !== current) {
+        return malformed(source, `arguments for tool call ${index} after it ended (another call had begun)`)
+      }
+      if (fragment.length > 0 && shown(index)) out.push(GenerateEvent.ToolCallDelta({ index, arguments: fragment }))
+      return undefined
+    },
+    end: close,
+    open: () => current !== undefined,
+    /**
+     * A turn that made tool calls finished in them, whatever the server calls it: Ollama's /v1
+     * says `stop`, old mlx_lm `tool_call`. Only a cut (`length`) says more.
+     */
+    finish: (reason: FinishReason): FinishReason => (count > 0 && reason === "stop" ? "tool_calls" : reason)
+  }
+}
+
+const completionEvents = (source: Speaker, json: unknown, options: ReadOptions = {}): ReadonlyArray<GenerateEvent> | BackendError => {
   if (!isRecord(json)) return malformed(source, "a completion that is not a JSON object")
   if (json["error"] !== undefined && json["error"] !== null) return inStreamError(source, json)
   const choice = arrayOf(json["choices"])[0]
   if (!isRecord(choice)) return malformed(source, "a completion without choices")
   if (choice["finish_reason"] === "error") return inStreamError(source, json)
-  const message = choice["message"]
-  const text = isRecord(message) && typeof message["content"] === "string" ? message["content"] : ""
+  const message = isRecord(choice["message"]) ? choice["message"] : {}
+  const out: Array<GenerateEvent> = []
+  const reasoning = reasoningText(message)
+  if (reasoning !== undefined) out.push(GenerateEvent.ReasoningDelta({ text: reasoning }))
+  const text = typeof message["content"] === "string" ? message["content"] : ""
+  if (text.length > 0) out.push(GenerateEvent.TextDelta({ text }))
+  // A whole message's calls carry no index (protocols.md Part 2 §F.3): each is its own call.
+  const calls = toolCalls(source, options)
+  for (const call of arrayOf(message["tool_calls"])) {
+    const failed = calls.delta(isRecord(call) ? { ...call, index: undefined, id: call["id"] ?? makeToolCallId() } : call, out)
+    if (failed !== undefined) return failed
+  }
+  calls.end(out)
   const usage = usageOf(json["usage"])
+  if (usage) out.push(GenerateEvent.Usage({ usage }))
   const reason = choice["finish_reason"]
-  return [
-    ...(text.length > 0 ? [GenerateEvent.TextDelta({ text })] : []),
-    ...(usage ? [GenerateEvent.Usage({ usage })] : []),
-    GenerateEvent.Done({ finishReason: typeof reason === "string" ? finishReasonOf(reason) : "stop" })
-  ]
+  out.push(GenerateEvent.Done({ finishReason: calls.finish(typeof reason === "string" ? finishReasonOf(reason) : "stop") }))
+  return out
 }
 
 /** The model ids a server lists at `<base>/models`. */
@@ -224,8 +467,15 @@ export const parseModels = (json: unknown): ReadonlyArray<string> | undefined =>
   return json["data"].flatMap((m) => (isRecord(m) && typeof m["id"] === "string" ? [m["id"]] : []))
 }
 
+/** mlx_lm before 2026-01 said `tool_call`; `function_call` is OpenAI's deprecated spelling. */
 export const finishReasonOf = (reason: string): FinishReason =>
-  reason === "stop" ? "stop" : reason === "length" ? "length" : "other"
+  reason === "stop"
+    ? "stop"
+    : reason === "length"
+    ? "length"
+    : reason === "tool_calls" || reason === "tool_call" || reason === "function_call"
+    ? "tool_calls"
+    : "other"
 
 const usageOf = (u: unknown): Usage | undefined => {
   if (!isRecord(u)) return undefined
