@@ -4,7 +4,8 @@
  * - A loopback bind is reachable only from this machine, so it may run without a token. Any
  *   other bind exposes local models (and the cloud keys behind them) to the network, so it
  *   refuses to start without one.
- * - With a token, every request carries `Authorization: Bearer <token>`. Both sides are
+ * - With a token, every request carries `Authorization: Bearer <token>` (or `x-api-key: <token>`,
+ *   as Anthropic's clients send it). Both sides are
  *   hashed before comparing so the comparison takes the same time whatever the length or
  *   the first differing byte.
  * - Without a token (loopback), a browser page on another site could still reach us through
@@ -24,9 +25,12 @@ export const isLoopback = (host: string): boolean => {
 }
 
 
-/** Checks an `Authorization` header against the configured token. */
+/** Checks a request's token against the configured one. */
 export interface Gate {
+  /** An `Authorization: Bearer <token>` header. */
   readonly allows: (authorization: string | undefined) => boolean
+  /** An `x-api-key: <token>` header, as Anthropic's clients send their key (Claude Code with ANTHROPIC_API_KEY). */
+  readonly allowsKey: (key: string | undefined) => boolean
 }
 
 export const bearer = (token: Redacted.Redacted<string>): Gate => {
@@ -38,7 +42,8 @@ export const bearer = (token: Redacted.Redacted<string>): Gate => {
     allows: (authorization) => {
       if (authorization === undefined || !authorization.startsWith("Bearer ")) return false
       return crypto.timingSafeEqual(digest(authorization.slice(7).trim()), expected)
-    }
+    },
+    allowsKey: (key) => key !== undefined && crypto.timingSafeEqual(digest(key.trim()), expected)
   }
 }
 

@@ -28,6 +28,10 @@ import type * as http from "node:http"
 import type * as net from "node:net"
 import * as Access from "./Access.ts"
 import * as Actions from "./Actions.ts"
+import * as AnthropicError from "./anthropic/AnthropicError.ts"
+import * as CountTokens from "./anthropic/CountTokens.ts"
+import * as Messages from "./anthropic/Messages.ts"
+import * as MessagesRequest from "./anthropic/MessagesRequest.ts"
 import * as ApiError from "./ApiError.ts"
 import * as Exchange from "./Exchange.ts"
 import { GatewayError } from "./GatewayError.ts"
@@ -150,11 +154,17 @@ const nativeError = (error: ApiError.ApiError, headers?: Record<string, string>)
   })
 
 const renderError = (dialect: Routes.Dialect) =>
-  dialect === "openai" ? OpenAiError.response : dialect === "ollama" ? OllamaError.response : nativeError
+  dialect === "openai"
+    ? OpenAiError.response
+    : dialect === "ollama"
+    ? OllamaError.response
+    : dialect === "anthropic"
+    ? AnthropicError.response
+    : nativeError
 
 const json = (body: string) => HttpServerResponse.text(body, { contentType: "application/json; charset=utf-8" })
 
-const exposed = "x-local-router-backend, x-local-router-model, x-local-router-attempts, server-timing"
+const exposed = "x-local-router-backend, x-local-router-model, x-local-router-attempts, server-timing, request-id, x-local-router-estimate"
 
 /** Bind, then serve until the scope closes. */
 export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Scope.Scope> =>
@@ -215,7 +225,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const known = Effect.map(routing.snapshot, (snapshot) => Catalog.entries(snapshot).map((e) => e.id))
 
     const routed = (
-      dialect: "openai" | "ollama",
+      dialect: Exclude<Routes.Dialect, "native">,
       endpoint: string,
       request: Incoming,
       started: number,
@@ -237,7 +247,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
 
     const exchange = (
       request: Incoming,
-      dialect: "openai" | "ollama",
+      dialect: Exclude<Routes.Dialect, "native">,
       endpoint: string,
       started: number,
       model: string
@@ -279,6 +289,26 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
             ? Exchange.stream(context, decoded.request, "application/x-ndjson", () => Generation.encoder(kind, decoded.model))
             : Exchange.run(context, decoded.request, Generation.render(kind, decoded.model))
         }))
+
+    const messages = (request: Incoming, started: number) =>
+      routed("anthropic", "anthropic_messages", request, started, (body, snapshot) =>
+        Effect.flatMap(Effect.fromResult(MessagesRequest.decode(body, snapshot)), (decoded) => {
+          const context = exchange(request, "anthropic", "anthropic_messages", started, decoded.model)
+          return decoded.stream
+            ? Exchange.stream(context, decoded.request, "text/event-stream; charset=utf-8", (routedTo) => Messages.encoder(decoded.model, routedTo))
+            : Exchange.run(context, decoded.request, Messages.render(decoded.model))
+        }))
+
+    const countTokens = (request: Incoming, started: number) =>
+      routed("anthropic", "anthropic_count_tokens", request, started, (body, snapshot) =>
+        Effect.flatMap(known, (names) =>
+          Effect.map(Effect.fromResult(CountTokens.count(body, snapshot, names)), (counted) => {
+            metrics.request("anthropic_count_tokens", 200, (performance.now() - started) / 1000, (performance.now() - started) / 1000)
+            return HttpServerResponse.text(counted, {
+              contentType: "application/json; charset=utf-8",
+              headers: { [CountTokens.estimateHeader]: CountTokens.method }
+            })
+          })))
 
     const visionRoute = (
       kind: "image" | "pdf",
@@ -332,6 +362,8 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
 
     const table = Routes.make<Handler>([
       { method: "POST", path: "/v1/chat/completions", dialect: "openai", body: "json", handle: chatCompletions },
+      { method: "POST", path: "/v1/messages", dialect: "anthropic", body: "json", handle: messages },
+      { method: "POST", path: "/v1/messages/count_tokens", dialect: "anthropic", body: "json", handle: countTokens },
       { method: "GET", path: "/v1/models", dialect: "openai", body: "none", handle: fromSnapshot((snapshot) => Models.list(snapshot, created)) },
       { method: "GET", path: "/v1/models/{id}", dialect: "openai", body: "none", handle: (_request, _started, id = "") => model(id) },
       { method: "POST", path: "/v1/vision/describe", dialect: "openai", body: "upload", handle: (request, started) => visionRoute("image", request, started) },
@@ -396,9 +428,9 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
         })
       }
       if (gate && !open) {
-        return gate.allows(request.headers.authorization) ? undefined : new ApiError.ApiError({
+        return gate.allows(request.headers.authorization) || gate.allowsKey(request.headers["x-api-key"]) ? undefined : new ApiError.ApiError({
           reason: "Unauthorized",
-          message: "missing or wrong token: send Authorization: Bearer <token>"
+          message: "missing or wrong token: send Authorization: Bearer <token> (or x-api-key: <token>)"
         })
       }
       return !gate && loopback && !Access.isLocalHostHeader(request.headers.host)

@@ -9,7 +9,7 @@
  */
 
 /** The error and body shapes a route speaks. */
-export type Dialect = "openai" | "ollama" | "native"
+export type Dialect = "openai" | "ollama" | "anthropic" | "native"
 
 /**
  * What a route reads: `json` takes only a JSON body (a form post or text/plain cannot pass as
@@ -36,8 +36,9 @@ export type Match<H> =
   | { readonly _tag: "NotFound"; readonly dialect: Dialect }
   | { readonly _tag: "BadPath"; readonly dialect: Dialect; readonly message: string }
 
-/** Unknown paths answer like the API their prefix belongs to: OpenAI under /v1/, else Ollama's router. */
-export const dialectOf = (path: string): Dialect => (path.startsWith("/v1/") ? "openai" : "ollama")
+/** Unknown paths answer like the API their prefix belongs to: Anthropic under /v1/messages, OpenAI under /v1/, else Ollama's router. */
+export const dialectOf = (path: string): Dialect =>
+  path.startsWith("/v1/messages/") ? "anthropic" : path.startsWith("/v1/") ? "openai" : "ollama"
 
 const allowOf = <H>(routes: ReadonlyArray<Route<H>>): string =>
   [...new Set(routes.flatMap((r) => (r.method === "GET" ? ["GET", "HEAD"] : [r.method])))].concat("OPTIONS").join(", ")
