@@ -334,7 +334,10 @@ export const protocol = (source: Sse.Source, options: ReadOptions = {}): Sse.Pro
         }
         const reason = choice["finish_reason"]
         if (reason === "error") return inStreamError(source, chunk)
-        if (typeof reason === "string") finish = finishReasonOf(reason)
+        if (typeof reason === "string") {
+          finish = finishReasonOf(reason)
+          calls.end(out)
+        }
       }
       const usage = usageOf(chunk["usage"])
       if (usage) out.push(GenerateEvent.Usage({ usage }))
@@ -448,6 +451,77 @@ const completionEvents = (source: Speaker, json: unknown, options: ReadOptions =
   const reason = choice["finish_reason"]
   out.push(GenerateEvent.Done({ finishReason: calls.finish(typeof reason === "string" ? finishReasonOf(reason) : "stop") }))
   return out
+}
+
+/**
+ * `POST <base>/embeddings`: one vector per input, in input order. Floats are asked for
+ * (`encoding_format: "float"`); a server that answers base64 anyway (little-endian float32, as
+ * OpenAI, Ollama and llama-server encode it) is read too. `dimensions` is sent only when asked:
+ * llama-server ignores it, so the length of what comes back is checked, not assumed.
+ */
+export const embed = (client: Client, request: EmbedRequest): Effect.Effect<EmbedResult, BackendError> => {
+  const where = { backend: client.backend, model: request.model }
+  if (request.input.length === 0) {
+    return Effect.fail(new BackendError({ reason: "BadRequest", ...where, message: `${client.backend}: the embedding request has no input` }))
+  }
+  if (request.dimensions !== undefined && !(Number.isInteger(request.dimensions) && request.dimensions > 0)) {
+    return Effect.fail(
+      new BackendError({ reason: "BadRequest", ...where, message: `${client.backend}: dimensions must be a positive integer (got ${request.dimensions})` })
+    )
+  }
+  const call: HttpCall.Call = {
+    ...where,
+    method: "POST",
+    url: `${client.baseUrl}/embeddings`,
+    ...(client.headers ? { headers: client.headers } : {}),
+    body: {
+      ...request.extra,
+      model: request.model,
+      input: [...request.input],
+      encoding_format: "float",
+      ...(request.dimensions === undefined ? {} : { dimensions: request.dimensions })
+    }
+  }
+  const source = sourceOf(call)
+  return Effect.flatMap(HttpCall.json(call), (json) => {
+    const result = embeddingsOf(source, json, request)
+    return result instanceof BackendError ? Effect.fail(result) : Effect.succeed(result)
+  })
+}
+
+/** An embeddings response -> its vectors in input order, or what is wrong with it. */
+export const embeddingsOf = (source: Speaker, json: unknown, request: EmbedRequest): EmbedResult | BackendError => {
+  if (!isRecord(json)) return malformed(source, "an embeddings answer that is not a JSON object")
+  if (json["error"] !== undefined && json["error"] !== null) return inStreamError(source, json)
+  const data = json["data"]
+  if (!Array.isArray(data)) return malformed(source, `an embeddings answer without "data": ${truncate(JSON.stringify(json))}`)
+  const vectors: Array<ReadonlyArray<number> | undefined> = Array.from({ length: request.input.length }, () => undefined)
+  for (const [position, item] of data.entries()) {
+    if (!isRecord(item)) return malformed(source, `embedding ${position} that is not an object`)
+    const index = typeof item["index"] === "number" ? item["index"] : position
+    if (!Number.isInteger(index) || index < 0 || index >= vectors.length) {
+      return malformed(source, `an embedding for input ${index}, but ${vectors.length} input(s) were sent`)
+    }
+    const vector = vectorOf(item["embedding"])
+    if (vector === undefined) return malformed(source, `embedding ${index} that is neither a list of numbers nor base64`)
+    vectors[index] = vector
+  }
+  const missing = vectors.findIndex((vector) => vector === undefined)
+  if (missing >= 0) return malformed(source, `no embedding for input ${missing} (${data.length} for ${vectors.length} input(s))`)
+  const usage = usageOf(json["usage"])
+  return {
+    model: typeof json["model"] === "string" && json["model"].length > 0 ? json["model"] : request.model,
+    vectors: vectors as ReadonlyArray<ReadonlyArray<number>>,
+    ...(usage === undefined ? {} : { usage })
+  }
+}
+
+const vectorOf = (value: unknown): ReadonlyArray<number> | undefined => {
+  if (Array.isArray(value)) return value.every((x) => typeof x === "number" && Number.isFinite(x)) ? (value as ReadonlyArray<number>) : undefined
+  if (typeof value !== "string") return undefined
+  const bytes = Buffer.from(value, "base64")
+  if (bytes.length % 4 !== 0) return undefined
+  return Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4))
 }
 
 /** The model ids a server lists at `<base>/models`. */
