@@ -34,12 +34,17 @@ const interrupt = async (reply: Reply, plan: Plan, index: number): Promise<Outco
   return undefined
 }
 
-export const run = async (
+/**
+ * A "token" is whatever one write carries: a word, a thinking word, a tool-call argument
+ * fragment, a whole tool call (Ollama, mlx). Faults count them all alike, so a cut or hang lands
+ * mid-tool-call exactly as it lands mid-text.
+ */
+export const run = async <T>(
   reply: Reply,
-  tokens: ReadonlyArray<string>,
+  tokens: ReadonlyArray<T>,
   plan: Plan,
   baseTokenMs: number,
-  emit: (token: string, index: number) => void
+  emit: (token: T, index: number) => void
 ): Promise<Result> => {
   const delay = plan.slowTokensMs > 0 ? plan.slowTokensMs : baseTokenMs
   for (let i = 0; i < tokens.length; i++) {
@@ -47,7 +52,7 @@ export const run = async (
     if (stop !== undefined) return { outcome: stop, emitted: i }
     if (delay > 0) await sleep(delay)
     if (reply.closed) return { outcome: "gone", emitted: i }
-    emit(tokens[i] ?? "", i)
+    emit(tokens[i] as T, i)
   }
   const stop = await interrupt(reply, plan, tokens.length)
   return { outcome: stop ?? "complete", emitted: tokens.length }

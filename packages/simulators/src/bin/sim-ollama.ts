@@ -4,7 +4,7 @@ import * as Cli from "../Cli.ts"
 import * as Launch from "../Launch.ts"
 import * as Decode from "../ollama/Decode.ts"
 import * as Ollama from "../ollama/Ollama.ts"
-import { Store } from "../ollama/Store.ts"
+import { parseCapabilities, Store } from "../ollama/Store.ts"
 
 await Launch.run("ollama", "a fake `ollama serve` (native /api and OpenAI-compatible /v1)", Ollama.flags, (p) => {
   const registry = String(p.values["registry"])
@@ -14,7 +14,8 @@ await Launch.run("ollama", "a fake `ollama serve` (native /api and OpenAI-compat
     registry: registry.trim() === "*" ? "any" : Cli.list(registry),
     loadMs: Cli.number("load-ms", p.values["load-ms"]),
     maxLoaded: Math.max(1, Cli.number("max-loaded", p.values["max-loaded"])),
-    keepAliveMs: Decode.keepAliveEnv(typeof keepAlive === "string" ? keepAlive : process.env["OLLAMA_KEEP_ALIVE"])
+    keepAliveMs: Decode.keepAliveEnv(typeof keepAlive === "string" ? keepAlive : process.env["OLLAMA_KEEP_ALIVE"]),
+    capabilities: parseCapabilities(typeof p.values["capabilities"] === "string" ? p.values["capabilities"] : "")
   })
   const loopback = p.host === "localhost" || (isIP(p.host) !== 0 && /^(127\.|::1$)/.test(p.host))
   return {

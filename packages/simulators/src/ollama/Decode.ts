@@ -79,3 +79,45 @@ export const validName = (name: string): boolean => {
   const model = segments[segments.length - 1] ?? ""
   return part.test(model) && (tag === undefined || part.test(tag))
 }
+
+/** `think` as api.ThinkValue unmarshals it: a boolean or one of the levels, else a 400 text. */
+export const think = (value: unknown): { think: boolean | string | undefined } | { error: string } => {
+  if (value === undefined || value === null) return { think: undefined }
+  if (typeof value === "boolean") return { think: value }
+  if (typeof value === "string") {
+    return ["high", "medium", "low", "max"].includes(value)
+      ? { think: value }
+      : { error: `invalid think value: ${JSON.stringify(value)} (must be "high", "medium", "low", "max", true, or false)` }
+  }
+  return { error: 'think must be a boolean or string ("high", "medium", "low", "max", true, or false)' }
+}
+
+/**
+ * `format`: "json", a JSON Schema object, or nothing (null and "" count as unset). Anything
+ * else is the runner's `invalid format: %q` (Go quotes the raw JSON bytes).
+ */
+export const format = (value: unknown): { format: { kind: "json" } | { kind: "schema"; schema: unknown } | undefined } | { error: string } => {
+  if (value === undefined || value === null || value === "") return { format: undefined }
+  if (value === "json") return { format: { kind: "json" } }
+  if (typeof value === "object" && !Array.isArray(value)) return { format: { kind: "schema", schema: value } }
+  return { error: `invalid format: ${JSON.stringify(JSON.stringify(value))}; expected "json" or a valid JSON Schema object` }
+}
+
+/**
+ * History tool calls must carry `arguments` as a JSON object (api.ToolCallFunctionArguments);
+ * a string (the OpenAI spelling) fails the request body's decoding.
+ */
+export const toolCallArgumentsError = (messages: unknown): string | undefined => {
+  if (!Array.isArray(messages)) return undefined
+  for (const m of messages) {
+    const calls = (m as { tool_calls?: unknown } | null)?.tool_calls
+    if (!Array.isArray(calls)) continue
+    for (const c of calls) {
+      const args = (c as { function?: { arguments?: unknown } } | null)?.function?.arguments
+      if (args !== undefined && args !== null && (typeof args !== "object" || Array.isArray(args))) {
+        return `json: cannot unmarshal ${Array.isArray(args) ? "array" : typeof args} into Go struct field ToolCallFunction.messages.tool_calls.function.arguments of type api.ToolCallFunctionArguments`
+      }
+    }
+  }
+  return undefined
+}

@@ -15,7 +15,9 @@ const entry = (c: Card) => ({
   modified_at: c.modifiedAt.toISOString(),
   size: c.size,
   digest: c.digest,
-  details: details(c)
+  details: details(c),
+  // ListModelResponse.Capabilities (omitempty) in current servers.
+  ...(c.capabilities.length > 0 ? { capabilities: c.capabilities } : {})
 })
 
 export const tags = (store: Store, ex: Exchange): void => Send.json(ex.reply, 200, { models: store.list().map(entry) })
@@ -72,15 +74,38 @@ export const remove = (store: Store, ex: Exchange): void => {
   ex.reply.end()
 }
 
-/** A unit vector derived from the text, so equal inputs embed equally. */
-const vector = (text: string, dims: number): ReadonlyArray<number> => {
+/** The server's own (runner) vector: a pure function of model and text, so two models never share a space. */
+export const rawVector = (model: string, text: string, dims: number): ReadonlyArray<number> => {
   const raw: Array<number> = []
   for (let i = 0; raw.length < dims; i++) {
-    const h = createHash("sha256").update(`${i}:${text}`).digest()
-    for (let j = 0; j + 1 < h.length && raw.length < dims; j += 2) raw.push(((h.readUInt16BE(j) / 65535) * 2 - 1))
+    const h = createHash("sha256").update(`${model}\u0000${i}\u0000${text}`).digest()
+    for (let j = 0; j + 1 < h.length && raw.length < dims; j += 2) raw.push((h.readUInt16BE(j) / 65535) * 2 - 1)
   }
-  const norm = Math.sqrt(raw.reduce((s, x) => s + x * x, 0)) || 1
-  return raw.map((x) => Number((x / norm).toFixed(6)))
+  return raw
+}
+
+/** routes.go `normalize`: L2 to unit length. */
+export const normalize = (v: ReadonlyArray<number>): ReadonlyArray<number> => {
+  const norm = Math.max(Math.sqrt(v.reduce((s, x) => s + x * x, 0)), 1e-12)
+  return v.map((x) => x / norm)
+}
+
+/** EmbedHandler: normalised, then cut to `dimensions` and normalised again. */
+export const embedding = (c: Card, text: string, dimensions: number | undefined): ReadonlyArray<number> => {
+  const full = normalize(rawVector(c.name, text, c.embedDims ?? 768))
+  const cut = dimensions !== undefined && dimensions > 0 && dimensions < full.length ? normalize(full.slice(0, dimensions)) : full
+  // float32 on the wire
+  return cut.map((x) => Math.fround(x))
+}
+
+/** A model loaded without `--embedding`: the embedded llama-server's 501, passed through. */
+export const notAnEmbedder = "This server does not support embeddings. Start it with `--embeddings`"
+
+const inputsOf = (input: unknown): ReadonlyArray<string> | undefined => {
+  if (input === undefined || input === null) return []
+  if (typeof input === "string") return input === "" ? [] : [input]
+  if (Array.isArray(input) && input.every((i) => typeof i === "string")) return input
+  return undefined
 }
 
 export const embed = async (store: Store, ex: Exchange): Promise<void> => {
@@ -88,20 +113,42 @@ export const embed = async (store: Store, ex: Exchange): Promise<void> => {
   if (!decoded.ok) return error(ex, decoded.status, decoded.error)
   const b = decoded.body
   const name = modelOf(b)
+  const inputs = inputsOf(b["input"])
+  if (inputs === undefined) return error(ex, 400, "invalid input type")
   const c = store.find(name)
   if (c === undefined || ex.plan.refusedModel) return error(ex, 404, `model '${name}' not found`)
-  const inputs = typeof b["input"] === "string" ? [b["input"]] : Array.isArray(b["input"]) ? b["input"].map(String) : []
-  const dims = typeof b["dimensions"] === "number" && b["dimensions"] > 0 ? b["dimensions"] : 384
+  const dims = typeof b["dimensions"] === "number" ? b["dimensions"] : undefined
   const started = performance.now()
   const loadMs = await store.load(c)
   if (ex.reply.closed) return
   const keepAlive = Decode.keepAlive(b["keep_alive"])
   store.touch(c, "ms" in keepAlive ? keepAlive.ms : undefined)
+  if (inputs.length === 0) return Send.json(ex.reply, 200, { model: name, embeddings: [] })
+  if (!c.capabilities.includes("embedding")) return error(ex, 501, notAnEmbedder)
   Send.json(ex.reply, 200, {
     model: name,
-    embeddings: inputs.map((t) => vector(t, dims)),
+    embeddings: inputs.map((t) => embedding(c, t, dims)),
     total_duration: Math.max(1, Math.round((performance.now() - started) * 1e6)),
     load_duration: Math.max(1, Math.round(loadMs * 1e6)),
     prompt_eval_count: inputs.reduce((n, t) => n + Math.max(1, t.split(/\s+/).filter(Boolean).length), 0)
   })
+}
+
+/** Legacy `/api/embeddings`: `{model, prompt}` → one raw (not normalised) `embedding`. */
+export const embeddings = async (store: Store, ex: Exchange): Promise<void> => {
+  const decoded = Decode.body(ex)
+  if (!decoded.ok) return error(ex, decoded.status, decoded.error)
+  const b = decoded.body
+  const name = modelOf(b)
+  if (name === "") return error(ex, 400, "model is required")
+  const c = store.find(name)
+  if (c === undefined || ex.plan.refusedModel) return error(ex, 404, `model '${name}' not found`)
+  await store.load(c)
+  if (ex.reply.closed) return
+  const keepAlive = Decode.keepAlive(b["keep_alive"])
+  store.touch(c, "ms" in keepAlive ? keepAlive.ms : undefined)
+  const prompt = typeof b["prompt"] === "string" ? b["prompt"] : ""
+  if (prompt === "") return Send.json(ex.reply, 200, { embedding: [] })
+  if (!c.capabilities.includes("embedding")) return error(ex, 501, notAnEmbedder)
+  Send.json(ex.reply, 200, { embedding: rawVector(c.name, prompt, c.embedDims ?? 768).map((x) => Math.fround(x)) })
 }

@@ -24,7 +24,12 @@ export const flags: ReadonlyArray<Cli.Flag> = [
   { name: "pull-tick-ms", type: "string", default: "60", help: "interval between pull progress lines" },
   { name: "max-loaded", type: "string", default: "3", help: "resident model cap (OLLAMA_MAX_LOADED_MODELS)" },
   { name: "keep-alive", type: "string", help: "default keep-alive, Go duration or seconds (default: $OLLAMA_KEEP_ALIVE or 5m)" },
-  { name: "server-version", type: "string", default: "0.6.8", help: "what /api/version reports" }
+  { name: "server-version", type: "string", default: "0.6.8", help: "what /api/version reports" },
+  {
+    name: "capabilities",
+    type: "string",
+    help: "per-model capabilities, overriding the built-in ones: model=cap+cap,... (completion, tools, vision, embedding, thinking, insert, image, audio)"
+  }
 ]
 
 export interface Config {
@@ -68,11 +73,13 @@ export const make = (config: Config): Definition => {
     "/api/show": { POST: (ex) => Inventory.show(config.store, ex) },
     "/api/delete": { DELETE: (ex) => Inventory.remove(config.store, ex) },
     "/api/embed": { POST: (ex) => Inventory.embed(config.store, ex) },
+    "/api/embeddings": { POST: (ex) => Inventory.embeddings(config.store, ex) },
     "/api/generate": { POST: (ex) => Generate.handle(gen, ex, "generate") },
     "/api/chat": { POST: (ex) => Generate.handle(gen, ex, "chat") },
     "/api/pull": { POST: (ex) => Pull.handle({ store: config.store, pullMs: config.pullMs, tickMs: config.tickMs }, ex) },
     "/v1/chat/completions": { POST: (ex) => OpenAiCompat.chat(gen, ex) },
-    "/v1/models": { GET: (ex) => OpenAiCompat.models(gen, ex) }
+    "/v1/models": { GET: (ex) => OpenAiCompat.models(gen, ex) },
+    "/v1/embeddings": { POST: (ex) => OpenAiCompat.embeddings(gen, ex) }
   }
 
   return {

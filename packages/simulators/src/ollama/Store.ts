@@ -16,6 +16,8 @@ export interface Card {
   readonly parameterSize: string
   readonly quantization: string
   readonly capabilities: ReadonlyArray<string>
+  /** Vector length for models with `embedding`. */
+  readonly embedDims?: number
   readonly modifiedAt: Date
 }
 
@@ -30,26 +32,74 @@ const known: Record<string, Omit<Card, "name" | "digest" | "modifiedAt">> = {
   "moondream:latest": { size: 1738451197, family: "phi2", families: ["phi2", "clip"], parameterSize: "1B", quantization: "Q4_0", capabilities: ["completion", "vision"] },
   "llava:7b": { size: 4733363377, family: "llama", families: ["llama", "clip"], parameterSize: "7B", quantization: "Q4_0", capabilities: ["completion", "vision"] },
   "tinyllama:1.1b-chat": { size: 637700138, family: "llama", families: ["llama"], parameterSize: "1B", quantization: "Q4_0", capabilities: ["completion"] },
-  "all-minilm:latest": { size: 45960996, family: "bert", families: ["bert"], parameterSize: "23M", quantization: "F16", capabilities: ["embedding"] }
+  "all-minilm:latest": { size: 45960996, family: "bert", families: ["bert"], parameterSize: "23M", quantization: "F16", capabilities: ["embedding"], embedDims: 384 },
+  "nomic-embed-text:latest": { size: 274302450, family: "nomic-bert", families: ["nomic-bert"], parameterSize: "137M", quantization: "F16", capabilities: ["embedding"], embedDims: 768 },
+  "mxbai-embed-large:latest": { size: 669615493, family: "bert", families: ["bert"], parameterSize: "334M", quantization: "F16", capabilities: ["embedding"], embedDims: 1024 },
+  "llama3.2:latest": { size: 2019393189, family: "llama", families: ["llama"], parameterSize: "3.2B", quantization: "Q4_K_M", capabilities: ["completion", "tools"] },
+  "llama3.2:3b": { size: 2019393189, family: "llama", families: ["llama"], parameterSize: "3.2B", quantization: "Q4_K_M", capabilities: ["completion", "tools"] },
+  "llama3.2:1b": { size: 1321098329, family: "llama", families: ["llama"], parameterSize: "1.2B", quantization: "Q8_0", capabilities: ["completion", "tools"] },
+  "llama3.1:8b": { size: 4920753328, family: "llama", families: ["llama"], parameterSize: "8.0B", quantization: "Q4_K_M", capabilities: ["completion", "tools"] },
+  "qwen2.5:7b": { size: 4683087332, family: "qwen2", families: ["qwen2"], parameterSize: "7.6B", quantization: "Q4_K_M", capabilities: ["completion", "tools"] },
+  "qwen2.5:0.5b": { size: 397821319, family: "qwen2", families: ["qwen2"], parameterSize: "494.03M", quantization: "Q4_K_M", capabilities: ["completion", "tools"] },
+  "qwen3:8b": { size: 5225388164, family: "qwen3", families: ["qwen3"], parameterSize: "8.2B", quantization: "Q4_K_M", capabilities: ["completion", "tools", "thinking"] },
+  "deepseek-r1:8b": { size: 5225376047, family: "qwen3", families: ["qwen3"], parameterSize: "8.2B", quantization: "Q4_K_M", capabilities: ["completion", "tools", "thinking"] },
+  "gpt-oss:20b": { size: 13780173724, family: "gptoss", families: ["gptoss"], parameterSize: "20.9B", quantization: "MXFP4", capabilities: ["completion", "tools", "thinking"] },
+  "qwen3-vl:8b": { size: 6138290000, family: "qwen3vl", families: ["qwen3vl"], parameterSize: "8.8B", quantization: "Q4_K_M", capabilities: ["completion", "vision", "tools", "thinking"] }
 }
 
 /** Details for a model the table above does not know, guessed from its name. */
 const guess = (name: string): Omit<Card, "name" | "digest" | "modifiedAt"> => {
   const vision = /llava|moondream|vision|-vl/.test(name)
   const embed = /embed|minilm/.test(name)
+  const thinks = /qwen3|deepseek-r1|gpt-oss|magistral/.test(name)
   return {
     size: 100_000_000 + (Number.parseInt(sha256(name).slice(0, 6), 16) % 900_000_000),
     family: "llama",
     families: vision ? ["llama", "clip"] : ["llama"],
     parameterSize: "1B",
     quantization: "Q4_K_M",
-    capabilities: embed ? ["embedding"] : vision ? ["completion", "vision"] : ["completion"]
+    capabilities: embed ? ["embedding"] : [...(vision ? ["completion", "vision"] : ["completion"]), ...(thinks ? ["tools", "thinking"] : [])],
+    ...(embed ? { embedDims: 768 } : {})
   }
 }
 
-export const card = (name: string, modifiedAt = new Date()): Card => {
+export const card = (name: string, modifiedAt = new Date(), capabilities?: ReadonlyArray<string>): Card => {
   const full = normaliseModel(name)
-  return { name: full, digest: sha256(`model:${full}`), modifiedAt, ...(known[full] ?? guess(full)) }
+  const base = known[full] ?? guess(full)
+  return {
+    name: full,
+    digest: sha256(`model:${full}`),
+    modifiedAt,
+    ...base,
+    ...(capabilities !== undefined ? { capabilities } : {}),
+    ...(capabilities?.includes("embedding") === true && base.embedDims === undefined ? { embedDims: 768 } : {})
+  }
+}
+
+/**
+ * The name the server uses in capability errors: `scheduleRunner` prints model.Name, the full
+ * registry path (`registry.ollama.ai/library/phi3.5:3.8b`), not what the request said.
+ */
+export const fullName = (name: string): string => {
+  const n = normaliseModel(name)
+  const parts = n.split("/")
+  if (parts.length >= 3 || (parts.length === 2 && /[.:]/.test(parts[0] ?? ""))) return n
+  return parts.length === 2 ? `registry.ollama.ai/${n}` : `registry.ollama.ai/library/${n}`
+}
+
+/** `--capabilities "a=completion+tools,b=embedding"` → per-model capability lists. */
+export const parseCapabilities = (text: string): ReadonlyMap<string, ReadonlyArray<string>> => {
+  const allowed = ["completion", "tools", "insert", "vision", "embedding", "thinking", "image", "audio"]
+  const out = new Map<string, ReadonlyArray<string>>()
+  for (const entry of text.split(",").map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.lastIndexOf("=")
+    if (eq <= 0) throw new Error(`--capabilities: "${entry}" is not model=capability+capability`)
+    const caps = entry.slice(eq + 1).split("+").map((c) => c.trim()).filter(Boolean)
+    const bad = caps.find((c) => !allowed.includes(c))
+    if (bad !== undefined) throw new Error(`--capabilities: unknown capability "${bad}" for ${entry.slice(0, eq)} (one of ${allowed.join(", ")})`)
+    out.set(normaliseModel(entry.slice(0, eq)), caps)
+  }
+  return out
 }
 
 /** The JSON shape `/api/tags`, `/api/ps` and `/api/show` share. */
@@ -70,6 +120,8 @@ export interface StoreOptions {
   readonly maxLoaded: number
   /** Default keep-alive in ms; negative keeps models forever. */
   readonly keepAliveMs: number
+  /** Per-model capability overrides (`--capabilities`), keyed by normalised name. */
+  readonly capabilities?: ReadonlyMap<string, ReadonlyArray<string>>
 }
 
 export class Store {
@@ -95,7 +147,7 @@ export class Store {
   }
 
   install(name: string, at = new Date()): Card {
-    const c = card(name, at)
+    const c = card(name, at, this.options.capabilities?.get(normaliseModel(name)))
     this.installed.set(c.name, c)
     return c
   }
