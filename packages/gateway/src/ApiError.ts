@@ -18,6 +18,7 @@ export const Reason = Schema.Literals([
   "InvalidRequest", // JSON, but not a request this API accepts
   "Unprocessable", // a well-formed upload that could not be processed (a page failed to render)
   "UnknownModel", // `model` names no category and no backend/model
+  "Unsupported", // no candidate of the model can do what the request needs (tools, a JSON schema, reasoning, embeddings): the message says why each was skipped
   "Rejected", // a backend rejected the caller's own request; no other would accept it
   "Unavailable", // no backend could be tried (all skipped: circuits open, models missing...)
   "AllFailed", // every backend tried failed
@@ -54,6 +55,7 @@ export const status = (reason: Reason): number => {
       return 415
     case "BadJson":
     case "InvalidRequest":
+    case "Unsupported":
     case "Rejected":
       return 400
     case "Unavailable":
@@ -87,6 +89,8 @@ export const fromRouteError = (error: RouteError.RouteError, model: string, know
       return new ApiError({ reason: "InvalidRequest", message: error.message, trace: error.trace, route })
     case "BadRequest":
       return new ApiError({ reason: "Rejected", message: error.message, trace: error.trace, route })
+    case "Unsupported":
+      return new ApiError({ reason: "Unsupported", message: error.message, trace: error.trace, route })
     case "NoCandidates":
       return new ApiError({ reason: "Unavailable", message: error.message, trace: error.trace, route })
     case "AllFailed": {

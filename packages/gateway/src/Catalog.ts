@@ -6,7 +6,8 @@
  * further slashes (`mlx/mlx-community/Qwen2.5-Coder-32B-Instruct-4bit`). Ollama clients append
  * `:latest` to bare names, so `fast:latest` is the category `fast`.
  */
-import type { Router } from "@local-router/core"
+import type { Backend, Router } from "@local-router/core"
+import * as Effect from "effect/Effect"
 
 export interface Entry {
   readonly id: string
@@ -46,3 +47,46 @@ export const resolve = (snapshot: Router.Snapshot, model: string): Target => {
   }
   return { category: model }
 }
+
+/** What a model name can do, as the gateway advertises it. */
+export type Capabilities = Required<Backend.ModelCapabilities>
+
+const none: Capabilities = { text: false, images: false, tools: false, jsonSchema: false, reasoning: false, embeddings: false }
+
+/**
+ * How long the servers' own reports (Ollama's /api/show, which the router asks and remembers)
+ * may take before a listing goes on without them: a model list must not hang on a server
+ * that is down. Those models then count as able to do nothing more than the listing knew.
+ */
+const reportTimeout = "2 seconds"
+
+/**
+ * What a category (or `backend/model`) can do, as the router reads it: for a category, what
+ * any of its candidates can (the router falls back to the one that can); an `embed` category
+ * makes vectors and nothing else. Undefined for a name the catalog does not have.
+ */
+export const capabilities = (router: Router.Router, snapshot: Router.Snapshot, id: string): Effect.Effect<Capabilities | undefined> => {
+  const target = resolve(snapshot, id)
+  const known = target.pin ? snapshot.config.backends[target.pin.backend] !== undefined : snapshot.config.categories[target.category] !== undefined
+  if (!known) return Effect.succeed(undefined)
+  const embedOnly = target.category !== undefined && snapshot.config.categories[target.category]?.input === "embed"
+  return router.capabilities(target).pipe(
+    Effect.timeoutOption(reportTimeout),
+    Effect.map((found): Capabilities => {
+      if (found._tag === "None") return none
+      const { embeddings, images, jsonSchema, reasoning, text, tools } = found.value.any
+      return embedOnly ? { ...none, embeddings } : { text, images, tools, jsonSchema, reasoning, embeddings }
+    }),
+    Effect.orElseSucceed(() => none)
+  )
+}
+
+/** Capabilities of every catalog entry, in catalog order. */
+export const withCapabilities = (
+  router: Router.Router,
+  snapshot: Router.Snapshot
+): Effect.Effect<ReadonlyArray<Entry & { readonly capabilities: Capabilities }>> =>
+  Effect.all(
+    entries(snapshot).map((entry) => Effect.map(capabilities(router, snapshot, entry.id), (caps) => ({ ...entry, capabilities: caps ?? none }))),
+    { concurrency: "unbounded" }
+  )

@@ -78,15 +78,25 @@ const routeFailure = (context: Context, error: Router.RouteError, routerMs: numb
     return response
   })
 
-/** Answer whole; `render` turns the answer into the dialect's JSON body. */
-export const run = (
+/** What an answer read whole says about who made it. */
+interface Made {
+  readonly backend: string
+  readonly model: string
+  readonly trace: Router.Answer["trace"]
+}
+
+/**
+ * Answer whole from any routed effect (a chat answer, embeddings); `render` turns it into the
+ * dialect's JSON body. The headers name the backend and model that made it.
+ */
+export const whole = <A extends Made>(
   context: Context,
-  request: Router.Request,
-  render: (answer: Router.Answer) => string
+  routed: Effect.Effect<A, Router.RouteError>,
+  render: (answer: A) => string
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.suspend(() => {
     const routeStarted = performance.now()
-    return Effect.matchEffect(context.router.run(request), {
+    return Effect.matchEffect(routed, {
       onFailure: (error) => routeFailure(context, error, performance.now() - routeStarted),
       onSuccess: (answer) =>
         Effect.sync(() => {
@@ -108,6 +118,13 @@ export const run = (
         })
     })
   })
+
+/** Answer a chat request whole; `render` turns the answer into the dialect's JSON body. */
+export const run = (
+  context: Context,
+  request: Router.Request,
+  render: (answer: Router.Answer) => string
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => whole(context, context.router.run(request), render)
 
 /**
  * Answer as a stream in `contentType`; `encoder` is made once the backend is known.

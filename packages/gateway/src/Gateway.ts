@@ -38,10 +38,12 @@ import { GatewayError } from "./GatewayError.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Catalog from "./Catalog.ts"
 import * as Connections from "./Connections.ts"
+import * as Embed from "./ollama/Embed.ts"
 import * as Generation from "./ollama/Generation.ts"
 import * as OllamaError from "./ollama/OllamaError.ts"
 import * as Tags from "./ollama/Tags.ts"
 import * as ChatCompletions from "./openai/ChatCompletions.ts"
+import * as Embeddings from "./openai/Embeddings.ts"
 import * as Models from "./openai/Models.ts"
 import * as OpenAiError from "./openai/OpenAiError.ts"
 import * as RequestBody from "./RequestBody.ts"
@@ -273,6 +275,33 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
             : Exchange.run(context, decoded.request, ChatCompletions.render(decoded.model))
         }))
 
+    const embeddings = (request: Incoming, started: number) =>
+      routed("openai", "openai_embeddings", request, started, (body, snapshot) =>
+        Effect.flatMap(Effect.fromResult(Embeddings.decode(body, snapshot)), (decoded) => {
+          const context = exchange(request, "openai", "openai_embeddings", started, decoded.model)
+          return Exchange.whole(context, router.embed(decoded.request), Embeddings.render(decoded.model, decoded.base64))
+        }))
+
+    const embed = (kind: Embed.Kind, request: Incoming, started: number) =>
+      routed("ollama", `ollama_${kind}`, request, started, (body, snapshot) =>
+        Effect.flatMap(Effect.fromResult(Embed.decode(kind, body, snapshot)), (decoded) => {
+          if (decoded.empty) return Effect.succeed(json(Embed.empty(kind, decoded.model)))
+          const context = exchange(request, "ollama", `ollama_${kind}`, started, decoded.model)
+          return Exchange.whole(context, router.embed(decoded.request), Embed.render(kind, decoded.model))
+        }))
+
+    /** `/api/show`: what a category or backend/model can do; `name` is what older clients send. */
+    const show = (request: Incoming, started: number) =>
+      routed("ollama", "ollama_show", request, started, (body, snapshot) => {
+        const id = typeof body.model === "string" && body.model !== "" ? body.model : body.name
+        if (typeof id !== "string" || id === "") return Effect.fail(ApiError.invalid("model is required"))
+        return Effect.flatMap(Tags.show(router, snapshot, id, modifiedAt), (answer) =>
+          answer === undefined
+            ? Effect.flatMap(known, (list) =>
+              Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category (${list.join(", ")}) or backend/model`, known: list })))
+            : Effect.succeed(json(answer)))
+      })
+
     const generation = (kind: Generation.Kind, request: Incoming, started: number) =>
       routed("ollama", `ollama_${kind}`, request, started, (body, snapshot) =>
         Effect.flatMap(Effect.fromResult(Generation.decode(kind, body, snapshot)), (decoded) => {
@@ -338,7 +367,8 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
 
     const read = (body: string) => (): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope> =>
       Effect.succeed(json(body))
-    const fromSnapshot = (render: (snapshot: Router.Snapshot) => string) => () => Effect.map(routing.snapshot, (snapshot) => json(render(snapshot)))
+    const fromSnapshot = (render: (snapshot: Router.Snapshot) => Effect.Effect<string>) => () =>
+      Effect.map(Effect.flatMap(routing.snapshot, render), json)
 
     const statusJson = Status.render({ routing, circuits: router.circuits, provider: options.status, gateway: { url, startedAt }, requests: log })
     const page = StatusPage.assets()
@@ -364,8 +394,9 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       { method: "POST", path: "/v1/chat/completions", dialect: "openai", body: "json", handle: chatCompletions },
       { method: "POST", path: "/v1/messages", dialect: "anthropic", body: "json", handle: messages },
       { method: "POST", path: "/v1/messages/count_tokens", dialect: "anthropic", body: "json", handle: countTokens },
-      { method: "GET", path: "/v1/models", dialect: "openai", body: "none", handle: fromSnapshot((snapshot) => Models.list(snapshot, created)) },
+      { method: "GET", path: "/v1/models", dialect: "openai", body: "none", handle: fromSnapshot((snapshot) => Models.list(router, snapshot, created)) },
       { method: "GET", path: "/v1/models/{id}", dialect: "openai", body: "none", handle: (_request, _started, id = "") => model(id) },
+      { method: "POST", path: "/v1/embeddings", dialect: "openai", body: "json", handle: embeddings },
       { method: "POST", path: "/v1/vision/describe", dialect: "openai", body: "upload", handle: (request, started) => visionRoute("image", request, started) },
       { method: "POST", path: "/v1/vision/pdf", dialect: "openai", body: "upload", handle: (request, started) => visionRoute("pdf", request, started) },
       {
@@ -379,11 +410,14 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
           )
       },
       { method: "GET", path: "/api/version", dialect: "ollama", body: "none", handle: read(JSON.stringify({ version: Tags.version })) },
-      { method: "GET", path: "/api/tags", dialect: "ollama", body: "none", handle: fromSnapshot((snapshot) => Tags.tags(snapshot, modifiedAt)) },
+      { method: "GET", path: "/api/tags", dialect: "ollama", body: "none", handle: fromSnapshot((snapshot) => Tags.tags(router, snapshot, modifiedAt)) },
       // Models are loaded by the servers behind the router, not by the gateway; /status says more.
       { method: "GET", path: "/api/ps", dialect: "ollama", body: "none", handle: read(`{"models":[]}`) },
       { method: "POST", path: "/api/chat", dialect: "ollama", body: "json", handle: (request, started) => generation("chat", request, started) },
       { method: "POST", path: "/api/generate", dialect: "ollama", body: "json", handle: (request, started) => generation("generate", request, started) },
+      { method: "POST", path: "/api/embed", dialect: "ollama", body: "json", handle: (request, started) => embed("embed", request, started) },
+      { method: "POST", path: "/api/embeddings", dialect: "ollama", body: "json", handle: (request, started) => embed("embeddings", request, started) },
+      { method: "POST", path: "/api/show", dialect: "ollama", body: "json", handle: show },
       { method: "GET", path: "/health", dialect: "native", body: "none", handle: read(`{"status":"ok"}`) },
       {
         method: "GET", path: "/status", dialect: "native", body: "none",
@@ -399,8 +433,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     ])
 
     function model(id: string) {
-      return Effect.flatMap(routing.snapshot, (snapshot) => {
-        const body = Models.one(snapshot, id, created)
+      return Effect.flatMap(Effect.flatMap(routing.snapshot, (snapshot) => Models.one(router, snapshot, id, created)), (body) => {
         return body === undefined
           ? Effect.flatMap(known, (list) =>
             Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category or backend/model`, known: list })))

@@ -18,6 +18,7 @@ import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
 import type { StreamEncoder } from "../Exchange.ts"
 import * as ImageInput from "../ImageInput.ts"
+import * as AgentFields from "./AgentFields.ts"
 import * as OllamaError from "./OllamaError.ts"
 
 export type Kind = "chat" | "generate"
@@ -62,41 +63,63 @@ const options = (raw: unknown): Result.Result<Backend.Options, ApiError.ApiError
   return Result.succeed(out)
 }
 
-const roles: Record<string, Backend.Message["role"]> = { system: "system", user: "user", assistant: "assistant" }
+const roles: Record<string, Backend.Message["role"]> = { system: "system", user: "user", assistant: "assistant", tool: "tool" }
 
 const messages = (raw: unknown): Result.Result<ReadonlyArray<Backend.Message>, ApiError.ApiError> => {
   if (raw === undefined || raw === null) return Result.succeed([])
   if (!Array.isArray(raw)) return Result.fail(ApiError.invalid("messages must be an array"))
-  const out: Array<Backend.Message> = []
+  const read: Array<AgentFields.Read> = []
   for (let i = 0; i < raw.length; i++) {
-    const m = raw[i] as { role?: unknown; content?: unknown; images?: unknown } | null
+    const m = raw[i] as Record<string, unknown> | null
     const role = typeof m?.role === "string" ? roles[m.role] : undefined
-    if (role === undefined) return Result.fail(ApiError.invalid(`messages[${i}].role must be system, user or assistant (tools are not supported)`))
+    if (role === undefined) return Result.fail(ApiError.invalid(`messages[${i}].role must be system, user, assistant or tool`))
     const content = m?.content ?? ""
     if (typeof content !== "string") return Result.fail(ApiError.invalid(`messages[${i}].content must be a string`))
     const imgs = images(m?.images, `messages[${i}].images`)
     if (Result.isFailure(imgs)) return Result.fail(imgs.failure)
-    out.push(imgs.success ? { role, content, images: imgs.success } : { role, content })
+    const message: Backend.Message = imgs.success ? { role, content, images: imgs.success } : { role, content }
+    if (role === "tool") {
+      // Ollama names a result's tool `tool_name`; older clients and its /v1 layer say `name`.
+      const name = typeof m?.tool_name === "string" && m.tool_name !== "" ? m.tool_name : typeof m?.name === "string" && m.name !== "" ? m.name : undefined
+      const callId = typeof m?.tool_call_id === "string" && m.tool_call_id !== "" ? m.tool_call_id : undefined
+      read.push({ message: name === undefined ? message : { ...message, toolName: name }, ...(callId === undefined ? {} : { callId }) })
+      continue
+    }
+    if (role !== "assistant") {
+      read.push({ message })
+      continue
+    }
+    const calls = AgentFields.toolCalls(m?.tool_calls, `messages[${i}].tool_calls`)
+    if (Result.isFailure(calls)) return Result.fail(calls.failure)
+    const thinking = typeof m?.thinking === "string" && m.thinking !== "" ? m.thinking : undefined
+    read.push({ message: thinking === undefined ? message : { ...message, reasoning: thinking }, ...(calls.success ? { calls: calls.success } : {}) })
   }
-  return Result.succeed(out)
+  return Result.succeed(AgentFields.link(read))
 }
 
 export const decode = (kind: Kind, body: Record<string, unknown>, snapshot: Router.Snapshot): Result.Result<Decoded, ApiError.ApiError> => {
   const model = body.model
   if (typeof model !== "string" || model === "") return Result.fail(ApiError.invalid("model is required"))
-  if (Array.isArray(body.tools) && body.tools.length > 0) return Result.fail(ApiError.invalid(`${model} does not support tools`))
-  // Structured output is refused rather than ignored, so a caller never parses prose as JSON.
-  if (body.format !== undefined && body.format !== null && body.format !== "") {
-    return Result.fail(ApiError.invalid(`${model} does not support format (structured output)`))
-  }
   const opts = options(body.options)
   if (Result.isFailure(opts)) return Result.fail(opts.failure)
+  const format = AgentFields.format(body.format)
+  if (Result.isFailure(format)) return Result.fail(format.failure)
+  const think = AgentFields.think(body.think)
+  if (Result.isFailure(think)) return Result.fail(think.failure)
+  // /api/generate has no tools on Ollama; only /api/chat reads them.
+  const tools = kind === "chat" ? AgentFields.tools(body.tools) : Result.succeed(undefined)
+  if (Result.isFailure(tools)) return Result.fail(tools.failure)
+  const agent = {
+    ...(tools.success ? { tools: tools.success } : {}),
+    ...(format.success ? { responseFormat: format.success } : {}),
+    ...(think.success ? { reasoning: think.success } : {})
+  }
   const target = Catalog.resolve(snapshot, model)
   const stream = body.stream !== false
   if (kind === "chat") {
     const list = messages(body.messages)
     if (Result.isFailure(list)) return Result.fail(list.failure)
-    return Result.succeed({ model, stream, load: list.success.length === 0, request: { ...target, messages: list.success, options: opts.success } })
+    return Result.succeed({ model, stream, load: list.success.length === 0, request: { ...target, messages: list.success, options: opts.success, ...agent } })
   }
   const prompt = body.prompt ?? ""
   if (typeof prompt !== "string") return Result.fail(ApiError.invalid("prompt must be a string"))
@@ -108,7 +131,7 @@ export const decode = (kind: Kind, body: Record<string, unknown>, snapshot: Rout
     model,
     stream,
     load: prompt === "" && imgs.success === undefined,
-    request: { ...target, system, messages: [user], options: opts.success }
+    request: { ...target, system, messages: [user], options: opts.success, ...agent }
   })
 }
 
@@ -124,11 +147,44 @@ const metrics = (usage: Backend.Usage, durationMs: number) => ({
 const text = (kind: Kind, content: string) =>
   kind === "chat" ? { message: { role: "assistant", content } } : { response: content }
 
+/**
+ * A call as Ollama writes it: arguments as an object, `index` inside `function`. Arguments
+ * that are not a JSON object (a model that wrote broken JSON) go as the text they are, rather
+ * than an empty object that would hide the fault.
+ */
+const callOf = (call: Backend.ToolCall, index: number) => ({
+  id: call.id,
+  function: { index, name: call.name, arguments: argumentsOf(call.arguments) }
+})
+
+const argumentsOf = (text: string): unknown => {
+  if (text.trim() === "") return {}
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+/** What the answer says besides its text: thinking, and (chat) the calls. */
+const answerOf = (kind: Kind, answer: Router.Answer) => {
+  const calls = answer.toolCalls ?? []
+  if (kind === "generate") return { response: answer.text, ...(answer.reasoning ? { thinking: answer.reasoning } : {}) }
+  return {
+    message: {
+      role: "assistant",
+      content: answer.text,
+      ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
+      ...(calls.length > 0 ? { tool_calls: calls.map(callOf) } : {})
+    }
+  }
+}
+
 export const render = (kind: Kind, model: string) => (answer: Router.Answer): string =>
   JSON.stringify({
     model,
     created_at: new Date().toISOString(),
-    ...text(kind, answer.text),
+    ...answerOf(kind, answer),
     done: true,
     done_reason: doneReason(answer.finishReason),
     ...metrics(answer.usage, answer.trace.durationMs)
@@ -137,6 +193,11 @@ export const render = (kind: Kind, model: string) => (answer: Router.Answer): st
 export const loaded = (kind: Kind, model: string): string =>
   JSON.stringify({ model, created_at: new Date().toISOString(), ...text(kind, ""), done: true, done_reason: "load" })
 
+/**
+ * NDJSON lines. Thinking is its own line (`message.thinking`, or `thinking` on generate).
+ * A tool call is written whole on the line after its end, as Ollama sends calls: never as
+ * fragments, arguments as an object, `id` and `function.index`.
+ */
 export const encoder = (kind: Kind, model: string): StreamEncoder => {
   // Each line is stamped; the stamp is recomputed only when the millisecond changes.
   let stampedAt = 0
@@ -152,21 +213,50 @@ export const encoder = (kind: Kind, model: string): StreamEncoder => {
   const head = `{"model":${JSON.stringify(model)},"created_at":"`
   const open = kind === "chat" ? `",${`"message":{"role":"assistant","content":`}` : `","response":`
   const close = kind === "chat" ? `},"done":false}\n` : `,"done":false}\n`
+  const thinkingOpen = kind === "chat" ? `",${`"message":{"role":"assistant","content":"","thinking":`}` : `","response":"","thinking":`
+  const calls = new Map<number, { id: string; name: string; arguments: string }>()
   return {
     events: (events) => {
       let out = ""
       for (const event of Chunk.toReadonlyArray(events)) {
-        if (event._tag === "TextDelta") {
-          out += head + now() + open + JSON.stringify(event.text) + close
-        } else if (event._tag === "Done") {
-          out += JSON.stringify({
-            model,
-            created_at: now(),
-            ...text(kind, ""),
-            done: true,
-            done_reason: doneReason(event.finishReason),
-            ...metrics(event.usage, event.trace.durationMs)
-          }) + "\n"
+        switch (event._tag) {
+          case "TextDelta":
+            out += head + now() + open + JSON.stringify(event.text) + close
+            break
+          case "ReasoningDelta":
+            out += head + now() + thinkingOpen + JSON.stringify(event.text) + close
+            break
+          case "ToolCallStart":
+            calls.set(event.index, { id: event.id, name: event.name, arguments: "" })
+            break
+          case "ToolCallDelta": {
+            const call = calls.get(event.index)
+            if (call) call.arguments += event.arguments
+            break
+          }
+          case "ToolCallEnd": {
+            const call = calls.get(event.index)
+            calls.delete(event.index)
+            if (call && kind === "chat") {
+              out += JSON.stringify({
+                model,
+                created_at: now(),
+                message: { role: "assistant", content: "", tool_calls: [callOf(call, event.index)] },
+                done: false
+              }) + "\n"
+            }
+            break
+          }
+          case "Done":
+            out += JSON.stringify({
+              model,
+              created_at: now(),
+              ...text(kind, ""),
+              done: true,
+              done_reason: doneReason(event.finishReason),
+              ...metrics(event.usage, event.trace.durationMs)
+            }) + "\n"
+            break
         }
       }
       return out

@@ -19,6 +19,7 @@ import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
 import * as ImageInput from "../ImageInput.ts"
 import type { StreamEncoder } from "../Exchange.ts"
+import * as AgentFields from "./AgentFields.ts"
 import * as OpenAiError from "./OpenAiError.ts"
 
 export interface Decoded {
@@ -28,36 +29,74 @@ export interface Decoded {
   readonly request: Router.Request
 }
 
-const roles: Record<string, Backend.Message["role"]> = { system: "system", developer: "system", user: "user", assistant: "assistant" }
+const roles: Record<string, Backend.Message["role"]> = {
+  system: "system",
+  developer: "system",
+  user: "user",
+  assistant: "assistant",
+  tool: "tool"
+}
 
-const message = (raw: unknown, i: number): Result.Result<Backend.Message, ApiError.ApiError> => {
-  if (typeof raw !== "object" || raw === null) return Result.fail(ApiError.invalid(`messages[${i}] must be an object`))
-  const { content, role } = raw as { role?: unknown; content?: unknown }
-  const mapped = typeof role === "string" ? roles[role] : undefined
-  if (mapped === undefined) {
-    return Result.fail(ApiError.invalid(`messages[${i}].role must be one of system, developer, user, assistant (tools are not supported)`))
-  }
-  if (typeof content === "string") return Result.succeed({ role: mapped, content })
-  if (content === null || content === undefined) return Result.succeed({ role: mapped, content: "" })
-  if (!Array.isArray(content)) return Result.fail(ApiError.invalid(`messages[${i}].content must be a string or an array of parts`))
+/** A message's content: its text (parts joined), its images, and the parts in order when there are images. */
+const content = (
+  raw: unknown,
+  at: string
+): Result.Result<Pick<Backend.Message, "content" | "images" | "parts">, ApiError.ApiError> => {
+  if (typeof raw === "string") return Result.succeed({ content: raw })
+  if (raw === null || raw === undefined) return Result.succeed({ content: "" })
+  if (!Array.isArray(raw)) return Result.fail(ApiError.invalid(`${at} must be a string or an array of parts`))
   let text = ""
   const images: Array<Backend.Image> = []
-  for (let j = 0; j < content.length; j++) {
-    const part = content[j] as { type?: unknown; text?: unknown; image_url?: unknown } | null
+  const parts: Array<Backend.ContentPart> = []
+  for (let j = 0; j < raw.length; j++) {
+    const part = raw[j] as { type?: unknown; text?: unknown; image_url?: unknown } | null
     if (part?.type === "text" && typeof part.text === "string") {
       text = text === "" ? part.text : `${text}\n${part.text}`
+      parts.push({ _tag: "Text", text: part.text })
     } else if (part?.type === "image_url") {
       const ref = part.image_url as { url?: unknown } | string | undefined
       const url = typeof ref === "string" ? ref : ref?.url
-      if (typeof url !== "string") return Result.fail(ApiError.invalid(`messages[${i}].content[${j}].image_url.url must be a string`))
+      if (typeof url !== "string") return Result.fail(ApiError.invalid(`${at}[${j}].image_url.url must be a string`))
       const image = ImageInput.fromUrl(url)
-      if (Result.isFailure(image)) return Result.fail(ApiError.invalid(`messages[${i}].content[${j}]: ${image.failure}`))
+      if (Result.isFailure(image)) return Result.fail(ApiError.invalid(`${at}[${j}]: ${image.failure}`))
       images.push(image.success)
+      parts.push({ _tag: "Image", image: image.success })
     } else {
-      return Result.fail(ApiError.invalid(`messages[${i}].content[${j}]: unsupported part type ${JSON.stringify(part?.type)} (text and image_url are supported)`))
+      return Result.fail(ApiError.invalid(`${at}[${j}]: unsupported part type ${JSON.stringify(part?.type)} (text and image_url are supported)`))
     }
   }
-  return Result.succeed(images.length > 0 ? { role: mapped, content: text, images } : { role: mapped, content: text })
+  return Result.succeed(images.length > 0 ? { content: text, images, parts } : { content: text })
+}
+
+/**
+ * One message. A `tool` result names its call (`tool_call_id`); its tool's name, which Ollama
+ * matches results by, is `name` when the client sent it, else the name of that call earlier in
+ * the history (as Ollama's own /v1 layer looks it up).
+ */
+const message = (raw: unknown, i: number, calls: ReadonlyMap<string, string>): Result.Result<Backend.Message, ApiError.ApiError> => {
+  if (typeof raw !== "object" || raw === null) return Result.fail(ApiError.invalid(`messages[${i}] must be an object`))
+  const m = raw as Record<string, unknown>
+  const role = typeof m.role === "string" ? roles[m.role] : undefined
+  if (role === undefined) return Result.fail(ApiError.invalid(`messages[${i}].role must be one of system, developer, user, assistant, tool`))
+  const body = content(m.content, `messages[${i}].content`)
+  if (Result.isFailure(body)) return Result.fail(body.failure)
+  if (role === "tool") {
+    const id = m.tool_call_id
+    if (typeof id !== "string" || id === "") return Result.fail(ApiError.invalid(`messages[${i}].tool_call_id must name the tool call this is the result of`))
+    const name = typeof m.name === "string" && m.name !== "" ? m.name : calls.get(id)
+    return Result.succeed({ role, content: body.success.content, toolCallId: id, ...(name === undefined ? {} : { toolName: name }) })
+  }
+  if (role !== "assistant") return Result.succeed({ role, ...body.success })
+  const made = AgentFields.toolCalls(m.tool_calls, `messages[${i}].tool_calls`)
+  if (Result.isFailure(made)) return Result.fail(made.failure)
+  // DeepSeek, llama.cpp and vLLM send reasoning back as reasoning_content, OpenRouter and Ollama as reasoning.
+  const thought = typeof m.reasoning_content === "string" ? m.reasoning_content : typeof m.reasoning === "string" ? m.reasoning : undefined
+  return Result.succeed({
+    role,
+    ...body.success,
+    ...(made.success ? { toolCalls: made.success } : {}),
+    ...(thought ? { reasoning: thought } : {})
+  })
 }
 
 const options = (body: Record<string, unknown>): Result.Result<Backend.Options, ApiError.ApiError> => {
@@ -85,16 +124,14 @@ export const decode = (body: Record<string, unknown>, snapshot: Router.Snapshot)
   const raw = body.messages
   if (!Array.isArray(raw) || raw.length === 0) return Result.fail(ApiError.invalid("messages must be a non-empty array"))
   if (typeof body.n === "number" && body.n !== 1) return Result.fail(ApiError.invalid("n must be 1"))
-  // Refused rather than ignored: a caller relying on tools or a JSON format must not get plain prose silently.
-  if (Array.isArray(body.tools) && body.tools.length > 0) return Result.fail(ApiError.invalid("tools are not supported by local-router"))
-  const format = (body.response_format as { type?: unknown } | null | undefined)?.type
-  if (format !== undefined && format !== "text") {
-    return Result.fail(ApiError.invalid(`response_format ${JSON.stringify(format)} is not supported by local-router (only "text")`))
-  }
+  const agent = AgentFields.fields(body)
+  if (Result.isFailure(agent)) return Result.fail(agent.failure)
   const messages: Array<Backend.Message> = []
+  const calls = new Map<string, string>()
   for (let i = 0; i < raw.length; i++) {
-    const m = message(raw[i], i)
+    const m = message(raw[i], i, calls)
     if (Result.isFailure(m)) return Result.fail(m.failure)
+    for (const call of m.success.toolCalls ?? []) calls.set(call.id, call.name)
     messages.push(m.success)
   }
   const opts = options(body)
@@ -105,11 +142,12 @@ export const decode = (body: Record<string, unknown>, snapshot: Router.Snapshot)
     model,
     stream: body.stream === true,
     includeUsage: streamOptions?.include_usage === true,
-    request: { ...target, messages, options: opts.success }
+    request: { ...target, messages, options: opts.success, ...agent.success }
   })
 }
 
-const finishReason = (reason: Backend.FinishReason) => (reason === "length" ? "length" : "stop")
+/** OpenAI's finish reasons; "other" has no equivalent and reads as a plain stop. */
+const finishReason = (reason: Backend.FinishReason) => (reason === "length" || reason === "tool_calls" ? reason : "stop")
 
 const usageOf = (usage: Backend.Usage) => {
   const prompt = usage.inputTokens ?? 0
@@ -123,6 +161,24 @@ const idPrefix = `chatcmpl-${Math.floor(Math.random() * 36 ** 8).toString(36).pa
 let idCounter = 0
 const newId = () => `${idPrefix}${(++idCounter).toString(36).padStart(8, "0")}`
 
+/**
+ * The completion's message. A turn that only calls tools has `content: null`, as OpenAI
+ * answers it; reasoning goes in `reasoning_content` (DeepSeek's and llama.cpp's name, which
+ * OpenAI-compatible agent clients read; OpenAI itself returns no reasoning text).
+ */
+const messageOf = (answer: Router.Answer) => {
+  const calls = answer.toolCalls ?? []
+  return {
+    role: "assistant",
+    content: calls.length > 0 && answer.text === "" ? null : answer.text,
+    refusal: null,
+    ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
+    ...(calls.length > 0
+      ? { tool_calls: calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } })) }
+      : {})
+  }
+}
+
 export const render = (model: string) => (answer: Router.Answer): string =>
   JSON.stringify({
     id: newId(),
@@ -132,7 +188,7 @@ export const render = (model: string) => (answer: Router.Answer): string =>
     system_fingerprint: null,
     choices: [{
       index: 0,
-      message: { role: "assistant", content: answer.text, refusal: null },
+      message: messageOf(answer),
       logprobs: null,
       finish_reason: finishReason(answer.finishReason)
     }],
@@ -143,29 +199,57 @@ export const render = (model: string) => (answer: Router.Answer): string =>
 /**
  * Every chunk shares its envelope; only the delta and finish reason change. The envelope is
  * written once per stream so a token costs one JSON string escape and a concatenation.
+ *
+ * Tool calls stream as OpenAI streams them: a call's first chunk carries its `index`, `id`,
+ * `type`, `function.name` and empty `arguments`; later chunks carry the `index` and a fragment
+ * of the arguments. The first chunk's `content` is null when the turn opens with a tool call
+ * or reasoning, as OpenAI's own tool turns begin.
  */
 export const encoder = (model: string, includeUsage: boolean): StreamEncoder => {
   const id = newId()
   const created = Math.floor(Date.now() / 1000)
   const envelope = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"system_fingerprint":null,"choices":[`
   const usageNull = includeUsage ? `,"usage":null` : ""
-  const contentOpen = `${envelope}{"index":0,"delta":{"content":`
-  const contentClose = `},"logprobs":null,"finish_reason":null}]${usageNull}}\n\n`
+  const deltaOpen = `${envelope}{"index":0,"delta":`
+  const deltaClose = `,"logprobs":null,"finish_reason":null}]${usageNull}}\n\n`
+  const contentOpen = `${deltaOpen}{"content":`
+  const contentClose = `}${deltaClose}`
   let started = false
   return {
     events: (events) => {
       let out = ""
+      const all = Chunk.toReadonlyArray(events)
       if (!started) {
         started = true
-        out = `${envelope}{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${usageNull}}\n\n`
+        const opening = all.find((e) => e._tag === "TextDelta" || e._tag === "ReasoningDelta" || e._tag === "ToolCallStart")
+        const empty = opening === undefined || opening._tag === "TextDelta" ? `""` : "null"
+        out = `${deltaOpen}{"role":"assistant","content":${empty}}${deltaClose}`
       }
-      for (const event of Chunk.toReadonlyArray(events)) {
-        if (event._tag === "TextDelta") {
-          out += contentOpen + JSON.stringify(event.text) + contentClose
-        } else if (event._tag === "Done") {
-          out += `${envelope}{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finishReason(event.finishReason)}"}]${usageNull},"local_router":{"trace":${JSON.stringify(event.trace)}}}\n\n`
-          if (includeUsage) out += `${envelope}],"usage":${JSON.stringify(usageOf(event.usage))}}\n\n`
-          out += "data: [DONE]\n\n"
+      for (const event of all) {
+        switch (event._tag) {
+          case "TextDelta":
+            out += contentOpen + JSON.stringify(event.text) + contentClose
+            break
+          case "ReasoningDelta":
+            out += `${deltaOpen}{"reasoning_content":${JSON.stringify(event.text)}}${deltaClose}`
+            break
+          case "ToolCallStart":
+            out += `${deltaOpen}{"tool_calls":[{"index":${event.index},"id":${JSON.stringify(event.id)},"type":"function","function":{"name":${
+              JSON.stringify(event.name)
+            },"arguments":""}}]}${deltaClose}`
+            break
+          case "ToolCallDelta":
+            if (event.arguments !== "") {
+              out += `${deltaOpen}{"tool_calls":[{"index":${event.index},"function":{"arguments":${JSON.stringify(event.arguments)}}}]}${deltaClose}`
+            }
+            break
+          case "Done":
+            out += `${envelope}{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finishReason(event.finishReason)}"}]${usageNull},"local_router":{"trace":${
+              JSON.stringify(event.trace)
+            }}}\n\n`
+            if (includeUsage) out += `${envelope}],"usage":${JSON.stringify(usageOf(event.usage))}}\n\n`
+            out += "data: [DONE]\n\n"
+            break
         }
       }
       return out

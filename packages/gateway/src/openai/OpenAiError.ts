@@ -18,6 +18,8 @@ const typeAndCode = (reason: ApiError.Reason): readonly [string, string | null] 
       return ["invalid_request_error", "request_too_large"]
     case "UnsupportedMediaType":
       return ["invalid_request_error", "unsupported_media_type"]
+    case "Unsupported":
+      return ["invalid_request_error", "unsupported_capability"]
     case "Forbidden":
     case "MethodNotAllowed":
     case "BadJson":
