@@ -57,6 +57,21 @@ export interface Options {
 
 const majorOf = (version: string) => version.split(".")[0]
 
+/**
+ * Why a plugin's contract does not fit, and, for a 1.x plugin, what its author changes: the
+ * additions of 2.0 are few and a plugin that does none of the new things needs only to say so.
+ */
+export const contractMismatch = (type: string, contract: string): string =>
+  majorOf(contract) === "1"
+    ? `plugin '${type}' implements contract ${contract}; this local-router needs ${majorOf(CONTRACT_VERSION)}.x (${CONTRACT_VERSION}). ` +
+      "To move it: capabilities gained tools, jsonSchema, reasoning and embeddings (declare false for what it does not do); " +
+      "events gained ReasoningDelta and ToolCallStart/ToolCallDelta/ToolCallEnd, and Done's finishReason \"tool_calls\"; " +
+      "requests gained tools, toolChoice, parallelToolCalls, responseFormat and reasoning, and messages the tool role, parts, toolCalls and toolCallId " +
+      "(a plugin without tools may ignore them: the router sends them only to backends that declare the capability); " +
+      "embed and modelCapabilities are optional. " +
+      `Then set contract: "${CONTRACT_VERSION}" (Backend.CONTRACT_VERSION) and install it again; see docs/plugins.md`
+    : `backend "${type}" implements contract ${contract}, but this local-router implements ${CONTRACT_VERSION}`
+
 export const resolve = (type: string, configDir: string, options: Options = {}): Effect.Effect<Loaded, LoadError> =>
   Effect.gen(function*() {
     const builtin = options.builtins?.get(type)
@@ -123,11 +138,7 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
       })
     }
     if (majorOf(definition.contract) !== majorOf(CONTRACT_VERSION)) {
-      return yield* new LoadError({
-        reason: "ContractMismatch",
-        type,
-        message: `backend "${type}" implements contract ${definition.contract}, but this local-router implements ${CONTRACT_VERSION}`
-      })
+      return yield* new LoadError({ reason: "ContractMismatch", type, message: contractMismatch(type, definition.contract) })
     }
     return { type, definition, from: resolved, stamp }
   })

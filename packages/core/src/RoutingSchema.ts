@@ -139,7 +139,10 @@ export const ModelEntry = Schema.Union([
     }),
     capabilities: optional(CapabilitiesDecl)
   })
-]).annotate({ description: 'The model, e.g. "phi3.5:3.8b", or { model, space, capabilities }' })
+]).annotate({
+  message: 'expected a model name like "phi3.5:3.8b", or { model, space, capabilities }',
+  description: 'The model, e.g. "phi3.5:3.8b", or { model, space, capabilities }'
+})
 export type ModelEntry = typeof ModelEntry.Type
 
 export const Category = Schema.Struct({

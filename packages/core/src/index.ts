@@ -1,5 +1,6 @@
 export * as Backend from "./Backend.ts"
 export * as BackendError from "./BackendError.ts"
+export * as Capabilities from "./Capabilities.ts"
 export * as CircuitBreaker from "./CircuitBreaker.ts"
 export * as ConfigError from "./ConfigError.ts"
 export * as Fallback from "./Fallback.ts"

@@ -125,7 +125,7 @@ export const definition = {
   _tag: "BackendDefinition", name: "echo", contract: "${contract}", version: "1.2.3",
   options: Schema.Struct({}),
   make: ({ name }) => Effect.succeed({
-    name, type: "echo", capabilities: { text: true, images: false, streaming: true, pull: false },
+    name, type: "echo", capabilities: { text: true, images: false, streaming: true, pull: false, tools: false, jsonSchema: false, reasoning: false, embeddings: false },
     probe: Effect.succeed({ _tag: "Ready", models: [], loaded: [] }),
     models: Effect.succeed([]),
     ensureModel: () => { throw new Error("no") },
@@ -142,8 +142,9 @@ export const definition = {
       ;(globalThis as unknown as { __effectStream: unknown }).__effectStream = { Stream: S }
       const dir = tempDir()
       fs.mkdirSync(path.join(dir, "backends"))
-      fs.writeFileSync(path.join(dir, "backends", "echo.js"), pluginSource("1.4"))
-      fs.writeFileSync(path.join(dir, "backends", "future.js"), pluginSource("2.0"))
+      fs.writeFileSync(path.join(dir, "backends", "echo.js"), pluginSource("2.4"))
+      fs.writeFileSync(path.join(dir, "backends", "future.js"), pluginSource("3.0"))
+      fs.writeFileSync(path.join(dir, "backends", "old.js"), pluginSource("1.0"))
       fs.writeFileSync(path.join(dir, "backends", "throws.js"), `throw new Error("boom at import")`)
       fs.writeFileSync(path.join(dir, "backends", "empty.js"), `export const nothing = 1`)
       const file = path.join(dir, "routing.yaml")
@@ -152,13 +153,14 @@ export const definition = {
   future: { type: ./backends/future.js }
   throws: { type: ./backends/throws.js }
   empty: { type: ./backends/empty.js }
+  old: { type: ./backends/old.js }
   missing: { type: local-router-backend-nope }
 priorities:
-  text: [missing, future, throws, empty, echo]
+  text: [missing, future, old, throws, empty, echo]
 categories:
   fast:
     input: text
-    models: { missing: m, future: m, throws: m, empty: m, echo: m }
+    models: { missing: m, future: m, old: m, throws: m, empty: m, echo: m }
 `)
       const live = yield* LiveRouting.make(file, { builtins, watch: false })
       const router = yield* Router.make(live.snapshot)
@@ -166,11 +168,16 @@ categories:
       expect(answer).toMatchObject({ backend: "echo", text: "echo: ping" })
       const reasons = Object.fromEntries(answer.trace.attempts.map((a) => [a.backend, a.reason ?? a.outcome]))
       expect(reasons.missing).toMatch(/failed to load: backend package "local-router-backend-nope" not found; searched from .* npm install local-router-backend-nope/)
-      expect(reasons.future).toMatch(/implements contract 2\.0, but this local-router implements 1\.0/)
+      expect(reasons.future).toMatch(/implements contract 3\.0, but this local-router implements 2\.0/)
+      // A 1.x plugin's author is told what to change, not only that it does not fit.
+      expect(reasons.old).toMatch(/plugin '\.\/backends\/old\.js' implements contract 1\.0; this local-router needs 2\.x \(2\.0\)/)
+      expect(reasons.old).toMatch(/capabilities gained tools, jsonSchema, reasoning and embeddings/)
+      expect(reasons.old).toMatch(/events gained ReasoningDelta and ToolCallStart\/ToolCallDelta\/ToolCallEnd/)
+      expect(reasons.old).toMatch(/set contract: "2\.0".*see docs\/plugins\.md/)
       expect(reasons.throws).toMatch(/boom at import/)
       expect(reasons.empty).toMatch(/exports no backend definition/)
       const plugins = yield* live.plugins
-      expect(plugins.find((p) => p.type === "./backends/echo.js")).toMatchObject({ version: "1.2.3", contract: "1.4" })
+      expect(plugins.find((p) => p.type === "./backends/echo.js")).toMatchObject({ version: "1.2.3", contract: "2.4" })
       expect(plugins.find((p) => p.type === "local-router-backend-nope")?.error).toMatch(/not found/)
     }))
 
@@ -181,7 +188,7 @@ categories:
       const dir = tempDir()
       fs.mkdirSync(path.join(dir, "backends"))
       const echo = path.join(dir, "backends", "echo.js")
-      fs.writeFileSync(echo, pluginSource("1.0", "v1: "))
+      fs.writeFileSync(echo, pluginSource("2.0", "v1: "))
       const file = path.join(dir, "routing.yaml")
       const config = (extra: string) => `backends:
   echo: { type: ./backends/echo.js }
@@ -195,10 +202,10 @@ categories:
       const router = yield* Router.make(live.snapshot)
       expect((yield* router.run({ category: "fast", prompt: "ping" })).text).toBe("v1: ping")
 
-      fs.writeFileSync(echo, pluginSource("1.0", "v2: "))
+      fs.writeFileSync(echo, pluginSource("2.0", "v2: "))
       const later = new Date(Date.now() + 5_000)
       fs.utimesSync(echo, later, later)
-      fs.writeFileSync(path.join(dir, "backends", "other.js"), pluginSource("1.0", "other: "))
+      fs.writeFileSync(path.join(dir, "backends", "other.js"), pluginSource("2.0", "other: "))
       fs.writeFileSync(file, config("  other: { type: ./backends/other.js }\n").replace("models: { echo: m }", "models: { echo: m, other: m }").replace("text: [echo]", "text: [other, echo]"))
       const result = yield* live.reload
       expect(result._tag).toBe("Applied")

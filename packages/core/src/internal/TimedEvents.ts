@@ -1,6 +1,6 @@
 /**
  * Reads a backend's answer under the attempt's four deadlines: connect (until Start), first
- * token (until the first TextDelta or Done), idle (between events after that) and total. Time
+ * token (until the first TextDelta, ReasoningDelta, tool-call event or Done), idle (between events after that) and total. Time
  * comes from the Clock, so TestClock drives exactly the code that runs in production.
  *
  * Every answer is read the same way, whoever made it: as `Events` (core's HttpCall.events
@@ -81,7 +81,7 @@ export const open = (
         last = now
         for (const event of chunk) {
           if (event._tag === "Start" && phase === "connect") phase = "firstToken"
-          else if (event._tag === "TextDelta" || event._tag === "Done") phase = "streaming"
+          else if (event._tag !== "Start" && event._tag !== "Usage") phase = "streaming"
         }
         return Effect.succeed(chunk)
       },
