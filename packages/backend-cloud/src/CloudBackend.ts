@@ -76,10 +76,11 @@ const missingKey = (context: CloudContext, model?: string): BackendError.Backend
   })
 }
 
-/** What a provider needs to answer: its generate and its model list. */
+/** What a provider needs to answer: its generate, its model list, its embeddings if it has them. */
 interface Wire {
   readonly generate: (request: Backend.GenerateRequest) => Events.Events<Backend.GenerateEvent, BackendError.BackendError>
   readonly models: Effect.Effect<ReadonlyArray<string>, BackendError.BackendError>
+  readonly embed?: (request: Backend.EmbedRequest) => Effect.Effect<Backend.EmbedResult, BackendError.BackendError>
 }
 
 const wireOf = (context: CloudContext, apiKey: Redacted.Redacted<string>): Wire => {
@@ -99,6 +100,7 @@ const wireOf = (context: CloudContext, apiKey: Redacted.Redacted<string>): Wire 
   const client: OpenAiChat.Client = {
     backend: name,
     baseUrl: openAiBaseOf(url),
+    flavour: openrouter ? "openrouter" : "openai",
     headers: {
       authorization: Redacted.make(`Bearer ${Redacted.value(apiKey)}`),
       ...(openrouter && options.referer !== undefined ? { "HTTP-Referer": options.referer } : {}),
@@ -123,7 +125,11 @@ const wireOf = (context: CloudContext, apiKey: Redacted.Redacted<string>): Wire 
           })
           : error
     })
-  return { generate, models: OpenAiChat.models(client) }
+  return {
+    generate,
+    models: OpenAiChat.models(client),
+    ...(openrouter ? {} : { embed: (request: Backend.EmbedRequest) => OpenAiChat.embed(client, request) })
+  }
 }
 
 export const make = (context: CloudContext): Effect.Effect<Backend.Backend> =>
@@ -161,7 +167,13 @@ export const make = (context: CloudContext): Effect.Effect<Backend.Backend> =>
               )
           )
         ),
-      generate: (request) => (wire === undefined ? Events.fail(missingKey(context, request.model)) : wire.generate(request))
+      generate: (request) => (wire === undefined ? Events.fail(missingKey(context, request.model)) : wire.generate(request)),
+      ...(capabilitiesOf(context.options.provider).embeddings
+        ? {
+          embed: (request: Backend.EmbedRequest) =>
+            wire?.embed === undefined ? Effect.fail(missingKey(context, request.model)) : wire.embed(request)
+        }
+        : {})
     }
   })
 

@@ -352,9 +352,9 @@ describe("cloud (anthropic): wire and failures", () => {
 })
 
 describe("cloud: definition and options", () => {
-  it("is a v1 plugin whose options name the provider", () => {
+  it("is a contract 2 plugin whose options name the provider", () => {
     expect(definition.name).toBe("cloud")
-    expect(definition.contract).toBe("1.0")
+    expect(definition.contract).toBe("2.0")
     const decode = Schema.decodeUnknownExit(CloudOptions.CloudOptions)
     expect(Exit.isSuccess(decode({ provider: "openrouter", referer: "https://x", title: "x" }))).toBe(true)
     expect(Exit.isFailure(decode({ provider: "gemini" }))).toBe(true)

@@ -10,6 +10,11 @@
  * - The model string is sent exactly as routing.yaml spells it: mlx_lm treats any other
  *   spelling of the same weights as a different model and reloads.
  * - A token limit is always sent, because mlx_lm's own default (512) cuts long answers.
+ * - Agent features (protocols.md Part 2 §B): tools and reasoning go through (mlx_lm parses the
+ *   chat template's tool calls and streams `reasoning`); `response_format` and embeddings are
+ *   not declared, because mlx_lm.server never reads the one and has no endpoint for the other.
+ *   The `local` spelling of tool choice and reasoning (OpenAiChat) is what mlx_lm, llama-server
+ *   and vLLM read.
  * - ensureModel never downloads: mlx_lm would fetch from the Hugging Face Hub on demand, which
  *   is slow, needs the network and happens before the headers.
  */
@@ -56,6 +61,7 @@ export const make = (context: Backend.MakeContext<MlxOptions>): Effect.Effect<Ba
     const client: OpenAiChat.Client = {
       backend,
       baseUrl: `${origin}/v1`,
+      flavour: "local",
       maxTokensField: "max_tokens",
       defaultMaxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
       // Only for a server behind an authenticating proxy or started with --api-key (llama-server).
@@ -86,9 +92,27 @@ export const make = (context: Backend.MakeContext<MlxOptions>): Effect.Effect<Ba
       probe: Probe.probe({ backend, origin, client, timeoutMs: options.probeTimeout ?? DEFAULT_PROBE_TIMEOUT_MS }),
       models,
       ensureModel,
-      generate: (request) => OpenAiChat.generate(client, request)
+      generate: (request) => OpenAiChat.generate(client, request),
+      // mlx_lm.server has no embeddings (its capabilities say so); this is for an
+      // OpenAI-compatible server behind this type that routing.yaml declares `embeddings` for.
+      embed: (request) => Effect.mapError(OpenAiChat.embed(client, request), (error) => noEmbeddings(error, request.model))
     }
   })
+
+/**
+ * mlx_lm answers a route it does not have with 404 `Not Found`, which would read as a missing
+ * model (try another spelling) when it is a server without embeddings (try another server).
+ */
+const noEmbeddings = (error: BackendError.BackendError, model: string): BackendError.BackendError =>
+  error.status === 404 && !error.message.includes(model)
+    ? new BackendError.BackendError({
+      reason: "Upstream",
+      backend: error.backend,
+      model,
+      status: 404,
+      message: `${error.message} (this server has no /v1/embeddings: mlx_lm.server does not embed; use Ollama or llama-server --embeddings)`
+    })
+    : error
 
 /** `mlx_lm.server --host 127.0.0.1 --port 11435 --model <model>` (mlx_vlm.server with `vision`). */
 export const supervise = (context: Backend.MakeContext<MlxOptions>): Backend.SuperviseDefaults => {

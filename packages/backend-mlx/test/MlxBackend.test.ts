@@ -275,9 +275,9 @@ describe("mlx: layered probe", () => {
 })
 
 describe("mlx: definition", () => {
-  it("is a v1 plugin with long connect/first-token deadlines for model loads", () => {
+  it("is a contract 2 plugin with long connect/first-token deadlines for model loads", () => {
     expect(definition.name).toBe("mlx")
-    expect(definition.contract).toBe("1.0")
+    expect(definition.contract).toBe("2.0")
     expect(definition.timeouts?.connect).toBeGreaterThanOrEqual(120_000)
     expect(definition.timeouts?.firstToken).toBeGreaterThanOrEqual(definition.timeouts?.connect ?? 0)
   })

@@ -60,7 +60,7 @@ describe("local-router plugin new", () => {
     expect(tests.stdout).toMatch(/Tests\s+5 passed/)
 
     const plugin = (JSON.parse(listed.stdout) as { plugins: ReadonlyArray<Record<string, unknown>> }).plugins.find((p) => p["type"] === "./acme/src/index.js")
-    expect(plugin).toMatchObject({ version: "0.1.0", contract: "1.0", backends: ["acme"], error: null })
+    expect(plugin).toMatchObject({ version: "0.1.0", contract: "2.0", backends: ["acme"], error: null })
 
     expect(again.code).toBe(2)
     expect(again.stderr).toContain("already exists and is not empty")
