@@ -4,7 +4,7 @@
  * `event: error`, and malformed bodies answered 400 with a message naming the field. The
  * encoder and the request decoder are also checked as pure functions, with tables.
  */
-import { Backend, Router, RoutingConfig } from "@local-router/core"
+import { Router, RoutingConfig } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -44,9 +44,9 @@ const frames = (body: string): Array<[string, Record<string, unknown>]> =>
 const trace = { category: "fast", attempts: [], configVersion: 1, durationMs: 1 }
 
 describe("anthropic stream encoder", () => {
-  const encode = (events: ReadonlyArray<unknown>): Array<[string, Record<string, unknown>]> => {
+  const encode = (events: ReadonlyArray<Router.Event>): Array<[string, Record<string, unknown>]> => {
     const encoder = Messages.encoder("fast", { backend: "mlx", model: "m-mlx" })
-    return frames(encoder.events(Chunk.fromIterable(events as ReadonlyArray<Router.Event>)))
+    return frames(encoder.events(Chunk.fromIterable(events)))
   }
 
   it("text: message_start, ping, one text block, message_delta with cumulative usage, message_stop", () => {
@@ -70,15 +70,15 @@ describe("anthropic stream encoder", () => {
   it("thinking, text, then two tool calls: each block closed before the next opens, a signature_delta before thinking's stop", () => {
     const out = encode([
       Router.Event.Routed({ backend: "mlx", model: "m-mlx", attempt: 1 }),
-      Backend.GenerateEvent.ReasoningDelta({ text: "hmm" }),
+      Router.Event.ReasoningDelta({ text: "hmm" }),
       Router.Event.TextDelta({ text: "Let me look." }),
-      Backend.GenerateEvent.ToolCallStart({ index: 0, id: "call_a", name: "get_weather" }),
-      Backend.GenerateEvent.ToolCallDelta({ index: 0, arguments: "{\"city\":" }),
-      Backend.GenerateEvent.ToolCallDelta({ index: 0, arguments: "\"Paris\"}" }),
-      Backend.GenerateEvent.ToolCallEnd({ index: 0 }),
-      Backend.GenerateEvent.ToolCallStart({ index: 1, id: "call_b", name: "get_time" }),
-      Backend.GenerateEvent.ToolCallDelta({ index: 1, arguments: "{}" }),
-      Backend.GenerateEvent.ToolCallEnd({ index: 1 }),
+      Router.Event.ToolCallStart({ index: 0, id: "call_a", name: "get_weather" }),
+      Router.Event.ToolCallDelta({ index: 0, arguments: "{\"city\":" }),
+      Router.Event.ToolCallDelta({ index: 0, arguments: "\"Paris\"}" }),
+      Router.Event.ToolCallEnd({ index: 0 }),
+      Router.Event.ToolCallStart({ index: 1, id: "call_b", name: "get_time" }),
+      Router.Event.ToolCallDelta({ index: 1, arguments: "{}" }),
+      Router.Event.ToolCallEnd({ index: 1 }),
       Router.Event.Done({ finishReason: "tool_calls", usage: { inputTokens: 9, outputTokens: 4 }, trace })
     ])
     const seq = out.slice(2, -2).map(([e, d]) => `${e}:${String(d.index)}:${String((d.delta as { type?: string } | undefined)?.type ?? (d.content_block as { type?: string } | undefined)?.type ?? "")}`)

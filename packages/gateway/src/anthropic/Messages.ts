@@ -25,12 +25,6 @@ import * as Chunk from "effect/Chunk"
 import type { StreamEncoder } from "../Exchange.ts"
 import * as AnthropicError from "./AnthropicError.ts"
 
-/** Router events, with Contract 2.0's reasoning and tool-call events. */
-type Event = Router.Event | Extract<Backend.GenerateEvent, { readonly _tag: "ReasoningDelta" | "ToolCallStart" | "ToolCallDelta" | "ToolCallEnd" }>
-
-/** A router answer, with the tool calls and reasoning Contract 2.0 adds. */
-type Answer = Router.Answer & { readonly toolCalls?: ReadonlyArray<Backend.ToolCall>; readonly reasoning?: string }
-
 export const stopReason = (reason: Backend.FinishReason, calledTools: boolean): "end_turn" | "max_tokens" | "tool_use" => {
   if (reason === "length") return "max_tokens"
   // Some servers end a tool turn with "stop" (Ollama always does); the calls say what happened.
@@ -68,11 +62,10 @@ const usageOf = (usage: Backend.Usage) => ({
   output_tokens: usage.outputTokens ?? 0
 })
 
-export const render = (model: string) => (raw: Router.Answer): string => {
-  const answer = raw as Answer
-  const calls = answer.toolCalls ?? []
+export const render = (model: string) => (answer: Router.Answer): string => {
+  const calls = answer.toolCalls
   const content: Array<unknown> = []
-  if (answer.reasoning) content.push({ type: "thinking", thinking: answer.reasoning, signature: signature(answer.backend, answer.model) })
+  if (answer.reasoning !== "") content.push({ type: "thinking", thinking: answer.reasoning, signature: signature(answer.backend, answer.model) })
   if (answer.text !== "") content.push({ type: "text", text: answer.text })
   for (const call of calls) content.push({ type: "tool_use", id: call.id, name: call.name, input: input(call.arguments) })
   return JSON.stringify({
@@ -128,7 +121,7 @@ export const encoder = (model: string, routed: { readonly backend: string; reado
     return out + frame("content_block_start", { type: "content_block_start", index, content_block: block })
   }
 
-  const one = (event: Event): string => {
+  const one = (event: Router.Event): string => {
     switch (event._tag) {
       case "TextDelta":
         if (event.text === "") return ""
@@ -165,7 +158,7 @@ export const encoder = (model: string, routed: { readonly backend: string; reado
           }) +
           frame("message_stop", { type: "message_stop" })
       }
-      default:
+      case "Routed":
         return ""
     }
   }
@@ -190,7 +183,7 @@ export const encoder = (model: string, routed: { readonly backend: string; reado
           }
         }) + frame("ping", { type: "ping" })
       }
-      for (const event of Chunk.toReadonlyArray(events)) out += one(event as Event)
+      for (const event of Chunk.toReadonlyArray(events)) out += one(event)
       return out
     },
     failed: (error) => frame("error", AnthropicError.body(error))

@@ -25,13 +25,10 @@ import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
 import * as ImageInput from "../ImageInput.ts"
 
-/** The router request, with Contract 2.0's agent fields. */
-export type Request = Router.Request & Pick<Backend.GenerateRequest, "tools" | "toolChoice" | "parallelToolCalls" | "responseFormat" | "reasoning">
-
 export interface Decoded {
   readonly model: string
   readonly stream: boolean
-  readonly request: Request
+  readonly request: Router.Request
 }
 
 type Failure = Result.Result<never, ApiError.ApiError>
@@ -370,7 +367,7 @@ export const decode = (body: Record<string, unknown>, snapshot: Router.Snapshot)
     ...(Array.isArray(stops) && stops.length > 0 ? { stop: stops as Array<string> } : {})
   }
   const { model, messages: turns, tools: offered, choice, reasoning: think, responseFormat } = conv.success
-  const request: Request = {
+  const request: Router.Request = {
     ...Catalog.resolve(snapshot, model),
     messages: turns,
     options,
