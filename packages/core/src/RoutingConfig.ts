@@ -207,7 +207,10 @@ const problemsOf = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey> =
       return [{ _tag: "Unexpected", path, message: "unexpected" }]
   }
   const own = ownMessage(issue)
-  if (own !== undefined) return [{ _tag: "Value", path, message: own }]
+  // A union of a name and a map (a category's model entry) whose map member took the value:
+  // that member's own problems (an unknown key, a wrong flag) say more than the union's message.
+  const mapTookIt = issue._tag === "AnyOf" && issue.issues.some((inner) => inner._tag === "Composite" || inner._tag === "Pointer")
+  if (own !== undefined && !mapTookIt) return [{ _tag: "Value", path, message: own }]
   // The value as written failed (before it could be transformed): its own problems are the ones to tell.
   if (issue._tag === "Encoding") return problemsOf(issue.issue, path)
   if ((issue._tag === "Composite" || issue._tag === "AnyOf") && issue.issues.length > 0) {

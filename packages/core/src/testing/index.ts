@@ -1,3 +1,3 @@
 export * as ScriptedBackend from "./ScriptedBackend.ts"
-export { contractSuite, type ContractTarget } from "./contract.ts"
+export { checkToolCalls, cityFormat, contractSuite, type ContractTarget, weatherTool } from "./contract.ts"
 export * as Generated from "./Generated.ts"
