@@ -63,19 +63,22 @@ const reportTimeout = "2 seconds"
 /**
  * What a category (or `backend/model`) can do, as the router reads it: for a category, what
  * any of its candidates can (the router falls back to the one that can); an `embed` category
- * makes vectors and nothing else. Undefined for a name the catalog does not have.
+ * makes vectors and nothing else, and a chat category makes none. Undefined for a name the catalog does not have.
  */
 export const capabilities = (router: Router.Router, snapshot: Router.Snapshot, id: string): Effect.Effect<Capabilities | undefined> => {
   const target = resolve(snapshot, id)
   const known = target.pin ? snapshot.config.backends[target.pin.backend] !== undefined : snapshot.config.categories[target.category] !== undefined
   if (!known) return Effect.succeed(undefined)
-  const embedOnly = target.category !== undefined && snapshot.config.categories[target.category]?.input === "embed"
+  const input = target.category === undefined ? undefined : snapshot.config.categories[target.category]?.input
   return router.capabilities(target).pipe(
     Effect.timeoutOption(reportTimeout),
     Effect.map((found): Capabilities => {
       if (found._tag === "None") return none
       const { embeddings, images, jsonSchema, reasoning, text, tools } = found.value.any
-      return embedOnly ? { ...none, embeddings } : { text, images, tools, jsonSchema, reasoning, embeddings }
+      // A category is for chat or for vectors, as its input says; a pinned model may be either.
+      return input === "embed"
+        ? { ...none, embeddings }
+        : { text, images, tools, jsonSchema, reasoning, embeddings: input === undefined && embeddings }
     }),
     Effect.orElseSucceed(() => none)
   )

@@ -56,7 +56,7 @@ describe("binding and tokens", () => {
     expect(right.status).toBe(200)
     const ollama = await fetch(`${url}/api/tags`)
     expect(ollama.status).toBe(401)
-    expect(await json(ollama)).toEqual({ error: "missing or wrong token: send Authorization: Bearer <token>" })
+    expect(await json(ollama)).toEqual({ error: "missing or wrong token: send Authorization: Bearer <token> (or x-api-key: <token>)" })
   })
 
   it("the token comparison accepts only the exact token", () => {
@@ -163,7 +163,7 @@ describe("what the gateway refuses", () => {
     expect([ollama404.status, await ollama404.text()]).toEqual([404, "404 page not found"])
     const ollama405 = await fetch(`${running.url}/api/chat`)
     expect([ollama405.status, await ollama405.text()]).toEqual([405, "405 method not allowed"])
-    const openai404 = await fetch(`${running.url}/v1/embeddings`, { method: "POST" })
+    const openai404 = await fetch(`${running.url}/v1/audio/speech`, { method: "POST" })
     expect(openai404.status).toBe(404)
     expect((await json(openai404)).error.type).toBe("invalid_request_error")
   })

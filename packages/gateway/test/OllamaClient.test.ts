@@ -94,11 +94,11 @@ describe("ollama client -> gateway", () => {
     expect(Buffer.from(image.data).equals(jpeg)).toBe(true)
   })
 
-  it("format (structured output) is a 400, never silently ignored", async () => {
+  it("format (structured output) asked of backends without it is a 400 listing why each was skipped, never silently ignored", async () => {
     running = await start()
     const error = await rejection(client(running).chat({ model: "fast", messages: [{ role: "user", content: "hi" }], format: "json" }))
     expect(error.status_code).toBe(400)
-    expect(error.message).toMatch(/does not support format/)
+    expect(error.message).toMatch(/no backend supports what the request needs for category "fast":\n  mlx skipped \(m-mlx: no JSON schema support\)/)
   })
 
   it("an unknown model is a 404 ResponseError naming the categories", async () => {

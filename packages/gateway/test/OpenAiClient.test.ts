@@ -148,7 +148,7 @@ describe("openai client -> gateway", () => {
     expect(running.scripted.vision.requests).toHaveLength(0)
   })
 
-  it("tools and JSON formats are refused with a BadRequestError, never silently ignored", async () => {
+  it("tools and JSON formats asked of backends that cannot do them are a BadRequestError listing why each was skipped, never silently ignored", async () => {
     running = await start()
     const tools = await client(running).chat.completions.create({
       model: "fast",
@@ -156,13 +156,14 @@ describe("openai client -> gateway", () => {
       tools: [{ type: "function", function: { name: "f", parameters: {} } }]
     }).catch((e) => e)
     expect(tools).toBeInstanceOf(OpenAI.BadRequestError)
-    expect(tools.message).toMatch(/tools are not supported/)
+    expect(tools.message).toMatch(/no backend supports what the request needs for category "fast":\n  mlx skipped \(m-mlx: no tool support\)\n  ollama skipped \(phi3.5:3.8b: no tool support\)\n  cloud skipped \(gpt-4o-mini: no tool support\)/)
     const format = await client(running).chat.completions.create({
       model: "fast",
       messages: [{ role: "user", content: "hi" }],
       response_format: { type: "json_object" }
     }).catch((e) => e)
     expect(format).toBeInstanceOf(OpenAI.BadRequestError)
+    expect(format.message).toMatch(/mlx skipped \(m-mlx: no JSON schema support\)/)
     expect(running.scripted.mlx.requests).toHaveLength(0)
   })
 

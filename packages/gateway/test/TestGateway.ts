@@ -2,7 +2,7 @@
  * A gateway over scripted backends on a free port, for tests that drive it with real HTTP
  * clients. Each backend follows its script (see core's ScriptedBackend) and records requests.
  */
-import { Router, RoutingConfig } from "@local-router/core"
+import { type Backend, Router, RoutingConfig } from "@local-router/core"
 import { ScriptedBackend } from "@local-router/core/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -45,23 +45,38 @@ export interface Running {
   readonly close: () => Promise<void>
 }
 
+/** What a scripted backend can do besides its script, for agent tests (tools, embeddings, per-model reports). */
+export interface Abilities {
+  readonly capabilities?: Partial<Backend.Capabilities>
+  readonly embed?: NonNullable<ScriptedBackend.Options["embed"]>
+  readonly modelCapabilities?: NonNullable<ScriptedBackend.Options["modelCapabilities"]>
+}
+
 export const start = async (
   scripts: Scripts = {},
   settings: Gateway.Settings & {
     readonly status?: Gateway.Options["status"]
     readonly vision?: (router: Router.Router) => Effect.Effect<VisionService, never, Scope.Scope>
+    /** Another routing.yaml over the same four backends. */
+    readonly yaml?: string
+    readonly abilities?: Partial<Record<Name, Abilities>>
   } = {}
 ): Promise<Running> => {
-  const config = Result.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
+  const { abilities = {}, yaml: file = yaml, ...gatewaySettings } = settings
+  const config = Result.getOrThrow(RoutingConfig.parse(file, "routing.yaml"))
   const scripted = Object.fromEntries(
-    (["mlx", "ollama", "cloud", "vision"] as const).map((name) => [
-      name,
-      ScriptedBackend.make({
+    (["mlx", "ollama", "cloud", "vision"] as const).map((name) => {
+      const { capabilities, ...more } = abilities[name] ?? {}
+      return [
         name,
-        script: scripts[name] ?? [{}],
-        capabilities: { images: name === "vision" || name === "cloud", text: name !== "vision" }
-      })
-    ])
+        ScriptedBackend.make({
+          name,
+          script: scripts[name] ?? [{}],
+          capabilities: { images: name === "vision" || name === "cloud", text: name !== "vision", ...capabilities },
+          ...more
+        })
+      ]
+    })
   ) as Record<Name, ScriptedBackend.Scripted>
   const snapshot: Router.Snapshot = {
     version: 1,
@@ -72,7 +87,7 @@ export const start = async (
   const { gateway, router } = await Effect.runPromise(
     Effect.gen(function*() {
       const router = yield* Router.make(Effect.succeed(snapshot))
-      const { vision: makeVision, ...rest } = settings
+      const { vision: makeVision, ...rest } = gatewaySettings
       const vision = makeVision ? yield* makeVision(router) : undefined
       const gateway = yield* Gateway.make({ port: 0, ...rest, vision, router, routing: { snapshot: Effect.succeed(snapshot) } })
       return { gateway, router }
