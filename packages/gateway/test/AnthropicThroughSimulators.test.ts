@@ -1,0 +1,235 @@
+/**
+ * End to end for agents: `@anthropic-ai/sdk`, unchanged -> the gateway's /v1/messages -> the
+ * real MLX and Ollama backends -> sim-mlx and sim-ollama as real processes. What Claude Code
+ * does with ANTHROPIC_BASE_URL pointed at local-router: text, streams, a tool call and its
+ * tool_result turn, thinking, images, a tool call falling back from a dead server, and a
+ * stream cut after the commit thrown by the SDK rather than passed off as a complete answer.
+ *
+ * The simulators decide from the request alone (packages/simulators README, "Agent features"):
+ * an offered tool named in the last user message is called, `key=value` pins an argument, and a
+ * turn ending in tool results is answered "Result of <tool>: <text>".
+ */
+import Anthropic from "@anthropic-ai/sdk"
+import { definition as mlx } from "@local-router/backend-mlx"
+import { definition as ollamaBackend } from "@local-router/backend-ollama"
+import { type Backend, LiveRouting, Router } from "@local-router/core"
+import { Simulator } from "@local-router/simulators"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { Gateway } from "../src/index.ts"
+
+const builtins = new Map<string, Backend.Definition>([
+  ["mlx", mlx as Backend.Definition],
+  ["ollama", ollamaBackend as Backend.Definition]
+])
+
+const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
+const mlxModel = "mlx-community/Qwen3-8B-4bit"
+
+let sims: { mlx: Simulator.Running; ollama: Simulator.Running }
+let scope: Scope.Closeable
+let url: string
+let dir: string
+
+beforeAll(async () => {
+  const [mlxSim, ollamaSim] = await Promise.all([Simulator.start("mlx", { args: ["--model", mlxModel] }), Simulator.start("ollama", { args: ["--models", "qwen3:8b,phi3.5:3.8b,llava:7b"] })])
+  sims = { mlx: mlxSim, ollama: ollamaSim }
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-anthropic-e2e-"))
+  const file = path.join(dir, "routing.yaml")
+  fs.writeFileSync(file, `backends:
+  mlx: { type: mlx, url: "${mlxSim.url}" }
+  ollama: { type: ollama, url: "${ollamaSim.url}" }
+defaults:
+  timeouts: { connect: 5s, firstToken: 5s, idle: 5s, total: 30s }
+  breaker: { failures: 100, cooldown: 1s }
+priorities:
+  text: [mlx, ollama]
+  image: [ollama]
+categories:
+  agent:
+    input: text
+    models: { mlx: ${mlxModel}, ollama: "qwen3:8b" }
+  local:
+    input: text
+    models: { ollama: "qwen3:8b" }
+  tiny:
+    input: text
+    models: { ollama: "phi3.5:3.8b" }
+  vision:
+    input: image
+    models: { ollama: "llava:7b" }
+`)
+  scope = Effect.runSync(Scope.make())
+  url = await Effect.runPromise(Effect.gen(function*() {
+    const live = yield* LiveRouting.make(file, { builtins, watch: false })
+    const router = yield* Router.make(live.snapshot)
+    const gateway = yield* Gateway.make({ port: 0, router, routing: live })
+    return gateway.url
+  }).pipe(Scope.provide(scope)))
+}, 60_000)
+
+afterEach(async () => {
+  await Promise.all([sims.mlx.clearFaults(), sims.ollama.clearFaults()])
+})
+
+afterAll(async () => {
+  if (scope) await Effect.runPromise(Scope.close(scope, Exit.void))
+  await Promise.all([sims?.mlx.stop(), sims?.ollama.stop()])
+  if (dir) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const anthropic = () => new Anthropic({ baseURL: url, apiKey: "unused", maxRetries: 0 })
+
+const weather: Anthropic.Tool = {
+  name: "get_weather",
+  description: "Weather for a city",
+  input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+}
+
+const thrown = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => undefined, (e: unknown) => e)
+
+describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
+  it("a message answered by sim-mlx, and the same streamed", async () => {
+    const client = anthropic()
+    const { data, response } = await client.messages
+      .create({ model: "agent", max_tokens: 256, thinking: { type: "disabled" }, messages: [{ role: "user", content: "Say hello" }] })
+      .withResponse()
+    expect(response.headers.get("x-local-router-backend")).toBe("mlx")
+    expect(data.stop_reason).toBe("end_turn")
+    expect(data.content).toHaveLength(1)
+    expect(data.content[0]!.type).toBe("text")
+    const text = (data.content[0] as Anthropic.TextBlock).text
+    expect(text.length).toBeGreaterThan(0)
+
+    const stream = client.messages.stream({ model: "agent", max_tokens: 256, thinking: { type: "disabled" }, messages: [{ role: "user", content: "Say hello" }] })
+    const pieces: Array<string> = []
+    stream.on("text", (piece) => pieces.push(piece))
+    const final = await stream.finalMessage()
+    expect(pieces.length).toBeGreaterThan(1)
+    expect(pieces.join("")).toBe(text)
+    expect(final.content).toEqual([{ type: "text", text }])
+    expect(final.usage.output_tokens).toBeGreaterThan(0)
+  })
+
+  for (const category of ["agent", "local"] as const) {
+    it(`tools (${category}): a tool_use with its input object, then the tool_result turn answered from the result`, async () => {
+      const client = anthropic()
+      const request = { model: category, max_tokens: 512, tools: [weather], thinking: { type: "disabled" as const } }
+      const ask: Anthropic.MessageParam = { role: "user", content: "use get_weather city=Paris" }
+      const { data: first, response } = await client.messages.create({ ...request, messages: [ask] }).withResponse()
+      expect(response.headers.get("x-local-router-backend")).toBe(category === "agent" ? "mlx" : "ollama")
+      expect(first.stop_reason).toBe("tool_use")
+      const calls = first.content.filter((b): b is Anthropic.ToolUseBlock => b.type === "tool_use")
+      expect(calls).toHaveLength(1)
+      expect(calls[0]!.name).toBe("get_weather")
+      expect(calls[0]!.input).toEqual({ city: "Paris" })
+
+      const second = await client.messages.stream({
+        ...request,
+        messages: [ask, { role: "assistant", content: first.content }, {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: calls[0]!.id, content: "18C sunny" }]
+        }]
+      }).finalMessage()
+      expect(second.stop_reason).toBe("end_turn")
+      expect(second.content).toEqual([{ type: "text", text: "Result of get_weather: 18C sunny" }])
+    })
+  }
+
+  it("tools streamed: the SDK assembles the tool_use block from input_json_delta", async () => {
+    const stream = anthropic().messages.stream({
+      model: "local",
+      max_tokens: 512,
+      tools: [weather],
+      thinking: { type: "disabled" },
+      messages: [{ role: "user", content: "use get_weather city=Oslo" }]
+    })
+    const json: Array<string> = []
+    stream.on("inputJson", (delta) => json.push(delta))
+    const final = await stream.finalMessage()
+    expect(final.stop_reason).toBe("tool_use")
+    expect(final.content).toMatchObject([{ type: "tool_use", name: "get_weather", input: { city: "Oslo" } }])
+    expect(JSON.parse(json.join(""))).toEqual({ city: "Oslo" })
+  })
+
+  it("a tool call falls back from a dead MLX server to Ollama, and the trace says so", async () => {
+    await sims.mlx.setFaults([{ kind: "status", status: 503 }])
+    const { data, response } = await anthropic().messages
+      .create({ model: "agent", max_tokens: 512, tools: [weather], thinking: { type: "disabled" }, messages: [{ role: "user", content: "use get_weather city=Rome" }] })
+      .withResponse()
+    expect(response.headers.get("x-local-router-backend")).toBe("ollama")
+    expect(response.headers.get("x-local-router-attempts")).toBe("2")
+    expect(data.content).toMatchObject([{ type: "tool_use", name: "get_weather", input: { city: "Rome" } }])
+    const trace = (data as unknown as { local_router: { trace: { attempts: ReadonlyArray<{ backend: string; outcome: string }> } } }).local_router.trace
+    expect(trace.attempts.map((a) => `${a.backend} ${a.outcome}`)).toEqual(["mlx failed", "ollama answered"])
+  })
+
+  it("thinking: a thinking block (thinking_delta, then a signature) before the text", async () => {
+    const stream = anthropic().messages.stream({
+      model: "local",
+      max_tokens: 4096,
+      thinking: { type: "enabled", budget_tokens: 1024 },
+      messages: [{ role: "user", content: "Why is the sky blue" }]
+    })
+    const thoughts: Array<string> = []
+    stream.on("thinking", (delta) => thoughts.push(delta))
+    const final = await stream.finalMessage()
+    expect(thoughts.length).toBeGreaterThan(0)
+    expect(final.content.map((b) => b.type)).toEqual(["thinking", "text"])
+    const block = final.content[0] as Anthropic.ThinkingBlock
+    expect(block.thinking).toBe(thoughts.join(""))
+    expect(block.signature).not.toBe("")
+  })
+
+  it("images: a base64 image block reaches llava through the vision category", async () => {
+    const { data, response } = await anthropic().messages.create({
+      model: "vision",
+      max_tokens: 256,
+      messages: [{
+        role: "user",
+        content: [{ type: "image", source: { type: "base64", media_type: "image/png", data: png.toString("base64") } }, { type: "text", text: "What is in this picture?" }]
+      }]
+    }).withResponse()
+    expect(response.headers.get("x-local-router-model")).toBe("llava:7b")
+    expect(data.content[0]!.type).toBe("text")
+    const sent = (await sims.ollama.requests()).at(-1)!
+    expect(JSON.stringify(sent)).toContain(png.toString("base64"))
+  })
+
+  it("tools against a category whose model has none: a 400 that says why it was skipped", async () => {
+    const error = await thrown(anthropic().messages.create({
+      model: "tiny",
+      max_tokens: 64,
+      tools: [weather],
+      messages: [{ role: "user", content: "use get_weather city=Paris" }]
+    }))
+    expect(error).toBeInstanceOf(Anthropic.BadRequestError)
+    const body = (error as InstanceType<typeof Anthropic.APIError>).error as { error: { type: string; message: string } }
+    expect(body.error.type).toBe("invalid_request_error")
+    expect(body.error.message).toMatch(/ollama.*phi3\.5:3\.8b.*no tool support/)
+  })
+
+  it("a stream cut after the commit (text, thinking, a tool call): the SDK throws, it never sees message_stop", async () => {
+    const cases: ReadonlyArray<Anthropic.MessageStreamParams> = [
+      { model: "local", max_tokens: 512, thinking: { type: "disabled" }, messages: [{ role: "user", content: "Tell me a story about a fox" }] },
+      { model: "local", max_tokens: 4096, thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "Why is the sky blue" }] },
+      { model: "local", max_tokens: 4096, tools: [weather], thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "use get_weather city=Paris" }] }
+    ]
+    for (const params of cases) {
+      await sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 2 }])
+      const stream = anthropic().messages.stream(params)
+      const events: Array<string> = []
+      stream.on("streamEvent", (event) => events.push(event.type))
+      const error = await thrown(stream.finalMessage())
+      expect(error).toBeInstanceOf(Anthropic.APIError)
+      expect((error as Error).message).toMatch(/failed after the answer had started/)
+      expect(events[0]).toBe("message_start")
+      expect(events).not.toContain("message_stop")
+    }
+  })
+})
