@@ -36,6 +36,8 @@ export interface Script {
   readonly toolCalls?: ReadonlyArray<ScriptedToolCall>
   /** What happens after the tokens: a clean Done (default), a cut, a hang, a defect or a failure. */
   readonly end?: "done" | "cut" | "hang" | "defect" | Reason
+  /** Only the first this many events of the answer (reasoning, text, tool-call events) come before `end`: e.g. a cut in the middle of a tool call's arguments. */
+  readonly endAfter?: number
   readonly finishReason?: Backend.FinishReason
 }
 
@@ -49,6 +51,8 @@ export interface EmbedScript {
   readonly delayMs?: number
   /** Never answer. */
   readonly hang?: boolean
+  /** Answer this many vectors whatever the input (a misbehaving server). */
+  readonly count?: number
 }
 
 export interface Scripted {
@@ -110,7 +114,7 @@ export const make = (options: Options): Scripted => {
           GenerateEvent.ToolCallEnd({ index })
         ])
       ]
-      const body = Stream.fromIterable(answer).pipe(
+      const body = Stream.fromIterable(script.endAfter === undefined ? answer : answer.slice(0, script.endAfter)).pipe(
         Stream.mapEffect((event) => Effect.as(Effect.sleep(script.tokenDelayMs ?? 0), event))
       )
       const end = script.end ?? "done"
@@ -155,7 +159,8 @@ export const make = (options: Options): Scripted => {
       const dimensions = request.dimensions ?? script.dimensions ?? 4
       return Effect.as(Effect.sleep(script.delayMs ?? 0), {
         model: script.model ?? request.model,
-        vectors: request.input.map((text) => vectorOf(text, dimensions)),
+        vectors: (script.count === undefined ? request.input : Array.from({ length: script.count }, (_, i) => request.input[i] ?? `${i}`))
+          .map((text) => vectorOf(text, dimensions)),
         usage: { inputTokens: request.input.reduce((n, text) => n + text.length, 0) }
       })
     })
