@@ -238,7 +238,13 @@ describe("anthropic over raw HTTP", () => {
   beforeAll(async () => {
     scripted = ScriptedBackend.make({
       name: "mlx",
-      script: (request) => (request.messages.at(-1)?.content === "cut" ? { tokens: ["par", "tial"], end: "cut" } : { tokens: ["Hi", " there"] })
+      capabilities: { images: true, tools: true, reasoning: true, jsonSchema: true },
+      script: (request) =>
+        request.messages.at(-1)?.content === "cut"
+          ? { tokens: ["par", "tial"], end: "cut" }
+          : request.responseFormat
+          ? { tokens: ["{}"] }
+          : { tokens: ["Hi", " there"] }
     })
     const snapshot: Router.Snapshot = { version: 1, config, backends: new Map([["mlx", Router.Slot.Ready({ backend: scripted.backend, timeouts: {} })]]) }
     scope = Effect.runSync(Scope.make())
@@ -311,6 +317,60 @@ describe("anthropic over raw HTTP", () => {
     expect(large.status).toBe(413)
     expect(await large.json()).toMatchObject({ type: "error", error: { type: "request_too_large" } })
   })
+
+  it("every field of a full request replaced by each wrong type: never a 5xx, always Anthropic's shape, and the gateway keeps serving", async () => {
+    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    const full = {
+      model: "fast",
+      max_tokens: 64,
+      system: [{ type: "text", text: "be brief" }],
+      stop_sequences: ["END"],
+      temperature: 0.5,
+      top_p: 0.9,
+      thinking: { type: "enabled", budget_tokens: 32 },
+      output_config: { effort: "low", format: { type: "json_schema", schema: { type: "object" } } },
+      tools: [{ name: "f", description: "d", input_schema: { type: "object", properties: { a: { type: "string" } } } }],
+      tool_choice: { type: "tool", name: "f", disable_parallel_tool_use: true },
+      messages: [
+        { role: "user", content: [{ type: "text", text: "hi" }, { type: "image", source: { type: "base64", media_type: "image/png", data: png } }] },
+        { role: "assistant", content: [{ type: "thinking", thinking: "t", signature: "s" }, { type: "tool_use", id: "t1", name: "f", input: { a: "x" } }] },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: "t1", content: [{ type: "text", text: "r" }], is_error: false }] }
+      ]
+    }
+    const paths = (value: unknown, at: ReadonlyArray<string | number> = []): Array<ReadonlyArray<string | number>> =>
+      typeof value === "object" && value !== null
+        ? [at, ...Object.entries(value).flatMap(([k, v]) => paths(v, [...at, Array.isArray(value) ? Number(k) : k]))]
+        : [at]
+    const replaced = (at: ReadonlyArray<string | number>, by: unknown): unknown => {
+      const copy = structuredClone(full) as Record<string, unknown>
+      let node = copy as Record<string | number, unknown>
+      for (const key of at.slice(0, -1)) node = node[key] as Record<string | number, unknown>
+      node[at.at(-1)!] = by
+      return copy
+    }
+    const wrong: ReadonlyArray<unknown> = [null, 0, -1, 1.5, 1e308, "", "x", true, [], {}, [null], { type: "x" }, "\u0000"]
+    const statuses = new Map<number, number>()
+    let sent = 0
+    for (const at of paths(full).filter((p) => p.length > 0)) {
+      for (const by of wrong) {
+        const response = await post("/v1/messages", replaced(at, by))
+        sent++
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
+        const text = await response.text()
+        if (response.status >= 500) throw new Error(`${at.join(".")} = ${JSON.stringify(by)}: ${response.status} ${text}`)
+        if (response.status !== 200) {
+          const body = JSON.parse(text) as { type: string; error: { type: string; message: string } }
+          expect(body.type).toBe("error")
+          expect(body.error.message.length).toBeGreaterThan(0)
+        }
+      }
+    }
+    expect(sent).toBeGreaterThan(500)
+    expect(statuses.get(200)).toBeGreaterThan(0)
+    expect(statuses.get(400)).toBeGreaterThan(300)
+    // Still serving after all of it.
+    expect((await post("/v1/messages", { model: "fast", max_tokens: 8, messages: [{ role: "user", content: "hi" }] })).status).toBe(200)
+  }, 60_000)
 
   it("count_tokens answers {input_tokens} marked as an estimate, without max_tokens; an unknown model is 404", async () => {
     const response = await post("/v1/messages/count_tokens", { model: "fast", messages: [{ role: "user", content: "12345678" }] })
