@@ -18,7 +18,8 @@ await Launch.run("mlx", "a fake `mlx_lm.server` (OpenAI-compatible, one model re
       legacyContentLength: p.values["legacy-content-length"] === true,
       legacyNotFound: p.values["legacy-not-found"] === true,
       tokens: p.tokens,
-      tokenMs: p.tokenMs
+      tokenMs: p.tokenMs,
+      thinking: p.values["thinking"] === true
     })
   }
 })

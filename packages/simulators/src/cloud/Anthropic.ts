@@ -3,7 +3,14 @@
  * `{"type":"error",...}` error shape with a request id, 529 `overloaded_error`, and the full
  * SSE event sequence (message_start, content_block_start, ping, deltas, content_block_stop,
  * message_delta, message_stop), with `event: error` for failures after the headers.
+ *
+ * Agent features (README, "Agent features"): `tool_use` blocks (streamed as
+ * `input_json_delta` fragments, `stop_reason:"tool_use"`), `tool_result` turns answered in text,
+ * `tool_choice` (auto/any/tool/none, `disable_parallel_tool_use`), and `thinking` blocks
+ * (`thinking_delta`s then a `signature_delta`) when thinking is enabled.
  */
+import { createHash } from "node:crypto"
+import * as Agent from "../Agent.ts"
 import * as Answer from "../Answer.ts"
 import type * as Cli from "../Cli.ts"
 import type { Definition, Exchange } from "../Harness.ts"
@@ -50,6 +57,56 @@ const error = (ex: Exchange, status: number, message?: string, type?: string, he
   )
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** The Messages API's checks on thinking and tool turns, with its wording. */
+const agentProblem = (b: Record<string, unknown>): string | undefined => {
+  const thinking = b["thinking"]
+  if (isRecord(thinking) && thinking["type"] === "enabled") {
+    const budget = thinking["budget_tokens"]
+    if (typeof budget !== "number") return "thinking.enabled.budget_tokens: Field required"
+    if (budget < 1024) return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+    if (budget >= (b["max_tokens"] as number)) {
+      return "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"
+    }
+    const choice = b["tool_choice"]
+    if (isRecord(choice) && (choice["type"] === "any" || choice["type"] === "tool")) return "Thinking may not be enabled when tool_choice forces tool use."
+  }
+  const messages = b["messages"] as ReadonlyArray<unknown>
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]
+    const blocks = isRecord(m) && Array.isArray(m["content"]) ? (m["content"] as Array<unknown>) : []
+    const uses = blocks.flatMap((x) => (isRecord(x) && x["type"] === "tool_use" ? [String(x["id"])] : []))
+    const next = messages[i + 1]
+    const nextBlocks = isRecord(next) && Array.isArray(next["content"]) ? (next["content"] as Array<unknown>) : []
+    const answered = new Set(nextBlocks.flatMap((x) => (isRecord(x) && x["type"] === "tool_result" ? [String(x["tool_use_id"])] : [])))
+    const missing = uses.filter((id) => !answered.has(id))
+    if (missing.length > 0) {
+      return `messages.${i}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(", ")}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`
+    }
+    const prev = messages[i - 1]
+    const prevUses = new Set(
+      (isRecord(prev) && Array.isArray(prev["content"]) ? (prev["content"] as Array<unknown>) : []).flatMap((x) => (isRecord(x) && x["type"] === "tool_use" ? [String(x["id"])] : []))
+    )
+    for (let j = 0; j < blocks.length; j++) {
+      const x = blocks[j]
+      if (isRecord(x) && x["type"] === "tool_result" && !prevUses.has(String(x["tool_use_id"]))) {
+        return `messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${String(x["tool_use_id"])}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`
+      }
+    }
+  }
+  return undefined
+}
+
+/** One streamed piece; a tool's first piece opens its block with the empty `input_json_delta`. */
+type Step =
+  | { readonly kind: "thinking" | "text"; readonly text: string; readonly block: number }
+  | { readonly kind: "toolStart"; readonly id: string; readonly name: string; readonly block: number }
+  | { readonly kind: "json"; readonly text: string; readonly block: number }
+
+/** An opaque, deterministic stand-in for the thinking block's signature. */
+const signatureOf = (thinking: string): string => createHash("sha512").update(`signature:${thinking}`).digest("base64").repeat(3)
+
 const messages = async (config: Config, ex: Exchange): Promise<void> => {
   if (ex.jsonError !== undefined || typeof ex.json !== "object" || ex.json === null) return error(ex, 400, "There was an error parsing the body of your request.")
   const b = ex.json as Record<string, unknown>
@@ -58,11 +115,37 @@ const messages = async (config: Config, ex: Exchange): Promise<void> => {
   if (!Array.isArray(b["messages"])) return error(ex, 400, "messages: Field required")
   const model = b["model"]
   if ((config.models !== "any" && !config.models.includes(model)) || ex.plan.refusedModel) return error(ex, 404, `model: ${model}`)
+  const problem = agentProblem(b)
+  if (problem !== undefined) return error(ex, 400, problem)
 
   const images = findImages(b["messages"]).map((i) => ({ bytes: i.bytes, sha256: i.sha256 }))
   const prompt = lastUserText(b["messages"])
-  const answer = Answer.make({ prompt, images, limit: b["max_tokens"], ...(config.tokens !== undefined ? { tokens: config.tokens } : {}) })
-  const stopReason = answer.finish === "length" ? "max_tokens" : "end_turn"
+  const plain = Answer.make({ prompt, images, limit: b["max_tokens"], ...(config.tokens !== undefined ? { tokens: config.tokens } : {}) })
+  const choice = b["tool_choice"]
+  const turn = Agent.decide({
+    tools: Agent.anthropicTools(b["tools"]),
+    prompt,
+    results: Agent.anthropicToolResults(b["messages"]),
+    choice: Agent.anthropicChoice(choice),
+    parallel: !(isRecord(choice) && choice["disable_parallel_tool_use"] === true),
+    answer: plain,
+    limit: b["max_tokens"]
+  })
+  const thinkingOn = isRecord(b["thinking"]) && (b["thinking"]["type"] === "enabled" || b["thinking"]["type"] === "adaptive")
+  const thought = thinkingOn ? Agent.thinking(prompt) : []
+  const steps: Array<Step> = thought.map((text) => ({ kind: "thinking", text, block: 0 }))
+  let block = thought.length > 0 ? 1 : 0
+  const calls: Array<{ id: string; name: string; input: Record<string, unknown> }> = []
+  if (turn.kind === "calls") {
+    for (const c of turn.calls) {
+      const id = Keys.id("toolu_01", 22)
+      calls.push({ id, name: c.name, input: c.arguments })
+      steps.push({ kind: "toolStart", id, name: c.name, block })
+      for (const text of Agent.fragments(JSON.stringify(c.arguments))) steps.push({ kind: "json", text, block })
+      block++
+    }
+  } else for (const text of turn.answer.tokens) steps.push({ kind: "text", text, block })
+  const stopReason = turn.kind === "calls" ? "tool_use" : turn.answer.finish === "length" ? "max_tokens" : "end_turn"
   const id = Keys.id("msg_01", 22)
   const inputTokens = Answer.promptTokens(prompt) + images.length * 1600
   const requestId = Keys.id("req_", 24)
@@ -70,31 +153,63 @@ const messages = async (config: Config, ex: Exchange): Promise<void> => {
   const usage = (output: number) => ({ input_tokens: inputTokens, output_tokens: output, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 })
   const plan = ex.plan
   const failure = { type: "error", error: { type: "overloaded_error", message: plan.errorBody?.message ?? "Overloaded" } }
+  const thinkingText = thought.join("")
 
   if (b["stream"] !== true) {
-    const r = await Pacer.run(ex.reply, answer.tokens, plan, config.tokenMs, () => {})
+    const r = await Pacer.run(ex.reply, steps, plan, config.tokenMs, () => {})
     if (r.outcome === "cut" || r.outcome === "gone") return
     if (r.outcome === "error") return Send.json(ex.reply, 200, { ...failure, request_id: requestId }, headers, "application/json")
-    const body = { id, type: "message", role: "assistant", model, content: [{ type: "text", text: answer.text }], stop_reason: stopReason, stop_sequence: null, usage: usage(r.emitted) }
+    const text = steps.flatMap((s) => (s.kind === "text" ? [s.text] : [])).join("")
+    const content = [
+      ...(thinkingOn ? [{ type: "thinking", thinking: thinkingText, signature: signatureOf(thinkingText) }] : []),
+      ...(turn.kind === "text" ? [{ type: "text", text }] : []),
+      ...calls.map((c) => ({ type: "tool_use", id: c.id, name: c.name, input: c.input }))
+    ]
+    const body = { id, type: "message", role: "assistant", model, content, stop_reason: stopReason, stop_sequence: null, usage: usage(r.emitted) }
     return plan.malformedJson ? Send.malformed(ex.reply, body, headers, "application/json") : Send.json(ex.reply, 200, body, headers, "application/json")
   }
 
+  const write = (name: string, payload: unknown) => ex.reply.write(Sse.event(name, payload))
+  // Blocks nest strictly: each one stops (thinking: after its signature) before the next starts.
+  let open: { index: number; kind: Step["kind"] } | undefined
+  const close = () => {
+    if (open === undefined) return
+    if (open.kind === "thinking") write("content_block_delta", { type: "content_block_delta", index: open.index, delta: { type: "signature_delta", signature: signatureOf(thinkingText) } })
+    write("content_block_stop", { type: "content_block_stop", index: open.index })
+    open = undefined
+  }
+  const start = (s: Step) => {
+    if (open?.index === s.block) return
+    close()
+    const contentBlock =
+      s.kind === "thinking"
+        ? { type: "thinking", thinking: "", signature: "" }
+        : s.kind === "toolStart" || s.kind === "json"
+          ? { type: "tool_use", id: s.kind === "toolStart" ? s.id : "", name: s.kind === "toolStart" ? s.name : "", input: {} }
+          : { type: "text", text: "" }
+    write("content_block_start", { type: "content_block_start", index: s.block, content_block: contentBlock })
+    open = { index: s.block, kind: s.kind }
+  }
+  const emit = (s: Step) => {
+    start(s)
+    if (s.kind === "thinking") write("content_block_delta", { type: "content_block_delta", index: s.block, delta: { type: "thinking_delta", thinking: s.text } })
+    else if (s.kind === "text") write("content_block_delta", { type: "content_block_delta", index: s.block, delta: { type: "text_delta", text: s.text } })
+    else write("content_block_delta", { type: "content_block_delta", index: s.block, delta: { type: "input_json_delta", partial_json: s.kind === "json" ? s.text : "" } })
+  }
+
   ex.reply.head(200, { ...Sse.headers, ...headers })
-  ex.reply.write(
-    Sse.event("message_start", {
-      type: "message_start",
-      message: { id, type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: usage(1) }
-    })
-  )
-  ex.reply.write(Sse.event("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }))
-  ex.reply.write(Sse.event("ping", { type: "ping" }))
-  const r = await Pacer.run(ex.reply, answer.tokens, plan, config.tokenMs, (t) =>
-    ex.reply.write(Sse.event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: t } }))
-  )
+  write("message_start", {
+    type: "message_start",
+    message: { id, type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: usage(1) }
+  })
+  // The first block opens before any token (a text-only answer cut at 0 still shows it), then a ping.
+  start(steps[0] ?? { kind: "text", text: "", block: 0 })
+  write("ping", { type: "ping" })
+  const r = await Pacer.run(ex.reply, steps, plan, config.tokenMs, emit)
   if (r.outcome === "error") return ex.reply.end(Sse.event("error", failure))
   if (r.outcome !== "complete") return
-  ex.reply.write(Sse.event("content_block_stop", { type: "content_block_stop", index: 0 }))
-  ex.reply.write(Sse.event("message_delta", { type: "message_delta", delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: r.emitted } }))
+  close()
+  write("message_delta", { type: "message_delta", delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: r.emitted } })
   ex.reply.end(plan.malformedJson ? `event: message_stop\ndata: {"type":"message_st\n\n` : Sse.event("message_stop", { type: "message_stop" }))
 }
 

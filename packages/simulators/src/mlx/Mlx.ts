@@ -3,9 +3,17 @@
  * 411 without Content-Length, JSON-typed `Not Found`, no response at all for a bad parameter),
  * OpenAI-shaped chat and text completions with `: keepalive` comments before the first token,
  * the model echoed as the request spelled it, and one request at a time.
+ *
+ * Agent features as server.py has them: `tools` go to the chat template and each call comes out
+ * whole when its tool tag closes (no argument fragments; `index` only when streamed; arguments
+ * in Python `json.dumps` spacing; uuid4 ids; finish `tool_calls`), reasoning in the field
+ * `reasoning` for thinking models unless `chat_template_kwargs.enable_thinking` is false.
+ * `response_format`, `tool_choice` and `parallel_tool_calls` are never read; there are no
+ * embeddings.
  */
 import { randomUUID } from "node:crypto"
 import { setTimeout as sleep } from "node:timers/promises"
+import * as Agent from "../Agent.ts"
 import * as Answer from "../Answer.ts"
 import type * as Cli from "../Cli.ts"
 import type { Definition, Exchange } from "../Harness.ts"
@@ -26,7 +34,8 @@ export const flags: ReadonlyArray<Cli.Flag> = [
   { name: "keepalive-ms", type: "string", default: "0", help: "delay before each keepalive comment" },
   { name: "legacy-content-length", type: "boolean", help: "drop the connection instead of 411 when Content-Length is missing (pre-2026)" },
   { name: "legacy-not-found", type: "boolean", help: "unknown model answers 404 `Not Found` (0.26) instead of the exception text" },
-  { name: "broken-model", type: "boolean", help: "the launch model fails to load: /health ok, completions hang forever" }
+  { name: "broken-model", type: "boolean", help: "the launch model fails to load: /health ok, completions hang forever" },
+  { name: "thinking", type: "boolean", help: "every model's tokenizer has thinking tags (default: names with qwen3, deepseek-r1, thinking, magistral, gpt-oss)" }
 ]
 
 export interface Config {
@@ -39,7 +48,42 @@ export interface Config {
   readonly legacyNotFound: boolean
   readonly tokens: number | undefined
   readonly tokenMs: number
+  /** All models think (`--thinking`); otherwise decided by the model's name. */
+  readonly thinking: boolean
 }
+
+/** Whether a model's tokenizer has think tags (tokenizer.has_thinking), guessed from its name. */
+export const hasThinking = (config: Pick<Config, "thinking">, model: string): boolean =>
+  config.thinking || /qwen3|deepseek-r1|thinking|magistral|gpt-oss/i.test(model)
+
+/** Python's json.dumps defaults: `", "` and `": "` separators, non-ASCII kept (ensure_ascii=False). */
+export const pyDumps = (v: unknown): string => {
+  if (Array.isArray(v)) return `[${v.map(pyDumps).join(", ")}]`
+  if (typeof v === "object" && v !== null) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pyDumps(x)}`).join(", ")}}`
+  return JSON.stringify(v) ?? "null"
+}
+
+/** process_message_content: history `arguments` are json.loads-ed, which fails on anything but a JSON string. */
+const historyArgumentsError = (messages: unknown): string | undefined => {
+  if (!Array.isArray(messages)) return undefined
+  for (const m of messages) {
+    const calls = (m as { tool_calls?: unknown } | null)?.tool_calls
+    if (!Array.isArray(calls)) continue
+    for (const c of calls) {
+      const args = (c as { function?: { arguments?: unknown } } | null)?.function?.arguments
+      if (args === undefined || args === null || args === "") continue
+      if (typeof args !== "string") return `the JSON object must be str, bytes or bytearray, not ${Array.isArray(args) ? "list" : typeof args === "object" ? "dict" : typeof args === "number" ? "int" : "bool"}`
+      try {
+        JSON.parse(args)
+      } catch {
+        return "Expecting value: line 1 column 1 (char 0)"
+      }
+    }
+  }
+  return undefined
+}
+
+type Step = { readonly kind: "reasoning" | "content"; readonly text: string } | { readonly kind: "call"; readonly call: Agent.Call; readonly id: string }
 
 const fingerprint = "0.31.2-0.30.1-macOS-15.5-arm64-arm-64bit-applegpu_g15s"
 const cors = { "Access-Control-Allow-Origin": "*" }
@@ -78,6 +122,8 @@ const generate = async (config: Config, ex: Exchange, kind: "chat" | "text"): Pr
   if (kind === "chat" && partTypes(b["messages"]).some((t) => t !== "text")) {
     return jsonReply(ex, 404, { error: "Only 'text' content type is supported." })
   }
+  const badHistory = kind === "chat" ? historyArgumentsError(b["messages"]) : undefined
+  if (badHistory !== undefined) return jsonReply(ex, 404, { error: badHistory })
   const echo = typeof b["model"] === "string" ? b["model"] : "default_model"
   const model = echo === "default_model" ? config.resident.launchModel : echo
   const known = (model === config.resident.launchModel || config.cached.includes(model)) && !ex.plan.refusedModel
@@ -98,26 +144,60 @@ const generate = async (config: Config, ex: Exchange, kind: "chat" | "text"): Pr
 const respond = async (config: Config, ex: Exchange, kind: "chat" | "text", b: Record<string, unknown>, echo: string): Promise<void> => {
   const prompt = kind === "chat" ? lastUserText(b["messages"]) : String(b["prompt"])
   const limit = (b["max_completion_tokens"] ?? b["max_tokens"] ?? config.maxTokens) as number
-  const answer = Answer.make({ prompt, limit, ...(config.tokens !== undefined ? { tokens: config.tokens } : {}) })
+  const plain = Answer.make({ prompt, limit, ...(config.tokens !== undefined ? { tokens: config.tokens } : {}) })
+  const kwargs = b["chat_template_kwargs"] as { enable_thinking?: unknown } | null | undefined
+  const thinks = kind === "chat" && hasThinking(config, echo === "default_model" ? config.resident.launchModel : echo) && kwargs?.enable_thinking !== false
+  // tool_choice and parallel_tool_calls are never read by server.py.
+  const turn =
+    kind === "chat"
+      ? Agent.decide({ tools: Agent.functionTools(b["tools"]), prompt, results: Agent.trailingToolResults(b["messages"]), choice: { kind: "auto" }, parallel: true, answer: plain, limit })
+      : ({ kind: "text", answer: plain } as const)
+  const steps: Array<Step> = thinks ? Agent.thinking(prompt).map((text) => ({ kind: "reasoning", text })) : []
+  if (turn.kind === "calls") for (const call of turn.calls) steps.push({ kind: "call", call, id: randomUUID() })
+  else for (const text of turn.answer.tokens) steps.push({ kind: "content", text })
+  const madeToolCall = turn.kind === "calls"
+  const finishReason = madeToolCall ? "tool_calls" : turn.answer.finish
+
   const id = kind === "chat" ? `chatcmpl-${randomUUID()}` : `cmpl-${randomUUID()}`
   const created = Math.floor(Date.now() / 1000)
   const promptTokens = Answer.promptTokens(prompt)
   const usage = (n: number) => ({ prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n, prompt_tokens_details: { cached_tokens: 0 } })
   const object = kind === "chat" ? "chat.completion" : "text_completion"
   const base = { id, system_fingerprint: fingerprint, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", model: echo, created }
-  const choice = (text: string | undefined, finish: string | null) =>
+  // ToolCallFormatter: index only when streaming, counted per response.
+  let callIndex = 0
+  const toolCall = (step: Extract<Step, { kind: "call" }>, streaming: boolean) => ({
+    function: { name: step.call.name, arguments: pyDumps(step.call.arguments) },
+    type: "function",
+    id: step.id,
+    ...(streaming ? { index: callIndex++ } : {})
+  })
+  const delta = (step: Step) =>
+    step.kind === "call"
+      ? { role: "assistant", tool_calls: [toolCall(step, true)] }
+      : step.kind === "reasoning"
+        ? { role: "assistant", reasoning: step.text }
+        : { role: "assistant", content: step.text }
+  const choice = (step: Step | undefined, finish: string | null) =>
     kind === "chat"
-      ? { index: 0, finish_reason: finish, delta: text === undefined ? { role: "assistant" } : { role: "assistant", content: text } }
-      : { index: 0, finish_reason: finish, text: text ?? "" }
+      ? { index: 0, finish_reason: finish, delta: step === undefined ? { role: "assistant" } : delta(step) }
+      : { index: 0, finish_reason: finish, text: step !== undefined && step.kind === "content" ? step.text : "" }
   const plan = ex.plan
 
   if (b["stream"] !== true) {
-    const r = await Pacer.run(ex.reply, answer.tokens, plan, config.tokenMs, () => {})
+    const r = await Pacer.run(ex.reply, steps, plan, config.tokenMs, () => {})
     // A failure after the handler started writing nothing: Python just closes the socket.
     if (r.outcome === "error") return drop(ex)
     if (r.outcome !== "complete") return
-    const message = kind === "chat" ? { message: { role: "assistant", content: answer.text } } : { text: answer.text }
-    const body = { id, system_fingerprint: fingerprint, object, model: echo, created, choices: [{ index: 0, finish_reason: answer.finish, ...message }], usage: usage(r.emitted) }
+    const join = (k: "reasoning" | "content") => steps.flatMap((s) => (s.kind === k ? [s.text] : [])).join("")
+    const calls = steps.flatMap((s) => (s.kind === "call" ? [toolCall(s, false)] : []))
+    const text = join("content")
+    const reasoning = join("reasoning")
+    const message =
+      kind === "chat"
+        ? { message: { role: "assistant", content: text !== "" ? text : null, ...(reasoning !== "" ? { reasoning } : {}), ...(calls.length > 0 ? { tool_calls: calls } : {}) } }
+        : { text }
+    const body = { id, system_fingerprint: fingerprint, object, model: echo, created, choices: [{ index: 0, finish_reason: finishReason, ...message }], usage: usage(r.emitted) }
     return plan.malformedJson ? Send.malformed(ex.reply, body, cors, "application/json") : jsonReply(ex, 200, body)
   }
 
@@ -127,9 +207,9 @@ const respond = async (config: Config, ex: Exchange, kind: "chat" | "text", b: R
     if (config.keepaliveMs > 0) await sleep(config.keepaliveMs)
     ex.reply.write(Sse.comment(`keepalive ${i * 2048}/${total}`))
   }
-  const r = await Pacer.run(ex.reply, answer.tokens, plan, config.tokenMs, (t) => ex.reply.write(Sse.data({ ...base, choices: [choice(t, null)] })))
+  const r = await Pacer.run(ex.reply, steps, plan, config.tokenMs, (step) => ex.reply.write(Sse.data({ ...base, choices: [choice(step, null)] })))
   if (r.outcome !== "complete") return r.outcome === "error" ? ex.reply.end() : undefined
-  const last = { ...base, choices: [choice(undefined, answer.finish)] }
+  const last = { ...base, choices: [choice(undefined, finishReason)] }
   ex.reply.write(plan.malformedJson ? `data: ${Send.halfLine(last)}\n\n` : Sse.data(last))
   const opts = b["stream_options"]
   if (typeof opts === "object" && opts !== null) {

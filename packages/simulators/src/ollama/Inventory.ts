@@ -2,9 +2,9 @@
  * Ollama's model inventory routes: `/api/tags` (installed), `/api/ps` (resident),
  * `/api/show`, `DELETE /api/delete` (empty 200 body), and `/api/embed`.
  */
-import { createHash } from "node:crypto"
 import type { Exchange } from "../Harness.ts"
 import * as Send from "../Send.ts"
+import * as Vectors from "../Vectors.ts"
 import * as Decode from "./Decode.ts"
 import { error } from "./Generate.ts"
 import { type Card, details, type Store } from "./Store.ts"
@@ -74,29 +74,8 @@ export const remove = (store: Store, ex: Exchange): void => {
   ex.reply.end()
 }
 
-/** The server's own (runner) vector: a pure function of model and text, so two models never share a space. */
-export const rawVector = (model: string, text: string, dims: number): ReadonlyArray<number> => {
-  const raw: Array<number> = []
-  for (let i = 0; raw.length < dims; i++) {
-    const h = createHash("sha256").update(`${model}\u0000${i}\u0000${text}`).digest()
-    for (let j = 0; j + 1 < h.length && raw.length < dims; j += 2) raw.push((h.readUInt16BE(j) / 65535) * 2 - 1)
-  }
-  return raw
-}
-
-/** routes.go `normalize`: L2 to unit length. */
-export const normalize = (v: ReadonlyArray<number>): ReadonlyArray<number> => {
-  const norm = Math.max(Math.sqrt(v.reduce((s, x) => s + x * x, 0)), 1e-12)
-  return v.map((x) => x / norm)
-}
-
 /** EmbedHandler: normalised, then cut to `dimensions` and normalised again. */
-export const embedding = (c: Card, text: string, dimensions: number | undefined): ReadonlyArray<number> => {
-  const full = normalize(rawVector(c.name, text, c.embedDims ?? 768))
-  const cut = dimensions !== undefined && dimensions > 0 && dimensions < full.length ? normalize(full.slice(0, dimensions)) : full
-  // float32 on the wire
-  return cut.map((x) => Math.fround(x))
-}
+export const embedding = (c: Card, text: string, dimensions: number | undefined): ReadonlyArray<number> => Vectors.unit(c.name, text, c.embedDims ?? 768, dimensions)
 
 /** A model loaded without `--embedding`: the embedded llama-server's 501, passed through. */
 export const notAnEmbedder = "This server does not support embeddings. Start it with `--embeddings`"
@@ -150,5 +129,5 @@ export const embeddings = async (store: Store, ex: Exchange): Promise<void> => {
   const prompt = typeof b["prompt"] === "string" ? b["prompt"] : ""
   if (prompt === "") return Send.json(ex.reply, 200, { embedding: [] })
   if (!c.capabilities.includes("embedding")) return error(ex, 501, notAnEmbedder)
-  Send.json(ex.reply, 200, { embedding: rawVector(c.name, prompt, c.embedDims ?? 768).map((x) => Math.fround(x)) })
+  Send.json(ex.reply, 200, { embedding: Vectors.raw(c.name, prompt, c.embedDims ?? 768).map((x) => Math.fround(x)) })
 }

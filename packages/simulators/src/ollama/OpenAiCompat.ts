@@ -15,6 +15,7 @@ import { lastUserText } from "../Prompt.ts"
 import { findImages } from "../RequestLog.ts"
 import * as Send from "../Send.ts"
 import * as Sse from "../Sse.ts"
+import * as Vectors from "../Vectors.ts"
 import * as Decode from "./Decode.ts"
 import { type Context, planAnswer, type Step } from "./Generate.ts"
 import * as Inventory from "./Inventory.ts"
@@ -185,13 +186,6 @@ export const chat = async (ctx: Context, ex: Exchange): Promise<void> => {
   ctx.store.touch(card, undefined)
 }
 
-/** little-endian float32, standard base64 (openai.go `floatsToBase64`). */
-export const floatsToBase64 = (v: ReadonlyArray<number>): string => {
-  const buf = Buffer.alloc(v.length * 4)
-  v.forEach((x, i) => buf.writeFloatLE(x, i * 4))
-  return buf.toString("base64")
-}
-
 /** `/v1/embeddings` (EmbeddingsMiddleware): input string or strings, encoding_format, dimensions. */
 export const embeddings = async (ctx: Context, ex: Exchange): Promise<void> => {
   const decoded = Decode.body(ex)
@@ -215,7 +209,7 @@ export const embeddings = async (ctx: Context, ex: Exchange): Promise<void> => {
     object: "list",
     data: inputs.map((t, index) => {
       const v = Inventory.embedding(card, t, dims)
-      return { object: "embedding", embedding: enc === "base64" ? floatsToBase64(v) : v, index }
+      return { object: "embedding", embedding: enc === "base64" ? Vectors.base64(v) : v, index }
     }),
     model,
     usage: { prompt_tokens: count, total_tokens: count }
