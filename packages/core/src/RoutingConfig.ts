@@ -209,7 +209,8 @@ const problemsOf = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey> =
   const own = ownMessage(issue)
   // A union of a name and a map (a category's model entry) whose map member took the value:
   // that member's own problems (an unknown key, a wrong flag) say more than the union's message.
-  const mapTookIt = issue._tag === "AnyOf" && issue.issues.some((inner) => inner._tag === "Composite" || inner._tag === "Pointer")
+  const mapTookIt = issue._tag === "AnyOf" &&
+    issue.issues.some((inner) => inner._tag === "Pointer" || (inner._tag === "Composite" && inner.ast._tag === "Objects"))
   if (own !== undefined && !mapTookIt) return [{ _tag: "Value", path, message: own }]
   // The value as written failed (before it could be transformed): its own problems are the ones to tell.
   if (issue._tag === "Encoding") return problemsOf(issue.issue, path)

@@ -183,3 +183,169 @@ describe("Plan.admit: the circuit's say when the walk reaches a candidate", () =
     expect(Plan.admit(circuit, 1_001).skip).toBe("circuit open")
   })
 })
+
+describe("Plan.forRequest with capabilities: the type's defaults, routing.yaml's declarations and the server's report", () => {
+  const agentYaml = `backends:
+  mlx: { type: scripted, capabilities: { tools: true, reasoning: true } }
+  ollama: { type: scripted }
+  cloud: { type: scripted }
+  emb: { type: scripted }
+  emb2: { type: scripted }
+  other: { type: scripted }
+priorities:
+  text: [mlx, ollama, cloud]
+  embed: [emb, other, emb2]
+categories:
+  agent:
+    input: text
+    models: { mlx: m-mlx, ollama: "qwen3:8b", cloud: gpt }
+  looky:
+    input: text
+    models:
+      mlx: { model: m-mlx, capabilities: { reasoning: false } }
+      ollama: { model: "llava:7b", capabilities: { jsonSchema: true } }
+  embed:
+    input: embed
+    models: { emb: { model: nomic-embed-text, space: nomic }, other: all-minilm, emb2: { model: nomic.gguf, space: nomic } }
+  embed-by-name:
+    input: embed
+    priority: [other, emb]
+    models: { emb: all-minilm, other: all-minilm }
+`
+  const agentConfig = Result.getOrThrow(RoutingConfig.parse(agentYaml, "routing.yaml"))
+  const slot = (name: string, capabilities: Partial<import("../src/Backend.ts").Capabilities>, embed = false): Router.Slot =>
+    Router.Slot.Ready({ backend: ScriptedBackend.make({ name, script: [{}], capabilities, ...(embed ? { embed: [{}] } : {}) }).backend, timeouts: {} })
+  const agentSnapshot: Router.Snapshot = {
+    version: 3,
+    config: agentConfig,
+    backends: new Map<string, Router.Slot>([
+      ["mlx", slot("mlx", {})],
+      ["ollama", slot("ollama", { images: true })],
+      ["cloud", slot("cloud", { images: true, tools: true, jsonSchema: true, reasoning: true })],
+      ["emb", slot("emb", {}, true)],
+      ["other", slot("other", {}, true)]
+      // emb2: not loaded
+    ])
+  }
+  /** What ollama's /api/show says; ollama's report for llava is unknown (the server did not answer). */
+  const reports: Plan.Reports = (backend, model) =>
+    backend !== "ollama"
+      ? undefined
+      : model === "qwen3:8b"
+      ? { _tag: "Reported", capabilities: { tools: true, jsonSchema: true, reasoning: true } }
+      : { _tag: "Unknown", why: "ollama could not say what llava:7b supports (connection refused)" }
+  const rows = (request: Router.Request) => Result.getOrThrow(Plan.forRequest(agentSnapshot, request, reports)).candidates.map(row)
+  const tools = [{ name: "f", parameters: { type: "object" } }]
+  const image = { data: new Uint8Array([1]), mime: "image/png" }
+
+  const cases: ReadonlyArray<[string, Router.Request, ReadonlyArray<ReadonlyArray<string | undefined>>]> = [
+    ["plain text needs nothing beyond text", { category: "agent", prompt: "hi" }, [
+      ["mlx", "m-mlx", "try"],
+      ["ollama", "qwen3:8b", "try"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["tools: the backend's declaration, the server's report and the type's defaults all say yes", { category: "agent", prompt: "hi", tools }, [
+      ["mlx", "m-mlx", "try"],
+      ["ollama", "qwen3:8b", "try"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["a JSON Schema: mlx declares no JSON schema support", { category: "agent", prompt: "hi", responseFormat: { _tag: "JsonSchema", name: "x", schema: {} } }, [
+      ["mlx", "m-mlx", "m-mlx: no JSON schema support"],
+      ["ollama", "qwen3:8b", "try"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["plain text format needs nothing", { category: "agent", prompt: "hi", responseFormat: { _tag: "Text" } }, [
+      ["mlx", "m-mlx", "try"],
+      ["ollama", "qwen3:8b", "try"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["reasoning off needs nothing; on needs reasoning", { category: "looky", prompt: "hi", reasoning: { _tag: "On" } }, [
+      ["mlx", "m-mlx", "m-mlx: no reasoning support"],
+      ["ollama", "llava:7b", "llava:7b: no reasoning support (ollama could not say what llava:7b supports (connection refused); used routing.yaml's declarations and the scripted defaults)"],
+      ["cloud", undefined, "no model for this category"]
+    ]],
+    ["an unknown report leaves the model entry's declaration and the defaults", { category: "looky", prompt: "hi", responseFormat: { _tag: "Json" } }, [
+      ["mlx", "m-mlx", "m-mlx: no JSON schema support"],
+      ["ollama", "llava:7b", "try"],
+      ["cloud", undefined, "no model for this category"]
+    ]],
+    ["an image and tools: each skip names the first thing missing", { category: "agent", messages: [{ role: "user", content: "what?", images: [image] }], tools }, [
+      ["mlx", "m-mlx", "no image input"],
+      ["ollama", "qwen3:8b", "try"],
+      ["cloud", "gpt", "try"]
+    ]],
+    ["tool choice none needs no tools", { category: "looky", prompt: "hi", tools, toolChoice: { _tag: "None" } }, [
+      ["mlx", "m-mlx", "try"],
+      ["ollama", "llava:7b", "try"],
+      ["cloud", undefined, "no model for this category"]
+    ]],
+    ["a tool result turn is a prompt", { category: "agent", messages: [{ role: "assistant", content: "", toolCalls: [{ id: "1", name: "f", arguments: "{}" }] }, { role: "tool", content: "42", toolCallId: "1" }], tools }, [
+      ["mlx", "m-mlx", "try"],
+      ["ollama", "qwen3:8b", "try"],
+      ["cloud", "gpt", "try"]
+    ]]
+  ]
+  for (const [name, request, candidates] of cases) {
+    it(name, () => expect(rows(request)).toEqual(candidates))
+  }
+
+  it("a candidate planned on declarations because its server could not say carries that as detail", () => {
+    const ollama = Result.getOrThrow(Plan.forRequest(agentSnapshot, { category: "looky", prompt: "hi", responseFormat: { _tag: "Json" } }, reports)).candidates[1]!
+    expect(ollama._tag === "Try" ? [ollama.capabilities.jsonSchema, ollama.detail] : []).toEqual([
+      true,
+      "ollama could not say what llava:7b supports (connection refused); used routing.yaml's declarations and the scripted defaults"
+    ])
+  })
+
+  it("skips say their kind: config, health or capability", () => {
+    const plan = Result.getOrThrow(Plan.forRequest(agentSnapshot, { category: "looky", prompt: "hi", reasoning: { _tag: "On" } }, reports))
+    expect(plan.candidates.map((c) => (c._tag === "Skip" ? c.kind : "try"))).toEqual(["capability", "capability", "config"])
+  })
+
+  const embedRows = (request: Router.EmbedInput) => {
+    const plan = Result.getOrThrow(Plan.forEmbed(agentSnapshot, request))
+    return { space: plan.space, rows: plan.candidates.map(row) }
+  }
+  const embedCases: ReadonlyArray<[string, Router.EmbedInput, { space: string | undefined; rows: ReadonlyArray<ReadonlyArray<string | undefined>> }]> = [
+    ["the first candidate's space; another model is skipped; one of the space that is down stays in the plan", { category: "embed", input: ["a"] }, {
+      space: "nomic",
+      rows: [
+        ["emb", "nomic-embed-text", "try"],
+        ["other", "all-minilm", "makes vectors of another space (all-minilm) than this category's (nomic); declare the same space: on both models if they make the same vectors"],
+        ["emb2", "nomic.gguf", "not loaded"]
+      ]
+    }],
+    ["without space:, the same model name is the same space", { category: "embed-by-name", input: ["a"] }, {
+      space: "all-minilm",
+      rows: [
+        ["other", "all-minilm", "try"],
+        ["emb", "all-minilm", "try"]
+      ]
+    }],
+    ["the default category is `embed`; a pinned model is its own space", { pin: { backend: "mlx", model: "m-mlx" }, input: ["a"] }, {
+      space: "m-mlx",
+      rows: [["mlx", "m-mlx", "m-mlx: no embeddings support"]]
+    }]
+  ]
+  for (const [name, request, expected] of embedCases) {
+    it(`embed: ${name}`, () => expect(embedRows(request)).toEqual(expected))
+  }
+
+  const embedRefusals: ReadonlyArray<[string, Router.EmbedInput, string, RegExp]> = [
+    ["nothing to embed", { input: [] }, "InvalidRequest", /nothing to embed/],
+    ["a text category", { category: "agent", input: ["a"] }, "InvalidRequest", /category "agent" is for text input, not embeddings/],
+    ["an unknown category", { category: "embd", input: ["a"] }, "UnknownCategory", /did you mean "embed"/],
+    ["an unknown backend", { pin: { backend: "nope", model: "x" }, input: ["a"] }, "UnknownBackend", /unknown backend "nope"/]
+  ]
+  for (const [name, request, reason, message] of embedRefusals) {
+    it(`embed refused: ${name}`, () => {
+      const error = Result.getOrThrow(Result.flip(Plan.forEmbed(agentSnapshot, request)))
+      expect([error.reason, error.message]).toEqual([reason, expect.stringMatching(message)])
+    })
+  }
+
+  it("a chat request to an embed category is refused", () => {
+    const error = Result.getOrThrow(Result.flip(Plan.forRequest(agentSnapshot, { category: "embed", prompt: "hi" })))
+    expect(error.reason).toBe("InvalidRequest")
+  })
+})

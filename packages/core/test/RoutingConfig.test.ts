@@ -62,7 +62,13 @@ const cases: ReadonlyArray<Case> = [
   { name: "unknown priorities key", text: edit("  image: [ollama, cloud]", "  imgae: [ollama, cloud]"), at: "imgae", path: "priorities.imgae", message: /did you mean "image"/ },
   { name: "unknown timeouts key", text: edit("    input: text\n", "    input: text\n    timeouts: { firstTokn: 5s }\n"), at: "firstTokn", path: "categories.fast.timeouts.firstTokn", message: /did you mean "firstToken"/ },
   { name: "unknown key far from any", text: edit("    input: text\n", "    input: text\n    zzzzzz: 1\n"), at: "zzzzzz", path: "categories.fast.zzzzzz", message: /unknown key "zzzzzz" \(expected one of: description, input, models, priority, timeouts\)/ },
-  { name: "bad input kind", text: edit("    input: text\n", "    input: txt\n"), at: "txt", path: "categories.fast.input", message: /expected one of text, image, pdf/ },
+  { name: "bad input kind", text: edit("    input: text\n", "    input: txt\n"), at: "txt", path: "categories.fast.input", message: /expected one of text, image, pdf, embed/ },
+  { name: "embed category without priorities.embed", text: edit("    input: image\n", "    input: embed\n"), at: "embed", path: "categories.vision.input", message: /no priority list for input "embed": add priorities\.embed/ },
+  { name: "capability flag not a boolean", text: edit("type: ollama,", "type: ollama, capabilities: { tools: yes },"), at: "yes", path: "backends.ollama.capabilities.tools", message: /expected boolean, actual "yes"/ },
+  { name: "unknown capability", text: edit("type: ollama,", "type: ollama, capabilities: { embedings: true },"), at: "embedings", path: "backends.ollama.capabilities.embedings", message: /unknown key "embedings" \(did you mean "embeddings"\?\)/ },
+  { name: "model entry with an unknown key", text: edit("      ollama: moondream\n", "      ollama: { model: moondream, spce: v1 }\n"), at: "spce", path: "categories.vision.models.ollama.spce", message: /unknown key "spce" \(did you mean "space"\?\)/ },
+  { name: "model entry without its model", text: edit("      ollama: moondream\n", "      ollama: { space: v1 }\n"), at: "{ space: v1 }", path: "categories.vision.models.ollama", message: /missing required key "model"/ },
+  { name: "model entry capability misspelt", text: edit("      ollama: moondream\n", "      ollama: { model: moondream, capabilities: { tool: true } }\n"), at: "tool:", path: "categories.vision.models.ollama.capabilities.tool", message: /did you mean "tools"/ },
   { name: "missing input", text: edit("    input: text\n", ""), at: "models: { mlx", path: "categories.fast", message: /missing required key "input"/ },
   { name: "missing models", text: edit("    models:\n      ollama: moondream\n", ""), at: "input: image", path: "categories.vision", message: /missing required key "models"/ },
   { name: "missing backends", text: base.replace(/^backends:\n(  .*\n){3}/, ""), at: "priorities", path: "", message: /missing required key "backends"/ },
@@ -146,6 +152,27 @@ describe("routing.yaml errors name file, line, column, field and what was expect
 })
 
 describe("routing.yaml, valid", () => {
+  it("capabilities per backend and per model, embed categories with priorities.embed and vector spaces", () => {
+    const text = edit("type: ollama,", "type: ollama, capabilities: { tools: true, reasoning: false },")
+      .replace("  image: [ollama, cloud]", "  image: [ollama, cloud]\n  embed: [ollama, mlx]")
+      .replace("      ollama: moondream\n", "      ollama: { model: llava:7b, capabilities: { tools: false } }\n") +
+      "  embed:\n    input: embed\n    models:\n      ollama: { model: nomic-embed-text, space: nomic }\n      mlx: nomic-embed-text-v1.5\n"
+    const config = Result.getOrThrow(RoutingConfig.parse(text, "routing.yaml"))
+    expect(config.backends.ollama!.capabilities).toEqual({ tools: true, reasoning: false })
+    expect(config.backends.mlx!.capabilities).toEqual({})
+    // The capabilities key is routing.yaml's, not the backend type's own options.
+    expect(config.backends.ollama!.options).toEqual({})
+    expect(config.categories.vision).toMatchObject({ models: { ollama: "llava:7b" }, capabilities: { ollama: { tools: false } } })
+    expect(config.priorities.embed).toEqual(["ollama", "mlx"])
+    expect(config.categories.embed).toMatchObject({
+      input: "embed",
+      models: { ollama: "nomic-embed-text", mlx: "nomic-embed-text-v1.5" },
+      spaces: { ollama: "nomic", mlx: "nomic-embed-text-v1.5" },
+      priority: ["ollama", "mlx"]
+    })
+  })
+
+
   it("server: browser origins (old cors.origins spelling added to them) and connection limits in milliseconds", () => {
     const text = base.replace(
       "backends:",
