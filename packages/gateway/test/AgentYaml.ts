@@ -39,10 +39,10 @@ export const agentAbilities: Partial<Record<Name, Abilities>> = {
 }
 
 export const weather = {
-  type: "function",
+  type: "function" as const,
   function: {
     name: "get_weather",
     description: "Weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+    parameters: { type: "object" as const, properties: { city: { type: "string" as const } }, required: ["city"] }
   }
-} as const
+}
