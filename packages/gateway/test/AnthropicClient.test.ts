@@ -338,6 +338,26 @@ describe("@anthropic-ai/sdk -> gateway", () => {
     expect(running.scripted.mlx.requests).toHaveLength(0)
   })
 
+  it("models: the SDK lists categories then pinned names in Anthropic's shape, retrieves one, and gets a NotFoundError for an unknown one; OpenAI clients keep theirs", async () => {
+    running = await start()
+    const anthropic = client(running)
+    const ids: Array<string> = []
+    for await (const model of anthropic.models.list()) ids.push(model.id)
+    expect(ids).toEqual(["fast", "small", "vision", "mlx/m-mlx", "ollama/qwen3:8b", "plain/tinyllama:1.1b-chat", "mlx/m-vl"])
+    const fast = await anthropic.models.retrieve("fast")
+    expect(fast).toMatchObject({ type: "model", id: "fast", capabilities: null })
+    expect(new Date(fast.created_at).getTime()).not.toBeNaN()
+    expect((fast as unknown as { local_router: { capabilities: { tools: boolean } } }).local_router.capabilities.tools).toBe(true)
+    const small = await anthropic.models.retrieve("small")
+    expect((small as unknown as { local_router: { capabilities: { tools: boolean } } }).local_router.capabilities.tools).toBe(false)
+    const error = await anthropic.models.retrieve("nope").then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(Anthropic.NotFoundError)
+    expect((error as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: "error", error: { type: "not_found_error" } })
+    const openai = (await (await fetch(`${running.url}/v1/models`)).json()) as { object: string; data: Array<{ object: string }> }
+    expect(openai.object).toBe("list")
+    expect(openai.data[0]!.object).toBe("model")
+  })
+
   it("a configured token is accepted as x-api-key (Claude Code's ANTHROPIC_API_KEY); a wrong one is an AuthenticationError", async () => {
     running = await start({}, { token: Redacted.make("s3cret") })
     const ok = await client(running, "s3cret").messages.create({ model: "fast", max_tokens: 8, messages: [{ role: "user", content: "hi" }] })
