@@ -31,6 +31,7 @@ import * as Actions from "./Actions.ts"
 import * as AnthropicError from "./anthropic/AnthropicError.ts"
 import * as CountTokens from "./anthropic/CountTokens.ts"
 import * as Messages from "./anthropic/Messages.ts"
+import * as AnthropicModels from "./anthropic/Models.ts"
 import * as MessagesRequest from "./anthropic/MessagesRequest.ts"
 import * as ApiError from "./ApiError.ts"
 import * as Exchange from "./Exchange.ts"
@@ -394,8 +395,15 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       { method: "POST", path: "/v1/chat/completions", dialect: "openai", body: "json", handle: chatCompletions },
       { method: "POST", path: "/v1/messages", dialect: "anthropic", body: "json", handle: messages },
       { method: "POST", path: "/v1/messages/count_tokens", dialect: "anthropic", body: "json", handle: countTokens },
-      { method: "GET", path: "/v1/models", dialect: "openai", body: "none", handle: fromSnapshot((snapshot) => Models.list(router, snapshot, created)) },
-      { method: "GET", path: "/v1/models/{id}", dialect: "openai", body: "none", handle: (_request, _started, id = "") => model(id) },
+      // Anthropic's SDKs share this path and always send anthropic-version; they get Anthropic's shape.
+      {
+        method: "GET", path: "/v1/models", dialect: "openai", body: "none",
+        handle: (request) =>
+          AnthropicModels.wanted(request.headers)
+            ? fromSnapshot((snapshot) => AnthropicModels.list(router, snapshot, modifiedAt))()
+            : fromSnapshot((snapshot) => Models.list(router, snapshot, created))()
+      },
+      { method: "GET", path: "/v1/models/{id}", dialect: "openai", body: "none", handle: (request, _started, id = "") => model(id, AnthropicModels.wanted(request.headers)) },
       { method: "POST", path: "/v1/embeddings", dialect: "openai", body: "json", handle: embeddings },
       { method: "POST", path: "/v1/vision/describe", dialect: "openai", body: "upload", handle: (request, started) => visionRoute("image", request, started) },
       { method: "POST", path: "/v1/vision/pdf", dialect: "openai", body: "upload", handle: (request, started) => visionRoute("pdf", request, started) },
@@ -432,13 +440,16 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       { method: "GET", path: "/metrics", dialect: "native", body: "none", handle: scrape }
     ])
 
-    function model(id: string) {
-      return Effect.flatMap(Effect.flatMap(routing.snapshot, (snapshot) => Models.one(router, snapshot, id, created)), (body) => {
+    function model(id: string, anthropic: boolean) {
+      const one = (snapshot: Router.Snapshot) => anthropic ? AnthropicModels.one(router, snapshot, id, modifiedAt) : Models.one(router, snapshot, id, created)
+      const found = Effect.flatMap(Effect.flatMap(routing.snapshot, one), (body) => {
         return body === undefined
           ? Effect.flatMap(known, (list) =>
             Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category or backend/model`, known: list })))
           : Effect.succeed(json(body))
       })
+      // The route speaks OpenAI; an Anthropic client's 404 is in its own shape.
+      return anthropic ? Effect.catch(found, (error) => Effect.succeed(AnthropicError.response(error))) : found
     }
 
     function scrape() {
