@@ -9,10 +9,14 @@
  * - With `autoPull`, a missing model is pulled (progress in the log, see Pull.ts) and the
  *   request is retried once, all before `Start`. The router's connect deadline bounds the
  *   request, not the download: a pull outlives the request that started it (Pull.autoPull).
+ * - Agent features: tools, `format`, `think` (Chat.ts), `/api/embed` (Embed.ts), and what each
+ *   model can do from `/api/show` (Show.ts), which the Router asks before it sends a model
+ *   a request that needs tools, JSON, reasoning, images or embeddings.
  * - ensureModel does not touch the registry when the model is already listed, so an offline
  *   Mac with its models installed never fails on it.
  */
-import { Backend, type BackendError, type Events } from "@local-router/core"
+import { Backend, BackendError, Events } from "@local-router/core"
+import * as Result from "effect/Result"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -25,6 +29,8 @@ import * as ModelName from "./ModelName.ts"
 import { OllamaOptions } from "./OllamaOptions.ts"
 import * as Probe from "./Probe.ts"
 import * as Pull from "./Pull.ts"
+import * as Embed from "./Embed.ts"
+import * as Show from "./Show.ts"
 
 export const DEFAULT_URL = "http://127.0.0.1:11434"
 
@@ -58,14 +64,21 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
 
     const listModels = Client.modelNames(target, { backend, action: "list models" }, "/api/tags")
 
-    const generate = (request: Backend.GenerateRequest): Events.Events<Backend.GenerateEvent, BackendError.BackendError> =>
-      ChatStream.stream(target, backend, Chat.toChatRequest(request, options), options.autoPull ? pulls.ensure : undefined)
+    const generate = (request: Backend.GenerateRequest): Events.Events<Backend.GenerateEvent, BackendError.BackendError> => {
+      const body = Chat.toChatRequest(request, options)
+      if (Result.isFailure(body)) {
+        return Events.fail(new BackendError.BackendError({ reason: "BadRequest", backend, model: request.model, message: `${backend}: ${body.failure}` }))
+      }
+      return ChatStream.stream(target, backend, body.success, { oneToolCall: request.parallelToolCalls === false }, options.autoPull ? pulls.ensure : undefined)
+    }
 
     const ensureModel = (model: string): Stream.Stream<Backend.PullProgress, BackendError.BackendError> =>
       Stream.unwrap(
         listModels.pipe(
           Effect.map((listed) =>
-            ModelName.isListed(model, listed) ? Stream.succeed<Backend.PullProgress>({ status: "already present" }) : Pull.pull(target, backend, model)
+            ModelName.isListed(model, listed)
+              ? Stream.succeed<Backend.PullProgress>({ status: "already present" })
+              : Pull.pull(target, backend, model)
           )
         )
       )
@@ -77,7 +90,10 @@ export const make = (context: Backend.MakeContext<OllamaOptions>): Effect.Effect
       probe: Probe.probe(target, backend, options.probeTimeout),
       models: listModels,
       ensureModel,
-      generate
+      generate,
+      embed: (request) => Embed.embed(target, backend, request, options.keepAlive),
+      // Asked each time: the Router keeps what it learns (per routing.yaml version).
+      modelCapabilities: (model) => Show.modelCapabilities(target, backend, model)
     }
   })
 

@@ -26,7 +26,7 @@ let sim: Simulator.Running
 
 beforeAll(async () => {
   // Each pull test uses a model of its own, so no test depends on another having run.
-  const registry = "phi3.5:3.8b,moondream,llava:7b,tinyllama:1.1b-chat,all-minilm,llama3.2:1b,qwen2.5:0.5b,nomic-embed-text,gemma2:2b,smollm:135m"
+  const registry = "phi3.5:3.8b,moondream,llava:7b,tinyllama:1.1b-chat,all-minilm,llama3.2:1b,qwen2.5:0.5b,nomic-embed-text,gemma2:2b,smollm:135m,llama3.1:8b"
   sim = await Simulator.start("ollama", { args: ["--pull-ms", "300", "--pull-tick-ms", "20", "--tokens", "6", "--registry", registry] })
 })
 afterAll(async () => {
@@ -237,7 +237,7 @@ describe("ollama: pulling models", () => {
   it.effect("with autoPull a missing model is pulled, then the request is answered", () =>
     Effect.gen(function*() {
       const backend = yield* make(sim.url, { autoPull: true })
-      const events = yield* collect(backend, ask("nomic-embed-text"))
+      const events = yield* collect(backend, ask("llama3.1:8b"))
       expect(events[0]?._tag).toBe("Start")
       expect(events.at(-1)?._tag).toBe("Done")
       expect(textOf(events).length).toBeGreaterThan(0)

@@ -10,7 +10,6 @@
  */
 import { Backend, type BackendError, type Events, HttpCall, Ndjson } from "@local-router/core"
 import * as Effect from "effect/Effect"
-import type { ChatResponse } from "ollama"
 import * as Chat from "../Chat.ts"
 import type { Target } from "./Client.ts"
 import * as Failure from "./Failure.ts"
@@ -33,6 +32,7 @@ export const stream = (
   target: Target,
   backend: string,
   request: Chat.ChatStreamRequest,
+  read: Chat.AnswerOptions,
   pull?: (model: string) => Effect.Effect<void, BackendError.BackendError>
 ): Events.Events<Backend.GenerateEvent, BackendError.BackendError> => {
   const where: Failure.Where = { backend, model: request.model, action: "chat" }
@@ -46,24 +46,32 @@ export const stream = (
   }
   const fromOllama = (message: string) => Failure.classify(where, "read")(new Error(message))
   /** Each line's events, up to `done` or an `{"error"}` line; a body without `done` is a cut. */
-  const protocol: Ndjson.Protocol<Backend.GenerateEvent> = {
-    value: (value, out) => {
-      const chunk = value as ChatResponse & { readonly error?: unknown }
-      if (typeof value === "object" && value !== null && chunk.error !== undefined && chunk.error !== null) {
-        return fromOllama(typeof chunk.error === "string" ? chunk.error : JSON.stringify(chunk.error))
-      }
-      out.push(...Chat.eventsOf(chunk))
-      return chunk.done === true ? "done" : undefined
-    },
-    end: () => fromOllama(Failure.NO_DONE)
+  const protocol = (): Ndjson.Protocol<Backend.GenerateEvent> => {
+    // One reading per reply: a retried request (after a pull) numbers its calls afresh.
+    const answer = Chat.answer(read)
+    return {
+      value: (value, out) => {
+        if (typeof value !== "object" || value === null) return fromOllama(`a line that is not a JSON object: ${JSON.stringify(value).slice(0, 200)}`)
+        const chunk = value as Chat.ChatChunk & { readonly error?: unknown }
+        if (chunk.error !== undefined && chunk.error !== null) {
+          return fromOllama(typeof chunk.error === "string" ? chunk.error : JSON.stringify(chunk.error))
+        }
+        const events = answer.eventsOf(chunk)
+        if (typeof events === "string") return fromOllama(events)
+        out.push(...events)
+        return chunk.done === true ? "done" : undefined
+      },
+      end: () => fromOllama(Failure.NO_DONE)
+    }
   }
   return HttpCall.events(
     call,
-    () => Ndjson.reader({ backend, model: request.model }, [Backend.GenerateEvent.Start({ model: request.model })], protocol),
+    () => Ndjson.reader({ backend, model: request.model }, [Backend.GenerateEvent.Start({ model: request.model })], protocol()),
     {
       refine: Failure.classify(where, "open"),
       // A missing model is a 404 before any event: pull it, then ask once more.
-      retry: (error) => (pull !== undefined && error.reason === "ModelMissing" ? Effect.as(pull(request.model), call) : undefined)
+      // Only a 404: a model that is there but cannot do what was asked (400) is not pulled.
+      retry: (error) => (pull !== undefined && error.reason === "ModelMissing" && error.status === 404 ? Effect.as(pull(request.model), call) : undefined)
     }
   )
 }

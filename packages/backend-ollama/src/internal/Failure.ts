@@ -34,6 +34,18 @@ export const classify = (where: Where, phase: Phase) => (e: unknown): BackendErr
       ...(where.model === undefined ? {} : { model: where.model })
     })
   if (e instanceof BackendError.BackendError) {
+    // Ollama's 400 for a feature the model lacks (protocols.md Part 2 §A.1, §A.3): the request
+    // is fine and another model may serve it, so the Router treats it as it treats a missing
+    // model (try elsewhere, no mark against the server), never as the caller's mistake.
+    if ((e.status === 400 || e.status === 501) && /does not support (tools|thinking|chat|completion|vision|insert|embeddings?)\b/i.test(e.message)) {
+      return new BackendError.BackendError({
+        reason: "ModelMissing",
+        backend: e.backend,
+        ...(where.model === undefined ? {} : { model: where.model }),
+        status: e.status,
+        message: `${e.message} (the model's capabilities, from /api/show, do not include what the request needs)`
+      })
+    }
     if (e.reason === "ModelMissing" && /page not found/i.test(e.message)) {
       return new BackendError.BackendError({
         reason: "Upstream",
