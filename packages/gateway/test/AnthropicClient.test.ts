@@ -244,6 +244,22 @@ describe("@anthropic-ai/sdk -> gateway", () => {
     expect(second.messages[1]).toEqual({ role: "assistant", content: "42", reasoning: "let me think" })
   })
 
+  it("structured output: output_config.format reaches the backend; an answer that does not match falls back whole, and fails a stream at its end", async () => {
+    const schema = { type: "object", properties: { a: { type: "number" } }, required: ["a"], additionalProperties: false }
+    running = await start({ mlx: [{ tokens: ["not json"] }, { tokens: ["{\"a\":", "1}"] }, { tokens: ["{\"b\":", "2}"] }], ollama: [{ tokens: ["{\"a\":2}"] }] })
+    const anthropic = client(running)
+    const params = { model: "fast", max_tokens: 64, output_config: { format: { type: "json_schema" as const, schema } }, messages: [{ role: "user" as const, content: "json please" }] }
+    const { data, response } = await anthropic.messages.create(params).withResponse()
+    expect(running.scripted.mlx.requests[0]!.responseFormat).toEqual({ _tag: "JsonSchema", name: "output", schema, strict: true })
+    expect(data.content).toEqual([{ type: "text", text: "{\"a\":2}" }])
+    expect(response.headers.get("x-local-router-backend")).toBe("ollama")
+    const good = await anthropic.messages.stream(params).finalMessage()
+    expect(good.content).toEqual([{ type: "text", text: "{\"a\":1}" }])
+    const error = await anthropic.messages.stream(params).finalMessage().then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(Anthropic.APIError)
+    expect((error as Error).message).toMatch(/schema/i)
+  })
+
   it("images: base64 image blocks reach the backend as bytes in their order; a url source is a BadRequestError", async () => {
     running = await start()
     const anthropic = client(running)

@@ -282,6 +282,22 @@ describe("anthropic over raw HTTP", () => {
     expect(out.at(-1)![1]).toMatchObject({ type: "error", error: { type: "api_error", message: expect.stringMatching(/StreamCut/) } })
   })
 
+  it("answers Claude Code's form: /v1/messages?beta=true with anthropic-beta, cache_control, metadata and unknown fields", async () => {
+    const response = await post("/v1/messages?beta=true", {
+      model: "fast",
+      max_tokens: 32,
+      stream: true,
+      metadata: { user_id: "u" },
+      context_management: { edits: [] },
+      system: [{ type: "text", text: "You are Claude Code", cache_control: { type: "ephemeral" } }],
+      tools: [{ name: "Bash", description: "run", input_schema: { type: "object", properties: { command: { type: "string" } } }, cache_control: { type: "ephemeral" } }],
+      thinking: { type: "adaptive" },
+      messages: [{ role: "user", content: [{ type: "text", text: "hi", cache_control: { type: "ephemeral" } }] }]
+    }, { "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14", "x-app": "cli" })
+    expect(response.status).toBe(200)
+    expect(frames(await response.text()).at(-1)![0]).toBe("message_stop")
+  })
+
   it("works without anthropic-version too", async () => {
     const response = await fetch(`${url}/v1/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "fast", max_tokens: 8, messages: [{ role: "user", content: "hi" }] }) })
     expect(response.status).toBe(200)
