@@ -85,6 +85,9 @@ export const run = (url: string, headers: Record<string, string>, request: Reque
       const trace = body.local_router?.trace ?? emptyTrace(request.category)
       return Effect.succeed<Router.Answer>({
         text: body.choices?.[0]?.message?.content ?? "",
+        // `ask` sends neither tools nor a reasoning request: its answers carry neither.
+        reasoning: "",
+        toolCalls: [],
         backend: response.headers.get("x-local-router-backend") ?? trace.backend ?? "",
         model: response.headers.get("x-local-router-model") ?? trace.model ?? "",
         finishReason: finishOf(body.choices?.[0]?.finish_reason),
