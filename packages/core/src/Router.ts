@@ -6,9 +6,16 @@
  * rests, for its cool-down or as long as its server's Retry-After asked). Every answer and
  * every error carries the trace of what was tried.
  *
- * Streams pass a commit gate: nothing reaches the caller before the first real token (or an
- * empty but complete answer), so a backend that fails before that is replaced invisibly.
- * After the commit a failure ends the stream with a `StreamFailed` error, never a clean end.
+ * Streams pass a commit gate: nothing reaches the caller before the first event it would see
+ * (text, reasoning or a tool call; or an empty but complete answer), so a backend that fails
+ * before that is replaced invisibly. After the commit a failure ends the stream with a
+ * `StreamFailed` error, never a clean end; so does an answer that does not match the JSON
+ * Schema asked for (read whole, such an answer falls back like any failed attempt).
+ *
+ * A request that needs more than text (tools, JSON, reasoning, images) first asks the servers
+ * that can tell what their models support (once per backend, model and config version), and
+ * the plan skips the candidates that lack it. Embeddings walk the same way, within one vector
+ * space.
  *
  * Requests read the config snapshot once, when they start: a hot reload swaps the snapshot
  * for later requests while those in flight finish on the one they began with.
@@ -230,7 +237,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
               orElse: () => Effect.succeed<Capabilities.Reported>({ _tag: "Unknown", why: `${backend} did not say what ${model} supports within ${ASK_TIMEOUT_MS / 1000}s` })
             }),
             Effect.catchCause((cause) =>
-              Effect.succeed<Capabilities.Reported>({
+              Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause as Cause.Cause<never>) : Effect.succeed<Capabilities.Reported>({
                 _tag: "Unknown",
                 why: `${backend} could not say what ${model} supports (${describeCause(cause)})`
               })
