@@ -14,6 +14,12 @@
  * - An error inside a stream (`error: {…}` before `[DONE]`) fails the answer; it never ends
  *   it as an empty success. core's OpenAiChat reads that line.
  * - How the supervisor starts it: `llama-server -m <gguf> --host 127.0.0.1 --port N`.
+ * - Contract 2.0: llama-server has every agent feature (protocols.md Part 2 §C): tools and
+ *   reasoning through its Jinja chat template (on by default), JSON Schema as a grammar,
+ *   `/v1/embeddings` when started with `--embeddings` (a server without it answers 501, which
+ *   fails that request only). core's OpenAiChat speaks all of it with the `local` spelling
+ *   (tool_choice as a string, which is all llama-server reads). What one model can do beyond
+ *   that, it says in `/props`: `modalities.vision` and the template's `supports_tools`.
  */
 import { Backend, BackendError, OpenAiChat } from "@local-router/core"
 import * as Duration from "effect/Duration"
@@ -66,6 +72,7 @@ export const make = (context) =>
     const client = {
       backend,
       baseUrl: `${origin}/v1`,
+      flavour: "local",
       maxTokensField: "max_tokens",
       defaultMaxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
       ...(context.apiKey === undefined ? {} : { headers: { authorization: Redacted.make(`Bearer ${Redacted.value(context.apiKey)}`) } })
@@ -133,6 +140,16 @@ export const make = (context) =>
             : error
       })
 
+    /**
+     * What the running model can do, from /props (protocols.md Part 2 §C.6): images when a
+     * projector is loaded, tools when the chat template takes them. What /props does not say
+     * (an old build, a key-protected /props) is left to the backend's capabilities.
+     * @param {string} model
+     * @returns {Effect.Effect<Backend.ModelCapabilities, BackendError.BackendError>}
+     */
+    const modelCapabilities = (model) =>
+      Effect.flatMap(missing(model), () => ServerState.capabilitiesOf(target))
+
     return {
       name: backend,
       type: "llamacpp",
@@ -145,7 +162,10 @@ export const make = (context) =>
       /** @param {string} model */
       ensureModel: (model) =>
         Stream.fromEffect(Effect.as(missing(model), { status: `${model} is loaded` })),
-      generate
+      generate,
+      /** @param {Backend.EmbedRequest} request */
+      embed: (request) => Effect.flatMap(missing(request.model), () => OpenAiChat.embed(client, request)),
+      modelCapabilities
     }
   })
 
@@ -167,7 +187,9 @@ export const supervise = (context) => {
       url.port || "80",
       ...(o.alias === undefined ? [] : ["--alias", o.alias]),
       ...(o.contextSize === undefined ? [] : ["-c", String(o.contextSize)]),
-      ...(o.parallel === undefined ? [] : ["-np", String(o.parallel)])
+      ...(o.parallel === undefined ? [] : ["-np", String(o.parallel)]),
+      // Without it /v1/embeddings answers 501; with it the same server still chats.
+      ...(o.embeddings === true ? ["--embeddings"] : [])
     ],
     installHint: "brew install llama.cpp (or build llama.cpp from source); the entry needs `model: /path/to/model.gguf` to be started by local-router"
   }

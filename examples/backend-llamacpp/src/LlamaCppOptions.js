@@ -19,6 +19,9 @@ export const LlamaCppOptions = Schema.Struct({
   parallel: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Slots the supervisor starts llama-server with (-np): requests generated at once"
   }),
+  embeddings: Schema.optional(Schema.Boolean).annotate({
+    description: "Start llama-server with --embeddings, so that /v1/embeddings answers (501 otherwise)"
+  }),
   maxTokens: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Token limit sent when a request gives none (llama-server's own default is unlimited). Default 4096"
   }),

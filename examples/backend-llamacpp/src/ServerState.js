@@ -80,3 +80,28 @@ export const slotsOf = (slots) => {
   if (!Array.isArray(slots)) return undefined
   return { total: slots.length, processing: slots.filter((s) => isRecord(s) && s["is_processing"] === true).length }
 }
+
+/**
+ * What the running model can do, as /props says (protocols.md Part 2 §C.6). Only what it says:
+ * a /props that cannot be read gives nothing, and the backend's own capabilities hold.
+ * @param {Target} target
+ * @returns {Effect.Effect<import("@local-router/core").Backend.ModelCapabilities>}
+ */
+export const capabilitiesOf = (target) =>
+  Effect.map(
+    Effect.option(HttpCall.json({ backend: target.backend, url: `${target.origin}/props`, headers: target.client.headers ?? {} })),
+    (props) => propsCapabilities(props._tag === "Some" ? props.value : undefined)
+  )
+
+/** @param {unknown} props @returns {import("@local-router/core").Backend.ModelCapabilities} */
+export const propsCapabilities = (props) => {
+  if (!isRecord(props)) return {}
+  const modalities = props["modalities"]
+  const caps = props["chat_template_caps"]
+  const vision = isRecord(modalities) ? modalities["vision"] : undefined
+  const tools = isRecord(caps) ? caps["supports_tools"] : undefined
+  return {
+    ...(typeof vision === "boolean" ? { images: vision } : {}),
+    ...(typeof tools === "boolean" ? { tools } : {})
+  }
+}

@@ -119,6 +119,28 @@ describe("llama.cpp backend", () => {
     const defaults = definition.supervise!(contextOf("http://127.0.0.1:8091/v1", { model: gguf, alias: "qwen", contextSize: 8192, parallel: 4 }))
     expect(defaults.command).toBe("llama-server")
     expect(defaults.args).toEqual(["-m", gguf, "--host", "127.0.0.1", "--port", "8091", "--alias", "qwen", "-c", "8192", "-np", "4"])
+    const embedding = definition.supervise!(contextOf("http://127.0.0.1:8092", { model: gguf, embeddings: true }))
+    expect(embedding.args).toEqual(["-m", gguf, "--host", "127.0.0.1", "--port", "8092", "--embeddings"])
+  })
+
+  it.effect("declares every agent feature llama-server has (contract 2.0)", () =>
+    Effect.map(make(sim.url), (backend) => {
+      expect(definition.contract).toBe("2.0")
+      expect(backend.capabilities).toMatchObject({ text: true, tools: true, jsonSchema: true, reasoning: true, embeddings: true })
+      expect(typeof backend.embed).toBe("function")
+    }))
+
+  it.effect("modelCapabilities reads /props for the model it runs (images from modalities.vision); another model is ModelMissing", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(sim.url)
+      expect(yield* backend.modelCapabilities!(gguf)).toMatchObject({ images: false })
+      expect((yield* Effect.flip(backend.modelCapabilities!("phi3.5:3.8b"))).reason).toBe("ModelMissing")
+    }))
+
+  it("propsCapabilities: vision and the template's tool support, only where /props says them", () => {
+    expect(ServerState.propsCapabilities({ modalities: { vision: true, audio: false }, chat_template_caps: { supports_tools: false } })).toEqual({ images: true, tools: false })
+    expect(ServerState.propsCapabilities({ model_path: gguf })).toEqual({})
+    expect(ServerState.propsCapabilities(undefined)).toEqual({})
   })
 })
 
