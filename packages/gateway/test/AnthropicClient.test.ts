@@ -260,6 +260,19 @@ describe("@anthropic-ai/sdk -> gateway", () => {
     expect((error as Error).message).toMatch(/schema/i)
   })
 
+  it("thinking: adaptive (what Claude Code sends) works on a category of plain models; enabled there is a 400 saying why", async () => {
+    running = await start()
+    const anthropic = client(running)
+    const adaptive = await anthropic.messages.create({ model: "small", max_tokens: 64, thinking: { type: "adaptive" }, messages: [{ role: "user", content: "hi" }] })
+    expect(adaptive.content).toEqual([{ type: "text", text: "Hello, world" }])
+    expect(running.scripted.plain.requests[0]!.reasoning).toBeUndefined()
+    const error = await anthropic.messages
+      .create({ model: "small", max_tokens: 4096, thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "hi" }] })
+      .then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(Anthropic.BadRequestError)
+    expect(((error as InstanceType<typeof Anthropic.APIError>).error as { error: { message: string } }).error.message).toMatch(/no reasoning support/)
+  })
+
   it("images: base64 image blocks reach the backend as bytes in their order; a url source is a BadRequestError", async () => {
     running = await start()
     const anthropic = client(running)

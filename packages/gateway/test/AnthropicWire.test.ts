@@ -180,9 +180,11 @@ describe("anthropic request decoding", () => {
     expect(pick({ thinking: { type: "enabled", budget_tokens: 1024 } }).reasoning).toEqual({ _tag: "On", effort: "low" })
     expect(pick({ thinking: { type: "enabled", budget_tokens: 8000 } }).reasoning).toEqual({ _tag: "On", effort: "medium" })
     expect(pick({ thinking: { type: "enabled", budget_tokens: 20000 } }).reasoning).toEqual({ _tag: "On", effort: "high" })
-    expect(pick({ thinking: { type: "adaptive" } }).reasoning).toEqual({ _tag: "On" })
+    expect(pick({ thinking: { type: "enabled", budget_tokens: 1024 }, output_config: { effort: "max" } }).reasoning).toEqual({ _tag: "On", effort: "high" })
+    // Adaptive thinking and effort alone leave thinking to the model (the server's default): no capability is required.
+    expect(pick({ thinking: { type: "adaptive" } }).reasoning).toBeUndefined()
+    expect(pick({ output_config: { effort: "max" } }).reasoning).toBeUndefined()
     expect(pick({ thinking: { type: "disabled" }, output_config: { effort: "high" } }).reasoning).toEqual({ _tag: "Off" })
-    expect(pick({ output_config: { effort: "max" } }).reasoning).toEqual({ _tag: "On", effort: "high" })
     expect(pick({}).reasoning).toBeUndefined()
     expect(pick({ tools, tool_choice: { type: "any" } }).toolChoice).toEqual({ _tag: "Required" })
     expect(pick({ tools, tool_choice: { type: "none" } }).toolChoice).toEqual({ _tag: "None" })

@@ -11,8 +11,9 @@
  *   servers that match results by name), placed before the rest of that user message, as the
  *   API requires them first; `is_error` is said in the result's text, the only place a local
  *   model can read it;
- * - `tools`, `tool_choice` (with `disable_parallel_tool_use`), `thinking`, `output_config`
- *   (`effort`, `format`), `max_tokens` (required), `stop_sequences`, `temperature`, `top_p`.
+ * - `tools`, `tool_choice` (with `disable_parallel_tool_use`), `thinking` (see `reasoning`),
+ *   `output_config` (`effort`, `format`), `max_tokens` (required), `stop_sequences`,
+ *   `temperature`, `top_p`.
  *
  * Anything malformed is a 400 naming the field as Anthropic does (`messages.1.content.0.type`).
  * Fields this API has and local models do not (`top_k`, `metadata`, `cache_control`,
@@ -255,15 +256,24 @@ export const effortOfBudget = (budget: number): Effort => (budget < 4096 ? "low"
 
 const efforts: Record<string, Effort> = { low: "low", medium: "medium", high: "high", xhigh: "high", max: "high" }
 
+/**
+ * `thinking` as the contract's reasoning. Only an explicit `enabled` (with its budget) asks for
+ * reasoning, so only it skips models without it. `adaptive` ("the model decides whether to
+ * think") is the server's default: a thinking model thinks, another answers. Claude Code
+ * sends it on every turn to models it believes can think, and refusing every turn for a
+ * category of plain models would make it unusable there. `output_config.effort` alone sets
+ * no reasoning either (for Claude it also shapes the answer and tool use, not only thinking);
+ * with `enabled` it sets the effort.
+ */
 const reasoning = (thinking: unknown, effort: Effort | undefined, maxTokens: number | undefined): Result.Result<Backend.Reasoning | undefined, ApiError.ApiError> => {
-  if (thinking === undefined || thinking === null) return Result.succeed(effort === undefined ? undefined : { _tag: "On", effort })
+  if (thinking === undefined || thinking === null) return Result.succeed(undefined)
   if (!isObject(thinking)) return fail("thinking", `must be an object {type: "enabled", budget_tokens} or {type: "disabled"} (got ${typeName(thinking)})`)
   switch (thinking.type) {
     case "disabled":
       return Result.succeed({ _tag: "Off" })
     case "adaptive":
     case "between_tools":
-      return Result.succeed(effort === undefined ? { _tag: "On" } : { _tag: "On", effort })
+      return Result.succeed(undefined)
     case "enabled": {
       const budget = thinking.budget_tokens
       if (typeof budget !== "number" || !Number.isInteger(budget) || budget < 1) return fail("thinking.budget_tokens", "Field required: a positive integer")
