@@ -53,7 +53,7 @@ export const lacking = (capabilities: Capabilities, needs: Needs): string | unde
   needs.images && !capabilities.images
     ? "no image input"
     : !needs.images && !capabilities.text
-    ? "needs an image"
+    ? capabilities.images ? "needs an image" : "no text input"
     : needs.tools && !capabilities.tools
     ? "no tool support"
     : needs.jsonSchema && !capabilities.jsonSchema

@@ -7,7 +7,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
 import type { ResponseFormat, Tool } from "../src/Backend.ts"
 import { Router, RoutingConfig } from "../src/index.ts"
 import { ScriptedBackend } from "../src/testing/index.ts"
@@ -239,6 +241,53 @@ describe("Router 2.0: capabilities decide the candidates", () => {
       expect(caps.any).toMatchObject({ text: true, tools: true, jsonSchema: true, reasoning: true, embeddings: false })
       expect((yield* router.capabilities({ category: "llava" })).any).toMatchObject({ tools: false, images: true })
       expect((yield* Effect.flip(router.capabilities({ category: "nope" }))).reason).toBe("UnknownCategory")
+    }))
+})
+
+describe("Router 2.0: deadlines and questions on the clock", () => {
+  it.effect("reasoning is the first token: a model that reasons long, steadily, never meets the first-token deadline", () =>
+    Effect.gen(function*() {
+      // firstToken 2s, idle 500ms: 12 reasoning deltas 400ms apart take 4.8s before the text.
+      const { router } = yield* setup({ mlx: { script: [{ reasoning: Array.from({ length: 12 }, (_, i) => `step ${i} `), tokens: ["done"], tokenDelayMs: 400 }] } })
+      const fiber = yield* Effect.forkChild(router.run({ category: "agent", prompt: "think", reasoning: { _tag: "On" } }))
+      yield* TestClock.adjust("6 seconds")
+      const answer = yield* Fiber.join(fiber)
+      expect(answer).toMatchObject({ backend: "mlx", text: "done" })
+      expect(answer.reasoning).toMatch(/^step 0 step 1 .*step 11 $/)
+    }))
+
+  it.effect("a server that never says what a model supports is given 5s; the request goes on with the declarations", () =>
+    Effect.gen(function*() {
+      const { router, scripted } = yield* setup({ ollama: { script: [{ toolCalls: [call] }], modelCapabilities: "hang", capabilities: { tools: true } } })
+      const fiber = yield* Effect.forkChild(router.run({ category: "json", prompt: "weather?", tools: [weather] }))
+      yield* TestClock.adjust("5 seconds")
+      const answer = yield* Fiber.join(fiber)
+      expect(answer.backend).toBe("ollama")
+      expect(answer.trace.attempts[0]!.detail).toMatch(/^ollama did not say what qwen3:8b supports within 5s/)
+      expect(scripted.ollama.capabilityQueries).toEqual(["qwen3:8b"])
+    }))
+
+  it.effect("an unanswered question is asked again after 30s, an answered one not until the config changes", () =>
+    Effect.gen(function*() {
+      const { router, scripted } = yield* setup({ ollama: { script: [{ toolCalls: [call] }], modelCapabilities: "Unreachable", capabilities: { tools: true } } })
+      const ask = router.run({ category: "json", prompt: "weather?", tools: [weather] })
+      yield* ask
+      yield* TestClock.adjust("29 seconds")
+      yield* ask
+      expect(scripted.ollama.capabilityQueries).toHaveLength(1)
+      yield* TestClock.adjust("1 second")
+      yield* ask
+      expect(scripted.ollama.capabilityQueries).toHaveLength(2)
+    }))
+
+  it.effect("embeddings are held to the total deadline, then fall back within the space", () =>
+    Effect.gen(function*() {
+      const { router } = yield* setup({ "nomic-a": { embed: [{ hang: true }] } })
+      const fiber = yield* Effect.forkChild(router.embed({ input: ["a"] }))
+      yield* TestClock.adjust("10 seconds")
+      const result = yield* Fiber.join(fiber)
+      expect(result.backend).toBe("nomic-b")
+      expect(result.trace.attempts[0]).toMatchObject({ backend: "nomic-a", outcome: "failed", reason: "Timeout" })
     }))
 })
 

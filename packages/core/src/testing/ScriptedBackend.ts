@@ -75,8 +75,8 @@ export interface Options {
   readonly models?: ReadonlyArray<string>
   /** Gives the backend an `embed` (and the embeddings capability, unless `capabilities` says otherwise). */
   readonly embed?: ReadonlyArray<EmbedScript> | ((request: Backend.EmbedRequest, call: number) => EmbedScript)
-  /** Gives the backend a `modelCapabilities` that reports these per model (a model not listed: {}); a Reason fails it. */
-  readonly modelCapabilities?: Readonly<Record<string, Backend.ModelCapabilities>> | Reason
+  /** Gives the backend a `modelCapabilities` that reports these per model (a model not listed: {}); a Reason fails it; "hang" never answers. */
+  readonly modelCapabilities?: Readonly<Record<string, Backend.ModelCapabilities>> | Reason | "hang"
 }
 
 export const make = (options: Options): Scripted => {
@@ -169,7 +169,11 @@ export const make = (options: Options): Scripted => {
   const modelCapabilities = reported === undefined ? undefined : (model: string): Effect.Effect<Backend.ModelCapabilities, BackendError> =>
     Effect.suspend(() => {
       capabilityQueries.push(model)
-      return typeof reported === "string" ? Effect.fail(error(reported, model)) : Effect.succeed(reported[model] ?? {})
+      return reported === "hang"
+        ? Effect.never
+        : typeof reported === "string"
+        ? Effect.fail(error(reported, model))
+        : Effect.succeed(reported[model] ?? {})
     })
 
   const backend: Backend.Backend = {
