@@ -20,7 +20,9 @@ await Launch.run("llamacpp", "a fake llama.cpp `llama-server` (loading phase, sl
       noContextShift: p.values["no-context-shift"] === true,
       noSlots: p.values["no-slots"] === true,
       tokens: p.tokens,
-      tokenMs: p.tokenMs
+      tokenMs: p.tokenMs,
+      embeddings: p.values["embeddings"] === true,
+      thinking: p.values["thinking"] === true
     })
   }
 })

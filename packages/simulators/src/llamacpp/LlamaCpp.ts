@@ -4,8 +4,14 @@
  * `model` name accepted and echoed; `-np` slots with the rest queued; `/props` and `/slots`;
  * errors as `{"error":{"code","message","type"}}` with HTTP status = code (500 for a malformed
  * body, not 400); an error inside a stream as a non-standard `error:` line before `[DONE]`.
+ *
+ * Agent features (protocols.md Part 2, C): tools with streamed argument fragments and 32-char
+ * ids, string-only `tool_choice`, `response_format` (json_object with optional schema,
+ * json_schema) and a top-level `json_schema`, `reasoning_content` for thinking models, and
+ * `/v1/embeddings` only with `--embeddings` (501 otherwise; `dimensions` ignored).
  */
 import { randomUUID } from "node:crypto"
+import * as Agent from "../Agent.ts"
 import * as Answer from "../Answer.ts"
 import type * as Cli from "../Cli.ts"
 import type { Definition, Exchange } from "../Harness.ts"
@@ -13,6 +19,7 @@ import * as Pacer from "../Pacer.ts"
 import { lastUserText, partTypes } from "../Prompt.ts"
 import * as Send from "../Send.ts"
 import * as Sse from "../Sse.ts"
+import * as Vectors from "../Vectors.ts"
 import type { Slots } from "./Slots.ts"
 
 export const defaultModel = "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"
@@ -26,7 +33,9 @@ export const flags: ReadonlyArray<Cli.Flag> = [
   { name: "api-key", type: "string", help: "required Bearer key (--api-key); /health and /v1/models stay open" },
   { name: "role-chunk", type: "boolean", help: "send a role-only first chunk, as builds since 2025 do (older builds send none)" },
   { name: "no-context-shift", type: "boolean", help: "a prompt longer than a slot's context is an error instead of silently truncated" },
-  { name: "no-slots", type: "boolean", help: "GET /slots answers 501, as newer builds do without --slots" }
+  { name: "no-slots", type: "boolean", help: "GET /slots answers 501, as newer builds do without --slots" },
+  { name: "embeddings", type: "boolean", help: "serve /v1/embeddings (--embeddings); without it the route answers 501" },
+  { name: "thinking", type: "boolean", help: "the model reasons (reasoning_content); default: model paths with qwen3, deepseek-r1, gpt-oss, magistral" }
 ]
 
 export interface Config {
@@ -41,7 +50,43 @@ export interface Config {
   readonly noSlots: boolean
   readonly tokens: number | undefined
   readonly tokenMs: number
+  readonly embeddings: boolean
+  readonly thinking: boolean
 }
+
+/** n_embd of the simulated model (what /v1/models `meta` reports). */
+const embeddingSize = 896
+
+const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+/** gen_tool_call_id: 32 random [0-9A-Za-z], no prefix. */
+const toolCallId = (): string => Array.from({ length: 32 }, () => alnum[Math.floor(Math.random() * alnum.length)]).join("")
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** oaicompat_chat_params_parse's structured-output rules, or the 400 text for a bad type. */
+const formatOf = (b: Record<string, unknown>): { format: Agent.Format | undefined } | { error: string } => {
+  const top = isRecord(b["json_schema"]) ? b["json_schema"] : undefined
+  const rf = b["response_format"]
+  if (!isRecord(rf)) return { format: top !== undefined ? { kind: "schema", schema: top } : undefined }
+  const type = typeof rf["type"] === "string" ? rf["type"] : ""
+  if (type === "" || type === "text") return { format: top !== undefined ? { kind: "schema", schema: top } : undefined }
+  if (type === "json_object") {
+    const schema = isRecord(rf["schema"]) ? rf["schema"] : top
+    return { format: schema !== undefined && Object.keys(schema).length > 0 ? { kind: "schema", schema } : { kind: "json" } }
+  }
+  if (type === "json_schema") {
+    // Only the OpenAI wrapper is read; the README's unwrapped form constrains to `{}` (any JSON).
+    const wrapper = isRecord(rf["json_schema"]) ? rf["json_schema"] : {}
+    const schema = isRecord(wrapper["schema"]) ? wrapper["schema"] : {}
+    return { format: Object.keys(schema).length > 0 ? { kind: "schema", schema } : { kind: "json" } }
+  }
+  return { error: `response_format type must be one of "text" or "json_object", but got: ${type}` }
+}
+
+type Step =
+  | { readonly kind: "reasoning" | "content"; readonly text: string }
+  | { readonly kind: "header"; readonly index: number; readonly id: string; readonly name: string; readonly text: string }
+  | { readonly kind: "arguments"; readonly index: number; readonly text: string }
 
 const build = { build_number: 4750, commit: "b4750ab" }
 const fingerprint = `b${build.build_number}-${build.commit}`
@@ -95,6 +140,14 @@ const chat = async (config: Config, ex: Exchange): Promise<void> => {
   }
   const invalid = invalidSampling(b)
   if (invalid !== undefined) return error(ex, 400, invalid)
+  const tools = Agent.functionTools(b["tools"])
+  const choiceRaw = b["tool_choice"]
+  // Read as a string only: an object fails the read and is treated as "auto".
+  if (typeof choiceRaw === "string" && !["auto", "none", "required"].includes(choiceRaw)) return error(ex, 400, `Invalid tool_choice: ${choiceRaw}`)
+  if (tools.length > 0 && b["grammar"] !== undefined) return error(ex, 400, "Cannot use custom grammar constraints with tools.")
+  if (b["json_schema"] !== undefined && b["grammar"] !== undefined) return error(ex, 500, "Cannot use both json_schema and grammar")
+  const format = formatOf(b)
+  if ("error" in format) return error(ex, 400, format.error)
 
   const echo = typeof b["model"] === "string" ? b["model"] : (config.alias ?? "gpt-3.5-turbo")
   const prompt = lastUserText(b["messages"])
@@ -112,11 +165,31 @@ const chat = async (config: Config, ex: Exchange): Promise<void> => {
   if (overflow && config.noContextShift && !stream) return error(ex, 400, overflowError.message, overflowError.type)
 
   const limitRaw = b["max_tokens"] ?? b["n_predict"]
-  const answer = Answer.make({
+  const limit = isNum(limitRaw) && limitRaw >= 0 ? limitRaw : undefined
+  const plain = Answer.make({ prompt, ...(config.tokens !== undefined ? { tokens: config.tokens } : {}), ...(limit !== undefined ? { limit } : {}) })
+  const turn = Agent.decide({
+    tools,
     prompt,
-    ...(config.tokens !== undefined ? { tokens: config.tokens } : {}),
-    ...(isNum(limitRaw) && limitRaw >= 0 ? { limit: limitRaw } : {})
+    results: Agent.trailingToolResults(b["messages"]),
+    choice: choiceRaw === "none" || choiceRaw === "required" ? { kind: choiceRaw } : { kind: "auto" },
+    parallel: b["parallel_tool_calls"] !== false,
+    answer: plain,
+    limit
   })
+  const answer = turn.kind === "calls" ? plain : format.format !== undefined ? Agent.structuredAnswer(format.format, prompt, turn.answer.text) : turn.answer
+  const kwargs = b["chat_template_kwargs"] as { enable_thinking?: unknown } | null | undefined
+  const thinks =
+    (config.thinking || /qwen3|deepseek-r1|gpt-oss|magistral/i.test(config.modelPath)) && b["reasoning_effort"] !== "none" && kwargs?.enable_thinking !== false
+  const steps: Array<Step> = thinks ? Agent.thinking(prompt).map((text) => ({ kind: "reasoning", text })) : []
+  if (turn.kind === "calls") {
+    turn.calls.forEach((c, index) => {
+      const [first = "", ...rest] = Agent.fragments(JSON.stringify(c.arguments))
+      steps.push({ kind: "header", index, id: toolCallId(), name: c.name, text: first })
+      for (const text of rest) steps.push({ kind: "arguments", index, text })
+    })
+  } else for (const text of answer.tokens) steps.push({ kind: "content", text })
+  // tool_calls only on EOS or a stop word; length wins.
+  const finishReason = turn.kind === "calls" ? "tool_calls" : answer.finish
   const id = `chatcmpl-${randomUUID().replace(/-/g, "").slice(0, 32)}`
   const created = Math.floor(Date.now() / 1000)
   const counted = Math.min(promptTokens, config.slots.perSlotCtx)
@@ -138,11 +211,19 @@ const chat = async (config: Config, ex: Exchange): Promise<void> => {
     if (ex.reply.closed) return
     const began = Date.now()
     if (!stream) {
-      const r = await Pacer.run(ex.reply, answer.tokens, plan, config.tokenMs, (_t, i) => progress(i + 1))
+      const r = await Pacer.run(ex.reply, steps, plan, config.tokenMs, (_t, i) => progress(i + 1))
       if (r.outcome === "error") return error(ex, failure.code, failure.message, failure.type)
       if (r.outcome !== "complete") return
+      const text = (k: "reasoning" | "content") => steps.flatMap((x) => (x.kind === k ? [x.text] : [])).join("")
+      const calls = steps.flatMap((x) =>
+        x.kind === "header"
+          ? [{ type: "function", function: { name: x.name, arguments: x.text + steps.flatMap((a) => (a.kind === "arguments" && a.index === x.index ? [a.text] : [])).join("") }, id: x.id }]
+          : []
+      )
+      const reasoning = text("reasoning")
+      const message = { role: "assistant", content: text("content"), ...(reasoning !== "" ? { reasoning_content: reasoning } : {}), ...(calls.length > 0 ? { tool_calls: calls } : {}) }
       const body = {
-        choices: [{ finish_reason: answer.finish, index: 0, message: { role: "assistant", content: answer.text } }],
+        choices: [{ finish_reason: finishReason, index: 0, message }],
         created,
         model: echo,
         system_fingerprint: fingerprint,
@@ -170,19 +251,55 @@ const chat = async (config: Config, ex: Exchange): Promise<void> => {
       return ex.reply.end(Sse.done)
     }
     if (config.roleChunk) ex.reply.write(Sse.data(chunk({ role: "assistant", content: null }, null)))
-    const r = await Pacer.run(ex.reply, answer.tokens, plan, config.tokenMs, (t, i) => {
+    const delta = (x: Step): Record<string, unknown> => {
+      switch (x.kind) {
+        case "reasoning":
+          return { reasoning_content: x.text }
+        case "content":
+          return { content: x.text }
+        case "header":
+          return { tool_calls: [{ index: x.index, id: x.id, type: "function", function: { name: x.name, arguments: x.text } }] }
+        case "arguments":
+          return { tool_calls: [{ index: x.index, function: { arguments: x.text } }] }
+      }
+    }
+    const r = await Pacer.run(ex.reply, steps, plan, config.tokenMs, (x, i) => {
       progress(i + 1)
-      ex.reply.write(Sse.data(chunk({ content: t }, null)))
+      ex.reply.write(Sse.data(chunk(delta(x), null)))
     })
     if (r.outcome === "error") {
       ex.reply.write(`error: ${JSON.stringify(failure)}\n\n`)
       return ex.reply.end(Sse.done)
     }
     if (r.outcome !== "complete") return
-    if (answer.finish === "stop") ex.reply.write(Sse.data(chunk({ content: "" }, null)))
-    const last = chunk({}, answer.finish, { usage: usage(r.emitted), timings: timings(r.emitted, Date.now() - began) })
+    if (finishReason === "stop") ex.reply.write(Sse.data(chunk({ content: "" }, null)))
+    const last = chunk({}, finishReason, { usage: usage(r.emitted), timings: timings(r.emitted, Date.now() - began) })
     ex.reply.write(plan.malformedJson ? `data: ${Send.halfLine(last)}\n\n` : Sse.data(last))
     ex.reply.end(Sse.done)
+  })
+}
+
+/** handle_embeddings_impl (OAI form): 501 without --embeddings; `dimensions` is not implemented. */
+const embeddings = (config: Config, ex: Exchange): void => {
+  if (!config.embeddings) return error(ex, 501, "This server does not support embeddings. Start it with `--embeddings`")
+  if (ex.jsonError !== undefined || !isRecord(ex.json)) return error(ex, 500, "[json.exception.parse_error.101] parse error at line 1, column 1: syntax error while parsing value - invalid literal")
+  const b = ex.json
+  const input = b["input"] ?? b["content"]
+  const inputs: Array<string> =
+    typeof input === "string" ? [input] : Array.isArray(input) ? (input.every((i) => typeof i === "number") ? [JSON.stringify(input)] : input.map((i) => (typeof i === "string" ? i : JSON.stringify(i)))) : []
+  if (inputs.length === 0 || inputs.some((i) => i === "")) return error(ex, 400, "Input content cannot be empty")
+  const enc = b["encoding_format"] ?? "float"
+  if (enc !== "float" && enc !== "base64") return error(ex, 400, "The format to return the embeddings in. Can be either float or base64")
+  const echo = typeof b["model"] === "string" ? b["model"] : (config.alias ?? "gpt-3.5-turbo")
+  const tokens = inputs.reduce((n, t) => n + Answer.promptTokens(t), 0)
+  json(ex, {
+    model: echo,
+    object: "list",
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+    data: inputs.map((t, index) => {
+      const v = Vectors.unit(config.modelPath, t, embeddingSize)
+      return enc === "base64" ? { embedding: Vectors.base64(v), index, object: "embedding", encoding_format: "base64" } : { embedding: v, index, object: "embedding" }
+    })
   })
 }
 
@@ -199,6 +316,17 @@ const props = (config: Config) => ({
   model_path: config.modelPath,
   chat_template: "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endfor %}",
   modalities: { vision: false, audio: false },
+  chat_template_caps: {
+    supports_tools: true,
+    supports_tool_calls: true,
+    supports_parallel_tool_calls: true,
+    supports_system_role: true,
+    supports_preserve_reasoning: false,
+    supports_reasoning_effort: false,
+    supports_string_content: true,
+    supports_typed_content: false,
+    supports_object_arguments: false
+  },
   build_info: fingerprint
 })
 
@@ -235,6 +363,7 @@ export const make = (config: Config): Definition => {
         return json(ex, config.slots.view())
       }
       if (ex.method === "POST" && (path === "/v1/chat/completions" || path === "/chat/completions")) return chat(config, ex)
+      if (ex.method === "POST" && (path === "/v1/embeddings" || path === "/embeddings")) return embeddings(config, ex)
       error(ex, 404, "File Not Found")
     },
     fail(ex, fault) {
