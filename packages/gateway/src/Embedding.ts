@@ -22,12 +22,15 @@ export const texts = (raw: unknown, at: string): Result.Result<ReadonlyArray<str
   return Result.fail(ApiError.invalid(`${at} must be a string or an array of strings`))
 }
 
-/** `dimensions`: a positive whole number, or absent. */
+/** More dimensions than any embedding model makes (the largest are a few thousand). */
+const maxDimensions = 65_536
+
+/** `dimensions`: a positive whole number no larger than any model makes, or absent. */
 export const dimensions = (raw: unknown): Result.Result<number | undefined, ApiError.ApiError> => {
   if (raw === undefined || raw === null) return Result.succeed(undefined)
-  return typeof raw === "number" && Number.isInteger(raw) && raw > 0
+  return typeof raw === "number" && Number.isInteger(raw) && raw > 0 && raw <= maxDimensions
     ? Result.succeed(raw)
-    : Result.fail(ApiError.invalid(`dimensions must be a positive whole number (got ${JSON.stringify(raw)})`))
+    : Result.fail(ApiError.invalid(`dimensions must be a whole number from 1 to ${maxDimensions} (got ${JSON.stringify(raw)})`))
 }
 
 /** The router's embed request for a category or `backend/model`. */

@@ -124,6 +124,10 @@ export const decode = (body: Record<string, unknown>, snapshot: Router.Snapshot)
   const raw = body.messages
   if (!Array.isArray(raw) || raw.length === 0) return Result.fail(ApiError.invalid("messages must be a non-empty array"))
   if (typeof body.n === "number" && body.n !== 1) return Result.fail(ApiError.invalid("n must be 1"))
+  // The deprecated spelling of tools: refused, not ignored, so an old client gets no prose where it expects a call.
+  if ((body.functions !== undefined && body.functions !== null) || (body.function_call !== undefined && body.function_call !== null)) {
+    return Result.fail(ApiError.invalid("functions and function_call are OpenAI's deprecated spelling: send tools and tool_choice"))
+  }
   const agent = AgentFields.fields(body)
   if (Result.isFailure(agent)) return Result.fail(agent.failure)
   const messages: Array<Backend.Message> = []
