@@ -141,6 +141,9 @@ export const definition = Backend.plugin({
       const client = {
         backend,
         baseUrl: \`\${origin}/v1\`,
+        // How tool choice and reasoning are spelt: "local" is what llama-server, vLLM, LM Studio
+        // and mlx_lm read (tool_choice as a string, chat_template_kwargs.enable_thinking).
+        flavour: "local",
         defaultMaxTokens: context.options.maxTokens ?? 2048,
         // Secrets stay Redacted: core unwraps them on the wire only and scrubs them from errors.
         ...(context.apiKey === undefined ? {} : { headers: { authorization: Redacted.make(\`Bearer \${Redacted.value(context.apiKey)}\`) } })
@@ -149,8 +152,14 @@ export const definition = Backend.plugin({
       return {
         name: backend,
         type: ${JSON.stringify(names.short)},
-        // Set each to what your server really does: a request that needs one skips backends without it.
-        capabilities: { text: true, images: false, streaming: true, pull: false, tools: false, jsonSchema: false, reasoning: false, embeddings: false },
+        // Contract 2.0: say what your server really does; a request that needs a capability skips
+        // backends without it (routing.yaml can override these per backend and per model).
+        // - tools: it streams OpenAI tool_calls deltas (test/server.js shows the shape)
+        // - jsonSchema: it honours response_format json_schema (mlx_lm does not; llama-server does)
+        // - reasoning: it streams \`reasoning\` or \`reasoning_content\` and can switch it off
+        // - embeddings: it answers /v1/embeddings; then also add
+        //     embed: (request) => OpenAiChat.embed(client, request)
+        capabilities: { text: true, images: false, streaming: true, pull: false, tools: true, jsonSchema: false, reasoning: false, embeddings: false },
         // Token-free and layered: nothing listening -> Unreachable; an answer that is not a
         // model list -> Starting; a 503 -> Busy (loading); the list -> Ready.
         probe: Effect.match(models, {
@@ -169,7 +178,8 @@ export const definition = Backend.plugin({
             listed.includes(model)
               ? Effect.succeed({ status: \`\${model} is present\` })
               : Effect.fail(new BackendError.BackendError({ reason: "ModelMissing", backend, model, message: \`\${backend}: the server does not list \${model}; this backend does not pull\` })))),
-        // Start on headers, text deltas, usage, exactly one Done; errors mapped to reasons.
+        // Start on headers, text, reasoning and tool-call deltas, usage, exactly one Done; errors
+        // mapped to reasons. OpenAiChat reads every OpenAI-compatible variant of these.
         generate: (request) => OpenAiChat.generate(client, request)
       }
     })
@@ -181,8 +191,10 @@ export default definition
 const serverSource = `// @ts-check
 /**
  * A small simulated OpenAI-compatible server for the tests: one model, a streamed answer,
- * 404 for a model it does not have. Make it behave like your real server (its loading answer,
- * its error bodies) and test your backend against it: never mock fetch.
+ * 404 for a model it does not have, and tool calls as OpenAI streams them (a header delta with
+ * the id and name, then argument fragments, finish_reason "tool_calls") when the request offers
+ * tools and asks for one. Make it behave like your real server (its loading answer, its error
+ * bodies, its tool-call shape) and test your backend against it: never mock fetch.
  */
 import { createServer } from "node:http"
 
@@ -194,6 +206,31 @@ const json = (res, status, body) => {
   const text = JSON.stringify(body)
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
   res.end(text)
+}
+
+/**
+ * The tool to call: none after a tool result; the named one, or the first when tool_choice is
+ * "required"; else one whose name the last user message mentions.
+ * @param {any} request
+ */
+const toolToCall = (request) => {
+  const tools = Array.isArray(request.tools) ? request.tools : []
+  const last = request.messages?.at(-1)
+  if (tools.length === 0 || last?.role === "tool" || request.tool_choice === "none") return undefined
+  if (request.tool_choice === "required") return tools[0]
+  return tools.find((/** @type {any} */ t) => typeof last?.content === "string" && last.content.includes(t.function.name))
+}
+
+/**
+ * Arguments for the tool: each required string property gets the last capitalised word of the
+ * prompt (\`Paris\` in "weather in Paris?").
+ * @param {any} tool @param {any} request
+ */
+const argumentsFor = (tool, request) => {
+  const prompt = String(request.messages?.at(-1)?.content ?? "")
+  const word = prompt.match(/[A-Z][a-z]+/g)?.at(-1) ?? ""
+  const required = Array.isArray(tool.function.parameters?.required) ? tool.function.parameters.required : []
+  return Object.fromEntries(required.map((/** @type {string} */ key) => [key, word]))
 }
 
 /** @returns {Promise<{ url: string, close: () => Promise<void> }>} */
@@ -210,7 +247,17 @@ export const start = () =>
         res.writeHead(200, { "content-type": "text/event-stream" })
         const chunk = (/** @type {Record<string, unknown>} */ delta, /** @type {string | null} */ finish) =>
           \`data: \${JSON.stringify({ object: "chat.completion.chunk", model: MODEL, choices: [{ index: 0, delta, finish_reason: finish }] })}\\n\\n\`
-        for (const word of WORDS) res.write(chunk({ content: word }, null))
+        const tool = toolToCall(request)
+        if (tool !== undefined) {
+          // The arguments' JSON text arrives in fragments after a header with the id and name.
+          const args = JSON.stringify(argumentsFor(tool, request))
+          res.write(chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: "call_demo0001", type: "function", function: { name: tool.function.name, arguments: "" } }] }, null))
+          for (let i = 0; i < args.length; i += 4) res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(i, i + 4) } }] }, null))
+          res.write(chunk({}, "tool_calls"))
+          return res.end("data: [DONE]\\n\\n")
+        }
+        const result = request.messages?.at(-1)?.role === "tool" ? [\`The tool said: \${request.messages.at(-1).content}\`] : WORDS
+        for (const word of result) res.write(chunk({ content: word }, null))
         res.write(chunk({}, "stop"))
         res.end("data: [DONE]\\n\\n")
       })
@@ -267,6 +314,8 @@ contractSuite(${JSON.stringify(names.pkg)}, {
   make: Effect.suspend(() => make(server.url)),
   model: Server.MODEL,
   missingModel: "no-such-model",
+  // The capabilities the backend declares are checked against the server: here, tool calls.
+  tools: { model: Server.MODEL },
   makeUnreachable: Effect.promise(Server.freePort).pipe(Effect.flatMap((port) => make(\`http://127.0.0.1:\${port}\`)))
 })
 `

@@ -57,7 +57,10 @@ describe("local-router plugin new", () => {
     ])
     expect(tests.code, tests.stdout + tests.stderr).toBe(0)
     expect(tests.stdout).toContain("Backend contract: local-router-backend-acme-echo")
-    expect(tests.stdout).toMatch(/Tests\s+5 passed/)
+    // Core's contract suite, with the contract 2.0 tool-call checks the scaffold declares.
+    expect(tests.stdout).toMatch(/Tests\s+8 passed/)
+    expect(tests.stdout).toContain("tool calls stream start, argument deltas and end per index")
+    expect(tests.stdout).toContain("a tool result sent back gets an answer")
 
     const plugin = (JSON.parse(listed.stdout) as { plugins: ReadonlyArray<Record<string, unknown>> }).plugins.find((p) => p["type"] === "./acme/src/index.js")
     expect(plugin).toMatchObject({ version: "0.1.0", contract: "2.0", backends: ["acme"], error: null })
