@@ -4,6 +4,7 @@
  *   const router = await LocalRouter.create({ config: "routing.yaml" })
  *   const answer = await router.runLocalLlm("Summarise this", "fast")
  *   for await (const event of router.streamLocalLlm({ prompt: "Hi", category: "fast" })) ...
+ *   const { vectors } = await router.embedLocal(["a text", "another"], "embed")
  *   await router.close()
  *
  * It is an edge: the one place below the CLI that runs Effects as Promises.
@@ -36,6 +37,11 @@ export interface LocalRouter {
   readonly runLocalLlm: RunLocalLlm
   /** The answer as it is generated, through the commit gate. Breaking out of the loop cancels upstream. */
   readonly streamLocalLlm: (request: Ask) => AsyncIterable<Router.Event>
+  /** Embeddings: one vector per text, from a category with `input: embed` (default `embed`), within one vector space. */
+  readonly embedLocal: (
+    input: string | ReadonlyArray<string> | (Router.EmbedInput & { readonly signal?: AbortSignal }),
+    category?: string
+  ) => Promise<Router.Embedded>
   readonly router: Router.Router
   readonly live: LiveRouting.LiveRouting
   readonly close: () => Promise<void>
@@ -63,9 +69,20 @@ export const create = async (options: CreateOptions = {}): Promise<LocalRouter> 
       return Effect.runPromiseExit(router.run(toRequest(request, category)), signal ? { signal } : undefined).then(unwrap)
     }) as RunLocalLlm,
     streamLocalLlm: (request) => Stream.toAsyncIterable(router.stream(request)),
+    embedLocal: (input, category) => {
+      const request: Router.EmbedInput & { readonly signal?: AbortSignal } = typeof input === "string"
+        ? { input: [input], category }
+        : isTexts(input)
+        ? { input, category }
+        : input
+      const { signal, ...embed } = request
+      return Effect.runPromiseExit(router.embed(embed), signal ? { signal } : undefined).then(unwrap)
+    },
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
+
+const isTexts = (u: unknown): u is ReadonlyArray<string> => Array.isArray(u)
 
 /** The value, or the typed error itself (a RouteError, a ConfigError) thrown as is. */
 const unwrap = <A, E>(exit: Exit.Exit<A, E>): A => {

@@ -12,7 +12,13 @@ const scripted = Backend.plugin({
   contract: Backend.CONTRACT_VERSION,
   options: Schema.Struct({ fail: Schema.optionalKey(Schema.Literal("Unreachable")) }),
   make: ({ name, options }) =>
-    Effect.succeed(ScriptedBackend.make({ name, script: [options.fail ? { fail: options.fail } : { tokens: ["plain", " async"] }] }).backend)
+    Effect.succeed(
+      ScriptedBackend.make({
+        name,
+        script: [options.fail ? { fail: options.fail } : { tokens: ["plain", " async"] }],
+        embed: [options.fail ? { fail: options.fail } : { dimensions: 5 }]
+      }).backend
+    )
 })
 
 const setup = () => {
@@ -23,7 +29,9 @@ const setup = () => {
   up: { type: scripted }
 priorities:
   text: [down, up]
+  embed: [down, up]
 categories:
+  embed: { input: embed, models: { down: { model: e, space: s }, up: { model: e2, space: s } } }
   default: { input: text, models: { down: m, up: m } }
   broken: { input: text, models: { down: m } }
 `)
@@ -49,6 +57,17 @@ describe("the plain async facade", () => {
     expect((error as RouteError.RouteError).reason).toBe("AllFailed")
     const unknown = await router.runLocalLlm("hello", "nope").catch((e: unknown) => e)
     expect((unknown as RouteError.RouteError).reason).toBe("UnknownCategory")
+    await router.close()
+  })
+
+  it("embedLocal(texts, category) gives one vector per text, saying which backend and model made them", async () => {
+    const router = await setup()
+    const result = await router.embedLocal(["one", "two"])
+    expect(result).toMatchObject({ backend: "up", model: "e2", space: "s" })
+    expect(result.vectors.map((v) => v.length)).toEqual([5, 5])
+    expect((await router.embedLocal("one", "embed")).vectors[0]).toEqual(result.vectors[0])
+    const error = await router.embedLocal({ input: ["x"], category: "default" }).catch((e: unknown) => e)
+    expect((error as RouteError.RouteError).reason).toBe("InvalidRequest")
     await router.close()
   })
 
