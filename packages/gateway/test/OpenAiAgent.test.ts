@@ -236,6 +236,17 @@ describe("openai client -> gateway: agents", () => {
     expect(((await format.json()) as { error: { message: string } }).error.message).toMatch(/Supported values: \['float', 'base64'\]/)
   })
 
+  it("a chat category asked for vectors, or an embed category asked to chat, is a 400 that says so", async () => {
+    const r = await boot()
+    const vectors = await client(r).embeddings.create({ model: "agent", input: "sky" }).then(() => undefined, (e: unknown) => e)
+    expect(vectors).toBeInstanceOf(OpenAI.BadRequestError)
+    expect((vectors as Error).message).toMatch(/embed/)
+    const chat = await client(r).chat.completions.create({ model: "embed", messages: [ask] }).then(() => undefined, (e: unknown) => e)
+    expect(chat).toBeInstanceOf(OpenAI.BadRequestError)
+    expect((chat as Error).message).toMatch(/embed/)
+    expect(r.scripted.ollama.embedRequests).toHaveLength(0)
+  })
+
   it("models list what each category can do", async () => {
     const r = await boot()
     const cards = new Map<string, unknown>()
