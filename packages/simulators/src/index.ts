@@ -7,9 +7,12 @@
  *   ...
  *   await ollama.stop()
  */
+export * as Agent from "./Agent.ts"
 export * as Answer from "./Answer.ts"
 export * as Faults from "./Faults.ts"
+export * as JsonInstance from "./JsonInstance.ts"
 export * as Simulator from "./Simulator.ts"
+export * as Vectors from "./Vectors.ts"
 export type { Fault, Scope } from "./Faults.ts"
 export type { RecordedImage, RecordedRequest } from "./RequestLog.ts"
 export type { Exit, Kind, Running, Spec, StartOptions } from "./Simulator.ts"
