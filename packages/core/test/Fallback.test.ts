@@ -29,6 +29,8 @@ describe("Fallback.decide: what an attempt's end means (pure, table-tested)", ()
     ["a stream cut before the first token: fall back; counts", failed("StreamCut"), { next: "fall back", circuit: "failure" }],
     ["a missing model: fall back, but the backend itself is fine", failed("ModelMissing"), { next: "fall back", circuit: "neutral" }],
     ["a missing model ignores a Retry-After (it is about one model)", failed("ModelMissing", { retryAfterMs: 5_000 }), { next: "fall back", circuit: "neutral" }],
+    ["an answer that does not match the JSON Schema: another model may write one; the server is fine", failed("InvalidOutput"), { next: "fall back", circuit: "neutral" }],
+    ["a mismatch found at the end of a streamed answer stops with StreamFailed; not the server's fault", failed("InvalidOutput", { committed: true }), { next: "stop", stop: "StreamFailed", circuit: "neutral" }],
     ["the caller's bad request: no other backend would take it, stop; not the backend's fault", failed("BadRequest"), { next: "stop", stop: "BadRequest", circuit: "neutral" }],
     ["after the commit an upstream error stops with StreamFailed; counts", failed("Upstream", { committed: true }), { next: "stop", stop: "StreamFailed", circuit: "failure" }],
     ["after the commit a cut stream stops with StreamFailed; counts", failed("StreamCut", { committed: true }), { next: "stop", stop: "StreamFailed", circuit: "failure" }],
@@ -50,6 +52,7 @@ describe("Fallback.settle: the circuit after a decision", () => {
     ["the threshold-th failure opens for the cool-down", State.Closed({ failures: 1 }), failed("Timeout"), State.Open({ until: 11_000 })],
     ["a Retry-After opens at once, for as long as the server asked", State.Closed({ failures: 0 }), failed("Overloaded", { retryAfterMs: 30_000 }), State.Open({ until: 40_000, retryAfterMs: 30_000 })],
     ["a missing model leaves a closed circuit's count alone", State.Closed({ failures: 1 }), failed("ModelMissing"), State.Closed({ failures: 1 })],
+    ["a mismatched answer leaves a closed circuit's count alone", State.Closed({ failures: 1 }), failed("InvalidOutput"), State.Closed({ failures: 1 })],
     ["a bad request frees a half-open trial without closing it", State.HalfOpen({ trialInFlight: true }), failed("BadRequest"), State.HalfOpen({ trialInFlight: false })],
     ["a cancelled trial frees the half-open slot", State.HalfOpen({ trialInFlight: true }), Outcome.Cancelled(), State.HalfOpen({ trialInFlight: false })],
     ["a failed trial re-opens", State.HalfOpen({ trialInFlight: true }), failed("StreamCut", { committed: true }), State.Open({ until: 11_000 })]
