@@ -112,23 +112,26 @@ export const encoder = (model: string, routed: { readonly backend: string; reado
       : ""
     return sign + frame("content_block_stop", { type: "content_block_stop", index: was.index })
   }
-  const openBlock = (kind: "text" | "thinking"): string => {
-    if (open.kind === kind) return ""
-    const out = close()
-    const index = next++
-    open = { kind, index }
-    const block = kind === "text" ? { type: "text", text: "" } : { type: "thinking", thinking: "", signature: "" }
-    return out + frame("content_block_start", { type: "content_block_start", index, content_block: block })
+  /** A delta for a text or thinking block, opening one (and closing the block before) when needed. */
+  const delta = (kind: "text" | "thinking", body: Record<string, string>): string => {
+    let out = ""
+    let index = open.kind === kind ? open.index : -1
+    if (index < 0) {
+      out = close()
+      index = next++
+      open = { kind, index }
+      const block = kind === "text" ? { type: "text", text: "" } : { type: "thinking", thinking: "", signature: "" }
+      out += frame("content_block_start", { type: "content_block_start", index, content_block: block })
+    }
+    return out + frame("content_block_delta", { type: "content_block_delta", index, delta: body })
   }
 
   const one = (event: Router.Event): string => {
     switch (event._tag) {
       case "TextDelta":
-        if (event.text === "") return ""
-        return openBlock("text") + frame("content_block_delta", { type: "content_block_delta", index: (open as { index: number }).index, delta: { type: "text_delta", text: event.text } })
+        return event.text === "" ? "" : delta("text", { type: "text_delta", text: event.text })
       case "ReasoningDelta":
-        if (event.text === "") return ""
-        return openBlock("thinking") + frame("content_block_delta", { type: "content_block_delta", index: (open as { index: number }).index, delta: { type: "thinking_delta", thinking: event.text } })
+        return event.text === "" ? "" : delta("thinking", { type: "thinking_delta", thinking: event.text })
       case "ToolCallStart": {
         const out = close()
         const index = next++
