@@ -100,11 +100,12 @@ export const make = (context: Backend.MakeContext<MlxOptions>): Effect.Effect<Ba
   })
 
 /**
- * mlx_lm answers a route it does not have with 404 `Not Found`, which would read as a missing
- * model (try another spelling) when it is a server without embeddings (try another server).
+ * mlx_lm answers a route it does not have with a bare 404 `Not Found`, which would read as a
+ * missing model (try another spelling) when it is a server without embeddings (try another
+ * server). A server that has the route and not the model says more than `Not Found`.
  */
 const noEmbeddings = (error: BackendError.BackendError, model: string): BackendError.BackendError =>
-  error.status === 404 && !error.message.includes(model)
+  error.status === 404 && /: Not Found$/.test(error.message)
     ? new BackendError.BackendError({
       reason: "Upstream",
       backend: error.backend,
