@@ -189,7 +189,9 @@ export const toAskAll = (snapshot: Snapshot, target: Target, fallbackCategory: s
   return steps.flatMap((step) => {
     const slot = snapshot.backends.get(step.backend)
     if (step.skip !== undefined || step.model === undefined || slot?._tag !== "Ready") return []
-    return [{ backend: step.backend, model: step.model, service: slot.backend }]
+    // The backend's connect deadline bounds the question too: a server that slow to answer would fail the request anyway.
+    const connectMs = config.backends[step.backend]?.timeouts.connect ?? slot.timeouts.connect ?? config.defaults.timeouts.connect
+    return [{ backend: step.backend, model: step.model, service: slot.backend, connectMs }]
   })
 }
 

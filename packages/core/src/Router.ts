@@ -196,8 +196,10 @@ export const Router = Context.Service<Router>("@local-router/core/Router")
 
 /** How long an unanswered "what can this model do?" is remembered before the server is asked again. */
 const UNKNOWN_REMEMBERED_MS = 30_000
-/** The longest the router waits for a server to say what a model can do. */
+/** The longest the router waits for a server to say what a model can do (less when the backend's connect deadline is shorter). */
 const ASK_TIMEOUT_MS = 5_000
+
+const fmtMs = (ms: number) => (ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`)
 
 /** A router over the snapshots `snapshot` reads (each request reads it once): `LiveRouting`'s, or a fixed one. */
 export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =>
@@ -229,12 +231,13 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
           const known = reports.get(keyOf(backend, model))
           return known === undefined || (known.report._tag === "Unknown" && now - known.at >= UNKNOWN_REMEMBERED_MS)
         })
-        const ask = ({ backend, model, service }: (typeof stale)[number]) =>
-          Effect.suspend(() => service.modelCapabilities!(model)).pipe(
+        const ask = ({ backend, connectMs, model, service }: (typeof stale)[number]) => {
+          const limit = Math.min(ASK_TIMEOUT_MS, connectMs)
+          return Effect.suspend(() => service.modelCapabilities!(model)).pipe(
             Effect.map((capabilities): Capabilities.Reported => ({ _tag: "Reported", capabilities })),
             Effect.timeoutOrElse({
-              duration: Duration.millis(ASK_TIMEOUT_MS),
-              orElse: () => Effect.succeed<Capabilities.Reported>({ _tag: "Unknown", why: `${backend} did not say what ${model} supports within ${ASK_TIMEOUT_MS / 1000}s` })
+              duration: Duration.millis(limit),
+              orElse: () => Effect.succeed<Capabilities.Reported>({ _tag: "Unknown", why: `${backend} did not say what ${model} supports within ${fmtMs(limit)}` })
             }),
             Effect.catchCause((cause) =>
               Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause as Cause.Cause<never>) : Effect.succeed<Capabilities.Reported>({
@@ -246,6 +249,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
               if (reportsVersion === snap.version) reports.set(keyOf(backend, model), { at: clock.currentTimeMillisUnsafe(), report })
             })
           )
+        }
         return Effect.as(
           Effect.forEach(stale, ask, { concurrency: "unbounded", discard: true }),
           (backend: string, model: string) => (reportsVersion === snap.version ? reports.get(keyOf(backend, model))?.report : undefined)
