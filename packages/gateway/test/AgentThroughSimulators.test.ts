@@ -64,6 +64,14 @@ categories:
   small:
     input: text
     models: { ollama: "phi3.5:3.8b" }
+  quick:
+    input: text
+    models: { mlx: ${mlxModel}, ollama: "qwen3:8b" }
+    timeouts: { firstToken: 600ms, idle: 600ms }
+  ollamaFirst:
+    input: text
+    priority: [ollama, mlx]
+    models: { mlx: ${mlxModel}, ollama: "qwen3:8b" }
   embed:
     input: embed
     models: { ollama: nomic-embed-text }
@@ -234,5 +242,70 @@ describe("agents: clients -> gateway -> backends -> simulators", () => {
       .then(() => undefined, (e: unknown) => e)
     expect(error).toBeInstanceOf(OpenAI.APIError)
     expect((error as Error).message).toMatch(/ollama failed after the answer had started/)
+  })
+
+  describe("faults in tool-call and reasoning streams", () => {
+    const rejected = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as Error)
+
+    it("MLX hanging before its first tool call: the idle deadline moves the call to Ollama, invisibly", async () => {
+      await sims.mlx.setFaults([{ kind: "hangAfterTokens", tokens: 0 }])
+      const { data, response } = await openai().chat.completions
+        .create({ model: "quick", messages: [{ role: "user", content: "use get_weather city=Kyiv" }], tools: [weather], reasoning_effort: "none" })
+        .withResponse()
+      expect(response.headers.get("x-local-router-backend")).toBe("ollama")
+      expect(calls(data.choices[0]!.message)).toEqual([{ name: "get_weather", arguments: expect.objectContaining({ city: "Kyiv" }) }])
+    })
+
+    it("MLX hanging after its reasoning began: the client gets an error after the reasoning it saw, never a clean end", async () => {
+      await sims.mlx.setFaults([{ kind: "hangAfterTokens", tokens: 2 }])
+      const seen: Array<string> = []
+      const error = await rejected((async () => {
+        const stream = await openai().chat.completions.create({ model: "quick", messages: [{ role: "user", content: "Think about snow" }], stream: true })
+        for await (const chunk of stream) {
+          const delta = chunk.choices[0]?.delta as { reasoning_content?: string } | undefined
+          if (delta?.reasoning_content) seen.push(delta.reasoning_content)
+        }
+      })())
+      expect(seen.length).toBe(2)
+      expect(error).toBeInstanceOf(OpenAI.APIError)
+      expect(error!.message).toMatch(/mlx failed after the answer had started \(Timeout\)/)
+    })
+
+    it("Ollama cutting its stream mid-thinking: the ollama client throws after the thinking it saw", async () => {
+      await sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 2, route: "/api/chat" }])
+      const thinking: Array<string> = []
+      const error = await rejected((async () => {
+        for await (const part of await ollama().chat({ model: "local", messages: [{ role: "user", content: "Why is grass green" }], think: true, stream: true })) {
+          if (part.message.thinking) thinking.push(part.message.thinking)
+        }
+      })())
+      expect(thinking).toHaveLength(2)
+      expect(error?.message).toMatch(/ollama failed after the answer had started/)
+    })
+
+    it("Ollama answering 503 to a tool request: the ollama client's call falls back to MLX before anything is sent", async () => {
+      await sims.ollama.setFaults([{ kind: "status", status: 503, route: "/api/chat" }])
+      await sims.mlx.clearRequests()
+      const answer = await ollama().chat({ model: "ollamaFirst", messages: [{ role: "user", content: "get_weather city=Quito" }], tools: [weather], think: false, stream: false })
+      const call = answer.message.tool_calls![0]! as { id?: string; function: { name: string; arguments: unknown } }
+      expect(call.function).toMatchObject({ name: "get_weather", arguments: { city: "Quito" } })
+      // mlx_lm's ids are uuid4s (Ollama's are call_xxxxxxxx): the call is MLX's.
+      expect(call.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      expect((await sims.mlx.requests()).filter((r) => r.path === "/v1/chat/completions")).toHaveLength(1)
+    })
+
+    it("MLX sending an in-band error in the middle of a two-call turn: the openai client throws, and sees no finished turn", async () => {
+      await sims.mlx.setFaults([{ kind: "errorBody", afterTokens: 1 }])
+      const error = await rejected(
+        openai().chat.completions.stream({
+          model: "agent",
+          messages: [{ role: "user", content: "get_weather city=Rome then get_time" }],
+          tools: [weather, { ...weather, function: { ...weather.function, name: "get_time" } }],
+          reasoning_effort: "none"
+        }).finalChatCompletion()
+      )
+      expect(error).toBeInstanceOf(OpenAI.APIError)
+      expect(error!.message).toMatch(/mlx failed after the answer had started/)
+    })
   })
 })

@@ -215,6 +215,13 @@ export const encoder = (kind: Kind, model: string): StreamEncoder => {
   const close = kind === "chat" ? `},"done":false}\n` : `,"done":false}\n`
   const thinkingOpen = kind === "chat" ? `",${`"message":{"role":"assistant","content":"","thinking":`}` : `","response":"","thinking":`
   const calls = new Map<number, { id: string; name: string; arguments: string }>()
+  /** The line for a whole call (generate has no tools: nothing). */
+  const flush = (index: number): string => {
+    const call = calls.get(index)
+    calls.delete(index)
+    if (!call || kind !== "chat") return ""
+    return JSON.stringify({ model, created_at: now(), message: { role: "assistant", content: "", tool_calls: [callOf(call, index)] }, done: false }) + "\n"
+  }
   return {
     events: (events) => {
       let out = ""
@@ -234,20 +241,12 @@ export const encoder = (kind: Kind, model: string): StreamEncoder => {
             if (call) call.arguments += event.arguments
             break
           }
-          case "ToolCallEnd": {
-            const call = calls.get(event.index)
-            calls.delete(event.index)
-            if (call && kind === "chat") {
-              out += JSON.stringify({
-                model,
-                created_at: now(),
-                message: { role: "assistant", content: "", tool_calls: [callOf(call, event.index)] },
-                done: false
-              }) + "\n"
-            }
+          case "ToolCallEnd":
+            out += flush(event.index)
             break
-          }
           case "Done":
+            // A call the backend never ended is still a call the model made: sent before the end.
+            for (const index of [...calls.keys()]) out += flush(index)
             out += JSON.stringify({
               model,
               created_at: now(),
