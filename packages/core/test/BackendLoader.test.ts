@@ -128,3 +128,17 @@ describe("BackendLoader.effect3Of", () => {
     expect(BackendLoader.effect3Of(file)).toBeUndefined()
   })
 })
+
+describe("BackendLoader.contractMismatch: what a plugin's author reads", () => {
+  it("a 1.x plugin is told what 2.0 changed and what to do", () => {
+    const message = BackendLoader.contractMismatch("local-router-backend-x", "1.3")
+    expect(message).toMatch(/^plugin 'local-router-backend-x' implements contract 1\.3; this local-router needs 2\.x \(2\.0\)\. /)
+    for (const change of ["ReasoningDelta", "ToolCallStart/ToolCallDelta/ToolCallEnd", "\"tool_calls\"", "tools, jsonSchema, reasoning and embeddings", "responseFormat", "toolCallId"]) {
+      expect(message).toContain(change)
+    }
+    expect(message).toMatch(/set contract: "2\.0" \(Backend\.CONTRACT_VERSION\) and install it again; see docs\/plugins\.md$/)
+  })
+
+  it("a plugin from a later major is told which this local-router implements", () =>
+    expect(BackendLoader.contractMismatch("./x.js", "3.1")).toBe(`backend "./x.js" implements contract 3.1, but this local-router implements ${Backend.CONTRACT_VERSION}`))
+})
