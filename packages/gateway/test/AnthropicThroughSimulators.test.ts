@@ -13,7 +13,7 @@ import Anthropic from "@anthropic-ai/sdk"
 import { definition as mlx } from "@local-router/backend-mlx"
 import { definition as ollamaBackend } from "@local-router/backend-ollama"
 import { type Backend, LiveRouting, Router } from "@local-router/core"
-import { Simulator } from "@local-router/simulators"
+import { type Fault, Simulator } from "@local-router/simulators"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -45,7 +45,7 @@ beforeAll(async () => {
   mlx: { type: mlx, url: "${mlxSim.url}" }
   ollama: { type: ollama, url: "${ollamaSim.url}" }
 defaults:
-  timeouts: { connect: 5s, firstToken: 5s, idle: 5s, total: 30s }
+  timeouts: { connect: 5s, firstToken: 5s, idle: 2s, total: 30s }
   breaker: { failures: 100, cooldown: 1s }
 priorities:
   text: [mlx, ollama]
@@ -214,22 +214,59 @@ describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
     expect(body.error.message).toMatch(/ollama.*phi3\.5:3\.8b.*no tool support/)
   })
 
-  it("a stream cut after the commit (text, thinking, a tool call): the SDK throws, it never sees message_stop", async () => {
-    const cases: ReadonlyArray<Anthropic.MessageStreamParams> = [
-      { model: "local", max_tokens: 512, thinking: { type: "disabled" }, messages: [{ role: "user", content: "Tell me a story about a fox" }] },
-      { model: "local", max_tokens: 4096, thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "Why is the sky blue" }] },
-      { model: "local", max_tokens: 4096, tools: [weather], thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "use get_weather city=Paris" }] }
-    ]
-    for (const params of cases) {
-      await sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 2 }])
-      const stream = anthropic().messages.stream(params)
-      const events: Array<string> = []
-      stream.on("streamEvent", (event) => events.push(event.type))
-      const error = await thrown(stream.finalMessage())
-      expect(error).toBeInstanceOf(Anthropic.APIError)
-      expect((error as Error).message).toMatch(/failed after the answer had started/)
-      expect(events[0]).toBe("message_start")
-      expect(events).not.toContain("message_stop")
+  const streams: ReadonlyArray<readonly [string, Anthropic.MessageStreamParams]> = [
+    ["text", { model: "local", max_tokens: 512, thinking: { type: "disabled" }, messages: [{ role: "user", content: "Tell me a story about a fox" }] }],
+    ["thinking", { model: "local", max_tokens: 4096, thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "Why is the sky blue" }] }],
+    ["tool call", { model: "local", max_tokens: 4096, tools: [weather], thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "use get_weather city=Paris" }] }]
+  ]
+
+  // Faults after the commit: the SDK must throw, and never see message_stop.
+  const after: ReadonlyArray<Fault> = [
+    { kind: "cutAfterTokens", tokens: 2 },
+    { kind: "hangAfterTokens", tokens: 2 },
+    { kind: "errorBody", message: "model runner crashed", afterTokens: 2 },
+    // The simulators break a stream's last line with it, after the tokens.
+    { kind: "malformedJson" }
+  ]
+  for (const fault of after) {
+    for (const [name, params] of streams) {
+      it(`${fault.kind} in a ${name} stream: the SDK throws an APIError, it never sees message_stop`, async () => {
+        await sims.ollama.setFaults([fault])
+        const stream = anthropic().messages.stream(params)
+        const events: Array<string> = []
+        stream.on("streamEvent", (event) => events.push(event.type))
+        const error = await thrown(stream.finalMessage())
+        expect(error).toBeInstanceOf(Anthropic.APIError)
+        expect((error as Error).message).toMatch(/failed after the answer had started/)
+        expect(events[0]).toBe("message_start")
+        expect(events).not.toContain("message_stop")
+      })
     }
-  })
+  }
+
+  // Faults before the commit: MLX fails, Ollama answers, and the stream looks as if nothing happened.
+  const before: ReadonlyArray<Fault> = [
+    { kind: "status", status: 503 },
+    { kind: "status", status: 500 },
+    { kind: "dropConnection" },
+    { kind: "cutAfterTokens", tokens: 0 },
+    { kind: "errorBody", message: "out of memory", afterTokens: 0 }
+  ]
+  for (const fault of before) {
+    it(`${fault.kind}${"status" in fault ? ` ${fault.status}` : ""} on MLX before the first token: a streamed tool call comes from Ollama instead`, async () => {
+      await sims.mlx.setFaults([fault])
+      const stream = anthropic().messages.stream({
+        model: "agent",
+        max_tokens: 512,
+        tools: [weather],
+        thinking: { type: "disabled" },
+        messages: [{ role: "user", content: "use get_weather city=Lima" }]
+      })
+      const final = await stream.finalMessage()
+      expect(final.content).toMatchObject([{ type: "tool_use", name: "get_weather", input: { city: "Lima" } }])
+      expect(final.stop_reason).toBe("tool_use")
+      const headers = (await stream.withResponse()).response.headers
+      expect(headers.get("x-local-router-backend")).toBe("ollama")
+    })
+  }
 })
