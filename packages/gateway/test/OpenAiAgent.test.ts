@@ -136,6 +136,26 @@ describe("openai client -> gateway: agents", () => {
     expect(r.scripted.mlx.requests[1]!.responseFormat).toEqual({ _tag: "Json" })
   })
 
+  it("json_schema: an answer that does not match falls back whole, and a streamed one ends in an error rather than a clean end", async () => {
+    const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+    const response_format = { type: "json_schema" as const, json_schema: { name: "place", schema } }
+    const r = await boot({ mlx: [{ tokens: [`{"town":"Tokyo"}`] }], ollama: [{ tokens: [`{"city":"Tokyo"}`] }] })
+    const { data, response } = await client(r).chat.completions.create({ model: "agent", messages: [ask], response_format }).withResponse()
+    expect(JSON.parse(data.choices[0]!.message.content!)).toEqual({ city: "Tokyo" })
+    expect(response.headers.get("x-local-router-backend")).toBe("ollama")
+    const trace = (data as unknown as { local_router: { trace: { attempts: Array<{ backend: string; outcome: string }> } } }).local_router.trace
+    expect(trace.attempts.map((a) => [a.backend, a.outcome])).toEqual([["mlx", "failed"], ["ollama", "answered"]])
+
+    let text = ""
+    const error = await (async () => {
+      const stream = await client(r).chat.completions.create({ model: "agent", messages: [ask], response_format, stream: true })
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
+    })().then(() => undefined, (e: unknown) => e)
+    expect(text).toBe(`{"town":"Tokyo"}`)
+    expect(error).toBeInstanceOf(OpenAI.APIError)
+    expect((error as Error).message).toMatch(/schema/i)
+  })
+
   it("reasoning: reasoning_effort reaches the backend; reasoning_content streams before the content and is on the whole message", async () => {
     const r = await boot({ mlx: [{ reasoning: ["Let me ", "think"], tokens: ["Sunny"] }] })
     const frames = await sse(r, { model: "agent", messages: [ask], reasoning_effort: "low", stream: true })
