@@ -102,6 +102,19 @@ contractSuite("moondream cloud mode", {
   secret: Redacted.make("md-secret-key-1234")
 })
 
+describe("moondream: contract 2.0", () => {
+  it.effect("declares no tools, JSON schema, reasoning or embeddings (no Moondream endpoint has them); images only, and a caption still answers", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(`${sim.url}/v1`)
+      expect(backend.capabilities).toEqual({ text: false, images: true, streaming: true, pull: false, tools: false, jsonSchema: false, reasoning: false, embeddings: false })
+      expect(backend.embed).toBeUndefined()
+      expect(backend.modelCapabilities).toBeUndefined()
+      const events = yield* collect(backend, ask("", [image], { _tag: "Caption", length: "short" }))
+      expect(textOf(events).length).toBeGreaterThan(0)
+      expect(events.some((e) => e._tag === "ReasoningDelta" || e._tag === "ToolCallStart")).toBe(false)
+    }))
+})
+
 describe("moondream: what goes on the wire", () => {
   it.effect("a Caption task calls /v1/caption with the length; the image bytes arrive unchanged", () =>
     Effect.gen(function*() {
