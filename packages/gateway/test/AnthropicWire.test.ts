@@ -20,15 +20,19 @@ import { Gateway } from "../src/index.ts"
 
 const yaml = `backends:
   mlx: { type: scripted }
+  gone: { type: scripted }
 defaults:
   timeouts: { connect: 2s, firstToken: 2s, idle: 2s, total: 20s }
   breaker: { failures: 100, cooldown: 30s }
 priorities:
-  text: [mlx]
+  text: [mlx, gone]
 categories:
   fast:
     input: text
     models: { mlx: m-mlx }
+  broken:
+    input: text
+    models: { gone: m-gone }
 `
 const config = Result.getOrThrow(RoutingConfig.parse(yaml, "routing.yaml"))
 
@@ -248,7 +252,14 @@ describe("anthropic over raw HTTP", () => {
           ? { tokens: ["{}"] }
           : { tokens: ["Hi", " there"] }
     })
-    const snapshot: Router.Snapshot = { version: 1, config, backends: new Map([["mlx", Router.Slot.Ready({ backend: scripted.backend, timeouts: {} })]]) }
+    const snapshot: Router.Snapshot = {
+      version: 1,
+      config,
+      backends: new Map<string, Router.Slot>([
+        ["mlx", Router.Slot.Ready({ backend: scripted.backend, timeouts: {} })],
+        ["gone", Router.Slot.Failed({ reason: "its plugin failed to load" })]
+      ])
+    }
     scope = Effect.runSync(Scope.make())
     url = await Effect.runPromise(Effect.gen(function*() {
       const router = yield* Router.make(Effect.succeed(snapshot))
@@ -322,6 +333,15 @@ describe("anthropic over raw HTTP", () => {
     expect(json.error.type).toBe(status === 404 ? "not_found_error" : "invalid_request_error")
     expect(json.error.message).toMatch(message)
     expect(json.request_id).toBe(response.headers.get("request-id"))
+  })
+
+  it("no backend that could be tried is 529 overloaded_error (Claude Code waits and retries), with x-should-retry: false for the SDK's own retries", async () => {
+    const response = await post("/v1/messages", { model: "broken", max_tokens: 8, messages: [{ role: "user", content: "hi" }] })
+    expect(response.status).toBe(529)
+    expect(response.headers.get("x-should-retry")).toBe("false")
+    const body = (await response.json()) as { error: { type: string; message: string } }
+    expect(body.error.type).toBe("overloaded_error")
+    expect(body.error.message).toMatch(/gone/)
   })
 
   it("a wrong method, an unknown /v1/messages path and a too-large body answer in Anthropic's shape", async () => {
