@@ -99,11 +99,14 @@ export const routesNow = (
   missing: ReadonlyMap<string, Missing> = new Map()
 ): ReadonlyArray<CategoryRoute> =>
   Object.entries(snapshot.config.categories).map(([category, config]) => {
-    const wantsImage = config.input !== "text"
-    const plan = Plan.forRequest(snapshot, {
-      category,
-      messages: [{ role: "user", content: "status", ...(wantsImage ? { images: [anImage] } : {}) }]
-    })
+    const wantsImage = config.input === "image" || config.input === "pdf"
+    // An embed category plans an embeddings request (a chat request to it is refused).
+    const plan = config.input === "embed"
+      ? Plan.forEmbed(snapshot, { category, input: ["status"] })
+      : Plan.forRequest(snapshot, {
+        category,
+        messages: [{ role: "user", content: "status", ...(wantsImage ? { images: [anImage] } : {}) }]
+      })
     if (Result.isFailure(plan)) return { category, input: config.input, answer: undefined, candidates: [] }
     let answer: CategoryRoute["answer"]
     const candidates = plan.success.candidates.map((c) => {

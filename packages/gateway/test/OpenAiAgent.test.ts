@@ -267,6 +267,13 @@ describe("openai client -> gateway: agents", () => {
     expect(r.scripted.ollama.embedRequests).toHaveLength(0)
   })
 
+  it("/status plans an embed category as embeddings: its route is the embedding model, not a refusal", async () => {
+    const r = await boot()
+    const { router: status } = (await (await fetch(`${r.url}/status`)).json()) as { router: { routes: Array<{ category: string; input: string; answer?: { backend: string; model: string } }> } }
+    expect(status.routes.find((route) => route.category === "embed")).toMatchObject({ input: "embed", answer: { backend: "ollama", model: "nomic-embed-text" } })
+    expect(status.routes.find((route) => route.category === "agent")).toMatchObject({ input: "text", answer: { backend: "mlx", model: "m-mlx" } })
+  })
+
   it("models list what each category can do", async () => {
     const r = await boot()
     const cards = new Map<string, unknown>()
