@@ -147,3 +147,75 @@ describe("llama.cpp backend", () => {
 const definitionState = (url: string) =>
   Effect.flatMap(make(url), () =>
     ServerState.read({ backend: "llama", origin: LlamaCppBackend.originOf(url), client: { backend: "llama", baseUrl: `${LlamaCppBackend.originOf(url)}/v1` } }))
+
+// Contract 2.0 against a llama-server that runs a thinking model with --embeddings.
+const qwen3 = "/models/Qwen3-8B-Q4_K_M.gguf"
+let agentSim: Simulator.Running
+beforeAll(async () => {
+  agentSim = await Simulator.start("llamacpp", { args: ["--model", qwen3, "--embeddings", "--tokens", "5"], readyTimeoutMs: 30_000 })
+})
+afterAll(async () => {
+  await agentSim.stop()
+})
+
+contractSuite("llamacpp (agent)", {
+  make: Effect.suspend(() => make(agentSim.url)),
+  model: "Qwen3-8B-Q4_K_M",
+  missingModel: "llama-3.1-70b-instruct",
+  tools: { model: "Qwen3-8B-Q4_K_M" },
+  reasoning: { model: "Qwen3-8B-Q4_K_M" },
+  jsonSchema: { model: "Qwen3-8B-Q4_K_M" },
+  embed: { model: "Qwen3-8B-Q4_K_M" }
+})
+
+describe("llama.cpp backend: contract 2.0 on the wire", () => {
+  const weather = { name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } }
+  const time = { name: "get_time", description: "Time", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } }
+  const lastBody = Effect.promise(async () => (await agentSim.requests()).filter((r) => r.path === "/v1/chat/completions").at(-1)?.body as Record<string, any>)
+
+  it.effect("tool calls stream as header + fragments with llama-server's 32-character ids; a named tool goes alone as `required` (it reads tool_choice as a string only)", () =>
+    Effect.gen(function*() {
+      const backend = yield* make(agentSim.url)
+      const request: Backend.GenerateRequest = {
+        model: "Qwen3-8B-Q4_K_M",
+        messages: [{ role: "user", content: "get_weather and get_time city=Oslo" }],
+        tools: [weather, time],
+        reasoning: { _tag: "Off" }
+      }
+      const events = yield* collect(backend, request)
+      const starts = events.filter((e) => e._tag === "ToolCallStart")
+      expect(starts.map((e) => e.name)).toEqual(["get_weather", "get_time"])
+      for (const start of starts) expect(start.id).toMatch(/^[0-9A-Za-z]{32}$/)
+      expect(events.at(-1)).toMatchObject({ _tag: "Done", finishReason: "tool_calls" })
+      expect((yield* lastBody)["chat_template_kwargs"]).toEqual({ enable_thinking: false })
+      const named = yield* collect(backend, { ...request, toolChoice: { _tag: "Named", name: "get_time" } })
+      expect(named.filter((e) => e._tag === "ToolCallStart").map((e) => e.name)).toEqual(["get_time"])
+      const body = yield* lastBody
+      expect(body["tool_choice"]).toBe("required")
+      expect(body["tools"].map((t: { function: { name: string } }) => t.function.name)).toEqual(["get_time"])
+    }))
+
+  it.effect("reasoning_content streams as reasoning; effort goes as reasoning_effort", () =>
+    Effect.gen(function*() {
+      const events = yield* collect(yield* make(agentSim.url), { model: qwen3, messages: [{ role: "user", content: "Why?" }], reasoning: { _tag: "On", effort: "high" } })
+      expect(events.some((e) => e._tag === "ReasoningDelta")).toBe(true)
+      expect((yield* lastBody)["reasoning_effort"]).toBe("high")
+    }))
+
+  it.effect("embeddings: 896-dim normalised vectors; a server started without --embeddings answers 501, which fails that request only", () =>
+    Effect.gen(function*() {
+      const result = yield* (yield* make(agentSim.url)).embed!({ model: qwen3, input: ["a", "b"] })
+      expect(result.vectors.map((v) => v.length)).toEqual([896, 896])
+      expect(Math.hypot(...result.vectors[0]!)).toBeCloseTo(1, 4)
+      const plain = yield* make(sim.url)
+      const error = yield* Effect.flip(plain.embed!({ model: gguf, input: ["a"] }))
+      expect([error.reason, error.status]).toEqual(["Upstream", 501])
+      expect(error.message).toContain("--embeddings")
+      expect((yield* collect(plain, ask(gguf))).at(-1)?._tag).toBe("Done")
+    }))
+
+  it.effect("/props: the running model's template takes tools", () =>
+    Effect.gen(function*() {
+      expect(yield* (yield* make(agentSim.url)).modelCapabilities!(qwen3)).toMatchObject({ images: false, tools: true })
+    }))
+})
