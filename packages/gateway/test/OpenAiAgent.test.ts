@@ -203,7 +203,10 @@ describe("openai client -> gateway: agents", () => {
       [{ tools: [weather], tool_choice: { type: "function", function: { name: "nope" } } }, /tool_choice names the function "nope", which is not in tools/],
       [{ response_format: { type: "json_schema", json_schema: { schema: {} } } }, /response_format\.json_schema\.name/],
       [{ response_format: { type: "yaml" } }, /response_format\.type must be/],
+      [{ tool_choice: "required" }, /tool_choice "required" needs tools/],
       [{ reasoning_effort: "extreme" }, /reasoning_effort must be one of/],
+      [{ reasoning: { effort: "turbo" } }, /reasoning\.effort must be one of/],
+      [{ functions: [{ name: "f" }] }, /deprecated spelling: send tools/],
       [{ parallel_tool_calls: "yes" }, /parallel_tool_calls must be a boolean/],
       [{ messages: [{ role: "tool", content: "11C" }] }, /messages\[0\]\.tool_call_id/],
       [

@@ -46,7 +46,10 @@ export const toolChoice = (
   if (raw === undefined || raw === null) return Result.succeed(undefined)
   if (raw === "auto") return Result.succeed({ _tag: "Auto" })
   if (raw === "none") return Result.succeed({ _tag: "None" })
-  if (raw === "required") return Result.succeed({ _tag: "Required" })
+  if (raw === "required") {
+    // A call required with nothing to call could only fail on the server, or be ignored there.
+    return offered ? Result.succeed({ _tag: "Required" }) : fail(`tool_choice "required" needs tools to choose from`)
+  }
   if (isObject(raw) && raw.type === "function" && isObject(raw.function) && typeof raw.function.name === "string") {
     const name = raw.function.name
     if (!offered?.some((t) => t.name === name)) return fail(`tool_choice names the function ${JSON.stringify(name)}, which is not in tools`)
