@@ -9,6 +9,12 @@
  * Every fault is covered for every kind, in both modes (13 faults x 4 kinds, less the one that
  * cannot happen to Moondream Station, x 2 modes = 102 outcomes, plus the breaker after each row). The four kinds run side by side, each on its
  * own simulator, so the slow cells (hangs resolve at the 2 s / 500 ms deadlines) overlap.
+ *
+ * The agent streams get their own matrix: a tool-call turn (two calls named in the prompt, no
+ * reasoning) and a reasoning turn, through MLX, Ollama and the cloud (Moondream has neither), each
+ * with six faults placed just before and just after the first visible event (a reasoning word or
+ * a tool call): before it the router must fall back invisibly, after it end with an explicit error
+ * (3 kinds x 2 streams x 6 faults x 2 modes = 72 outcomes).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { LiveRouting, Router } from "@local-router/core"
@@ -22,7 +28,24 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { builtins } from "../../src/Builtins.ts"
-import { type Cell, type Expectation, type FaultCase, cases, judge, type Kind, kinds, primaryOf, streamed, table, timeouts, whole } from "./FaultMatrix.ts"
+import {
+  agentCases,
+  agentKinds,
+  type AgentStream,
+  agentStreams,
+  type Cell,
+  type Expectation,
+  type FaultCase,
+  cases,
+  judge,
+  type Kind,
+  kinds,
+  primaryOf,
+  streamed,
+  table,
+  timeouts,
+  whole
+} from "./FaultMatrix.ts"
 
 const KEY_ENV = "LR_MATRIX_CLOUD_KEY"
 const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
@@ -180,5 +203,117 @@ describe("fault matrix: every backend kind x every fault, streamed and whole", (
       expect(judged.length).toBe(kinds.length * cases.length - 1)
       expect(cells.length).toBe(kinds.length * cases.length)
       expect(cells.flatMap((c) => c.problems.map((p) => `${c.kind} / ${c.fault.label}: ${p}`))).toEqual([])
+    }).pipe(Effect.provide(Logger.layer([]))), 150_000)
+})
+
+// ---- The agent streams: tool calls and reasoning ----
+
+const agentModels: Partial<Record<Kind, string>> = { mlx: "mlx-community/Qwen3-8B-4bit", ollama: "qwen3:8b", cloud: "gpt-4o-mini" }
+const agentSimArgs: Partial<Record<Kind, ReadonlyArray<string>>> = {
+  mlx: ["--model", "mlx-community/Qwen3-8B-4bit"],
+  ollama: ["--models", "qwen3:8b"],
+  // The cloud shows requested reasoning as `reasoning` (OpenRouter's and vLLM's field).
+  cloud: ["--reasoning-field", "reasoning"]
+}
+const agentSims: Partial<Record<Kind | "spare", Simulator.Running>> = {}
+let agentFile: string
+
+const tools: NonNullable<Router.Request["tools"]> = [
+  { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } }, required: ["city", "unit"] } },
+  { name: "get_time", description: "Time in a zone", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
+]
+
+/** Two calls and no reasoning, or reasoning then text: each stream's first visible event is what the faults straddle. */
+const agentRequest = (agent: AgentStream, category: string): Router.Request =>
+  agent === "tools"
+    ? { category, prompt: "Use get_weather and get_time for Paris", tools, reasoning: { _tag: "Off" } }
+    : { category, prompt: "Tell me about rivers [[tokens:8]]", reasoning: { _tag: "On", effort: "low" } }
+
+const agentConfig = () => {
+  const ms = (n: number) => `${n}ms`
+  const t = `{ connect: ${ms(timeouts.connect)}, firstToken: ${ms(timeouts.firstToken)}, idle: ${ms(timeouts.idle)}, total: ${ms(timeouts.total)} }`
+  const lines = ["version: 1", "defaults:", "  breaker: { failures: 2, cooldown: 10m }", "backends:"]
+  const categories: Array<string> = []
+  for (const kind of agentKinds) {
+    lines.push(`  ${kind}: { type: ${kind}, url: "${urlOf(kind, agentSims[kind]!)}"${kind === "cloud" ? `, provider: openai, apiKey: env:${KEY_ENV}` : ""} }`)
+    for (const agent of agentStreams) {
+      categories.push(`  ${kind}_${agent}:`, "    input: text", `    priority: [${kind}, spare]`, `    models: { ${kind}: "${agentModels[kind]}", spare: "qwen3:8b" }`, `    timeouts: ${t}`)
+    }
+  }
+  lines.push(`  spare: { type: ollama, url: "${agentSims.spare!.url}" }`, "priorities:", "  text: [spare]", "categories:", ...categories)
+  return `${lines.join("\n")}\n`
+}
+
+beforeAll(async () => {
+  process.env[KEY_ENV] = "sk-matrix-simulated"
+  const started = await Promise.all([
+    ...agentKinds.map((kind) => Simulator.start(simKind[kind], { args: agentSimArgs[kind] ?? [], readyTimeoutMs: 30_000 }).then((s) => [kind, s] as const)),
+    Simulator.start("ollama", { args: ["--models", "qwen3:8b"], readyTimeoutMs: 30_000 }).then((s) => ["spare", s] as const)
+  ])
+  for (const [name, sim] of started) agentSims[name] = sim
+  agentFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "lr-agent-matrix-")), "routing.yaml")
+  fs.writeFileSync(agentFile, agentConfig())
+}, 90_000)
+
+afterAll(async () => {
+  await Promise.all(Object.values(agentSims).map((s) => s?.stop(500)))
+  if (agentFile) fs.rmSync(path.dirname(agentFile), { recursive: true, force: true })
+})
+
+const runAgentCell = (live: LiveRouting.LiveRouting, kind: Kind, agent: AgentStream, fault: FaultCase, expected: Expectation): Effect.Effect<Cell> =>
+  Effect.gen(function*() {
+    const router = yield* Router.make(live.snapshot)
+    const request = agentRequest(agent, `${kind}_${agent}`)
+    const sim = agentSims[kind]!
+    if (fault.setup._tag === "Faults") {
+      const set = fault.setup.faults(agentModels[kind]!)
+      yield* Effect.promise(() => sim.setFaults(set))
+    }
+    const stream = yield* streamed(router, request)
+    const answer = yield* whole(router, request)
+    const t0 = Date.now()
+    const probe = yield* Effect.result(router.run(request))
+    const ms = Date.now() - t0
+    yield* Effect.promise(() => sim.clearFaults())
+    const trace = Result.isSuccess(probe) ? probe.success.trace : probe.failure.trace
+    const open = trace.attempts[0]?.outcome === "skipped" && trace.attempts[0].reason === "circuit open"
+    const breaker = { open, ms, answeredBy: Result.isSuccess(probe) ? probe.success.backend : undefined }
+    const problems = [...judge(fault, "stream", stream, expected), ...judge(fault, "whole", answer, expected)]
+    if (!open) problems.push(`breaker: still closed after two failures (${trace.attempts[0]?.outcome} ${trace.attempts[0]?.reason ?? ""})`)
+    else if (breaker.answeredBy !== "spare") problems.push("breaker: the next request was not answered by spare")
+    return { kind, agent, fault, stream, whole: answer, breaker, problems } satisfies Cell
+  })
+
+describe("fault matrix: tool-call and reasoning streams", () => {
+  it.live("a fault before the first reasoning word or tool call falls back invisibly; after it, an explicit error", () =>
+    Effect.gen(function*() {
+      const live = yield* LiveRouting.make(agentFile, { builtins, watch: false })
+      const expectations = new Map<string, Expectation>()
+      for (const kind of agentKinds) {
+        for (const agent of agentStreams) {
+          const category = `${kind}_${agent}`
+          const router = yield* Router.make(live.snapshot)
+          const request = agentRequest(agent, category)
+          const primary = yield* whole(router, request)
+          const streamedPrimary = yield* streamed(router, request)
+          const spare = yield* whole(router, { ...request, category: undefined, pin: { backend: "spare", model: "qwen3:8b" } })
+          // The yardstick: what a healthy primary says, whole and streamed alike, and what the spare says.
+          expect(primary).toMatchObject({ _tag: "Answered", backend: kind })
+          expect(streamedPrimary).toMatchObject({ _tag: "Answered", backend: kind })
+          expect(spare).toMatchObject({ _tag: "Answered", backend: "spare" })
+          if (primary._tag !== "Answered" || streamedPrimary._tag !== "Answered" || spare._tag !== "Answered") continue
+          expect(streamedPrimary.text).toBe(primary.text)
+          expect(primary.text).toContain(agent === "tools" ? "[call] get_time" : "[reasoning] ")
+          expectations.set(category, { primary: kind, texts: { [kind]: primary.text, spare: spare.text } })
+        }
+      }
+      const cells = (yield* Effect.forEach(
+        agentKinds,
+        (kind) => Effect.forEach(agentStreams, (agent) => Effect.forEach(agentCases, (fault) => runAgentCell(live, kind, agent, fault, expectations.get(`${kind}_${agent}`)!))),
+        { concurrency: "unbounded" }
+      )).flat(2)
+      console.log(`agent fault matrix: ${cells.length} rows, ${cells.length * 2} outcomes\n${table(cells)}`)
+      expect(cells.length).toBe(agentKinds.length * agentStreams.length * agentCases.length)
+      expect(cells.flatMap((c) => c.problems.map((p) => `${c.kind} (${c.agent}) / ${c.fault.label}: ${p}`))).toEqual([])
     }).pipe(Effect.provide(Logger.layer([]))), 150_000)
 })

@@ -5,7 +5,8 @@
  * tokens had reached them, never a hang, and never a partial answer that ends like a whole one.
  *
  * Every answer is compared with the exact text a healthy backend gives for the same request,
- * so a half answer cannot pass for a whole one.
+ * so a half answer cannot pass for a whole one. Answers with reasoning or tool calls are
+ * compared whole too: their text, reasoning and every call's name and arguments (`render`).
  */
 import type { Router } from "@local-router/core"
 import type { Fault } from "@local-router/simulators"
@@ -41,6 +42,45 @@ export interface FaultCase {
 }
 
 const faults = (f: (model: string) => ReadonlyArray<Fault>): Setup => ({ _tag: "Faults", faults: f })
+
+/**
+ * The agent streams (tool calls, reasoning) through the kinds that have them; Moondream
+ * Station has neither. Their faults strike relative to the first visible event (a reasoning
+ * word or a tool call), counted in the simulators' pieces: a whole Ollama or mlx call, an
+ * OpenAI tool-call header or argument fragment, a reasoning word.
+ */
+export type AgentStream = "tools" | "reasoning"
+export const agentStreams: ReadonlyArray<AgentStream> = ["tools", "reasoning"]
+export const agentKinds: ReadonlyArray<Kind> = ["mlx", "ollama", "cloud"]
+
+export const agentCases: ReadonlyArray<FaultCase> = [
+  { id: "cut-0", label: "cut before the first event", setup: faults(() => [{ kind: "cutAfterTokens", tokens: 0 }]), strikes: "before-commit", reasons: ["StreamCut", "Unreachable", "Upstream"], opensBreaker: true },
+  { id: "hang-0", label: "hang before the first event", setup: faults(() => [{ kind: "hangAfterTokens", tokens: 0 }]), strikes: "before-commit", reasons: ["Timeout"], opensBreaker: true },
+  { id: "error-0", label: "in-band error before the first event", setup: faults(() => [{ kind: "errorBody", message: "model runner crashed", afterTokens: 0 }]), strikes: "before-commit", reasons: ["Upstream", "StreamCut", "Unreachable"], opensBreaker: true },
+  { id: "cut-1", label: "cut after the first event", setup: faults(() => [{ kind: "cutAfterTokens", tokens: 1 }]), strikes: "after-commit", reasons: ["StreamCut", "Unreachable", "Upstream"], opensBreaker: true },
+  { id: "hang-1", label: "hang after the first event", setup: faults(() => [{ kind: "hangAfterTokens", tokens: 1 }]), strikes: "after-commit", reasons: ["Timeout"], opensBreaker: true },
+  { id: "error-1", label: "in-band error after the first event", setup: faults(() => [{ kind: "errorBody", message: "model runner crashed", afterTokens: 1 }]), strikes: "after-commit", reasons: ["Upstream", "StreamCut", "Unreachable"], opensBreaker: true }
+]
+
+/** Arguments compared as JSON values, whatever their spacing (mlx writes Python's json.dumps). */
+const canonical = (json: string): string => {
+  const sort = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sort) : typeof v === "object" && v !== null ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sort(x)])) : v
+  try {
+    return JSON.stringify(sort(JSON.parse(json)))
+  } catch {
+    return `unparsable ${JSON.stringify(json)}`
+  }
+}
+
+/**
+ * One answer as comparable text: the text alone when there is nothing else (so text rows read
+ * as before), else the text, the reasoning and each call's name and arguments.
+ */
+export const render = (text: string, reasoning: string, calls: ReadonlyArray<{ readonly name: string; readonly arguments: string }>): string =>
+  reasoning === "" && calls.length === 0
+    ? text
+    : [text, ...(reasoning === "" ? [] : [`[reasoning] ${reasoning}`]), ...calls.map((c) => `[call] ${c.name} ${canonical(c.arguments)}`)].join("\n")
 
 /** Deadlines the test config gives every category, so a hang resolves in seconds. */
 export const timeouts = { connect: 2_000, firstToken: 2_000, idle: 500, total: 20_000 } as const
@@ -84,8 +124,15 @@ export const streamed = (router: Router.Router, request: Router.Request): Effect
       const done = all.at(-1)
       const routed = all.find((e) => e._tag === "Routed")
       const text = all.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
+      const reasoning = all.flatMap((e) => (e._tag === "ReasoningDelta" ? [e.text] : [])).join("")
+      const calls: Array<{ name: string; arguments: string }> = []
+      for (const e of all) {
+        if (e._tag === "ToolCallStart") calls[e.index] = { name: e.name, arguments: "" }
+        else if (e._tag === "ToolCallDelta" && calls[e.index] !== undefined) calls[e.index]!.arguments += e.arguments
+      }
       if (done?._tag !== "Done") return { _tag: "Error", reason: "stream ended without Done", failed: [], ms } as const
-      return { _tag: "Answered", backend: routed?._tag === "Routed" ? routed.backend : "?", text, failed: failedOf(done.trace), ms } as const
+      const answer = render(text, reasoning, calls.filter((c) => c !== undefined))
+      return { _tag: "Answered", backend: routed?._tag === "Routed" ? routed.backend : "?", text: answer, failed: failedOf(done.trace), ms } as const
     }
     const error = events.value.failure
     if (error.reason === "StreamFailed") {
@@ -103,7 +150,7 @@ export const whole = (router: Router.Router, request: Router.Request): Effect.Ef
     if (Option.isNone(result)) return { _tag: "Hang", ms } as const
     if (Result.isSuccess(result.value)) {
       const answer = result.value.success
-      return { _tag: "Answered", backend: answer.backend, text: answer.text, failed: failedOf(answer.trace), ms } as const
+      return { _tag: "Answered", backend: answer.backend, text: render(answer.text, answer.reasoning, answer.toolCalls), failed: failedOf(answer.trace), ms } as const
     }
     const error = result.value.failure
     return { _tag: "Error", reason: error.reason, failed: failedOf(error.trace), ms } as const
@@ -112,6 +159,8 @@ export const whole = (router: Router.Router, request: Router.Request): Effect.Ef
 export interface Cell {
   readonly kind: Kind
   readonly fault: FaultCase
+  /** The agent stream the row runs (tool calls or reasoning); absent for the text rows. */
+  readonly agent?: AgentStream
   /** Set when the fault cannot happen to this kind; the outcomes are then not judged. */
   readonly skipped?: string
   readonly stream: Outcome
@@ -182,8 +231,9 @@ export const describeOutcome = (outcome: Outcome, primary: string): string => {
 
 /** The matrix as a table a person can read in a CI log. */
 export const table = (cells: ReadonlyArray<Cell>): string => {
-  const rows = cells.map((c) => c.skipped ? [c.kind, c.fault.label, c.skipped, "", "", "-"] : [
-    c.kind,
+  const name = (c: Cell) => (c.agent === undefined ? c.kind : `${c.kind} (${c.agent})`)
+  const rows = cells.map((c) => c.skipped ? [name(c), c.fault.label, c.skipped, "", "", "-"] : [
+    name(c),
     c.fault.label,
     describeOutcome(c.stream, primaryOf(c)),
     describeOutcome(c.whole, primaryOf(c)),
@@ -196,5 +246,5 @@ export const table = (cells: ReadonlyArray<Cell>): string => {
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n")
 }
 
-export const primaryOf = (cell: Pick<Cell, "kind" | "fault">): string =>
-  cell.fault.setup._tag === "Entry" ? `${cell.kind}_${cell.fault.setup.suffix}` : cell.kind
+export const primaryOf = (cell: Pick<Cell, "kind" | "fault" | "agent">): string =>
+  cell.agent === undefined && cell.fault.setup._tag === "Entry" ? `${cell.kind}_${cell.fault.setup.suffix}` : cell.kind
