@@ -269,4 +269,15 @@ describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
       expect(headers.get("x-local-router-backend")).toBe("ollama")
     })
   }
+
+  // Last: the servers' Retry-After may rest their circuits for a moment.
+  it("every server answering 429: the SDK gets a RateLimitError (429 rate_limit_error)", async () => {
+    await Promise.all([sims.mlx.setFaults([{ kind: "status", status: 429, retryAfter: 0 }]), sims.ollama.setFaults([{ kind: "status", status: 429, retryAfter: 0 }])])
+    const error = await thrown(anthropic().messages.create({ model: "agent", max_tokens: 64, messages: [{ role: "user", content: "hi" }] }))
+    expect(error).toBeInstanceOf(Anthropic.RateLimitError)
+    const body = (error as InstanceType<typeof Anthropic.APIError>).error as { error: { type: string; message: string } }
+    expect(body.error.type).toBe("rate_limit_error")
+    expect(body.error.message).toMatch(/mlx failed/)
+    expect(body.error.message).toMatch(/ollama failed/)
+  })
 })

@@ -9,16 +9,23 @@
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as ApiError from "../ApiError.ts"
 
-/** The status for a reason: Anthropic's own where it has one, else the gateway's. */
-export const status = (reason: ApiError.Reason): number => {
-  switch (reason) {
+/**
+ * The status for an error: Anthropic's own where it has one, else the gateway's. When every
+ * backend tried answered 429, the caller is rate limited as surely as by Anthropic itself, and
+ * gets its 429 (`rate_limit_error`, which agents wait out and retry).
+ */
+export const status = (error: ApiError.ApiError): number => {
+  switch (error.reason) {
     case "Unavailable":
-      return 529
-    case "AllFailed":
+    case "AllFailed": {
+      const failed = error.trace?.attempts.filter((a) => a.outcome === "failed") ?? []
+      if (failed.length > 0 && failed.every((a) => a.status === 429)) return 429
+      return error.reason === "Unavailable" ? 529 : 500
+    }
     case "StreamFailed":
       return 500
     default:
-      return ApiError.status(reason)
+      return ApiError.status(error.reason)
   }
 }
 
@@ -52,7 +59,7 @@ export const requestId = (): string => `req_${idPrefix}${(++idCounter).toString(
 export const body = (error: ApiError.ApiError, id: string = requestId()) => ({
   type: "error",
   error: {
-    type: typeOf(status(error.reason)),
+    type: typeOf(status(error)),
     message: error.message,
     local_router: {
       reason: error.reason,
@@ -67,10 +74,10 @@ export const body = (error: ApiError.ApiError, id: string = requestId()) => ({
 /**
  * The SDK retries 408, 409, 429 and every 5xx twice by default; the router has already tried
  * every backend it could, so `x-should-retry: false` (which the SDK honours) leaves retrying a
- * 5xx to the caller's own policy.
+ * 5xx to the caller's own policy. A 429 is retried as the SDK likes: the servers asked for it.
  */
 export const response = (error: ApiError.ApiError, headers?: Record<string, string>): HttpServerResponse.HttpServerResponse => {
-  const code = status(error.reason)
+  const code = status(error)
   const id = requestId()
   return HttpServerResponse.text(JSON.stringify(body(error, id)), {
     status: code,
