@@ -170,6 +170,9 @@ describe("openai client -> gateway: agents", () => {
     const whole = await client(r).chat.completions.create({ model: "agent", messages: [ask], reasoning_effort: "none" })
     expect(whole.choices[0]!.message).toMatchObject({ content: "Sunny", reasoning_content: "Let me think" })
     expect(r.scripted.mlx.requests[1]!.reasoning).toEqual({ _tag: "Off" })
+    // What clients of local servers send for Qwen3-style models.
+    await client(r).chat.completions.create({ model: "agent", messages: [ask], chat_template_kwargs: { enable_thinking: false } } as never)
+    expect(r.scripted.mlx.requests[2]!.reasoning).toEqual({ _tag: "Off" })
   })
 
   it("a failure in the middle of a streamed tool call is an error the SDK throws, never a finished call", async () => {

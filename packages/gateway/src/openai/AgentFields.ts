@@ -129,12 +129,17 @@ export const fields = (body: Record<string, unknown>): Result.Result<Fields, Api
   if (Result.isFailure(format)) return Result.fail(format.failure)
   const thinking = reasoning(body.reasoning_effort, body.reasoning)
   if (Result.isFailure(thinking)) return Result.fail(thinking.failure)
+  const kwargs = body.chat_template_kwargs
+  // What clients of local OpenAI-compatible servers (vLLM, llama-server, mlx_lm) send to turn a
+  // Qwen3-style model's thinking off or on; reasoning_effort wins when both are there.
+  const enable = isObject(kwargs) && typeof kwargs.enable_thinking === "boolean" ? kwargs.enable_thinking : undefined
+  const thought: Backend.Reasoning | undefined = thinking.success ?? (enable === undefined ? undefined : enable ? { _tag: "On" } : { _tag: "Off" })
   return Result.succeed({
     ...(offered.success ? { tools: offered.success } : {}),
     ...(choice.success ? { toolChoice: choice.success } : {}),
     ...(typeof parallel === "boolean" ? { parallelToolCalls: parallel } : {}),
     ...(format.success ? { responseFormat: format.success } : {}),
-    ...(thinking.success ? { reasoning: thinking.success } : {})
+    ...(thought ? { reasoning: thought } : {})
   })
 }
 
