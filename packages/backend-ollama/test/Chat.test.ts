@@ -165,6 +165,21 @@ describe("Chat.answer: whole tool calls, thinking, finish", () => {
     expect(starts[0]!.id).not.toBe(starts[1]!.id)
   })
 
+  it("the native path (GGUF through the embedded llama-server) sends every call on the final done chunk: calls, then Usage, then Done tool_calls", () => {
+    const events = Chat.answer().eventsOf({
+      ...final({}),
+      message: {
+        role: "assistant",
+        content: "",
+        // llama-server's own 32-character id, copied through unchanged.
+        tool_calls: [{ id: "Qm3xY7pLk2VnB8rT4wZs9dHf6gJc1aNe", function: { index: 0, name: "get_weather", arguments: { city: "Tokyo" } } }]
+      }
+    }) as ReadonlyArray<Backend.GenerateEvent>
+    expect(events.map((e) => e._tag)).toEqual(["ToolCallStart", "ToolCallDelta", "ToolCallEnd", "Usage", "Done"])
+    expect(events[0]).toMatchObject({ id: "Qm3xY7pLk2VnB8rT4wZs9dHf6gJc1aNe" })
+    expect(events.at(-1)).toMatchObject({ finishReason: "tool_calls" })
+  })
+
   it("oneToolCall keeps the first call of a parallel turn only", () => {
     const events = Chat.answer({ oneToolCall: true }).eventsOf(line({
       tool_calls: [{ id: "call_1", function: { index: 0, name: "f", arguments: {} } }, { id: "call_2", function: { index: 1, name: "g", arguments: {} } }]
