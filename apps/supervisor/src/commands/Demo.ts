@@ -23,8 +23,22 @@ const show = (router: Router.Router, describe: typeof Trace.describe, title: str
   Effect.gen(function*() {
     yield* Console.log(`\n▶ ${title}\n  category "${request.category}"`)
     yield* Effect.sync(() => process.stdout.write("  "))
+    // Text as it streams; a tool call as its name, then its arguments as they arrive.
+    const print = (event: Router.Event): string | undefined =>
+      event._tag === "TextDelta"
+        ? event.text
+        : event._tag === "ToolCallStart"
+        ? `${event.index === 0 ? "" : "\n  "}tool call ${event.name}(`
+        : event._tag === "ToolCallDelta"
+        ? event.arguments
+        : event._tag === "ToolCallEnd"
+        ? ")"
+        : undefined
     const done = yield* router.stream(request).pipe(
-      Stream.tap((event) => event._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(event.text)) : Effect.void),
+      Stream.tap((event) => {
+        const text = print(event)
+        return text === undefined ? Effect.void : Effect.sync(() => process.stdout.write(text))
+      }),
       Stream.runLast,
       Effect.result
     )
@@ -73,6 +87,20 @@ export const demo = Command.make("demo", { tokenMs, keep }, (args) =>
     yield* step("Ollama cuts its stream mid-answer: an explicit error, never a silently short answer", {
       category: "tiny",
       prompt: "Count to ten"
+    })
+    // A coding agent's turn: tools offered, the model asked to call one. A new router (as after a
+    // restart) so MLX, still dead, is tried again rather than skipped by its open circuit.
+    const fresh = yield* Router.make(live.snapshot)
+    yield* show(fresh, Trace.describe, "A tool call (category code): MLX is dead, Ollama's phi3.5 has no tool support, the cloud makes the call", {
+      category: "code",
+      prompt: "What is the weather in Paris? Call get_weather city=Paris",
+      tools: [
+        {
+          name: "get_weather",
+          description: "Current weather for a city",
+          parameters: { type: "object", properties: { city: { type: "string" }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } }, required: ["city"] }
+        }
+      ]
     })
     if (args.keep) {
       yield* Console.log(`\nSimulators keep running. Try:\n  ./run local-router --config ${setup.file} ask "hello" -c fast\nCtrl-C stops them.`)
