@@ -148,7 +148,7 @@ describe("anthropic request decoding", () => {
     [{ ...base, model: undefined }, /^model: Field required/],
     [{ ...base, messages: "hi" }, /^messages: must be an array \(got string\)/],
     [{ ...base, messages: [] }, /^messages: must hold at least one message/],
-    [{ ...base, messages: [{ role: "robot", content: "x" }] }, /^messages\.0\.role: must be "user" or "assistant" \(got "robot"\)/],
+    [{ ...base, messages: [{ role: "robot", content: "x" }] }, /^messages\.0\.role: must be "user", "assistant" or "system" \(got "robot"\)/],
     [{ ...base, messages: [{ role: "user", content: 5 }] }, /^messages\.0\.content: must be a string or an array of blocks \(got number\)/],
     [{ ...base, messages: [{ role: "user", content: [{ type: "video" }] }] }, /^messages\.0\.content\.0\.type: unsupported block type "video"/],
     [{ ...base, messages: [{ role: "user", content: [{ type: "text" }] }] }, /^messages\.0\.content\.0\.text: Field required/],

@@ -109,7 +109,10 @@ const toolResult = (
   return Result.succeed(message("tool", parts, { toolCallId: id, ...(name === undefined ? {} : { toolName: name }) }))
 }
 
-/** One message of `messages`, as one or more core messages (tool results first). */
+/**
+ * `messages` as core messages: a user turn's tool results become tool messages ahead of the
+ * rest of it; system messages are collected into `systems`.
+ */
 const messages = (raw: unknown, systems: Array<Backend.Message>): Result.Result<Array<Backend.Message>, ApiError.ApiError> => {
   if (!Array.isArray(raw)) return fail("messages", raw === undefined ? "Field required" : `must be an array (got ${typeName(raw)})`)
   if (raw.length === 0) return fail("messages", "must hold at least one message")
@@ -122,7 +125,7 @@ const messages = (raw: unknown, systems: Array<Backend.Message>): Result.Result<
     if (!isObject(m)) return fail(field, `must be an object {role, content} (got ${typeName(m)})`)
     const role = m.role
     if (role !== "user" && role !== "assistant" && role !== "system") {
-      return fail(`${field}.role`, `must be "user" or "assistant" (got ${JSON.stringify(role)})`)
+      return fail(`${field}.role`, `must be "user", "assistant" or "system" (got ${JSON.stringify(role)})`)
     }
     const content = m.content
     if (role === "system") {
