@@ -506,6 +506,58 @@ describe("OpenAiChat.generate against a real local server", () => {
       (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
     )
 
+  it.effect("a server that ignores stream:true answers one JSON completion: its reasoning, text, whole tool calls (no index) and finish are read", () =>
+    Effect.gen(function*() {
+      const completion = {
+        choices: [{
+          index: 0,
+          finish_reason: "tool_calls",
+          message: {
+            role: "assistant",
+            content: "",
+            reasoning_content: "Need weather.",
+            tool_calls: [
+              { type: "function", function: { name: "get_weather", arguments: `{"city":"Tokyo"}` }, id: "Qm3xY7pLk2VnB8rT4wZs9dHf6gJc1aNe" },
+              { type: "function", function: { name: "get_time", arguments: `{"city":"Tokyo"}` }, id: "Zp0xY7pLk2VnB8rT4wZs9dHf6gJc1aNe" }
+            ]
+          }
+        }],
+        usage: { prompt_tokens: 44, completion_tokens: 16, total_tokens: 60 }
+      }
+      const server = yield* Effect.acquireRelease(
+        Effect.callback<import("node:http").Server>((resume) => {
+          void import("node:http").then((http) => {
+            const s = http.createServer((req, res) => {
+              req.resume()
+              req.on("end", () => {
+                res.writeHead(200, { "content-type": "application/json" })
+                res.end(JSON.stringify(completion))
+              })
+            })
+            s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+          })
+        }),
+        (s) => Effect.callback<void>((resume) => void s.close(() => resume(Effect.void)))
+      )
+      const port = (server.address() as { port: number }).port
+      const local: OpenAiChat.Client = { backend: "llama", baseUrl: `http://127.0.0.1:${port}/v1` }
+      const events = yield* Stream.runCollect(Events.stream(OpenAiChat.generate(local, { model: "m1", messages: [{ role: "user", content: "hi" }] })))
+      expect(events.map((e) => e._tag)).toEqual([
+        "Start",
+        "ReasoningDelta",
+        "ToolCallStart",
+        "ToolCallDelta",
+        "ToolCallEnd",
+        "ToolCallStart",
+        "ToolCallDelta",
+        "ToolCallEnd",
+        "Usage",
+        "Done"
+      ])
+      expect(calls(events).map((c) => [c.id.slice(0, 2), c.name])).toEqual([["Qm", "get_weather"], ["Zp", "get_time"]])
+      expect(events.at(-1)).toMatchObject({ finishReason: "tool_calls" })
+    }))
+
   it.effect("a server that echoes the API key in an error after the first tokens has it scrubbed from the message", () =>
     Effect.gen(function*() {
       const key = "sk-test-KEY-THAT-MUST-NOT-LEAK-42"
