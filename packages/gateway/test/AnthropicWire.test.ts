@@ -107,6 +107,36 @@ describe("anthropic stream encoder", () => {
     expect(out.at(-2)![1]).toMatchObject({ delta: { stop_reason: "tool_use" } })
   })
 
+  it("a text-then-tool turn has the frames of Anthropic's own recording (anthropic-sdk-typescript tests/lib/fixtures/tool_use_response.txt), ping aside", () => {
+    const out = encode([
+      Router.Event.Routed({ backend: "mlx", model: "m-mlx", attempt: 1 }),
+      Router.Event.TextDelta({ text: "I" }),
+      Router.Event.TextDelta({ text: "'ll check the current weather in Paris for you." }),
+      Router.Event.ToolCallStart({ index: 0, id: "toolu_01NRLabsLyVHZPKxbKvkfSMn", name: "get_weather" }),
+      ...["{\"locati", "on\": \"P", "ar", "is\"}"].map((fragment) => Router.Event.ToolCallDelta({ index: 0, arguments: fragment })),
+      Router.Event.ToolCallEnd({ index: 0 }),
+      Router.Event.Done({ finishReason: "tool_calls", usage: { inputTokens: 377, outputTokens: 65 }, trace })
+    ]).filter(([event]) => event !== "ping")
+    // The recording's frames, with its message_start envelope and usage left out.
+    const recorded: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+      ["content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }],
+      ["content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "I" } }],
+      ["content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "'ll check the current weather in Paris for you." } }],
+      ["content_block_stop", { type: "content_block_stop", index: 0 }],
+      ["content_block_start", { type: "content_block_start", index: 1, content_block: { type: "tool_use", id: "toolu_01NRLabsLyVHZPKxbKvkfSMn", name: "get_weather", input: {} } }],
+      // The recording's first fragment is "" (protocols.md E.3: it may be); the encoder sends none.
+      ["content_block_delta", { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "{\"locati" } }],
+      ["content_block_delta", { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "on\": \"P" } }],
+      ["content_block_delta", { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "ar" } }],
+      ["content_block_delta", { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "is\"}" } }],
+      ["content_block_stop", { type: "content_block_stop", index: 1 }]
+    ]
+    expect(out[0]![0]).toBe("message_start")
+    expect(out.slice(1, -2)).toEqual(recorded)
+    expect(out.at(-2)![1]).toMatchObject({ type: "message_delta", delta: { stop_reason: "tool_use", stop_sequence: null }, usage: { output_tokens: 65 } })
+    expect(out.at(-1)).toEqual(["message_stop", { type: "message_stop" }])
+  })
+
   it("an Ollama-style tool turn ending in stop is still tool_use; a length end is max_tokens", () => {
     expect(Messages.stopReason("stop", true)).toBe("tool_use")
     expect(Messages.stopReason("stop", false)).toBe("end_turn")
