@@ -214,6 +214,25 @@ describe("llama.cpp backend: contract 2.0 on the wire", () => {
       expect((yield* collect(plain, ask(gguf))).at(-1)?._tag).toBe("Done")
     }))
 
+  it.effect("a stream cut right after a tool call's header is StreamCut: the call started, never ended, no Done", () =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => agentSim.setFaults([{ kind: "cutAfterTokens", tokens: 1 }]))
+      yield* Effect.addFinalizer(() => Effect.promise(() => agentSim.clearFaults()))
+      const seen: Array<Backend.GenerateEvent> = []
+      const error = yield* Stream.runForEach(
+        Events.stream((yield* make(agentSim.url)).generate({
+          model: qwen3,
+          messages: [{ role: "user", content: "use get_weather city=Oslo" }],
+          tools: [weather],
+          reasoning: { _tag: "Off" }
+        })),
+        (e) => Effect.sync(() => seen.push(e))
+      ).pipe(Effect.flip)
+      expect(error.reason).toBe("StreamCut")
+      expect(seen.filter((e) => e._tag === "ToolCallStart")).toHaveLength(1)
+      expect(seen.some((e) => e._tag === "ToolCallEnd" || e._tag === "Done")).toBe(false)
+    }))
+
   it.effect("/props: the running model's template takes tools", () =>
     Effect.gen(function*() {
       expect(yield* (yield* make(agentSim.url)).modelCapabilities!(qwen3)).toMatchObject({ images: false, tools: true })

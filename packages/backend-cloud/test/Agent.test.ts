@@ -4,10 +4,13 @@
  * provider, each provider's spelling on the wire, and faults inside a tool call or thinking.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import type { Backend } from "@local-router/core"
+import { type Backend, Events } from "@local-router/core"
 import { Generated, contractSuite } from "@local-router/core/testing"
 import { Simulator } from "@local-router/simulators"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { CloudOptions, definition } from "../src/index.ts"
@@ -159,6 +162,27 @@ describe("cloud (openai): tools, JSON, reasoning, embeddings on the wire", () =>
       expect(seen.filter((e) => e._tag === "ToolCallStart")).toHaveLength(1)
       expect(seen.filter((e) => e._tag === "ToolCallDelta").length).toBeGreaterThan(0)
       expect(seen.some((e) => e._tag === "ToolCallEnd" || e._tag === "Done")).toBe(false)
+    }))
+
+  it.live("a hang between argument fragments: the fragments so far arrive, the call never ends, and closing stops it at once", () =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => openai.setFaults([{ kind: "hangAfterTokens", tokens: 2 }]))
+      const seen: Array<Backend.GenerateEvent> = []
+      const backend = yield* makeOpenAi()
+      const fiber = yield* Stream.runForEach(
+        Events.stream(backend.generate({ model: "gpt-4o-mini", messages: [{ role: "user", content: "use get_weather city=Hanoi" }], tools: [weather] })),
+        (e) => Effect.sync(() => seen.push(e))
+      ).pipe(Effect.forkChild)
+      yield* Effect.sync(() => seen.some((e) => e._tag === "ToolCallDelta")).pipe(
+        Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("10 millis") }),
+        Effect.timeout("5 seconds")
+      )
+      yield* Effect.sleep("200 millis")
+      expect(seen.filter((e) => e._tag === "ToolCallDelta")).toHaveLength(1)
+      expect(seen.some((e) => e._tag === "ToolCallEnd" || e._tag === "Done")).toBe(false)
+      const started = Date.now()
+      yield* Fiber.interrupt(fiber)
+      expect(Date.now() - started).toBeLessThan(1000)
     }))
 
   it.effect("an error after the first fragment is Upstream, never a finished call", () =>
