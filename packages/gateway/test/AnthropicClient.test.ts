@@ -107,6 +107,17 @@ describe("@anthropic-ai/sdk -> gateway", () => {
     expect(running.scripted.mlx.requests[0]!.options).toEqual({ maxTokens: 64 })
   })
 
+  it("backend/model pins one backend", async () => {
+    running = await start()
+    const { data, response } = await client(running).messages
+      .create({ model: "ollama/qwen3:8b", max_tokens: 16, messages: [{ role: "user", content: "hi" }] })
+      .withResponse()
+    expect(data.model).toBe("ollama/qwen3:8b")
+    expect(response.headers.get("x-local-router-backend")).toBe("ollama")
+    expect(running.scripted.ollama.requests[0]!.model).toBe("qwen3:8b")
+    expect(running.scripted.mlx.requests).toHaveLength(0)
+  })
+
   // This SDK's types no longer have temperature/top_p (AnthropicWire checks them on the wire).
   it("options reach the backend: max_tokens, stop_sequences; system as text blocks", async () => {
     running = await start()
