@@ -87,12 +87,13 @@ interface Made {
 
 /**
  * Answer whole from any routed effect (a chat answer, embeddings); `render` turns it into the
- * dialect's JSON body. The headers name the backend and model that made it.
+ * dialect's JSON body, or says why the answer cannot be written in the dialect (an error in its
+ * shape then, with the same headers). The headers name the backend and model that made it.
  */
 export const whole = <A extends Made>(
   context: Context,
   routed: Effect.Effect<A, Router.RouteError>,
-  render: (answer: A) => string
+  render: (answer: A) => string | ApiError.ApiError
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.suspend(() => {
     const routeStarted = performance.now()
@@ -104,26 +105,34 @@ export const whole = <A extends Made>(
           const body = render(answer)
           const end = performance.now()
           const gatewayMs = routeStarted - context.started + (end - routed)
+          const headers = Answered.headers(
+            { backend: answer.backend, model: answer.model, attempts: answer.trace.attempts.length },
+            gatewayMs,
+            routed - routeStarted
+          )
+          const response = typeof body === "string"
+            ? HttpServerResponse.text(body, { contentType: "application/json; charset=utf-8", headers })
+            : context.error(body, headers)
           context.metrics.trace(answer.trace)
-          context.metrics.request(context.endpoint, 200, (end - context.started) / 1000, gatewayMs / 1000)
-          context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed: undefined, status: 200, outcome: "answered", trace: answer.trace }))
-          return HttpServerResponse.text(body, {
-            contentType: "application/json; charset=utf-8",
-            headers: Answered.headers(
-              { backend: answer.backend, model: answer.model, attempts: answer.trace.attempts.length },
-              gatewayMs,
-              routed - routeStarted
-            )
-          })
+          context.metrics.request(context.endpoint, response.status, (end - context.started) / 1000, gatewayMs / 1000)
+          context.log.record(RequestLog.entry({
+            endpoint: context.endpoint,
+            started: context.started,
+            committed: undefined,
+            status: response.status,
+            outcome: typeof body === "string" ? "answered" : "failed",
+            trace: answer.trace
+          }))
+          return response
         })
     })
   })
 
-/** Answer a chat request whole; `render` turns the answer into the dialect's JSON body. */
+/** Answer a chat request whole; `render` turns the answer into the dialect's JSON body (or why it cannot). */
 export const run = (
   context: Context,
   request: Router.Request,
-  render: (answer: Router.Answer) => string
+  render: (answer: Router.Answer) => string | ApiError.ApiError
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => whole(context, context.router.run(request), render)
 
 /**

@@ -316,7 +316,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
             )
           }
           return decoded.stream
-            ? Exchange.stream(context, decoded.request, "application/x-ndjson", () => Generation.encoder(kind, decoded.model))
+            ? Exchange.stream(context, decoded.request, "application/x-ndjson", (routedTo) => Generation.encoder(kind, decoded.model, routedTo.backend))
             : Exchange.run(context, decoded.request, Generation.render(kind, decoded.model))
         }))
 

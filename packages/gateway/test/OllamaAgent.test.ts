@@ -66,6 +66,20 @@ describe("ollama client -> gateway: agents", () => {
     expect(parts.at(-1)).toMatchObject({ done: true, done_reason: "stop" })
   })
 
+  it("a call whose arguments are not a JSON object cannot be said to an Ollama client: an explicit error, streamed or whole, never a string or an empty object", async () => {
+    const r = await boot({ mlx: [{ reasoning: ["hm"], toolCalls: [{ id: "call_x", name: "get_weather", arguments: [`{"city":`] }] }] })
+    const parts: Array<{ message: { thinking?: string; tool_calls?: Array<unknown> }; done: boolean }> = []
+    const error = await rejection((async () => {
+      for await (const part of await client(r).chat({ model: "agent", messages: [ask], tools: [weather], stream: true })) parts.push(part)
+    })())
+    expect(parts.map((p) => p.message.thinking)).toEqual(["hm"])
+    expect(parts.some((p) => p.done || (p.message.tool_calls ?? []).length > 0)).toBe(false)
+    expect(error.message).toBe(`mlx's tool call get_weather has arguments that are not a JSON object: {"city":`)
+    const whole = await rejection(client(r).chat({ model: "agent", messages: [ask], tools: [weather], stream: false }))
+    expect(whole.status_code).toBe(502)
+    expect(whole.message).toMatch(/get_weather has arguments that are not a JSON object/)
+  })
+
   it("the tool-result turn: results named by tool_name (no ids, as Ollama's clients send them) are tied to their calls in order", async () => {
     const r = await boot({ mlx: [{ tokens: ["Tokyo 11, Paris 9"] }] })
     const answer = await client(r).chat({

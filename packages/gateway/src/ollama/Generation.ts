@@ -147,48 +147,68 @@ const metrics = (usage: Backend.Usage, durationMs: number) => ({
 const text = (kind: Kind, content: string) =>
   kind === "chat" ? { message: { role: "assistant", content } } : { response: content }
 
-/**
- * A call as Ollama writes it: arguments as an object, `index` inside `function`. Arguments
- * that are not a JSON object (a model that wrote broken JSON) go as the text they are, rather
- * than an empty object that would hide the fault.
- */
-const callOf = (call: Backend.ToolCall, index: number) => ({
+/** A call as Ollama writes it: arguments as an object, `index` inside `function`. */
+const callOf = (call: Backend.ToolCall, index: number, args: Readonly<Record<string, unknown>>) => ({
   id: call.id,
-  function: { index, name: call.name, arguments: argumentsOf(call.arguments) }
+  function: { index, name: call.name, arguments: args }
 })
 
-const argumentsOf = (text: string): unknown => {
+/** A call's arguments as the object Ollama sends, or undefined when they are not a JSON object. */
+const argumentsOf = (text: string): Readonly<Record<string, unknown>> | undefined => {
   if (text.trim() === "") return {}
   try {
-    return JSON.parse(text)
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
   } catch {
-    return text
+    return undefined
   }
 }
 
-/** What the answer says besides its text: thinking, and (chat) the calls. */
+/**
+ * Ollama's clients read a call's arguments as an object; a model that wrote something else
+ * (broken JSON) cannot be said in this dialect, so the answer fails explicitly rather than
+ * handing the agent a string where its code expects an object, or an empty object that hides
+ * the fault.
+ */
+const brokenCall = (backend: string, call: Backend.ToolCall) =>
+  new ApiError.ApiError({
+    reason: "AllFailed",
+    message: `${backend}'s tool call ${call.name} has arguments that are not a JSON object: ${
+      call.arguments.length > 200 ? `${call.arguments.slice(0, 200)}...` : call.arguments
+    }`
+  })
+
+/** What the answer says besides its text: thinking, and (chat) the calls; or why a call cannot be sent. */
 const answerOf = (kind: Kind, answer: Router.Answer) => {
-  const calls = answer.toolCalls ?? []
   if (kind === "generate") return { response: answer.text, ...(answer.reasoning ? { thinking: answer.reasoning } : {}) }
+  const calls: Array<ReturnType<typeof callOf>> = []
+  for (const [index, call] of answer.toolCalls.entries()) {
+    const args = argumentsOf(call.arguments)
+    if (args === undefined) return brokenCall(answer.backend, call)
+    calls.push(callOf(call, index, args))
+  }
   return {
     message: {
       role: "assistant",
       content: answer.text,
       ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
-      ...(calls.length > 0 ? { tool_calls: calls.map(callOf) } : {})
+      ...(calls.length > 0 ? { tool_calls: calls } : {})
     }
   }
 }
 
-export const render = (kind: Kind, model: string) => (answer: Router.Answer): string =>
-  JSON.stringify({
+export const render = (kind: Kind, model: string) => (answer: Router.Answer): string | ApiError.ApiError => {
+  const said = answerOf(kind, answer)
+  if (said instanceof ApiError.ApiError) return said
+  return JSON.stringify({
     model,
     created_at: new Date().toISOString(),
-    ...answerOf(kind, answer),
+    ...said,
     done: true,
     done_reason: doneReason(answer.finishReason),
     ...metrics(answer.usage, answer.trace.durationMs)
   })
+}
 
 export const loaded = (kind: Kind, model: string): string =>
   JSON.stringify({ model, created_at: new Date().toISOString(), ...text(kind, ""), done: true, done_reason: "load" })
@@ -198,7 +218,7 @@ export const loaded = (kind: Kind, model: string): string =>
  * A tool call is written whole on the line after its end, as Ollama sends calls: never as
  * fragments, arguments as an object, `id` and `function.index`.
  */
-export const encoder = (kind: Kind, model: string): StreamEncoder => {
+export const encoder = (kind: Kind, model: string, backend: string): StreamEncoder => {
   // Each line is stamped; the stamp is recomputed only when the millisecond changes.
   let stampedAt = 0
   let stamp = ""
@@ -215,17 +235,25 @@ export const encoder = (kind: Kind, model: string): StreamEncoder => {
   const close = kind === "chat" ? `},"done":false}\n` : `,"done":false}\n`
   const thinkingOpen = kind === "chat" ? `",${`"message":{"role":"assistant","content":"","thinking":`}` : `","response":"","thinking":`
   const calls = new Map<number, { id: string; name: string; arguments: string }>()
-  /** The line for a whole call (generate has no tools: nothing). */
+  /** Set once a call could not be sent: the error line went out, and nothing follows it. */
+  let broken = false
+  /** The line for a whole call (generate has no tools: nothing), or the error line for a broken one. */
   const flush = (index: number): string => {
     const call = calls.get(index)
     calls.delete(index)
     if (!call || kind !== "chat") return ""
-    return JSON.stringify({ model, created_at: now(), message: { role: "assistant", content: "", tool_calls: [callOf(call, index)] }, done: false }) + "\n"
+    const args = argumentsOf(call.arguments)
+    if (args === undefined) {
+      broken = true
+      return OllamaError.line(brokenCall(backend, call)) + "\n"
+    }
+    return JSON.stringify({ model, created_at: now(), message: { role: "assistant", content: "", tool_calls: [callOf(call, index, args)] }, done: false }) + "\n"
   }
   return {
     events: (events) => {
       let out = ""
       for (const event of Chunk.toReadonlyArray(events)) {
+        if (broken) break
         switch (event._tag) {
           case "TextDelta":
             out += head + now() + open + JSON.stringify(event.text) + close
@@ -247,6 +275,7 @@ export const encoder = (kind: Kind, model: string): StreamEncoder => {
           case "Done":
             // A call the backend never ended is still a call the model made: sent before the end.
             for (const index of [...calls.keys()]) out += flush(index)
+            if (broken) break
             out += JSON.stringify({
               model,
               created_at: now(),
@@ -260,6 +289,7 @@ export const encoder = (kind: Kind, model: string): StreamEncoder => {
       }
       return out
     },
-    failed: (error) => OllamaError.line(error) + "\n"
+    // A stream already ended by a broken call's error line says nothing more.
+    failed: (error) => (broken ? "" : OllamaError.line(error) + "\n")
   }
 }
