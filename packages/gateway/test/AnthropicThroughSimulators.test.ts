@@ -141,6 +141,30 @@ describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
     })
   }
 
+  it("parallel tools: two tool_use blocks, both results in one user turn; disable_parallel_tool_use keeps one call", async () => {
+    const client = anthropic()
+    const time: Anthropic.Tool = { name: "get_time", description: "Time in a city", input_schema: { type: "object", properties: { city: { type: "string" } } } }
+    const ask: Anthropic.MessageParam = { role: "user", content: "use get_weather and get_time city=Paris" }
+    const request = { model: "local", max_tokens: 512, tools: [weather, time], thinking: { type: "disabled" as const } }
+    const both = await client.messages.stream({ ...request, messages: [ask] }).finalMessage()
+    const calls = both.content.filter((b): b is Anthropic.ToolUseBlock => b.type === "tool_use")
+    expect(calls.map((c) => c.name)).toEqual(["get_weather", "get_time"])
+    expect(new Set(calls.map((c) => c.id)).size).toBe(2)
+    const answer = await client.messages.create({
+      ...request,
+      messages: [ask, { role: "assistant", content: both.content }, {
+        role: "user",
+        content: [
+          { type: "tool_result", tool_use_id: calls[0]!.id, content: "18C" },
+          { type: "tool_result", tool_use_id: calls[1]!.id, content: [{ type: "text", text: "noon" }] }
+        ]
+      }]
+    })
+    expect(answer.content).toEqual([{ type: "text", text: "Result of get_weather: 18C Result of get_time: noon" }])
+    const one = await client.messages.create({ ...request, tool_choice: { type: "auto", disable_parallel_tool_use: true }, messages: [ask] })
+    expect(one.content.filter((b) => b.type === "tool_use").map((b) => (b as Anthropic.ToolUseBlock).name)).toEqual(["get_weather"])
+  })
+
   it("tools streamed: the SDK assembles the tool_use block from input_json_delta", async () => {
     const stream = anthropic().messages.stream({
       model: "local",
