@@ -134,3 +134,12 @@ describe("sim-anthropic thinking", () => {
     expect(high).toBeInstanceOf(BadRequestError)
   })
 })
+
+describe("sim-anthropic count_tokens", () => {
+  it("counts a request's input tokens without max_tokens, more with tools than without", async () => {
+    const bare = await client.messages.countTokens({ model: "m", messages: [{ role: "user", content: "what is the weather in Paris" }] })
+    const withTools = await client.messages.countTokens({ model: "m", system: "Be brief.", tools: [weather], messages: [{ role: "user", content: "what is the weather in Paris" }] })
+    expect(bare.input_tokens).toBeGreaterThanOrEqual(6)
+    expect(withTools.input_tokens).toBeGreaterThan(bare.input_tokens)
+  })
+})

@@ -249,3 +249,28 @@ describe("sim-ollama /v1 agent features (openai client)", () => {
     emb.data[0]?.embedding.forEach((x, i) => expect(x).toBeCloseTo(native.embeddings[0]?.[i] ?? 0, 6))
   })
 })
+
+describe("sim-ollama native path (--tool-calls-on-done)", () => {
+  it("sends every call at once on the done line, with llama-server's 32-character ids", async () => {
+    const native = await Simulator.start("ollama", { args: ["--models", "llama3.2:3b", "--tool-calls-on-done"] })
+    try {
+      const stream = await new Ollama({ host: native.url }).chat({
+        model: "llama3.2:3b",
+        messages: [{ role: "user", content: "get_weather city=Tokyo and get_time" }],
+        tools: [weather, time],
+        stream: true
+      })
+      const chunks = []
+      for await (const c of stream) chunks.push(c)
+      expect(chunks.slice(0, -1).every((c) => (c.message.tool_calls ?? []).length === 0)).toBe(true)
+      const last = chunks.at(-1)
+      expect(last?.done).toBe(true)
+      expect(last?.done_reason).toBe("stop")
+      const calls = (last?.message.tool_calls ?? []) as unknown as Array<{ id: string; function: { index: number; name: string } }>
+      expect(calls.map((c) => [c.function.index, c.function.name])).toEqual([[0, "get_weather"], [1, "get_time"]])
+      for (const c of calls) expect(c.id).toMatch(/^[0-9A-Za-z]{32}$/)
+    } finally {
+      await native.stop()
+    }
+  })
+})

@@ -226,3 +226,15 @@ describe("sim-mlx (mlx_lm.server) agent features", () => {
     expect(emb).toBeInstanceOf(NotFoundError)
   })
 })
+
+describe("sim-mlx --legacy-tool-call", () => {
+  it("ends a tool turn with the old singular finish_reason tool_call", async () => {
+    const old = await Simulator.start("mlx", { args: ["--legacy-tool-call"] })
+    try {
+      const res = await client(old.url).chat.completions.create({ model: "default_model", messages: [user("get_weather")], tools: [weather] })
+      expect(res.choices[0]?.finish_reason).toBe("tool_call")
+    } finally {
+      await old.stop()
+    }
+  })
+})

@@ -19,7 +19,8 @@ await Launch.run("mlx", "a fake `mlx_lm.server` (OpenAI-compatible, one model re
       legacyNotFound: p.values["legacy-not-found"] === true,
       tokens: p.tokens,
       tokenMs: p.tokenMs,
-      thinking: p.values["thinking"] === true
+      thinking: p.values["thinking"] === true,
+      legacyToolCall: p.values["legacy-tool-call"] === true
     })
   }
 })

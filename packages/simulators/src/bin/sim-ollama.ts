@@ -27,7 +27,8 @@ await Launch.run("ollama", "a fake `ollama serve` (native /api and OpenAI-compat
       pullMs: Cli.number("pull-ms", p.values["pull-ms"]),
       tickMs: Math.max(1, Cli.number("pull-tick-ms", p.values["pull-tick-ms"])),
       version: String(p.values["server-version"]),
-      loopback
+      loopback,
+      toolCallsOnDone: p.values["tool-calls-on-done"] === true
     })
   }
 })

@@ -213,6 +213,20 @@ const messages = async (config: Config, ex: Exchange): Promise<void> => {
   ex.reply.end(plan.malformedJson ? `event: message_stop\ndata: {"type":"message_st\n\n` : Sse.event("message_stop", { type: "message_stop" }))
 }
 
+/** `/v1/messages/count_tokens`: the request's words (system, messages, tools) as `{input_tokens}`; no `max_tokens` needed. */
+const countTokens = (config: Config, ex: Exchange): void => {
+  if (ex.jsonError !== undefined || !isRecord(ex.json)) return error(ex, 400, "There was an error parsing the body of your request.")
+  const b = ex.json
+  if (typeof b["model"] !== "string") return error(ex, 400, "model: Field required")
+  if (!Array.isArray(b["messages"])) return error(ex, 400, "messages: Field required")
+  if ((config.models !== "any" && !config.models.includes(b["model"])) || ex.plan.refusedModel) return error(ex, 404, `model: ${b["model"]}`)
+  const words = (v: unknown): string =>
+    typeof v === "string" ? v : Array.isArray(v) ? v.map(words).join(" ") : isRecord(v) ? Object.values(v).map(words).join(" ") : ""
+  const images = findImages(b["messages"]).length
+  const text = [words(b["system"]), words(b["messages"]), b["tools"] === undefined ? "" : JSON.stringify(b["tools"])].join(" ")
+  Send.json(ex.reply, 200, { input_tokens: Answer.promptTokens(text) + images * 1600 }, { "request-id": Keys.id("req_", 24) }, "application/json")
+}
+
 export const make = (config: Config): Definition => ({
   sim: "anthropic",
   async handle(ex) {
@@ -220,6 +234,7 @@ export const make = (config: Config): Definition => ({
     if (!Keys.accepts(config.keys, key)) return error(ex, 401, "invalid x-api-key")
     if (ex.req.headers["anthropic-version"] === undefined) return error(ex, 400, "anthropic-version: header is required")
     if (ex.method === "POST" && ex.path === "/v1/messages") return messages(config, ex)
+    if (ex.method === "POST" && ex.path === "/v1/messages/count_tokens") return countTokens(config, ex)
     if (ex.method === "GET" && ex.path === "/v1/models") {
       const ids = config.models === "any" ? ["claude-sonnet-4-5", "claude-haiku-4-5"] : config.models
       return Send.json(ex.reply, 200, { data: ids.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-09-29T00:00:00Z" })), has_more: false, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null }, {}, "application/json")

@@ -35,6 +35,7 @@ export const flags: ReadonlyArray<Cli.Flag> = [
   { name: "legacy-content-length", type: "boolean", help: "drop the connection instead of 411 when Content-Length is missing (pre-2026)" },
   { name: "legacy-not-found", type: "boolean", help: "unknown model answers 404 `Not Found` (0.26) instead of the exception text" },
   { name: "broken-model", type: "boolean", help: "the launch model fails to load: /health ok, completions hang forever" },
+  { name: "legacy-tool-call", type: "boolean", help: "finish_reason \"tool_call\" (singular) after a tool call, as before mlx-lm 8c08a46 (2026-01-20)" },
   { name: "thinking", type: "boolean", help: "every model's tokenizer has thinking tags (default: names with qwen3, deepseek-r1, thinking, magistral, gpt-oss)" }
 ]
 
@@ -50,6 +51,8 @@ export interface Config {
   readonly tokenMs: number
   /** All models think (`--thinking`); otherwise decided by the model's name. */
   readonly thinking: boolean
+  /** Old builds' singular `tool_call` finish reason. */
+  readonly legacyToolCall?: boolean
 }
 
 /** Whether a model's tokenizer has think tags (tokenizer.has_thinking), guessed from its name. */
@@ -156,7 +159,7 @@ const respond = async (config: Config, ex: Exchange, kind: "chat" | "text", b: R
   if (turn.kind === "calls") for (const call of turn.calls) steps.push({ kind: "call", call, id: randomUUID() })
   else for (const text of turn.answer.tokens) steps.push({ kind: "content", text })
   const madeToolCall = turn.kind === "calls"
-  const finishReason = madeToolCall ? "tool_calls" : turn.answer.finish
+  const finishReason = madeToolCall ? (config.legacyToolCall === true ? "tool_call" : "tool_calls") : turn.answer.finish
 
   const id = kind === "chat" ? `chatcmpl-${randomUUID()}` : `cmpl-${randomUUID()}`
   const created = Math.floor(Date.now() / 1000)

@@ -23,6 +23,11 @@ export interface Context {
   readonly store: Store
   readonly tokens: number | undefined
   readonly tokenMs: number
+  /**
+   * The native path (a GGUF model on the embedded llama-server): tool calls arrive all at once
+   * on the final `done:true` line, with llama-server's 32-character ids.
+   */
+  readonly toolCallsOnDone?: boolean
 }
 
 export const ndjson = { "Content-Type": "application/x-ndjson" } as const
@@ -49,6 +54,12 @@ const imagesOf = (kind: "chat" | "generate", b: Record<string, unknown>): Readon
 export const toolCallId = (): string => {
   const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
   return `call_${[...randomBytes(8)].map((b) => alphabet[b % alphabet.length]).join("")}`
+}
+
+/** llama-server's gen_tool_call_id, copied through unchanged on the native path. */
+const nativeToolCallId = (): string => {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+  return [...randomBytes(32)].map((b) => alphabet[b % alphabet.length]).join("")
 }
 
 /** One streamed piece of an answer: a thinking word, a content token, or a whole tool call. */
@@ -94,7 +105,8 @@ export const planAnswer = (
       : ({ kind: "text", answer } as const)
   const thinking: Array<Step> = options.thinks ? Agent.thinking(prompt).map((text) => ({ kind: "thinking", text })) : []
   if (turn.kind === "calls") {
-    const calls: Array<Step> = turn.calls.map((c, index) => ({ kind: "call", call: { id: toolCallId(), function: { index, name: c.name, arguments: c.arguments } } }))
+    const id = ctx.toolCallsOnDone === true ? nativeToolCallId : toolCallId
+    const calls: Array<Step> = turn.calls.map((c, index) => ({ kind: "call", call: { id: id(), function: { index, name: c.name, arguments: c.arguments } } }))
     return { steps: [...thinking, ...calls], finish: "stop", prompt, images: options.images.length }
   }
   const text = options.format !== undefined ? Agent.structuredAnswer(options.format, prompt, turn.answer.text) : turn.answer
@@ -189,9 +201,14 @@ export const handle = async (ctx: Context, ex: Exchange, kind: "chat" | "generat
   const plan = ex.plan
   if (stream) {
     ex.reply.head(200, ndjson)
-    const r = await Pacer.run(ex.reply, answer.steps, plan, ctx.tokenMs, (step) => ex.reply.write(`${JSON.stringify(stepChunk(step))}\n`))
+    // The native path holds the calls back for the done line; the rendered path streams each whole.
+    const onDone = ctx.toolCallsOnDone === true && kind === "chat"
+    const streamedSteps = onDone ? answer.steps.filter((s) => s.kind !== "call") : answer.steps
+    const held = onDone ? answer.steps.flatMap((s) => (s.kind === "call" ? [s.call] : [])) : []
+    const r = await Pacer.run(ex.reply, streamedSteps, plan, ctx.tokenMs, (step) => ex.reply.write(`${JSON.stringify(stepChunk(step))}\n`))
     if (r.outcome === "complete") {
-      const last = { ...chunk("", true), ...metrics(r.emitted) }
+      const done = chunk("", true)
+      const last = { ...done, ...(held.length > 0 ? { message: { role: "assistant", content: "", tool_calls: held } } : {}), ...metrics(r.emitted) }
       ex.reply.end(plan.malformedJson ? `${Send.halfLine(last)}\n` : `${JSON.stringify(last)}\n`)
     } else if (r.outcome === "error") {
       ex.reply.end(`${JSON.stringify({ error: plan.errorBody?.message ?? streamErrorText })}\n`)

@@ -25,6 +25,7 @@ export const flags: ReadonlyArray<Cli.Flag> = [
   { name: "max-loaded", type: "string", default: "3", help: "resident model cap (OLLAMA_MAX_LOADED_MODELS)" },
   { name: "keep-alive", type: "string", help: "default keep-alive, Go duration or seconds (default: $OLLAMA_KEEP_ALIVE or 5m)" },
   { name: "server-version", type: "string", default: "0.6.8", help: "what /api/version reports" },
+  { name: "tool-calls-on-done", type: "boolean", help: "send tool calls all at once on the final done line with llama-server's 32-char ids (the native path)" },
   {
     name: "capabilities",
     type: "string",
@@ -41,6 +42,8 @@ export interface Config {
   readonly version: string
   /** Bound to a loopback address, so the Host guard is on. */
   readonly loopback: boolean
+  /** Tool calls on the final done line with 32-char ids (the native llama-server path). */
+  readonly toolCallsOnDone: boolean
 }
 
 const busy = "server busy, please try again.  maximum pending requests exceeded"
@@ -58,7 +61,7 @@ const hostAllowed = (header: string | undefined): boolean => {
 type Route = (ex: Exchange) => void | Promise<void>
 
 export const make = (config: Config): Definition => {
-  const gen = { store: config.store, tokens: config.tokens, tokenMs: config.tokenMs }
+  const gen = { store: config.store, tokens: config.tokens, tokenMs: config.tokenMs, toolCallsOnDone: config.toolCallsOnDone }
   const routes: Record<string, Record<string, Route>> = {
     "/": {
       GET: (ex) => Send.text(ex.reply, 200, "Ollama is running", "text/plain; charset=utf-8"),
