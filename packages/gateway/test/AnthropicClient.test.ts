@@ -164,6 +164,22 @@ describe("@anthropic-ai/sdk -> gateway", () => {
     expect((error as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: "error", error: { type: "api_error" } })
   })
 
+  it("streaming: a caller that aborts the MessageStream cuts the upstream request", async () => {
+    running = await start({ mlx: [{ tokens: ["one"], end: "hang" }] })
+    const stream = client(running).messages.stream({ model: "fast", max_tokens: 64, messages: [{ role: "user", content: "hi" }] })
+    const ended = stream.done().then(() => undefined, (e: unknown) => e)
+    await new Promise<void>((resolve) => stream.on("text", () => resolve()))
+    stream.abort()
+    expect(await ended).toBeInstanceOf(Anthropic.APIUserAbortError)
+    const r = running
+    const t0 = performance.now()
+    while (r.scripted.mlx.abandoned() !== 1) {
+      if (performance.now() - t0 > 2000) throw new Error("the backend's stream was not abandoned within 2 s")
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    expect(performance.now() - t0).toBeLessThan(500)
+  })
+
   it("tools: a tool_use block with its input as an object, stop_reason tool_use; the tool_result turn reaches the backend tied to its call", async () => {
     running = await start({
       mlx: [
