@@ -10,13 +10,14 @@
  *   for it, so a Mac without cloud keys still routes locally.
  * - The probe is token-free: it lists models (`GET /v1/models`), which no provider bills.
  */
-import { Backend, BackendError, Events, OpenAiChat } from "@local-router/core"
+import { Backend, BackendError, Events, HttpCall, OpenAiChat } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import pkg from "../package.json" with { type: "json" }
 import * as Anthropic from "./Anthropic.ts"
+import * as ModelCapabilities from "./ModelCapabilities.ts"
 import { CloudOptions, type Provider } from "./CloudOptions.ts"
 
 export const DEFAULT_URLS: Record<Provider, string> = {
@@ -81,7 +82,20 @@ interface Wire {
   readonly generate: (request: Backend.GenerateRequest) => Events.Events<Backend.GenerateEvent, BackendError.BackendError>
   readonly models: Effect.Effect<ReadonlyArray<string>, BackendError.BackendError>
   readonly embed?: (request: Backend.EmbedRequest) => Effect.Effect<Backend.EmbedResult, BackendError.BackendError>
+  readonly modelCapabilities?: (model: string) => Effect.Effect<Backend.ModelCapabilities, BackendError.BackendError>
 }
+
+/** OpenRouter's own word on one model: its entry in `GET /models` (supported_parameters, input modalities). */
+const openRouterCapabilities = (client: OpenAiChat.Client) => (model: string) =>
+  HttpCall.json({ backend: client.backend, url: `${client.baseUrl}/models`, ...(client.headers ? { headers: client.headers } : {}) }).pipe(
+    Effect.flatMap((json) => {
+      const data = typeof json === "object" && json !== null ? (json as { data?: unknown }).data : undefined
+      const entry = Array.isArray(data) ? data.find((m) => typeof m === "object" && m !== null && (m as { id?: unknown }).id === model) : undefined
+      return entry === undefined
+        ? Effect.fail(new BackendError.BackendError({ reason: "ModelMissing", backend: client.backend, model, message: `${client.backend}: OpenRouter does not list ${model}` }))
+        : Effect.succeed(ModelCapabilities.openRouter(entry))
+    })
+  )
 
 const wireOf = (context: CloudContext, apiKey: Redacted.Redacted<string>): Wire => {
   const { name, options } = context
@@ -128,7 +142,9 @@ const wireOf = (context: CloudContext, apiKey: Redacted.Redacted<string>): Wire 
   return {
     generate,
     models: OpenAiChat.models(client),
-    ...(openrouter ? {} : { embed: (request: Backend.EmbedRequest) => OpenAiChat.embed(client, request) })
+    ...(openrouter
+      ? { modelCapabilities: openRouterCapabilities(client) }
+      : { embed: (request: Backend.EmbedRequest) => OpenAiChat.embed(client, request) })
   }
 }
 
@@ -172,6 +188,14 @@ export const make = (context: CloudContext): Effect.Effect<Backend.Backend> =>
         ? {
           embed: (request: Backend.EmbedRequest) =>
             wire?.embed === undefined ? Effect.fail(missingKey(context, request.model)) : wire.embed(request)
+        }
+        : {}),
+      ...(context.options.provider === "openai"
+        ? { modelCapabilities: (model: string) => Effect.succeed(ModelCapabilities.openAi(model)) }
+        : context.options.provider === "openrouter"
+        ? {
+          modelCapabilities: (model: string) =>
+            wire?.modelCapabilities === undefined ? Effect.fail(missingKey(context, model)) : wire.modelCapabilities(model)
         }
         : {})
     }

@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { CloudOptions, definition } from "../src/index.ts"
+import { CloudOptions, definition, ModelCapabilities } from "../src/index.ts"
 
 const { collect, failureOf, reasoningOf, textOf, toolCallsOf } = Generated
 
@@ -290,5 +290,38 @@ describe("cloud (anthropic): tool_use, tool_result, thinking on the wire", () =>
       expect(["Overloaded", "Upstream"]).toContain(error.reason)
       expect(seen.filter((e) => e._tag === "ReasoningDelta")).toHaveLength(2)
       expect(seen.some((e) => e._tag === "TextDelta" || e._tag === "Done")).toBe(false)
+    }))
+})
+
+describe("cloud: what one model can do", () => {
+  it("OpenAI: the documented reasoning families reason (reasoning_effort is a 400 elsewhere); text-embedding-* embeds and does not chat", () => {
+    expect(["o1", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini", "codex-mini-latest", "gpt-4o", "gpt-4o-mini", "gpt-4.1", "omni-moderation-latest"].map((m) => ModelCapabilities.openAi(m).reasoning))
+      .toEqual([true, true, true, true, true, true, false, false, false, false])
+    expect(ModelCapabilities.openAi("text-embedding-3-small")).toMatchObject({ text: false, embeddings: true, tools: false })
+    expect(ModelCapabilities.openAi("gpt-4o")).toEqual({ reasoning: false, embeddings: false })
+  })
+
+  it("OpenRouter: its model list's own word (supported_parameters, input modalities), nothing where it says nothing", () => {
+    // The shape of an entry of GET https://openrouter.ai/api/v1/models (trimmed).
+    const entry = {
+      id: "deepseek/deepseek-r1",
+      architecture: { modality: "text->text", input_modalities: ["text"], output_modalities: ["text"] },
+      supported_parameters: ["max_tokens", "temperature", "tools", "tool_choice", "reasoning", "include_reasoning", "structured_outputs", "response_format"]
+    }
+    expect(ModelCapabilities.openRouter(entry)).toEqual({ tools: true, jsonSchema: true, reasoning: true, images: false })
+    expect(ModelCapabilities.openRouter({ id: "x", architecture: { input_modalities: ["text", "image"] }, supported_parameters: ["temperature"] }))
+      .toEqual({ tools: false, jsonSchema: false, reasoning: false, images: true })
+    expect(ModelCapabilities.openRouter({ id: "x" })).toEqual({})
+  })
+
+  it.effect("through the backends: OpenAI answers from the rule without a call; OpenRouter reads its list (a model it does not list is ModelMissing); Anthropic has no report", () =>
+    Effect.gen(function*() {
+      expect(yield* (yield* makeOpenAi()).modelCapabilities!("o4-mini")).toMatchObject({ reasoning: true })
+      expect(yield* Effect.promise(() => openai.requests())).toEqual([])
+      const router = yield* makeOpenRouter()
+      // sim-openai's list has no supported_parameters: nothing is claimed.
+      expect(yield* router.modelCapabilities!("openai/gpt-4o-mini")).toEqual({})
+      expect((yield* Effect.flip(router.modelCapabilities!("nobody/none"))).reason).toBe("ModelMissing")
+      expect((yield* makeAnthropic()).modelCapabilities).toBeUndefined()
     }))
 })
