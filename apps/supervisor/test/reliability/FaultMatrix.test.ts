@@ -208,12 +208,14 @@ describe("fault matrix: every backend kind x every fault, streamed and whole", (
 
 // ---- The agent streams: tool calls and reasoning ----
 
-const agentModels: Partial<Record<Kind, string>> = { mlx: "mlx-community/Qwen3-8B-4bit", ollama: "qwen3:8b", cloud: "gpt-4o-mini" }
+// The cloud's is an OpenAI reasoning model: the cloud backend reports gpt-4o-mini as not reasoning
+// (OpenAI answers reasoning_effort for it with a 400), so a reasoning turn would skip it.
+const agentModels: Partial<Record<Kind, string>> = { mlx: "mlx-community/Qwen3-8B-4bit", ollama: "qwen3:8b", cloud: "o4-mini" }
 const agentSimArgs: Partial<Record<Kind, ReadonlyArray<string>>> = {
   mlx: ["--model", "mlx-community/Qwen3-8B-4bit"],
   ollama: ["--models", "qwen3:8b"],
   // The cloud shows requested reasoning as `reasoning` (OpenRouter's and vLLM's field).
-  cloud: ["--reasoning-field", "reasoning"]
+  cloud: ["--reasoning-field", "reasoning", "--models", "gpt-4o-mini,o4-mini"]
 }
 const agentSims: Partial<Record<Kind | "spare", Simulator.Running>> = {}
 let agentFile: string
