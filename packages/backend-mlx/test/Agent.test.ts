@@ -100,7 +100,7 @@ describe("mlx: tool calls", () => {
       expect(textOf(answer)).toContain("Result of get_weather: -3C")
       const body = yield* lastBody
       expect(body["messages"][1]).toEqual({ role: "assistant", content: null, tool_calls: [{ id: call!.id, type: "function", function: { name: "get_weather", arguments: call!.arguments } }] })
-      expect(body["messages"][2]).toEqual({ role: "tool", tool_call_id: call!.id, content: "-3C" })
+      expect(body["messages"][2]).toEqual({ role: "tool", tool_call_id: call!.id, name: "get_weather", content: "-3C" })
     }))
 
   it.effect("mlx_lm has no tool_choice: a named tool is sent alone; none sends no tools; one call kept when parallel calls are off", () =>

@@ -382,9 +382,10 @@ describe("OpenAiChat.body: tools, tool results, response format, reasoning", () 
     expect(body).not.toHaveProperty("tool_choice")
   })
 
-  it("a local server gets the assistant's reasoning back as reasoning_content (llama-server re-injects it); OpenAI does not", () => {
+  it("a local server gets the assistant's reasoning back as reasoning_content (llama-server re-injects it) and the tool's name on its result (Ollama /v1 matches by it); OpenAI neither", () => {
     const local = Result.getOrThrow(bodyOf("local", {}))
     expect((local["messages"] as Array<Record<string, unknown>>)[1]).toMatchObject({ reasoning_content: "Need weather." })
+    expect((local["messages"] as Array<Record<string, unknown>>)[2]).toEqual({ role: "tool", tool_call_id: "call_1", name: "get_weather", content: "11C" })
     const openai = Result.getOrThrow(bodyOf("openai", {}))
     expect((openai["messages"] as Array<Record<string, unknown>>)[1]).not.toHaveProperty("reasoning_content")
   })

@@ -88,7 +88,14 @@ export const body = (client: Client, request: GenerateRequest): Result.Result<Re
  */
 const toWire = (flavour: Flavour, message: Message): Record<string, unknown> => {
   if (message.role === "tool") {
-    return { role: "tool", ...(message.toolCallId === undefined ? {} : { tool_call_id: message.toolCallId }), content: message.content }
+    return {
+      role: "tool",
+      ...(message.toolCallId === undefined ? {} : { tool_call_id: message.toolCallId }),
+      // Ollama's /v1 matches a result to its tool by `name` (and templates that print the tool's
+      // name read it); OpenAI's schema has no such key on a tool message.
+      ...(flavour === "local" && message.toolName !== undefined ? { name: message.toolName } : {}),
+      content: message.content
+    }
   }
   const calls = message.toolCalls ?? []
   if (message.role === "assistant" && (calls.length > 0 || message.reasoning !== undefined)) {
