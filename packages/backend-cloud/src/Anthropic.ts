@@ -44,8 +44,11 @@ const headersOf = (client: Client) => ({ "x-api-key": client.apiKey, "anthropic-
 export const body = (client: Client, request: Backend.GenerateRequest): Record<string, unknown> => {
   const o = request.options ?? {}
   const system = request.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n")
-  const budget = thinkingBudget(request.reasoning)
   const tools = request.tools ?? []
+  // Anthropic refuses thinking together with a forced tool (`any` / `tool`): the call the
+  // caller requires is kept, and the thinking it also asked for is left out.
+  const forced = tools.length > 0 && (request.toolChoice?._tag === "Required" || request.toolChoice?._tag === "Named")
+  const budget = forced ? undefined : thinkingBudget(request.reasoning)
   const choice = toolChoiceOf(request.toolChoice, request.parallelToolCalls)
   return {
     ...request.extra,

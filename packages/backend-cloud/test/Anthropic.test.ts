@@ -224,6 +224,19 @@ describe("Anthropic.body: tools, results, tool choice, thinking", () => {
     expect(off["max_tokens"]).toBe(1000)
   })
 
+  it("a forced tool (any / tool) goes without thinking: Anthropic refuses the two together", () => {
+    const body = Anthropic.body(client, {
+      model: "m",
+      messages: [{ role: "user", content: "x" }],
+      tools: [weather],
+      toolChoice: { _tag: "Required" },
+      reasoning: { _tag: "On", effort: "high" }
+    })
+    expect(body["tool_choice"]).toEqual({ type: "any" })
+    expect(body).not.toHaveProperty("thinking")
+    expect(body["max_tokens"]).toBe(1000)
+  })
+
   it("a JSON Schema (only for a model routing.yaml declares it for) goes as output_config.format", () => {
     const schema = { type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false }
     const body = Anthropic.body(client, { model: "m", messages: [{ role: "user", content: "x" }], responseFormat: { _tag: "JsonSchema", name: "a", schema } })
