@@ -7,7 +7,8 @@
  * Covered: type (or a type list), const, enum, properties, items/prefixItems, min/maxItems,
  * string formats and lengths, numeric bounds and multipleOf, anyOf/oneOf (first branch), allOf
  * (merged), $ref into #/$defs or #/definitions. Not covered: pattern (no regex inversion),
- * if/then/else, not.
+ * if/then/else, not. A hostile schema is bounded (depth, items, string length, 5000 nodes):
+ * past the bounds the instance stops matching, but the simulator never hangs.
  */
 import { createHash } from "node:crypto"
 
@@ -26,12 +27,12 @@ const resolve = (root: Schema, ref: string): Schema => {
   return isSchema(target) ? target : {}
 }
 
-const merge = (root: Schema, parts: ReadonlyArray<unknown>): Schema => {
+const merge = (root: Schema, parts: ReadonlyArray<unknown>, depth: number): Schema => {
   const out: Schema = {}
   const properties: Record<string, unknown> = {}
   const required: Array<unknown> = []
   for (const p of parts) {
-    const s = deref(root, isSchema(p) ? p : {})
+    const s = deref(root, isSchema(p) ? p : {}, depth + 1)
     Object.assign(out, s)
     if (isSchema(s["properties"])) Object.assign(properties, s["properties"])
     if (Array.isArray(s["required"])) required.push(...s["required"])
@@ -49,7 +50,7 @@ const deref = (root: Schema, schema: Schema, depth = 0): Schema => {
     const { $ref, ...rest } = schema
     return deref(root, { ...resolve(root, $ref as string), ...rest }, depth + 1)
   }
-  if (Array.isArray(schema["allOf"])) return merge(root, [{ ...schema, allOf: undefined }, ...schema["allOf"]])
+  if (Array.isArray(schema["allOf"])) return merge(root, [{ ...schema, allOf: undefined }, ...schema["allOf"]], depth + 1)
   return schema
 }
 
@@ -64,8 +65,16 @@ const typeOf = (s: Schema): string => {
 
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined)
 
+/**
+ * Limits on what a hostile schema can make the simulator build (`minItems: 1e9`, `minLength: 1e9`):
+ * past them the instance no longer satisfies the schema, but the simulator stays up.
+ */
+const maxItems = 64
+const maxString = 4096
+
 const number = (s: Schema, seed: string, integer: boolean): number => {
-  const step = num(s["multipleOf"]) ?? (integer ? 1 : 0.5)
+  const multiple = num(s["multipleOf"])
+  const step = multiple !== undefined && multiple > 0 ? multiple : integer ? 1 : 0.5
   let lo = num(s["minimum"]) ?? Number.NEGATIVE_INFINITY
   let hi = num(s["maximum"]) ?? Number.POSITIVE_INFINITY
   const exLo = num(s["exclusiveMinimum"])
@@ -97,15 +106,18 @@ const string = (s: Schema, seed: string): string => {
     case "uuid":
       return "7c9e6679-7425-40de-944b-e07fc1f90ae7"
   }
-  let v = words[byte(seed) % words.length] ?? "amber"
-  const min = num(s["minLength"]) ?? 0
+  const min = Math.min(num(s["minLength"]) ?? 0, maxString)
   const max = num(s["maxLength"])
-  while (v.length < min) v += "x"
-  if (max !== undefined) v = v.slice(0, max)
-  return v
+  const v = (words[byte(seed) % words.length] ?? "amber").padEnd(min, "x")
+  return max !== undefined && max >= 0 ? v.slice(0, max) : v
 }
 
-const build = (root: Schema, raw: Schema, seed: string, depth: number): unknown => {
+/** Nodes one instance may have at most, so nested wide arrays cannot multiply into a hang. */
+const maxNodes = 5000
+
+const build = (root: Schema, raw: Schema, seed: string, depth: number, budget: { nodes: number }): unknown => {
+  budget.nodes += 1
+  if (budget.nodes > maxNodes || depth > 12) return null
   const s = deref(root, raw)
   if ("const" in s) return s["const"]
   if (Array.isArray(s["enum"]) && s["enum"].length > 0) return s["enum"][0]
@@ -113,23 +125,22 @@ const build = (root: Schema, raw: Schema, seed: string, depth: number): unknown 
   if (branch !== undefined) {
     const first = branch.find((b) => isSchema(b) && b["type"] !== "null") ?? branch[0]
     const { anyOf: _a, oneOf: _o, ...rest } = s
-    return build(root, { ...rest, ...(isSchema(first) ? first : {}) }, seed, depth)
+    return build(root, { ...rest, ...(isSchema(first) ? first : {}) }, seed, depth + 1, budget)
   }
-  if (depth > 12) return null
   switch (typeOf(s)) {
     case "object": {
       const out: Record<string, unknown> = {}
       const props = isSchema(s["properties"]) ? s["properties"] : {}
-      for (const [k, v] of Object.entries(props)) out[k] = build(root, isSchema(v) ? v : {}, `${seed}/${k}`, depth + 1)
+      for (const [k, v] of Object.entries(props)) out[k] = build(root, isSchema(v) ? v : {}, `${seed}/${k}`, depth + 1, budget)
       return out
     }
     case "array": {
       const prefix = Array.isArray(s["prefixItems"]) ? s["prefixItems"] : []
       const min = num(s["minItems"]) ?? 0
       const max = num(s["maxItems"]) ?? Number.POSITIVE_INFINITY
-      const n = Math.min(Math.max(min, prefix.length, 1), max)
+      const n = Math.max(0, Math.min(Math.max(min, prefix.length, 1), max, maxItems))
       const items = isSchema(s["items"]) ? s["items"] : {}
-      return Array.from({ length: n }, (_, i) => build(root, isSchema(prefix[i]) ? prefix[i] : items, `${seed}/${i}`, depth + 1))
+      return Array.from({ length: n }, (_, i) => build(root, isSchema(prefix[i]) ? prefix[i] : items, `${seed}/${i}`, depth + 1, budget))
     }
     case "integer":
       return number(s, seed, true)
@@ -147,7 +158,7 @@ const build = (root: Schema, raw: Schema, seed: string, depth: number): unknown 
 /** The instance of `schema`; `seed` (e.g. the prompt) varies free values deterministically. */
 export const make = (schema: unknown, seed: string): unknown => {
   const root = isSchema(schema) ? schema : {}
-  return build(root, root, seed, 0)
+  return build(root, root, seed, 0, { nodes: 0 })
 }
 
 /**
