@@ -578,3 +578,54 @@ describe("OpenAiChat.generate against a real local server", () => {
       expect(error.message).not.toContain(key)
     }))
 })
+
+describe("OpenAiChat.protocol: hostile streams", () => {
+  /** A small seeded generator: the same cases on every run, so a failure can be replayed. */
+  const random = (seed: number) => () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed / 0x7fffffff
+  }
+  const pick = <A>(next: () => number, xs: ReadonlyArray<A>): A => xs[Math.floor(next() * xs.length)]!
+  const pieces: ReadonlyArray<unknown> = [
+    { index: 0, id: "a", type: "function", function: { name: "f", arguments: "" } },
+    { index: 0, function: { arguments: "{\"x\"" } },
+    { index: 1, id: "b", function: { name: "g", arguments: "{}" } },
+    { index: 1, function: { arguments: ":1}" } },
+    { function: { arguments: "}" } },
+    { index: "0", function: { name: 7 } },
+    { id: "c", function: { name: "h", arguments: { a: 1 } } },
+    null,
+    "call",
+    { index: 2 },
+    { function: null }
+  ]
+  const chunk = (next: () => number): string => {
+    const delta: Record<string, unknown> = {}
+    if (next() < 0.5) delta["tool_calls"] = Array.from({ length: Math.floor(next() * 3) }, () => pick(next, pieces))
+    if (next() < 0.3) delta["content"] = pick(next, ["x", "", 3, null])
+    if (next() < 0.3) delta[pick(next, ["reasoning", "reasoning_content"])] = pick(next, ["r", "", {}, null])
+    const choice: Record<string, unknown> = { index: 0, delta: next() < 0.9 ? delta : pick(next, [null, "d", []]) }
+    if (next() < 0.15) choice["finish_reason"] = pick(next, ["stop", "length", "tool_calls", "tool_call", "error", null, 5])
+    return pick(next, [JSON.stringify({ choices: [choice] }), JSON.stringify({ choices: [choice] }), JSON.stringify({ choices: "x" }), "[DONE]", "{", "null", JSON.stringify({ error: "boom" })])
+  }
+
+  it.effect("2000 random streams of valid and broken tool-call deltas: never a throw; each ends in one Done or one BackendError, every started call ended before Done", () =>
+    Effect.gen(function*() {
+      const next = random(19)
+      for (let n = 0; n < 2000; n++) {
+        const wire = Array.from({ length: 1 + Math.floor(next() * 8) }, () => `data: ${chunk(next)}\n\n`).join("")
+        const result = yield* Effect.result(decode(wire))
+        if (result._tag === "Failure") {
+          expect(["Upstream", "StreamCut", "Overloaded"]).toContain(result.failure.reason)
+          continue
+        }
+        const events = result.success
+        expect(events.filter((e) => e._tag === "Done")).toHaveLength(1)
+        expect(events.at(-1)?._tag).toBe("Done")
+        const started = events.filter((e) => e._tag === "ToolCallStart").map((e) => e.index)
+        const ended = events.filter((e) => e._tag === "ToolCallEnd").map((e) => e.index)
+        expect(ended).toEqual(started)
+        expect(started).toEqual(started.map((_, i) => i))
+      }
+    }))
+})
