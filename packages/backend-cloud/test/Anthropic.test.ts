@@ -243,3 +243,42 @@ describe("Anthropic.body: tools, results, tool choice, thinking", () => {
     expect(body["output_config"]).toEqual({ format: { type: "json_schema", schema } })
   })
 })
+
+describe("Anthropic.protocol: hostile streams", () => {
+  const random = (seed: number) => () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed / 0x7fffffff
+  }
+  const pick = <A>(next: () => number, xs: ReadonlyArray<A>): A => xs[Math.floor(next() * xs.length)]!
+  const frames = (next: () => number): string => {
+    const index = Math.floor(next() * 3)
+    return pick(next, [
+      frame("content_block_start", { index, content_block: pick(next, [{ type: "tool_use", id: `t${index}`, name: "f", input: {} }, { type: "text", text: "" }, { type: "thinking" }, { type: "tool_use" }, null]) }),
+      frame("content_block_delta", { index, delta: pick(next, [{ type: "input_json_delta", partial_json: "{\"a\":" }, { type: "text_delta", text: "x" }, { type: "thinking_delta", thinking: "t" }, { type: "input_json_delta" }, "d"]) }),
+      frame("content_block_stop", { index }),
+      frame("message_delta", { delta: { stop_reason: pick(next, ["tool_use", "end_turn", "max_tokens", 3]) } }),
+      frame("ping", {}),
+      frame("message_stop", {}),
+      "event: content_block_delta\ndata: {\n\n",
+      frame("error", { error: { type: pick(next, ["overloaded_error", "api_error"]), message: "m" } })
+    ])
+  }
+
+  it.effect("1000 random event sequences: never a throw; one Done or one BackendError; every started call ended once, numbered 0..n-1", () =>
+    Effect.gen(function*() {
+      const next = random(7)
+      for (let n = 0; n < 1000; n++) {
+        const wire = Array.from({ length: 1 + Math.floor(next() * 10) }, () => frames(next)).join("")
+        const result = yield* Effect.result(decode(wire))
+        if (result._tag === "Failure") {
+          expect(["Upstream", "StreamCut", "Overloaded"]).toContain(result.failure.reason)
+          continue
+        }
+        const events = result.success
+        expect(events.filter((e) => e._tag === "Done")).toHaveLength(1)
+        const started = events.flatMap((e) => (e._tag === "ToolCallStart" ? [e.index] : []))
+        expect(events.flatMap((e) => (e._tag === "ToolCallEnd" ? [e.index] : []))).toEqual(started)
+        expect(started).toEqual(started.map((_, i) => i))
+      }
+    }))
+})
