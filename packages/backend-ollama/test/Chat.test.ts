@@ -191,3 +191,54 @@ describe("Chat.answer: whole tool calls, thinking, finish", () => {
     expect(Chat.answer().eventsOf(line({ tool_calls: [{ id: "x", function: { arguments: {} } }] }))).toContain("without a function name")
   })
 })
+
+describe("Chat.answer: hostile chunks", () => {
+  const random = (seed: number) => () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed / 0x7fffffff
+  }
+  const pick = <A>(next: () => number, xs: ReadonlyArray<A>): A => xs[Math.floor(next() * xs.length)]!
+  const calls: ReadonlyArray<unknown> = [
+    { id: "call_a", function: { index: 0, name: "f", arguments: { a: 1 } } },
+    { function: { name: "g", arguments: "{\"b\":2}" } },
+    { function: { name: "h" } },
+    { function: { name: "" } },
+    { function: null },
+    null,
+    7
+  ]
+
+  it("1000 random answers: never a throw; calls whole (Start, Delta, End) numbered 0..n-1, or an error naming the bad call", () => {
+    const next = random(11)
+    for (let n = 0; n < 1000; n++) {
+      const answer = Chat.answer({ oneToolCall: next() < 0.2 })
+      const events: Array<Backend.GenerateEvent> = []
+      let failed = false
+      for (let i = 0, count = 1 + Math.floor(next() * 5); i < count && !failed; i++) {
+        const chunk = {
+          message: pick(next, [
+            { content: "x", tool_calls: Array.from({ length: Math.floor(next() * 3) }, () => pick(next, calls)) },
+            { content: "", thinking: "t" },
+            { content: 5, tool_calls: "nope" },
+            {}
+          ]),
+          done: i === count - 1,
+          done_reason: pick(next, ["stop", "length", "", "load"])
+        } as unknown as Chat.ChatChunk
+        const out = answer.eventsOf(chunk)
+        if (typeof out === "string") {
+          expect(out).toContain("without a function name")
+          failed = true
+        } else events.push(...out)
+      }
+      if (failed) continue
+      const tags = events.map((e) => e._tag)
+      expect(tags.filter((t) => t === "Done")).toHaveLength(1)
+      const starts = events.flatMap((e) => (e._tag === "ToolCallStart" ? [e.index] : []))
+      expect(events.flatMap((e) => (e._tag === "ToolCallEnd" ? [e.index] : []))).toEqual(starts)
+      for (const [i, e] of events.entries()) {
+        if (e._tag === "ToolCallStart") expect(tags.slice(i, i + 3)).toEqual(["ToolCallStart", "ToolCallDelta", "ToolCallEnd"])
+      }
+    }
+  })
+})
