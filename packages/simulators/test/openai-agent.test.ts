@@ -227,6 +227,22 @@ describe("sim-mlx (mlx_lm.server) agent features", () => {
   })
 })
 
+describe("sim-mlx --no-tool-parser", () => {
+  it("leaves the call as <tool_call> text in content, finish stop, as server.py does for a model without a parser", async () => {
+    const bare = await Simulator.start("mlx", { args: ["--no-tool-parser"] })
+    try {
+      const res = await client(bare.url).chat.completions.create({ model: "default_model", messages: [user("get_weather city=Oslo")], tools: [weather] })
+      expect(res.choices[0]?.finish_reason).toBe("stop")
+      expect(res.choices[0]?.message.tool_calls).toBeUndefined()
+      const text = res.choices[0]?.message.content ?? ""
+      expect(text.startsWith("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"")).toBe(true)
+      expect(text.endsWith("</tool_call>")).toBe(true)
+    } finally {
+      await bare.stop()
+    }
+  })
+})
+
 describe("sim-mlx --legacy-tool-call", () => {
   it("ends a tool turn with the old singular finish_reason tool_call", async () => {
     const old = await Simulator.start("mlx", { args: ["--legacy-tool-call"] })

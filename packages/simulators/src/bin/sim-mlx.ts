@@ -20,7 +20,8 @@ await Launch.run("mlx", "a fake `mlx_lm.server` (OpenAI-compatible, one model re
       tokens: p.tokens,
       tokenMs: p.tokenMs,
       thinking: p.values["thinking"] === true,
-      legacyToolCall: p.values["legacy-tool-call"] === true
+      legacyToolCall: p.values["legacy-tool-call"] === true,
+      noToolParser: p.values["no-tool-parser"] === true
     })
   }
 })

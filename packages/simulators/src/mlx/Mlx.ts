@@ -35,6 +35,7 @@ export const flags: ReadonlyArray<Cli.Flag> = [
   { name: "legacy-content-length", type: "boolean", help: "drop the connection instead of 411 when Content-Length is missing (pre-2026)" },
   { name: "legacy-not-found", type: "boolean", help: "unknown model answers 404 `Not Found` (0.26) instead of the exception text" },
   { name: "broken-model", type: "boolean", help: "the launch model fails to load: /health ok, completions hang forever" },
+  { name: "no-tool-parser", type: "boolean", help: "the model's tokenizer has no tool parser: tool calls come out as <tool_call> text in content" },
   { name: "legacy-tool-call", type: "boolean", help: "finish_reason \"tool_call\" (singular) after a tool call, as before mlx-lm 8c08a46 (2026-01-20)" },
   { name: "thinking", type: "boolean", help: "every model's tokenizer has thinking tags (default: names with qwen3, deepseek-r1, thinking, magistral, gpt-oss)" }
 ]
@@ -53,6 +54,8 @@ export interface Config {
   readonly thinking: boolean
   /** Old builds' singular `tool_call` finish reason. */
   readonly legacyToolCall?: boolean
+  /** No tool parser for the model: server.py warns and the call stays text (Hermes-style tags). */
+  readonly noToolParser?: boolean
 }
 
 /** Whether a model's tokenizer has think tags (tokenizer.has_thinking), guessed from its name. */
@@ -156,10 +159,15 @@ const respond = async (config: Config, ex: Exchange, kind: "chat" | "text", b: R
       ? Agent.decide({ tools: Agent.functionTools(b["tools"]), prompt, results: Agent.trailingToolResults(b["messages"]), choice: { kind: "auto" }, parallel: true, answer: plain, limit })
       : ({ kind: "text", answer: plain } as const)
   const steps: Array<Step> = thinks ? Agent.thinking(prompt).map((text) => ({ kind: "reasoning", text })) : []
-  if (turn.kind === "calls") for (const call of turn.calls) steps.push({ kind: "call", call, id: randomUUID() })
-  else for (const text of turn.answer.tokens) steps.push({ kind: "content", text })
-  const madeToolCall = turn.kind === "calls"
-  const finishReason = madeToolCall ? (config.legacyToolCall === true ? "tool_call" : "tool_calls") : turn.answer.finish
+  const parsed = turn.kind === "calls" && config.noToolParser !== true
+  if (turn.kind === "calls" && parsed) for (const call of turn.calls) steps.push({ kind: "call", call, id: randomUUID() })
+  else if (turn.kind === "calls") {
+    // What a Hermes/Qwen-style template makes the model write, left as content without a parser.
+    const raw = turn.calls.map((c) => `<tool_call>\n${pyDumps({ name: c.name, arguments: c.arguments })}\n</tool_call>`).join("\n")
+    for (const text of Agent.wordTokens(raw)) steps.push({ kind: "content", text })
+  } else for (const text of turn.answer.tokens) steps.push({ kind: "content", text })
+  const madeToolCall = parsed
+  const finishReason = madeToolCall ? (config.legacyToolCall === true ? "tool_call" : "tool_calls") : turn.kind === "text" ? turn.answer.finish : "stop"
 
   const id = kind === "chat" ? `chatcmpl-${randomUUID()}` : `cmpl-${randomUUID()}`
   const created = Math.floor(Date.now() / 1000)
