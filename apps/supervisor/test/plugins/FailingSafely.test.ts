@@ -32,13 +32,13 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 const backend = (name, generate) => ({
-  name, type: "broken", capabilities: { text: true, images: false, streaming: true, pull: false },
+  name, type: "broken", capabilities: { text: true, images: false, streaming: true, pull: false, tools: false, jsonSchema: false, reasoning: false, embeddings: false },
   probe: Effect.succeed(Backend.Probe.Ready({ models: [], loaded: [] })),
   models: Effect.succeed([]),
   ensureModel: () => Stream.empty,
   generate
 })
-export const definition = Backend.plugin({ name: "broken", contract: "1.0", version: "9.9.9", options: Schema.Struct({}), make: ${make} })
+export const definition = Backend.plugin({ name: "broken", contract: "2.0", version: "9.9.9", options: Schema.Struct({}), make: ${make} })
 `
 
 const plugins: Record<string, string> = {

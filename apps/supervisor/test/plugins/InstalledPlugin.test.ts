@@ -71,12 +71,12 @@ describe("a backend plugin installed as a package", () => {
     expect(code).toBe(0)
     const out = JSON.parse(stdout) as { file: string; contract: string; plugins: ReadonlyArray<Record<string, unknown>> }
     expect(out.file).toBe(path.join(dir, "routing.yaml"))
-    expect(out.contract).toBe("1.0")
+    expect(out.contract).toBe("2.0")
     expect(out.plugins.find((p) => p["type"] === pkg)).toEqual({
       type: pkg,
       from: fs.realpathSync(path.join(installed, "src/index.js")),
       version: "0.1.0",
-      contract: "1.0",
+      contract: "2.0",
       backends: ["llama"],
       error: null
     })
