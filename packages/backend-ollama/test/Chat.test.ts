@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { Backend } from "@local-router/core"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { Chat, OllamaOptions } from "../src/index.ts"
+import { Chat, Embed, OllamaOptions, Show } from "../src/index.ts"
 
 const options = (raw: Record<string, unknown> = {}) => Schema.decodeUnknownSync(OllamaOptions.OllamaOptions)(raw)
 const image = { data: new Uint8Array([1, 2, 3]), mime: "image/png" }
@@ -240,5 +240,35 @@ describe("Chat.answer: hostile chunks", () => {
         if (e._tag === "ToolCallStart") expect(tags.slice(i, i + 3)).toEqual(["ToolCallStart", "ToolCallDelta", "ToolCallEnd"])
       }
     }
+  })
+})
+
+describe("Show.capabilitiesOf and Embed.resultOf", () => {
+  it.each([
+    [["completion", "tools", "thinking"], { text: true, images: false, tools: true, jsonSchema: true, reasoning: true, embeddings: false }],
+    [["completion", "vision"], { text: true, images: true, tools: false, jsonSchema: true, reasoning: false, embeddings: false }],
+    [["embedding"], { text: false, images: false, tools: false, jsonSchema: false, reasoning: false, embeddings: true }],
+    [["completion", "insert", "audio", "image"], { text: true, images: false, tools: false, jsonSchema: true, reasoning: false, embeddings: false }]
+  ])("/api/show capabilities %j -> %j", (capabilities, expected) => {
+    expect(Show.capabilitiesOf(capabilities)).toEqual(expected)
+  })
+
+  it("an Ollama too old to list capabilities says nothing (the backend's declarations hold)", () => {
+    expect(Show.capabilitiesOf(undefined)).toEqual({})
+  })
+
+  it("/api/embed answers are checked: one vector per input, numbers only", () => {
+    const request = { model: "all-minilm", input: ["a", "b"] }
+    expect(Embed.resultOf("o", request, { model: "all-minilm", embeddings: [[1], [0]], prompt_eval_count: 4 }))
+      .toEqual({ model: "all-minilm", vectors: [[1], [0]], usage: { inputTokens: 4 } })
+    expect(Embed.resultOf("o", request, { embeddings: [[1]] })).toContain("1 vector(s) for 2 input(s)")
+    expect(Embed.resultOf("o", request, { embeddings: [[1], ["x"]] })).toContain("vector 1 is not a list of numbers")
+    expect(Embed.resultOf("o", request, { error: "x" })).toContain(`without "embeddings"`)
+  })
+
+  it("the /api/embed body: the batch, dimensions, and truncate / keep_alive from extra", () => {
+    expect(Embed.body({ model: "m", input: ["a"], dimensions: 64, extra: { truncate: false, keepAlive: "1m" } }, "5m"))
+      .toEqual({ model: "m", input: ["a"], dimensions: 64, truncate: false, keep_alive: "1m" })
+    expect(Embed.body({ model: "m", input: ["a"] }, undefined)).toEqual({ model: "m", input: ["a"] })
   })
 })
