@@ -58,7 +58,7 @@ export const body = (client: Client, request: GenerateRequest): Result.Result<Re
   if (typeof tools === "string") return bad(tools)
   const maxTokens = o.maxTokens ?? client.defaultMaxTokens
   const streamUsage = client.streamUsage ?? true
-  const reasoning = reasoningOf(flavour, request.reasoning)
+  const reasoning = reasoningOf(flavour, request.reasoning, request.model)
   const kwargs = request.extra?.["chat_template_kwargs"]
   return Result.succeed({
     ...request.extra,
@@ -177,7 +177,8 @@ const responseFormatOf = (format: ResponseFormat | undefined): Record<string, un
 /** The request's reasoning as the server spells it: top-level fields, and chat-template switches. */
 const reasoningOf = (
   flavour: Flavour,
-  reasoning: Reasoning | undefined
+  reasoning: Reasoning | undefined,
+  model: string
 ): { readonly fields: Record<string, unknown>; readonly kwargs?: Record<string, unknown> } => {
   if (reasoning === undefined) return { fields: {} }
   const effort = reasoning._tag === "On" ? reasoning.effort : undefined
@@ -185,7 +186,8 @@ const reasoningOf = (
     // OpenAI has no switch for reasoning itself: a reasoning model always reasons (and shows
     // none of it), another never does; only an effort can be asked for.
     case "openai":
-      return { fields: effort === undefined ? {} : { reasoning_effort: effort } }
+      // `minimal` exists for gpt-5 only; the o-series answer it with a 400, `low` is their least.
+      return { fields: effort === undefined ? {} : { reasoning_effort: effort === "minimal" && !/^gpt-5/.test(model) ? "low" : effort } }
     case "openrouter":
       return {
         fields: { reasoning: reasoning._tag === "Off" ? { enabled: false } : effort === undefined ? { enabled: true } : { effort } }
