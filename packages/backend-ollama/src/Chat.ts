@@ -81,11 +81,16 @@ const optionsOf = (request: Backend.GenerateRequest, options: OllamaOptions): Pa
   return Object.keys(out).length === 0 ? undefined : out
 }
 
-/** `think`: Ollama takes "low" | "medium" | "high" (and "max") as well as booleans. */
-const thinkOf = (reasoning: Backend.Reasoning | undefined): ChatStreamRequest["think"] => {
+/**
+ * `think`: Ollama takes "low" | "medium" | "high" (and "max") as well as booleans. gpt-oss
+ * (harmony) ignores booleans and always reasons (protocols.md Part 2 §A.3): off is its least
+ * effort, on its default one.
+ */
+const thinkOf = (reasoning: Backend.Reasoning | undefined, model: string): ChatStreamRequest["think"] => {
   if (reasoning === undefined) return undefined
-  if (reasoning._tag === "Off") return false
-  if (reasoning.effort === undefined) return true
+  const levels = /^gpt-oss/i.test(model)
+  if (reasoning._tag === "Off") return levels ? "low" : false
+  if (reasoning.effort === undefined) return levels ? "medium" : true
   return reasoning.effort === "minimal" ? "low" : reasoning.effort
 }
 
@@ -179,7 +184,7 @@ export const toChatRequest = (request: Backend.GenerateRequest, options: OllamaO
   const keepAlive = keepAliveOf(request, options)
   const ollamaOptions = optionsOf(request, options)
   const format = formatOf(request.responseFormat)
-  const think = thinkOf(request.reasoning)
+  const think = thinkOf(request.reasoning, request.model)
   return Result.succeed({
     model: request.model,
     messages,

@@ -136,6 +136,11 @@ describe("Chat.toChatRequest: tools, results, format, think (protocols.md Part 2
   ])("reasoning %j is think %j", (reasoning, think) => {
     expect(Result.getOrThrow(of(reasoning === undefined ? {} : { reasoning })).think).toEqual(think)
   })
+
+  it("gpt-oss takes levels only (booleans are ignored): off is low, on is medium", () => {
+    const oss = (reasoning: Backend.Reasoning) => Result.getOrThrow(Chat.toChatRequest({ model: "gpt-oss:20b", messages: turn, reasoning }, options())).think
+    expect([oss({ _tag: "Off" }), oss({ _tag: "On" }), oss({ _tag: "On", effort: "high" })]).toEqual(["low", "medium", "high"])
+  })
 })
 
 describe("Chat.answer: whole tool calls, thinking, finish", () => {
