@@ -202,8 +202,11 @@ const messages = async (config: Config, ex: Exchange): Promise<void> => {
     type: "message_start",
     message: { id, type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: usage(1) }
   })
-  // The first block opens before any token (a text-only answer cut at 0 still shows it), then a ping.
-  start(steps[0] ?? { kind: "text", text: "", block: 0 })
+  // A text answer's block opens before any token (a text answer cut at 0 still shows it), then a
+  // ping. A thinking or tool_use block opens with its first piece: its start is that piece's
+  // token, so a fault at 0 strikes before anything a caller could see.
+  const first = steps[0] ?? { kind: "text", text: "", block: 0 }
+  if (first.kind === "text") start(first)
   write("ping", { type: "ping" })
   const r = await Pacer.run(ex.reply, steps, plan, config.tokenMs, emit)
   if (r.outcome === "error") return ex.reply.end(Sse.event("error", failure))
