@@ -11,10 +11,11 @@
  * own simulator, so the slow cells (hangs resolve at the 2 s / 500 ms deadlines) overlap.
  *
  * The agent streams get their own matrix: a tool-call turn (two calls named in the prompt, no
- * reasoning) and a reasoning turn, through MLX, Ollama and the cloud (Moondream has neither), each
+ * reasoning) and a reasoning turn, through MLX, Ollama and the cloud as OpenAI and as Anthropic
+ * (Moondream has neither), each
  * with six faults placed just before and just after the first visible event (a reasoning word or
  * a tool call): before it the router must fall back invisibly, after it end with an explicit error
- * (3 kinds x 2 streams x 6 faults x 2 modes = 72 outcomes).
+ * (4 kinds x 2 streams x 6 faults x 2 modes = 96 outcomes).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { LiveRouting, Router } from "@local-router/core"
@@ -30,6 +31,7 @@ import { afterAll, beforeAll } from "vitest"
 import { builtins } from "../../src/Builtins.ts"
 import {
   agentCases,
+  type AgentKind,
   agentKinds,
   type AgentStream,
   agentStreams,
@@ -210,14 +212,21 @@ describe("fault matrix: every backend kind x every fault, streamed and whole", (
 
 // The cloud's is an OpenAI reasoning model: the cloud backend reports gpt-4o-mini as not reasoning
 // (OpenAI answers reasoning_effort for it with a 400), so a reasoning turn would skip it.
-const agentModels: Partial<Record<Kind, string>> = { mlx: "mlx-community/Qwen3-8B-4bit", ollama: "qwen3:8b", cloud: "o4-mini" }
-const agentSimArgs: Partial<Record<Kind, ReadonlyArray<string>>> = {
+const agentModels: Record<AgentKind, string> = { mlx: "mlx-community/Qwen3-8B-4bit", ollama: "qwen3:8b", cloud: "o4-mini", anthropic: "claude-sonnet-4-5" }
+const agentSimArgs: Record<AgentKind, ReadonlyArray<string>> = {
   mlx: ["--model", "mlx-community/Qwen3-8B-4bit"],
   ollama: ["--models", "qwen3:8b"],
   // The cloud shows requested reasoning as `reasoning` (OpenRouter's and vLLM's field).
-  cloud: ["--reasoning-field", "reasoning", "--models", "gpt-4o-mini,o4-mini"]
+  cloud: ["--reasoning-field", "reasoning", "--models", "gpt-4o-mini,o4-mini"],
+  anthropic: []
 }
-const agentSims: Partial<Record<Kind | "spare", Simulator.Running>> = {}
+const agentSimKind: Record<AgentKind, Simulator.Kind> = { mlx: "mlx", ollama: "ollama", cloud: "openai", anthropic: "anthropic" }
+/** The routing.yaml entry for each agent kind's simulator. */
+const agentEntry = (kind: AgentKind, sim: Simulator.Running): string =>
+  kind === "anthropic"
+    ? `type: cloud, url: "${sim.url}", provider: anthropic, apiKey: env:${KEY_ENV}`
+    : `type: ${kind}, url: "${urlOf(kind, sim)}"${kind === "cloud" ? `, provider: openai, apiKey: env:${KEY_ENV}` : ""}`
+const agentSims: Partial<Record<AgentKind | "spare", Simulator.Running>> = {}
 let agentFile: string
 
 const tools: NonNullable<Router.Request["tools"]> = [
@@ -237,7 +246,7 @@ const agentConfig = () => {
   const lines = ["version: 1", "defaults:", "  breaker: { failures: 2, cooldown: 10m }", "backends:"]
   const categories: Array<string> = []
   for (const kind of agentKinds) {
-    lines.push(`  ${kind}: { type: ${kind}, url: "${urlOf(kind, agentSims[kind]!)}"${kind === "cloud" ? `, provider: openai, apiKey: env:${KEY_ENV}` : ""} }`)
+    lines.push(`  ${kind}: { ${agentEntry(kind, agentSims[kind]!)} }`)
     for (const agent of agentStreams) {
       categories.push(`  ${kind}_${agent}:`, "    input: text", `    priority: [${kind}, spare]`, `    models: { ${kind}: "${agentModels[kind]}", spare: "qwen3:8b" }`, `    timeouts: ${t}`)
     }
@@ -249,7 +258,7 @@ const agentConfig = () => {
 beforeAll(async () => {
   process.env[KEY_ENV] = "sk-matrix-simulated"
   const started = await Promise.all([
-    ...agentKinds.map((kind) => Simulator.start(simKind[kind], { args: agentSimArgs[kind] ?? [], readyTimeoutMs: 30_000 }).then((s) => [kind, s] as const)),
+    ...agentKinds.map((kind) => Simulator.start(agentSimKind[kind], { args: agentSimArgs[kind], readyTimeoutMs: 30_000 }).then((s) => [kind, s] as const)),
     Simulator.start("ollama", { args: ["--models", "qwen3:8b"], readyTimeoutMs: 30_000 }).then((s) => ["spare", s] as const)
   ])
   for (const [name, sim] of started) agentSims[name] = sim
@@ -262,13 +271,13 @@ afterAll(async () => {
   if (agentFile) fs.rmSync(path.dirname(agentFile), { recursive: true, force: true })
 })
 
-const runAgentCell = (live: LiveRouting.LiveRouting, kind: Kind, agent: AgentStream, fault: FaultCase, expected: Expectation): Effect.Effect<Cell> =>
+const runAgentCell = (live: LiveRouting.LiveRouting, kind: AgentKind, agent: AgentStream, fault: FaultCase, expected: Expectation): Effect.Effect<Cell> =>
   Effect.gen(function*() {
     const router = yield* Router.make(live.snapshot)
     const request = agentRequest(agent, `${kind}_${agent}`)
     const sim = agentSims[kind]!
     if (fault.setup._tag === "Faults") {
-      const set = fault.setup.faults(agentModels[kind]!)
+      const set = fault.setup.faults(agentModels[kind])
       yield* Effect.promise(() => sim.setFaults(set))
     }
     const stream = yield* streamed(router, request)

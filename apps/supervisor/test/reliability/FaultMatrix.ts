@@ -45,21 +45,25 @@ const faults = (f: (model: string) => ReadonlyArray<Fault>): Setup => ({ _tag: "
 
 /**
  * The agent streams (tool calls, reasoning) through the kinds that have them; Moondream
- * Station has neither. Their faults strike relative to the first visible event (a reasoning
+ * Station has neither; the cloud runs as OpenAI and as Anthropic. Their faults strike relative to the first visible event (a reasoning
  * word or a tool call), counted in the simulators' pieces: a whole Ollama or mlx call, an
- * OpenAI tool-call header or argument fragment, a reasoning word.
+ * OpenAI tool-call header or argument fragment, an Anthropic tool_use start or input_json_delta
+ * fragment, a reasoning (thinking) word.
  */
 export type AgentStream = "tools" | "reasoning"
 export const agentStreams: ReadonlyArray<AgentStream> = ["tools", "reasoning"]
-export const agentKinds: ReadonlyArray<Kind> = ["mlx", "ollama", "cloud"]
+/** The cloud twice: OpenAI (tool-call deltas) and Anthropic (tool_use blocks, thinking blocks). */
+export type AgentKind = "mlx" | "ollama" | "cloud" | "anthropic"
+export const agentKinds: ReadonlyArray<AgentKind> = ["mlx", "ollama", "cloud", "anthropic"]
 
 export const agentCases: ReadonlyArray<FaultCase> = [
   { id: "cut-0", label: "cut before the first event", setup: faults(() => [{ kind: "cutAfterTokens", tokens: 0 }]), strikes: "before-commit", reasons: ["StreamCut", "Unreachable", "Upstream"], opensBreaker: true },
   { id: "hang-0", label: "hang before the first event", setup: faults(() => [{ kind: "hangAfterTokens", tokens: 0 }]), strikes: "before-commit", reasons: ["Timeout"], opensBreaker: true },
-  { id: "error-0", label: "in-band error before the first event", setup: faults(() => [{ kind: "errorBody", message: "model runner crashed", afterTokens: 0 }]), strikes: "before-commit", reasons: ["Upstream", "StreamCut", "Unreachable"], opensBreaker: true },
+  // Anthropic's in-band error is an `overloaded_error` event, which the trace rightly calls Overloaded.
+  { id: "error-0", label: "in-band error before the first event", setup: faults(() => [{ kind: "errorBody", message: "model runner crashed", afterTokens: 0 }]), strikes: "before-commit", reasons: ["Upstream", "StreamCut", "Unreachable", "Overloaded"], opensBreaker: true },
   { id: "cut-1", label: "cut after the first event", setup: faults(() => [{ kind: "cutAfterTokens", tokens: 1 }]), strikes: "after-commit", reasons: ["StreamCut", "Unreachable", "Upstream"], opensBreaker: true },
   { id: "hang-1", label: "hang after the first event", setup: faults(() => [{ kind: "hangAfterTokens", tokens: 1 }]), strikes: "after-commit", reasons: ["Timeout"], opensBreaker: true },
-  { id: "error-1", label: "in-band error after the first event", setup: faults(() => [{ kind: "errorBody", message: "model runner crashed", afterTokens: 1 }]), strikes: "after-commit", reasons: ["Upstream", "StreamCut", "Unreachable"], opensBreaker: true }
+  { id: "error-1", label: "in-band error after the first event", setup: faults(() => [{ kind: "errorBody", message: "model runner crashed", afterTokens: 1 }]), strikes: "after-commit", reasons: ["Upstream", "StreamCut", "Unreachable", "Overloaded"], opensBreaker: true }
 ]
 
 /** Arguments compared as JSON values, whatever their spacing (mlx writes Python's json.dumps). */
@@ -157,7 +161,7 @@ export const whole = (router: Router.Router, request: Router.Request): Effect.Ef
   })
 
 export interface Cell {
-  readonly kind: Kind
+  readonly kind: Kind | AgentKind
   readonly fault: FaultCase
   /** The agent stream the row runs (tool calls or reasoning); absent for the text rows. */
   readonly agent?: AgentStream
