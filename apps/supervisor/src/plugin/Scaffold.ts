@@ -355,7 +355,12 @@ npm test        # core's contract suite against test/server.js, a small simulate
 
 \`src/index.js\` is the definition. Replace the generic OpenAI-compatible parts with what your
 server does differently, and make \`test/server.js\` behave like the real server (its loading
-answer, its error bodies) so the tests prove it.
+answer, its error bodies, how it streams tool calls) so the tests prove it.
+
+\`capabilities\` says what the server can do (local-router contract 2.0): \`tools\` is declared
+and tested; turn on \`jsonSchema\`, \`reasoning\` or \`embeddings\` only when your server has
+them, and name a model for each in the contract suite (\`jsonSchema\`, \`reasoning\`, \`embed\`)
+so the tests check it.
 
 ## Publish
 
