@@ -12,17 +12,19 @@ import * as Answer from "../src/Answer.ts"
 import * as Simulator from "../src/Simulator.ts"
 
 let openai: Simulator.Running
+let reasoner: Simulator.Running
 let deepseek: Simulator.Running
 let mlx: Simulator.Running
 
 beforeAll(async () => {
-  ;[openai, deepseek, mlx] = await Promise.all([
+  ;[openai, reasoner, deepseek, mlx] = await Promise.all([
     Simulator.start("openai"),
+    Simulator.start("openai", { args: ["--models", "o4-mini"] }),
     Simulator.start("openai", { args: ["--models", "deepseek-reasoner", "--reasoning-field", "reasoning_content"] }),
     Simulator.start("mlx", { args: ["--models", "mlx-community/Qwen2.5-Coder-32B-Instruct-4bit,mlx-community/Qwen3-8B-4bit"] })
   ])
 })
-afterAll(() => Promise.all([openai.stop(), deepseek.stop(), mlx.stop()]))
+afterAll(() => Promise.all([openai.stop(), reasoner.stop(), deepseek.stop(), mlx.stop()]))
 
 const client = (url: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: "sk-test", maxRetries: 0 })
 const ajv = new Ajv({ strict: false })
@@ -125,11 +127,15 @@ describe("sim-openai response_format, reasoning and embeddings", () => {
     expect(bad).toBeInstanceOf(BadRequestError)
   })
 
-  it("OpenAI counts reasoning tokens without showing them; reasoning_content streams first when configured (DeepSeek-style)", async () => {
+  it("OpenAI counts a reasoning model's reasoning tokens without showing them and refuses reasoning_effort for other models; reasoning_content streams first when configured (DeepSeek-style)", async () => {
     const prompt = "think hard"
-    const res = await client(openai.url).chat.completions.create({ model: "gpt-4o-mini", messages: [user(prompt)], reasoning_effort: "low" })
+    const res = await client(reasoner.url).chat.completions.create({ model: "o4-mini", messages: [user(prompt)], reasoning_effort: "low" })
     expect(res.usage?.completion_tokens_details?.reasoning_tokens).toBe(Agent.thinking(prompt).length)
     expect(Object.keys(res.choices[0]?.message ?? {})).not.toContain("reasoning_content")
+    expect(Object.keys(res.choices[0]?.message ?? {})).not.toContain("reasoning")
+    const refused = await client(openai.url).chat.completions.create({ model: "gpt-4o-mini", messages: [user(prompt)], reasoning_effort: "low" }).catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(BadRequestError)
+    expect(refused).toMatchObject({ param: "reasoning_effort", code: "unsupported_parameter" })
     const stream = await client(deepseek.url).chat.completions.create({ model: "deepseek-reasoner", messages: [user(prompt)], reasoning_effort: "high", stream: true })
     const order: Array<string> = []
     let reasoning = ""

@@ -147,6 +147,9 @@ const formatOf = (rf: unknown): Agent.Format | undefined => {
   return undefined
 }
 
+/** OpenAI's reasoning models (o-series, gpt-5, gpt-oss), the ones that take `reasoning_effort`. */
+export const reasoningModel = (model: string): boolean => /^(openai\/)?(o\d|gpt-5|gpt-oss)/.test(model)
+
 /** Whether the request asks for reasoning: `reasoning_effort`, or OpenRouter's `reasoning` / `include_reasoning`. */
 const wantsReasoning = (b: Record<string, unknown>): boolean => {
   const effort = b["reasoning_effort"]
@@ -172,6 +175,12 @@ const chat = async (config: Config, ex: Exchange, openrouter: boolean): Promise<
       code: "model_not_found"
     })
   }
+  // OpenAI itself refuses a reasoning effort for a model that does not reason; OpenRouter and
+  // OpenAI-compatible servers that show reasoning text (--reasoning-field) take it.
+  const field = config.reasoningField ?? (openrouter ? "reasoning" : "none")
+  if (!openrouter && field === "none" && b["reasoning_effort"] !== undefined && !reasoningModel(model)) {
+    return error(ex, false, 400, "Unsupported parameter: 'reasoning_effort' is not supported with this model.", { param: "reasoning_effort", code: "unsupported_parameter" })
+  }
   const tools = Agent.functionTools(b["tools"])
   const problem = agentProblem(b, tools)
   if (problem !== undefined) return error(ex, openrouter, 400, problem.message, { param: problem.param })
@@ -192,7 +201,6 @@ const chat = async (config: Config, ex: Exchange, openrouter: boolean): Promise<
   })
   const format = formatOf(b["response_format"])
   const answer = turn.kind === "text" && format !== undefined ? Agent.structuredAnswer(format, prompt, turn.answer.text) : turn.kind === "text" ? turn.answer : undefined
-  const field = config.reasoningField ?? (openrouter ? "reasoning" : "none")
   const thought = wantsReasoning(b) ? Agent.thinking(prompt) : []
   const steps: Array<Step> = field === "none" ? [] : thought.map((text) => ({ kind: "reasoning", text }))
   if (turn.kind === "calls") {
