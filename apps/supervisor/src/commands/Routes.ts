@@ -29,7 +29,10 @@ export const routes = Command.make("routes", { json: jsonOption }, ({ json }) =>
         }
       })
     }))
-    if (json) return yield* Console.log(JSON.stringify({ file: routing.file, categories }, null, 2))
+    // Which supervised servers `serve` lets pull missing models on start (off unless set).
+    const { pullsOnStart } = yield* Effect.promise(() => import("../supervisor/Plans.ts"))
+    const pullOnStart = pullsOnStart(routing, types)
+    if (json) return yield* Console.log(JSON.stringify({ file: routing.file, categories, pullOnStart }, null, 2))
     const lines = [`Routes from ${routing.file}`, ""]
     for (const category of categories) {
       lines.push(`${category.name}  (${category.input}${category.description ? `: ${category.description}` : ""})`)
@@ -41,6 +44,13 @@ export const routes = Command.make("routes", { json: jsonOption }, ({ json }) =>
           : `  ${String(++n).padStart(2)}. ${step.backend.padEnd(width)}  ${step.model}`)
       }
       lines.push("")
+    }
+    if (pullOnStart.length) {
+      lines.push("Pull on start (supervise: { pull: { onStart: true } } turns it on; default off):")
+      const width = Math.max(...pullOnStart.map((p) => p.backend.length))
+      for (const p of pullOnStart) {
+        lines.push(`  ${p.backend.padEnd(width)}  ${p.onStart ? "on " : "off"}${p.isDefault ? " (default)" : ""}  models: ${p.models.join(", ") || "(none)"}`)
+      }
     }
     yield* Console.log(lines.join("\n").trimEnd())
   })).pipe(Command.withDescription("Print, per category, the backends and models local-router would try, in order"))
