@@ -13,6 +13,7 @@ import { loaderOptions } from "../Builtins.ts"
 import * as Paths from "../supervisor/Paths.ts"
 import * as StatusApi from "../supervisor/StatusApi.ts"
 import * as Supervisor from "../supervisor/Supervisor.ts"
+import * as EnvFile from "./EnvFile.ts"
 import * as LazyVision from "./LazyVision.ts"
 import * as SafetyNet from "./SafetyNet.ts"
 
@@ -22,11 +23,19 @@ export interface Options {
   readonly host: Option.Option<string>
   readonly port: Option.Option<number>
   readonly logDir: Option.Option<string>
+  /** NAME=value secrets read before routing.yaml (EnvFile.ts); the service passes its own. */
+  readonly envFile: Option.Option<string>
 }
 
-export const run = ({ file, host, logDir, port }: Options) =>
+export const run = ({ envFile, file, host, logDir, port }: Options) =>
   Effect.gen(function*() {
     yield* SafetyNet.install
+    // Before routing.yaml is read: its env:NAME keys resolve from what the file sets.
+    if (Option.isSome(envFile)) {
+      const loaded = EnvFile.load(envFile.value)
+      yield* loaded._tag === "Loaded" ? Effect.logInfo(EnvFile.describe(loaded)) : Effect.logWarning(EnvFile.describe(loaded))
+      if (loaded._tag === "Loaded" && loaded.warning) yield* Effect.logWarning(loaded.warning)
+    }
     const logs = Option.getOrElse(logDir, () => Paths.serverLogs())
     // The one reader and watcher of routing.yaml; the supervisor and the router both follow it.
     const live = yield* LiveRouting.make(file, loaderOptions)
