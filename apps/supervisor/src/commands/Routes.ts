@@ -9,7 +9,7 @@ import { root } from "../Root.ts"
 export const routes = Command.make("routes", { json: jsonOption }, ({ json }) =>
   Effect.gen(function*() {
     const parent = yield* root
-    const { load } = yield* routingFile
+    const { load, loaderOptions } = yield* routingFile
     const { RoutingConfig } = yield* Effect.promise(() => import("@local-router/core"))
     const { config: routing, types } = yield* load(parent.config)
     const categories = Object.values(routing.categories).map((category) => ({
@@ -20,13 +20,14 @@ export const routes = Command.make("routes", { json: jsonOption }, ({ json }) =>
       route: RoutingConfig.routeOf(routing, category).map((step) => {
         const entry = routing.backends[step.backend]!
         const loaded = types.get(entry.type)
-        const unavailable = loaded && Result.isFailure(loaded) ? loaded.failure.message : undefined
-        return {
-          backend: step.backend,
-          type: entry.type,
-          model: step.model ?? null,
-          skip: step.skip ?? (unavailable ? `type "${entry.type}" unavailable: ${unavailable}` : null)
-        }
+        const unavailable = loaded && Result.isFailure(loaded) ? loaded.failure : undefined
+        // A typo of a built-in is said as one (never as a package to install).
+        const said = unavailable === undefined
+          ? null
+          : unavailable.reason === "NotFound"
+          ? RoutingConfig.unknownTypeMessage(entry.type, loaderOptions.builtins?.keys() ?? [], `type "${entry.type}" unavailable: ${unavailable.message}`)
+          : `type "${entry.type}" unavailable: ${unavailable.message}`
+        return { backend: step.backend, type: entry.type, model: step.model ?? null, skip: step.skip ?? said }
       })
     }))
     // Which supervised servers `serve` lets pull missing models on start (off unless set).

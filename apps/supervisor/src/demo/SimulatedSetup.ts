@@ -18,6 +18,7 @@ export interface SimulatedSetup {
   readonly sims: Readonly<Record<Server, Simulator.Running>>
   /** Environment the config needs (the simulated cloud's key variable). */
   readonly env: Readonly<Record<string, string>>
+  /** Stops the simulators, and removes `dir` when start made it (a `dir` given is left alone). */
   readonly stop: () => Promise<void>
 }
 
@@ -77,6 +78,7 @@ export const start = async (options: StartOptions): Promise<SimulatedSetup> => {
       env: { [DEMO_KEY_ENV]: "sk-simulated-demo-key" },
       stop: async () => {
         await Promise.all(started.map((s) => s.stop()))
+        if (options.dir === undefined) fs.rmSync(dir, { recursive: true, force: true })
       }
     }
   } catch (error) {
