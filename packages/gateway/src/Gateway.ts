@@ -31,6 +31,7 @@ import * as Actions from "./Actions.ts"
 import * as ApiError from "./ApiError.ts"
 import * as Exchange from "./Exchange.ts"
 import { GatewayError } from "./GatewayError.ts"
+import * as Health from "./Health.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Catalog from "./Catalog.ts"
 import * as Connections from "./Connections.ts"
@@ -352,7 +353,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       { method: "GET", path: "/api/ps", dialect: "ollama", body: "none", handle: read(`{"models":[]}`) },
       { method: "POST", path: "/api/chat", dialect: "ollama", body: "json", handle: (request, started) => generation("chat", request, started) },
       { method: "POST", path: "/api/generate", dialect: "ollama", body: "json", handle: (request, started) => generation("generate", request, started) },
-      { method: "GET", path: "/health", dialect: "native", body: "none", handle: read(`{"status":"ok"}`) },
+      { method: "GET", path: "/health", dialect: "native", body: "none", handle: health },
       {
         method: "GET", path: "/status", dialect: "native", body: "none",
         handle: () => Effect.map(statusJson, json)
@@ -374,6 +375,11 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
             Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category or backend/model`, known: list })))
           : Effect.succeed(json(body))
       })
+    }
+
+    function health() {
+      return Effect.map(Health.check({ snapshot: routing.snapshot, circuits: router.circuits, provider: options.status }), (h) =>
+        HttpServerResponse.text(JSON.stringify(h), { status: Health.httpStatus(h.status), contentType: "application/json; charset=utf-8" }))
     }
 
     function scrape() {
