@@ -4,35 +4,16 @@
  * object on stdout, whatever the command), help without filler, `config check`'s problems.
  * Runs the built CLI (dist/bin.js) with no terminal, as a script would.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { cli as run, repo } from "./support/RunCli.ts"
 
-const repo = path.resolve(import.meta.dirname, "../../..")
-const bin = path.join(repo, "apps/supervisor/dist/bin.js")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lr-cli-errors-"))
-
-export const cli = (
-  args: ReadonlyArray<string>,
-  options: { cwd?: string; env?: Record<string, string>; input?: string } = {}
-): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: options.cwd ?? repo,
-      env: { ...process.env, NO_COLOR: "1", LOCAL_ROUTER_CONFIG: "", HOME: tmp, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk) => (stdout += chunk))
-    child.stderr.on("data", (chunk) => (stderr += chunk))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-    if (options.input !== undefined) child.stdin.end(options.input)
-    // Left open otherwise, as a harness that never writes to the child leaves it: nothing may wait on it.
-  })
+// HOME is a fresh directory: nothing of this machine's own local-router set-up is read.
+const cli = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  run(args, { ...options, env: { HOME: tmp, ...options.env } })
 
 const repoConfig = fs.readFileSync(path.join(repo, "routing.yaml"), "utf8")
 const write = (name: string, text: string) => {
