@@ -8,7 +8,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { cli as run, repo } from "./support/RunCli.ts"
+import { spawn } from "node:child_process"
+import { bin, cli as run, repo } from "./support/RunCli.ts"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lr-cli-errors-"))
 // HOME is a fresh directory: nothing of this machine's own local-router set-up is read.
@@ -105,6 +106,24 @@ describe("help", () => {
       expect(stdout, command.join(" ")).not.toMatch(/A true or false value|This setting is optional|--wizard/)
       expect(stdout).not.toContain("\x1b[")
     }
+  })
+
+  // A real terminal, from util-linux's `script` (Linux): colour there, and never with NO_COLOR.
+  it.skipIf(process.platform !== "linux" || !fs.existsSync("/usr/bin/script"))("is coloured on a terminal, never with NO_COLOR", async () => {
+    const onTerminal = (noColor: string) =>
+      new Promise<string>((resolve) => {
+        const child = spawn("script", ["-qec", `"${process.execPath}" "${bin}" --help`, "/dev/null"], {
+          env: { ...process.env, NO_COLOR: noColor, FORCE_COLOR: "", HOME: tmp, LOCAL_ROUTER_CONFIG: "" },
+          stdio: ["ignore", "pipe", "ignore"]
+        })
+        let out = ""
+        child.stdout.on("data", (chunk) => (out += chunk))
+        child.on("close", () => resolve(out))
+      })
+    expect(await onTerminal("")).toContain("\x1b[1mDESCRIPTION")
+    const plain = await onTerminal("1")
+    expect(plain).toContain("DESCRIPTION")
+    expect(plain).not.toContain("\x1b[")
   })
 
   it("describes every argument", async () => {
