@@ -115,9 +115,14 @@ export interface ParseOptions {
  * else `otherwise`, the loader's own account (where it looked, how to install a plugin).
  */
 export const unknownTypeMessage = (type: string, known: Iterable<string>, otherwise: string): string => {
-  const hint = didYouMean(type, known)
-  return hint === undefined ? otherwise : `unknown backend type "${type}" (did you mean "${hint}"?)`
+  // Compared without the plugin naming convention's prefix, which every plugin shares: a long
+  // shared prefix would make any two plugins look alike ("...-vllm" is no typo of "...-llamacpp").
+  const byShort = new Map([...known].map((name) => [shortType(name), name]))
+  const hint = didYouMean(shortType(type), byShort.keys())
+  return hint === undefined ? otherwise : `unknown backend type "${type}" (did you mean "${byShort.get(hint)}"?)`
 }
+
+const shortType = (type: string) => type.replace(/^(@[^/]+\/)?local-router-backend-/, "")
 
 const SECRET_KEY = /(api[-_]?key|token|secret|password)$/i
 

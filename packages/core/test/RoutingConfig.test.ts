@@ -214,3 +214,29 @@ describe("where the config comes from", () => {
       expect(missing.message).toContain("nope.yaml")
     }))
 })
+
+describe("backend types that name nothing installed (config check's typeProblem)", () => {
+  const known = ["mlx", "ollama", "moondream", "cloud", "local-router-backend-llamacpp"]
+
+  it("a near miss of a built-in or an installed plugin is said as a typo, never as a package to install", () => {
+    const otherwise = "backend package not found; install it with: local-router plugin add olama"
+    expect(RoutingConfig.unknownTypeMessage("olama", known, otherwise)).toBe(`unknown backend type "olama" (did you mean "ollama"?)`)
+    expect(RoutingConfig.unknownTypeMessage("mxl", known, otherwise)).toBe(`unknown backend type "mxl" (did you mean "mlx"?)`)
+    expect(RoutingConfig.unknownTypeMessage("local-router-backend-lamacpp", known, otherwise))
+      .toBe(`unknown backend type "local-router-backend-lamacpp" (did you mean "local-router-backend-llamacpp"?)`)
+    // Nothing near: the loader's own account stands.
+    expect(RoutingConfig.unknownTypeMessage("local-router-backend-vllm", known, otherwise)).toBe(otherwise)
+  })
+
+  it("is reported at the backend's type, with file, line and column; without it, any type parses", () => {
+    const text = edit("ollama: { type: ollama,", "ollama: { type: olama,")
+    expect(Result.isSuccess(RoutingConfig.parse(text, "routing.yaml"))).toBe(true)
+    const checked = RoutingConfig.parse(text, "routing.yaml", {
+      typeProblem: (type) => type === "olama" ? RoutingConfig.unknownTypeMessage(type, known, "not found") : undefined
+    })
+    if (Result.isSuccess(checked)) throw new Error("expected the unknown type to be refused")
+    expect(checked.failure.issues.map(String)).toEqual([
+      `routing.yaml:${positionOf(text, "olama,").line}:${positionOf(text, "olama,").column} backends.ollama.type: unknown backend type "olama" (did you mean "ollama"?)`
+    ])
+  })
+})
