@@ -10,6 +10,7 @@ import { ask } from "./commands/Ask.ts"
 import { configCommand } from "./commands/ConfigCheck.ts"
 import { demo } from "./commands/Demo.ts"
 import { describe } from "./commands/Describe.ts"
+import { logs } from "./commands/Logs.ts"
 import { pdf } from "./commands/Pdf.ts"
 import { pluginCommand, plugins } from "./commands/Plugins.ts"
 import { routes } from "./commands/Routes.ts"
@@ -21,7 +22,7 @@ import { root } from "./Root.ts"
 import { ExitCode, jsonError, reported } from "./ExitCode.ts"
 import pkg from "../package.json" with { type: "json" }
 
-export const command = root.pipe(Command.withSubcommands([ask, describe, pdf, routes, configCommand, demo, plugins, pluginCommand, serve, status, service, pull]))
+export const command = root.pipe(Command.withSubcommands([ask, describe, pdf, routes, configCommand, demo, plugins, pluginCommand, serve, status, logs, service, pull]))
 
 /** A usage error as one plain line: the parser's message, its suggestions folded in. */
 const usageError = (error: CliError.NonShowHelpErrors): string => {
@@ -68,10 +69,26 @@ const presenter = (json: boolean): CliOutput.Presenter => ({
  */
 const builtIns = GlobalFlag.BuiltIns.filter((flag) => flag !== GlobalFlag.Wizard)
 
+/**
+ * A reader that went away (`local-router demo | head -5`) ends the command as Ctrl-C would:
+ * its finalizers run (the demo's simulators stop, its temporary directory goes) and it exits 0,
+ * instead of dying on an unhandled EPIPE with a stack trace.
+ */
+const endOnBrokenPipe = Effect.sync(() => {
+  let gone = false
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") throw error
+      if (!gone) process.kill(process.pid, "SIGINT")
+      gone = true
+    })
+  }
+})
+
 /** Run the command line `args` (without node and the script). A usage error exits 2, as the README says. */
 export const run = (args: ReadonlyArray<string>) => {
   const json = wantsJson(args)
-  return Command.runWith(command, { version: pkg.version })(args).pipe(
+  return Effect.andThen(endOnBrokenPipe, Command.runWith(command, { version: pkg.version })(args)).pipe(
     reported(json),
     Effect.catchTag("ShowHelp", (help) =>
       Effect.sync(() => {

@@ -75,4 +75,24 @@ describe("local-router demo", () => {
     // Every simulator is gone: nothing answers at their addresses.
     for (const url of urls) expect(await fetch(url).then(() => "answered", () => "gone")).toBe("gone")
   })
+
+  it("piped into a reader that stops early (| head): exit 0, no stack trace, temporary directory removed", { timeout: 90_000 }, async () => {
+    const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve) => {
+      const child = spawn("bash", ["-c", `"${process.execPath}" "${bin}" demo --token-ms 0 2>"$ERR" | head -7; echo "demo exited $\{PIPESTATUS[0]\}"; cat "$ERR"`], {
+        cwd: repo,
+        env: { ...process.env, NO_COLOR: "1", HOME: home, LOCAL_ROUTER_CONFIG: "", ERR: path.join(home, "demo-stderr.txt") }
+      })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (chunk) => (stdout += chunk))
+      child.stderr.on("data", (chunk) => (stderr += chunk))
+      child.on("close", (code) => resolve({ stdout, stderr, code }))
+    })
+    expect(code).toBe(0)
+    expect(stdout).toContain("demo exited 0")
+    expect(stdout + stderr).not.toMatch(/EPIPE|\n\s+at /)
+    const dir = demoDir(stdout)
+    expect(dir).toMatch(/local-router-demo-/)
+    expect(fs.existsSync(dir!)).toBe(false)
+  })
 })

@@ -9,10 +9,14 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { routingFile } from "../CliConfig.ts"
 
-const repoConfig = path.resolve(import.meta.dirname, "../../../../routing.yaml")
+// The repo's commented routing.yaml: next to package.json in the installed package (scripts/pack.js
+// puts it there), at the repo's root in a clone (this file is apps/supervisor/{src,dist}/commands/).
+const repoConfig = [path.resolve(import.meta.dirname, "../../routing.yaml"), path.resolve(import.meta.dirname, "../../../../routing.yaml")]
+  .find((file) => fs.existsSync(file)) ?? path.resolve(import.meta.dirname, "../../../../routing.yaml")
 // A 1x1 PNG, enough for the simulated vision servers to show which bytes they received.
 const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
 
