@@ -42,6 +42,7 @@ const usageErrors: ReadonlyArray<readonly [string, ReadonlyArray<string>, RegExp
   ["pull with one argument too many", ["pull", "a", "b", "c"], /^Unexpected positional argument: "c"$/, "local-router pull [flags] [<backend>] [<model>]"],
   ["plugin new without a name", ["plugin", "new"], /^Missing required argument: name$/, "local-router plugin new [flags] <name>"],
   ["service logs with a bad count", ["service", "logs", "--lines", "many"], /^Invalid value for flag --lines: "many"\./, "local-router service logs [flags]"],
+  ["service logs with a count below 1", ["service", "logs", "--lines", "-5"], /^Invalid value for flag --lines: "-5"\. Expected an integer of at least 1$/, "local-router service logs [flags]"],
   ["status with a bad port", ["status", "--port", "http"], /^Invalid value for flag --port: "http"\./, "local-router status [flags]"]
 ]
 

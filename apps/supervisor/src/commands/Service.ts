@@ -74,7 +74,13 @@ const statusCommand = Command.make("status", { platform: platformOption, json: j
 
 const logs = Command.make("logs", {
   platform: platformOption,
-  lines: Flag.Int("lines").pipe(Flag.withAlias("n"), Flag.withDefault(50))
+  lines: Flag.Int("lines").pipe(
+    Flag.withAlias("n"),
+    Flag.withDescription("How many of the last lines to show (default 50)"),
+    // A usage error here, not a journalctl that refuses "-n -5" while local-router exits 0.
+    Flag.filter((n) => n >= 1, () => "Expected an integer of at least 1"),
+    Flag.withDefault(50)
+  )
 }, ({ lines, platform }) =>
   Effect.gen(function*() {
     const { Service, s } = yield* setup(platform)
