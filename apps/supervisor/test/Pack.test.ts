@@ -3,7 +3,7 @@
  * installed with `npm install -g --prefix <temp>` under an empty HOME (third-party packages come
  * from the npm registry, through this machine's npm settings as ./run uses them), then the
  * installed `local-router` command: --version, routes, serve answering a request through a
- * simulator, service install writing a unit that runs the installed command; and the plugin
+ * simulator, service install writing a unit that runs the installed command, demo; and the plugin
  * path outside the repo: `plugin new` in an empty directory whose `npm install && npm test` pass,
  * `plugin add` of it and of the llama.cpp example, a request answered through a plugin,
  * `plugin remove`.
@@ -145,6 +145,11 @@ describe("the packed local-router, installed with npm install -g", () => {
 
     const shown = await lr(["--version"])
     expect(shown).toMatchObject({ code: 0, stdout: `${version}\n` })
+    // demo runs the simulators the package carries for it, against the routing.yaml it ships.
+    const demo = await lr(["demo", "--token-ms", "1"])
+    expect(demo.code, demo.stderr).toBe(0)
+    expect(demo.stdout).toContain("SIMULATED")
+    expect(demo.stdout).toMatch(/answered by mlx/)
     const help = await lr(["--help"])
     expect(help.code).toBe(0)
     expect(help.stdout).toContain("plugin")

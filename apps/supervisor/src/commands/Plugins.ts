@@ -62,7 +62,7 @@ const loadPluginDir = Effect.promise(() => import("../plugin/PluginDir.ts"))
 /** A plugin command's failure: one line on stderr (or a JSON object with --json), and its exit code. */
 const failed = (error: PluginDirModule.PluginError, json: boolean) =>
   Effect.gen(function*() {
-    const code = error.reason === "NpmFailed" ? ExitCode.rejected : ExitCode.notFound
+    const code = error.reason === "NpmFailed" || error.reason === "NotAPlugin" ? ExitCode.rejected : ExitCode.notFound
     yield* json
       ? Console.log(JSON.stringify({ error: { code, reason: error.reason, message: error.message } }, null, 2))
       : Console.error(`local-router: ${error.message}`)
@@ -91,7 +91,7 @@ const pluginAdd = Command.make(
       const loaded = yield* Effect.result(BackendLoader.resolve(added.name, added.dir, loaderOptions))
       if (loaded._tag === "Failure") {
         yield* PluginDir.remove(added.name, added.dir)
-        return yield* failed(new PluginDir.PluginError({ reason: "NpmFailed", message: `not added: ${loaded.failure.message}` }), json)
+        return yield* failed(new PluginDir.PluginError({ reason: "NotAPlugin", message: `not added: ${loaded.failure.message}` }), json)
       }
       const { definition, from } = loaded.success
       const result = { name: added.name, version: definition.version ?? null, contract: definition.contract, from, pluginDir: added.dir }

@@ -25,7 +25,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 
 export class PluginError extends Schema.TaggedError<PluginError>()("PluginError", {
-  reason: Schema.Literals(["NotInstalled", "NpmFailed", "NotFound"]),
+  reason: Schema.Literals(["NotInstalled", "NpmFailed", "NotFound", "NotAPlugin"]),
   message: Schema.String
 }) {}
 

@@ -139,6 +139,9 @@ describe("a backend plugin installed as a package", () => {
     const refused = await cli(["plugin", "add", notPlugin], dir)
     expect(refused.code).toBe(4)
     expect(refused.stderr).toMatch(/^local-router: not added: .*exports no backend definition/)
+    const refusedJson = await cli(["plugin", "add", notPlugin, "--json"], dir)
+    expect(refusedJson.code).toBe(4)
+    expect(JSON.parse(refusedJson.stdout)).toMatchObject({ error: { code: 4, reason: "NotAPlugin" } })
     const manifest = () => JSON.parse(fs.readFileSync(path.join(pluginDir, "package.json"), "utf8")) as { dependencies: Record<string, string> }
     expect(Object.keys(manifest().dependencies).sort()).toEqual(["@local-router/core", "effect", pkg])
 
@@ -154,5 +157,9 @@ describe("a backend plugin installed as a package", () => {
     const again = await cli(["plugin", "remove", pkg], dir)
     expect(again.code).toBe(2)
     expect(again.stderr).toBe(`local-router: ${pkg} is not installed in ${pluginDir} (no plugins are installed)\n`)
+    const asJson = await cli(["plugin", "remove", pkg, "--json"], dir)
+    expect(asJson.code).toBe(2)
+    expect(JSON.parse(asJson.stdout)).toEqual({ error: { code: 2, reason: "NotInstalled", message: `${pkg} is not installed in ${pluginDir} (no plugins are installed)` } })
+    expect(asJson.stderr).toBe("")
   })
 })
