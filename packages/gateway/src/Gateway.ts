@@ -102,6 +102,8 @@ export interface Options extends Settings {
   readonly vision?: VisionRoutes.VisionService | undefined
   /** The status page's actions on the app's servers (restart, pull); reload comes from `routing`. */
   readonly actions?: Actions.Actions | undefined
+  /** Every routed request as it finishes (serve writes them to its request log file). */
+  readonly onRequest?: ((entry: RequestLog.Entry) => void) | undefined
 }
 
 export interface Gateway {
@@ -174,7 +176,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const allowsOrigin = Access.origins([...Access.defaultOrigins, ...(options.origins ?? [])])
     const limits = { ...defaultLimits, ...options.limits }
     const metrics = Metrics.make()
-    const log = RequestLog.make()
+    const log = RequestLog.make(50, options.onRequest)
     const { router, routing } = options
     const startedAt = Date.now()
     const created = Math.floor(startedAt / 1000)
