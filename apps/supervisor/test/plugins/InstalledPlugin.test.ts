@@ -9,7 +9,7 @@
  */
 import { Backend } from "@local-router/core"
 import { Answer, Simulator } from "@local-router/simulators"
-import { execFile } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -131,7 +131,7 @@ describe("a backend plugin installed as a package", () => {
     ])
   })
 
-  it("refuses a package that is no plugin, and plugin remove takes the plugin out again", async () => {
+  it("refuses a package that is no plugin, installs from a .tgz too, and plugin remove takes the plugin out again", { timeout: 90_000 }, async () => {
     const notPlugin = path.join(dir, "not-a-plugin")
     fs.mkdirSync(notPlugin)
     fs.writeFileSync(path.join(notPlugin, "package.json"), JSON.stringify({ name: "not-a-plugin", version: "1.0.0", type: "module", exports: "./index.js" }))
@@ -157,6 +157,17 @@ describe("a backend plugin installed as a package", () => {
     const again = await cli(["plugin", "remove", pkg], dir)
     expect(again.code).toBe(2)
     expect(again.stderr).toBe(`local-router: ${pkg} is not installed in ${pluginDir} (no plugins are installed)\n`)
+    // A packed package (what `npm pack` hands over) installs the same way, from a copy of the file.
+    execFileSync("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: path.join(repo, "examples/backend-llamacpp"), stdio: "ignore" })
+    const tgz = path.join(dir, `${pkg}-0.1.0.tgz`)
+    const fromTarball = await cli(["plugin", "add", tgz], dir)
+    expect(fromTarball.code, fromTarball.stderr).toBe(0)
+    expect(manifest().dependencies[pkg]).toBe(`file:tarballs/${pkg}-0.1.0.tgz`)
+    fs.rmSync(tgz)
+    expect((await cli(["plugins", "--json", "--config", "routing.yaml"], dir)).stdout).toContain(path.join(pluginDir, "node_modules", pkg, "src/index.js"))
+    expect((await cli(["plugin", "remove", pkg], dir)).code).toBe(0)
+    expect(fs.readdirSync(path.join(pluginDir, "tarballs"))).toEqual([])
+
     const asJson = await cli(["plugin", "remove", pkg, "--json"], dir)
     expect(asJson.code).toBe(2)
     expect(JSON.parse(asJson.stdout)).toEqual({ error: { code: 2, reason: "NotInstalled", message: `${pkg} is not installed in ${pluginDir} (no plugins are installed)` } })
