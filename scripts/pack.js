@@ -6,12 +6,14 @@
  * The package is the supervisor (apps/supervisor: the command, its `bin`, its version) with the
  * workspace packages it runs (`@local-router/core`, the backends, the gateway, vision, the
  * simulators `local-router demo` starts) bundled under its node_modules (npm's
- * `bundleDependencies`), each as its built JavaScript (dist/) and a package.json that names its
- * dependencies by exact version. Third-party packages are ordinary `dependencies`, at the exact
- * versions the workspace pins, so npm fetches them from the registry at install time and places
- * one copy of each (one `effect`) beside the bundled packages. None of them needs an install
- * script (sharp and @napi-rs/canvas take their native binaries from optional per-platform
- * packages), so npm's install-script approval has nothing to ask.
+ * `bundleDependencies`), each as its built JavaScript (dist/) and a package.json without
+ * dependencies (see `stage` for why). Third-party packages are the package's own ordinary
+ * `dependencies`, at the exact versions the workspace pins, so npm fetches them from the
+ * registry at install time and places one copy of each (one `effect`) beside the bundled
+ * packages. None of them needs an install script (sharp and @napi-rs/canvas take their native
+ * binaries from optional per-platform packages), so npm's install-script approval has nothing
+ * to ask. Also inside: the repo's routing.yaml (what `demo` runs) and plugin-kit/, core packed
+ * for `local-router plugin new`.
  *
  * Left out: sources, tests, source maps, build stamps, devDependencies (esbuild, the SDKs the
  * tests use).
