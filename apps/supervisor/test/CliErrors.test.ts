@@ -5,6 +5,7 @@
  * Runs the built CLI (dist/bin.js) with no terminal, as a script would.
  */
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -205,5 +206,30 @@ describe("config check", () => {
     const { code, stdout } = await cli(["routes", "--config", file])
     expect(code).toBe(0)
     expect(stdout).toMatch(/-\s+ollama\s+skipped: unknown backend type "olama" \(did you mean "ollama"\?\)\n/)
+  })
+})
+
+describe("status --watch with no serve", () => {
+  it("says why once (not every second), keeps trying, and Ctrl-C ends it with exit 0", { timeout: 30_000 }, async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as net.AddressInfo
+        probe.close(() => resolve(port))
+      })
+    })
+    const child = spawn(process.execPath, [bin, "status", "--watch", "--port", String(port)], {
+      cwd: repo,
+      env: { ...process.env, NO_COLOR: "1", HOME: tmp, LOCAL_ROUTER_CONFIG: "" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stderr = ""
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+    while (!stderr.includes("\n")) await new Promise((resolve) => setTimeout(resolve, 100))
+    // Three more tries, a second apart.
+    await new Promise((resolve) => setTimeout(resolve, 3_500))
+    child.kill("SIGINT")
+    expect(await exited).toBe(0)
+    expect(stderr).toBe(`status: no serve answers at http://127.0.0.1:${port} (connection refused); trying again every second (Ctrl-C stops)\n`)
   })
 })
