@@ -164,7 +164,8 @@ describe("pull", () => {
   it("a backend that cannot pull: exit 7, the backend named once", async () => {
     const { code, stdout, stderr } = await cli(["pull", "--config", config("down", nowhere)])
     expect(code).toBe(7)
-    expect(stderr).toMatch(/^local-router: could not pull 2 models:\n {2}phi3\.5:3\.8b: ollama: no answer from http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n {2}llava:7b: ollama: /)
+    // One line per reason: the server that is not there is said once, with the models it concerns.
+    expect(stderr).toMatch(/^local-router: could not pull 2 models:\n {2}phi3\.5:3\.8b, llava:7b: ollama: no answer from http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n$/)
     expect(stderr).not.toMatch(/ollama: ollama:/)
     expect(stdout).toBe("")
   })

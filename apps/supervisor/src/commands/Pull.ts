@@ -54,6 +54,13 @@ const progressView = (json: boolean) => Effect.promise(async () => {
   }
 })
 
+/** Failures grouped by what was said: a server that is not running is one line, not one per model. */
+const sameReason = (failures: ReadonlyArray<{ readonly model: string; readonly message: string }>) => {
+  const models = new Map<string, Array<string>>()
+  for (const f of failures) models.set(f.message, [...models.get(f.message) ?? [], f.model])
+  return [...models]
+}
+
 export const pull = Command.make(
   "pull",
   {
@@ -123,7 +130,7 @@ export const pull = Command.make(
           reason: "PullFailed",
           message: failures.length === 1
             ? `could not pull ${failures[0]!.model}: ${failures[0]!.message}`
-            : `could not pull ${failures.length} models:\n${failures.map((f) => `  ${f.model}: ${f.message}`).join("\n")}`,
+            : `could not pull ${failures.length} models:\n${sameReason(failures).map(([message, models]) => `  ${models.join(", ")}: ${message}`).join("\n")}`,
           details: { failures }
         })
       }
