@@ -261,6 +261,12 @@ describe("plugins outside the repository, with the installed local-router", () =
     expect(asked.code, asked.stderr).toBe(0)
     expect(JSON.parse(asked.stdout)).toMatchObject({ backend: "llama", text: Answer.make({ prompt: "hello through a plugin" }).text })
 
+    // An npm name comes from the registry: one that is no backend plugin is installed, refused and taken out again.
+    const notPlugin = await lr(["plugin", "add", "is-number@7.0.0", "--json"])
+    expect(notPlugin.code, notPlugin.stderr).toBe(4)
+    expect(JSON.parse(notPlugin.stdout)).toMatchObject({ error: { reason: "NotAPlugin", message: expect.stringContaining("is-number") } })
+    expect(fs.existsSync(path.join(pluginDir, "node_modules", "is-number"))).toBe(false)
+
     for (const name of ["local-router-backend-my-backend", "local-router-backend-llamacpp"]) {
       const removed = await lr(["plugin", "remove", name])
       expect(removed.code, removed.stderr).toBe(0)

@@ -110,7 +110,7 @@ const specOf = (dir: string, what: string): Effect.Effect<{ readonly spec: strin
     const looksLocal = what.startsWith(".") || path.isAbsolute(what) || /\.(tgz|tar\.gz)$/.test(what)
     if (!fs.existsSync(local)) {
       if (looksLocal) return yield* new PluginError({ reason: "NotFound", message: `${what}: no such file or directory` })
-      return { spec: what, name: registryName(what) }
+      return { spec: what }
     }
     if (fs.statSync(local).isDirectory()) {
       const manifest = readManifest(local)
@@ -147,8 +147,10 @@ export const add = (what: string, dir: string = location()): Effect.Effect<Added
     const { name, spec } = yield* specOf(dir, what)
     yield* npm(dir, ["install", "--save", spec])
     const after = installed(dir)
+    // The name npm recorded: the entry that is new or changed; for a reinstall of the same thing,
+    // the entry naming this spec, or (a registry spec such as name@1.2.3) the name written in it.
     const changed = [...after].find(([dep, recorded]) => before.get(dep) !== recorded)?.[0]
-    const found = name ?? changed ?? [...after].find(([, recorded]) => recorded === spec)?.[0]
+    const found = name ?? changed ?? [...after].find(([, recorded]) => recorded === spec)?.[0] ?? [registryName(spec)].find((dep) => after.has(dep))
     if (!found) return yield* new PluginError({ reason: "NpmFailed", message: `npm installed ${what} but package.json in ${dir} does not name it` })
     return { name: found, dir }
   })
