@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import * as SimulatedSetup from "../src/demo/SimulatedSetup.ts"
 import { bin, cli, repo } from "./support/RunCli.ts"
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "lr-demo-home-"))
@@ -94,5 +95,13 @@ describe("local-router demo", () => {
     const dir = demoDir(stdout)
     expect(dir).toMatch(/local-router-demo-/)
     expect(fs.existsSync(dir!)).toBe(false)
+  })
+
+  it("the simulated set-up keeps everything it writes in its one directory, and stop removes it", { timeout: 60_000 }, async () => {
+    const setup = await SimulatedSetup.start({ config: path.join(repo, "routing.yaml"), tokenMs: 0 })
+    expect(setup.sims.moondream.home!.startsWith(`${setup.dir}${path.sep}`)).toBe(true)
+    expect(fs.existsSync(path.join(setup.sims.moondream.home!, ".moondream-station"))).toBe(true)
+    await setup.stop()
+    expect(fs.existsSync(setup.dir)).toBe(false)
   })
 })
