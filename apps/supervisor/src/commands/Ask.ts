@@ -74,7 +74,7 @@ export const ask = Command.make(
   "ask",
   {
     prompt: Argument.String("prompt").pipe(
-      Argument.withDescription("The question; - reads it from stdin (as does no prompt with stdin piped)"),
+      Argument.withDescription("The question, or - to read it from stdin (read from stdin too when none is given and stdin is piped)"),
       Argument.optional
     ),
     category,

@@ -12,7 +12,7 @@ const category = Flag.String("category").pipe(Flag.withDescription("The category
 
 export const describe = Command.make(
   "describe",
-  { image: existingFile("image", "The image: PNG, JPEG, WebP, GIF, ..."), prompt, length, category, json: jsonOption },
+  { image: existingFile("image", "The image: PNG, JPEG, WebP or GIF"), prompt, length, category, json: jsonOption },
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
