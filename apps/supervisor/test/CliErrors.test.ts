@@ -164,6 +164,19 @@ describe("config check", () => {
     expect(stderr).toContain(`unknown backend type "local-router-backend-lamacpp" (did you mean "local-router-backend-llamacpp"?)`)
   })
 
+  it("a near miss of a plugin installed with `plugin add` (the plugin directory) suggests that plugin", async () => {
+    const plugins = fs.mkdtempSync(path.join(tmp, "plugin-dir-"))
+    // The plugin directory as plugin add leaves it: its package.json records each plugin, and links to local-router's own core and effect.
+    fs.writeFileSync(
+      path.join(plugins, "package.json"),
+      JSON.stringify({ private: true, dependencies: { "local-router-backend-vllm": "file:tarballs/vllm.tgz", "@local-router/core": "file:/x", effect: "file:/y" } })
+    )
+    const file = write("vlm.yaml", repoConfig.replace(/^ {4}type: ollama$/m, "    type: local-router-backend-vlm"))
+    const { code, stderr } = await cli(["config", "check", file], { env: { LOCAL_ROUTER_PLUGIN_DIR: plugins } })
+    expect(code).toBe(1)
+    expect(stderr).toContain(`unknown backend type "local-router-backend-vlm" (did you mean "local-router-backend-vllm"?)`)
+  })
+
   it("a duration without a unit is an error that shows the accepted forms", async () => {
     const file = write("bare.yaml", repoConfig.replace("timeouts: { firstToken: 2m }", "timeouts: { firstToken: 30 }"))
     const { code, stderr } = await cli(["config", "check", file])
