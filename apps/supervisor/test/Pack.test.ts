@@ -117,8 +117,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([ollama?.stop(), llama?.stop()])
   console.log(`packed install: ${JSON.stringify(timings)}`)
-  fs.rmSync(root, { recursive: true, force: true })
-})
+  // ~200 MB of installed packages: removing them takes a while on a busy machine.
+  await fs.promises.rm(root, { recursive: true, force: true })
+}, 120_000)
 
 describe("the packed local-router, installed with npm install -g", () => {
   it("is one tarball named by the version, holding built JavaScript only, the workspace packages inside it", () => {
