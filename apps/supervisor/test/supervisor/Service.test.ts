@@ -71,6 +71,8 @@ describe("local-router service", () => {
     expect(agent.ThrottleInterval).toBe(10)
     expect(agent.ExitTimeOut).toBe(30)
     expect(agent.EnvironmentVariables.NODE_DISABLE_COMPILE_CACHE).toBe("1")
+    // glibc gives a PDF's page buffers back (bench/pdf --serve); macOS ignores these.
+    expect(agent.EnvironmentVariables).toMatchObject({ MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536", MALLOC_TRIM_THRESHOLD_: "131072" })
     expect(agent.EnvironmentVariables.PATH.split(":")).toEqual(expect.arrayContaining(["/opt/homebrew/bin", "/usr/local/bin", `${home}/.local/bin`, "/usr/bin"]))
     expect(agent.StandardOutPath).toBe(`${home}/Library/Logs/local-router/supervisor.out.log`)
     expect(fs.existsSync(`${home}/Library/Logs/local-router`)).toBe(true)
@@ -132,7 +134,7 @@ describe("local-router service", () => {
     const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
     const dry = await cli(["service", "install", "--platform", "linux", "--dry-run", "--config", config], env)
     expect(dry.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --v8-pool-size=1 --no-sparkplug --bytecode-old-age=2 ${bin} serve --config ${config} --env-file ${home}/.config/local-router/service.env\n`)
-    expect(dry.stdout).toContain("Environment=NODE_DISABLE_COMPILE_CACHE=1\n")
+    expect(dry.stdout).toContain("Environment=NODE_DISABLE_COMPILE_CACHE=1\nEnvironment=MALLOC_ARENA_MAX=2\nEnvironment=MALLOC_MMAP_THRESHOLD_=65536\nEnvironment=MALLOC_TRIM_THRESHOLD_=131072\n")
     expect(dry.stdout).toContain("KillMode=control-group")
     expect(calls()).toEqual([])
     expect(fs.existsSync(path.join(home, ".config"))).toBe(false)
