@@ -7,9 +7,10 @@
  *
  * Processes, not worker threads: Skia (drawing pages) allocates in the threads that draw, and
  * what a thread's malloc arena held stays in the process after the thread ends, together with
- * Skia's and pdfjs's code. A served 36-page PDF left serve ~190 MB above idle that way (~40 MB
- * with glibc told to give memory back); a process gives every byte back when it exits
- * (bench/pdf --serve).
+ * Skia's and pdfjs's code. A served 36-page PDF left serve ~210 MB above idle 60 s later that way
+ * (~40 MB with glibc told to give memory back); a process gives every byte back when it exits,
+ * and serve was 2.5 MB above idle (bench/pdf --serve). The price: each renderer is a Node process
+ * of its own (~200 MB while it draws a page with images, nothing once it has ended).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -128,13 +128,12 @@ export const serveArguments = (entry: string, configFile: string, envFile?: stri
 /**
  * The environment serve runs in as the service, besides PATH and its config: no compile cache
  * (see bin.ts), which would cost a long-running serve ~7 MB for a start it made once; and glibc's
- * malloc told to give memory back (Linux; macOS's allocator ignores these). PDF pages are drawn
- * by Skia in render threads and scaled by libvips in its own threads: with glibc's defaults each
- * thread's freed memory stays in its own arena, and buffers the size of a page (~8 MB) land in
- * those arenas once the mmap threshold has grown, so a served 36-page PDF left serve ~190 MB
- * above idle for good. Two arenas, a fixed mmap threshold (a page-sized buffer is its own
- * mapping, unmapped when freed) and a low trim threshold leave it ~40 MB above idle, with the
- * same pages per second (bench/pdf --serve).
+ * malloc told to give memory back (Linux; macOS's allocator ignores these). Page-sized buffers
+ * (a rendered PDF page, its base64) pass through serve; with glibc's defaults the mmap threshold
+ * grows after the first one is freed, later ones land in malloc's arenas, and the freed space
+ * stays there: a served 36-page PDF left serve ~22 MB above idle for good. Two arenas, a fixed
+ * mmap threshold (a page-sized buffer is its own mapping, unmapped when freed) and a low trim
+ * threshold leave it ~2.5 MB above idle (bench/pdf --serve vs --plain).
  */
 export const serveEnvironment: Readonly<Record<string, string>> = {
   NODE_DISABLE_COMPILE_CACHE: "1",
