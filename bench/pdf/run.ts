@@ -5,6 +5,8 @@
  * against pdftoppm.
  *
  *   ./run node bench/pdf/run.ts [file.pdf ...]     (default: PDFs from Debian's doc packages)
+ *   ./run node bench/pdf/run.ts --serve            serve's RSS idle / peak / for 60 s after a 36-page
+ *                                                  PDF (serveMemory.ts)
  *
  * Each engine runs in its own process under /usr/bin/time, so peak memory is that process's
  * alone, and its time includes starting up (what a CLI call pays). All engines render one page
@@ -93,6 +95,10 @@ const measure = (engine: Engine, command: string, args: ReadonlyArray<string>, p
 
 const main = async () => {
   const args = process.argv.slice(2)
+  if (args[0] === "--serve") {
+    const { main: serveMemory } = await import("./serveMemory.ts")
+    return serveMemory(args.slice(1))
+  }
   if (args[0] === "--child") {
     const pages = await renderAll(args[1] as "pdfjs" | "mupdf", args.slice(2))
     process.stdout.write(`${pages}\n`)

@@ -4,6 +4,7 @@
  * Each is imported on first use, so a command that needs no backend starts fast.
  */
 import type { Backend, BackendLoader } from "@local-router/core"
+import * as PluginDir from "./plugin/PluginDir.ts"
 import * as Supervise from "./supervisor/Supervise.ts"
 
 const lazy = (load: () => Promise<{ readonly definition: unknown }>): BackendLoader.Builtin => () =>
@@ -16,6 +17,12 @@ export const builtins: ReadonlyMap<string, BackendLoader.Builtin> = new Map([
   ["cloud", lazy(() => import("@local-router/backend-cloud"))]
 ])
 
-// Plugins are resolved from routing.yaml's directory first, then from local-router's own install.
-// Every command checks `supervise:` blocks the same way `serve` does.
-export const loaderOptions: BackendLoader.Options = { builtins, selfDir: import.meta.dirname, superviseSchema: Supervise.Field }
+// Plugins are resolved from routing.yaml's directory first, then from the plugin directory
+// (`local-router plugin add`), then from local-router's own install. Every command checks
+// `supervise:` blocks the same way `serve` does.
+export const loaderOptions: BackendLoader.Options = {
+  builtins,
+  selfDir: import.meta.dirname,
+  pluginDir: PluginDir.location(),
+  superviseSchema: Supervise.Field
+}

@@ -25,10 +25,11 @@ export const jsonOption = Flag.Boolean("json").pipe(Flag.withDescription("Print 
  * A file argument that must exist, kept as the user typed it: messages and `pdf --json`'s events
  * show that path (Argument.File would make it absolute).
  */
-export const existingFile = (name: string) =>
+export const existingFile = (name: string, description: string) =>
   Argument.String(name).pipe(
     Argument.withMetavar("file"),
-    Argument.filter((file) => fs.existsSync(file), (file) => `no such file: ${file}`)
+    Argument.withDescription(description),
+    Argument.filter((file) => fs.existsSync(file), () => "Expected an existing file")
   )
 
 /** RoutingFile.ts, loaded by the command that runs. */

@@ -55,7 +55,7 @@ describe("local-router CLI", () => {
     expect(unknown.stderr).toBe("local-router: Unrecognized flag: --jsn in command local-router routes (did you mean --json?)\nusage: local-router routes [flags]\n")
     const missing = await cli(["ask"])
     expect(missing.code).toBe(2)
-    expect(missing.stderr).toBe("local-router: Missing required argument: prompt\nusage: local-router ask [flags] <prompt>\n")
+    expect(missing.stderr).toBe("local-router: Missing required argument: prompt (give it, or - to read it from stdin)\nusage: local-router ask [flags] [<prompt>]\n")
     const badValue = await cli(["service", "logs", "--lines", "many"])
     expect(badValue.code).toBe(2)
     expect(badValue.stderr).toMatch(/^local-router: Invalid value for flag --lines: "many"\.[^\n]*\nusage: local-router service logs \[flags\]\n$/)

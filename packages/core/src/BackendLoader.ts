@@ -2,7 +2,8 @@
  * Turns routing.yaml's backend entries into Backends. A `type` is looked up among the
  * definitions the application registers (the built-ins), then as a relative path
  * (`./backends/foo.js`, relative to routing.yaml), then as a package resolved with Node's
- * resolution from routing.yaml's directory and then from local-router's own install.
+ * resolution from routing.yaml's directory, then from the plugin directory (where
+ * `local-router plugin add` installs), then from local-router's own install.
  *
  * A backend that cannot be loaded, whose contract major differs, or whose `make` fails or
  * hangs past a deadline is marked Failed with the reason; the rest of the config runs.
@@ -46,8 +47,13 @@ export type Builtin = Definition<any> | (() => Promise<Definition<any>>)
 export interface Options {
   /** Definitions registered by the application (local-router's built-in backends). */
   readonly builtins?: ReadonlyMap<string, Builtin>
-  /** Where local-router itself is installed, for the second resolution step. */
+  /** Where local-router itself is installed, for the last resolution step. */
   readonly selfDir?: string
+  /**
+   * The plugin directory: a package of its own whose node_modules holds the installed plugins,
+   * with `@local-router/core` and `effect` linked to the host's (so a plugin runs on them).
+   */
+  readonly pluginDir?: string
   /** Validates each backend's `supervise:` block, when the application supervises servers. */
   readonly superviseSchema?: Schema.Codec<any, any>
   /** How long a backend's `make` may take. */
@@ -90,7 +96,7 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
       file = path.resolve(configDir, type)
       searched.push(path.dirname(file))
     } else {
-      for (const dir of new Set([configDir, options.selfDir ?? process.cwd()])) {
+      for (const dir of new Set([configDir, ...(options.pluginDir ? [options.pluginDir] : []), options.selfDir ?? process.cwd()])) {
         searched.push(dir)
         try {
           file = createRequire(path.join(dir, "routing.yaml")).resolve(type)
@@ -103,7 +109,8 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
         return yield* new LoadError({
           reason: "NotFound",
           type,
-          message: `backend package "${type}" not found; searched from ${searched.join(" and ")}. Install it next to routing.yaml: (cd ${configDir} && npm install ${type})`
+          message: `backend package "${type}" not found; searched from ${searched.join(" and ")}. ` +
+            (options.pluginDir ? `Install it with: local-router plugin add ${type}` : `Install it next to routing.yaml: (cd ${configDir} && npm install ${type})`)
         })
       }
     }

@@ -107,7 +107,28 @@ export interface ParseOptions {
   readonly optionsSchemaFor?: OptionsSchemaFor
   /** Validates each backend's `supervise:` block (the supervisor supplies it). */
   readonly superviseSchema?: Schema.Codec<any, any>
+  /**
+   * What is wrong with a backend `type:`, reported at the type's place in the file; undefined
+   * when it can be used. `config check` supplies it: a type that names no built-in and no
+   * installed plugin is an error there (a running router marks that backend failed and runs the rest).
+   */
+  readonly typeProblem?: (type: string) => string | undefined
 }
+
+/**
+ * What to say about a backend `type:` that names nothing installed: the nearest built-in or
+ * installed plugin when it is a near miss (a typo of a built-in is never a package to install),
+ * else `otherwise`, the loader's own account (where it looked, how to install a plugin).
+ */
+export const unknownTypeMessage = (type: string, known: Iterable<string>, otherwise: string): string => {
+  // Compared without the plugin naming convention's prefix, which every plugin shares: a long
+  // shared prefix would make any two plugins look alike ("...-vllm" is no typo of "...-llamacpp").
+  const byShort = new Map([...known].map((name) => [shortType(name), name]))
+  const hint = didYouMean(shortType(type), byShort.keys())
+  return hint === undefined ? otherwise : `unknown backend type "${type}" (did you mean "${byShort.get(hint)}"?)`
+}
+
+const shortType = (type: string) => type.replace(/^(@[^/]+\/)?local-router-backend-/, "")
 
 const SECRET_KEY = /(api[-_]?key|token|secret|password)$/i
 
@@ -174,6 +195,7 @@ export const parse = (text: string, file: string, options: ParseOptions = {}): R
   checkReferences(routing, report)
   if (options.optionsSchemaFor) checkBackendOptions(routing, options.optionsSchemaFor, report)
   if (options.superviseSchema) checkSupervise(routing, options.superviseSchema, report)
+  if (options.typeProblem) checkTypes(routing, options.typeProblem, report)
   if (issues.length > 0) return invalid()
   return Result.succeed(resolve(routing, file))
 }
@@ -349,6 +371,13 @@ const checkBackendOptions = (routing: RoutingFile, schemaFor: OptionsSchemaFor, 
   for (const [name, entry] of Object.entries(routing.backends)) {
     const schema = schemaFor(entry.type)
     if (schema) checkAgainst(schema, ownOptions(entry), ["backends", name], `a ${entry.type} backend`, backendCommonKeys, report)
+  }
+}
+
+const checkTypes = (routing: RoutingFile, typeProblem: (type: string) => string | undefined, report: Report) => {
+  for (const [name, entry] of Object.entries(routing.backends)) {
+    const problem = typeProblem(entry.type)
+    if (problem !== undefined) report(["backends", name, "type"], problem)
   }
 }
 

@@ -14,29 +14,29 @@ const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/u
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const
 
 /**
- * A duration in milliseconds, written as `30s`, `500ms`, `2m`, `1h` or a number of
- * milliseconds, with what it is for (the JSON Schema's description of the field).
+ * A duration in milliseconds, written with its unit: `30s`, `500ms`, `2m`, `1h` (the JSON
+ * Schema's description of the field says what it is for). A bare number is refused: `30`
+ * could mean 30 ms or 30 s, and guessing wrong makes a deadline 1000 times off.
  */
 export const millis = (description: string) =>
-  Schema.Union([
-    Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),
-    Schema.String.check(Schema.isPattern(DURATION))
-  ]).annotate({ message: "expected a duration like 30s, 500ms or 2m", description }).pipe(
+  Schema.String.check(Schema.isPattern(DURATION)).annotate({
+    message: 'expected a duration with its unit: ms, s, m or h (e.g. "30s", "500ms", "2m", "1h")',
+    description
+  }).pipe(
     Schema.decodeTo(
       Schema.Number,
       SchemaTransformation.transform({
         decode: (value) => {
-          if (typeof value === "number") return value
           const match = DURATION.exec(value)!
           return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
         },
-        encode: (ms) => ms
+        encode: (ms) => `${ms}ms`
       })
     )
   )
 
-/** A duration in milliseconds, written as `30s`, `500ms`, `2m`, `1h` or a number of milliseconds. */
-export const Millis = millis("A duration: 30s, 500ms, 2m, 1h, or a number of milliseconds")
+/** A duration in milliseconds, written with its unit: `30s`, `500ms`, `2m`, `1h`. */
+export const Millis = millis("A duration with its unit: 30s, 500ms, 2m, 1h")
 
 export const Name = Schema.String.check(Schema.isPattern(/^[A-Za-z][A-Za-z0-9_.-]*$/u)).annotate({
   message: "expected a name of letters, digits, '_', '.' or '-', starting with a letter"

@@ -142,3 +142,28 @@ describe("BackendLoader.contractMismatch: what a plugin's author reads", () => {
   it("a plugin from a later major is told which this local-router implements", () =>
     expect(BackendLoader.contractMismatch("./x.js", "3.1")).toBe(`backend "./x.js" implements contract 3.1, but this local-router implements ${Backend.CONTRACT_VERSION}`))
 })
+
+describe("BackendLoader: where a package type is looked for", () => {
+  it.effect("routing.yaml's directory first, then the plugin directory, then local-router's own install; NotFound names all three and `plugin add`", () =>
+    Effect.gen(function*() {
+      const [configDir, pluginDir, selfDir] = [tempDir(), tempDir(), tempDir()]
+      installPlugin(pluginDir, "local-router-backend-both")
+      installPlugin(selfDir, "local-router-backend-both")
+      installPlugin(selfDir, "local-router-backend-self")
+      const options = { pluginDir, selfDir }
+      const fromPlugins = yield* BackendLoader.resolve("local-router-backend-both", configDir, options)
+      expect(fromPlugins.from).toBe(fs.realpathSync(path.join(pluginDir, "node_modules/local-router-backend-both/index.js")))
+      const fromSelf = yield* BackendLoader.resolve("local-router-backend-self", configDir, options)
+      expect(fromSelf.from).toBe(fs.realpathSync(path.join(selfDir, "node_modules/local-router-backend-self/index.js")))
+      installPlugin(configDir, "local-router-backend-both")
+      const nextToConfig = yield* BackendLoader.resolve("local-router-backend-both", configDir, options)
+      expect(nextToConfig.from).toBe(fs.realpathSync(path.join(configDir, "node_modules/local-router-backend-both/index.js")))
+
+      const missing = yield* Effect.flip(BackendLoader.resolve("local-router-backend-none", configDir, options))
+      expect(missing.reason).toBe("NotFound")
+      expect(missing.message).toBe(
+        `backend package "local-router-backend-none" not found; searched from ${configDir} and ${pluginDir} and ${selfDir}. ` +
+          "Install it with: local-router plugin add local-router-backend-none"
+      )
+    }))
+})

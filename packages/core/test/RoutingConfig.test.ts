@@ -83,7 +83,9 @@ const cases: ReadonlyArray<Case> = [
   { name: "category priority override names unknown backend", text: edit("    input: text\n", "    input: text\n    priority: [cloud, nope]\n"), at: "nope", path: "categories.fast.priority[1]", message: /unknown backend "nope"/ },
   { name: "category with no backend to try", text: edit("      ollama: moondream\n", "      mlx: some-model\n"), at: "mlx: some-model", path: "categories.vision.models", message: /no backend to try/ },
   { name: "input kind without priorities", text: edit("    input: image\n", "    input: pdf\n"), at: "pdf", path: "categories.vision.input", message: /no priority list for input "pdf"/ },
-  { name: "bad duration", text: edit("    input: text\n", "    input: text\n    timeouts: { total: soon }\n"), at: "soon", path: "categories.fast.timeouts.total", message: /expected a duration like 30s/ },
+  { name: "bad duration", text: edit("    input: text\n", "    input: text\n    timeouts: { total: soon }\n"), at: "soon", path: "categories.fast.timeouts.total", message: /expected a duration with its unit: ms, s, m or h \(e\.g\. "30s"/ },
+  { name: "duration without a unit", text: edit("    input: text\n", "    input: text\n    timeouts: { firstToken: 30 }\n"), at: "30 }", path: "categories.fast.timeouts.firstToken", message: /expected a duration with its unit: ms, s, m or h \(e\.g\. "30s", "500ms", "2m", "1h"\)/ },
+  { name: "breaker cooldown without a unit", text: base.replace("backends:", "defaults:\n  breaker: { cooldown: 30000 }\nbackends:"), at: "30000", path: "defaults.breaker.cooldown", message: /expected a duration with its unit/ },
   { name: "negative duration", text: edit("    input: text\n", "    input: text\n    timeouts: { idle: -5 }\n"), at: "-5", path: "categories.fast.timeouts.idle", message: /expected a duration/ },
   { name: "breaker failures not an integer", text: base.replace("backends:", "defaults:\n  breaker: { failures: 1.5 }\nbackends:"), at: "1.5", path: "defaults.breaker.failures", message: /integer/ },
   { name: "enabled not a boolean", text: edit("type: ollama,", "type: ollama, enabled: maybe,"), at: "maybe", path: "backends.ollama.enabled", message: /boolean/ },
@@ -238,4 +240,30 @@ describe("where the config comes from", () => {
       expect(missing.reason).toBe("NotFound")
       expect(missing.message).toContain("nope.yaml")
     }))
+})
+
+describe("backend types that name nothing installed (config check's typeProblem)", () => {
+  const known = ["mlx", "ollama", "moondream", "cloud", "local-router-backend-llamacpp"]
+
+  it("a near miss of a built-in or an installed plugin is said as a typo, never as a package to install", () => {
+    const otherwise = "backend package not found; install it with: local-router plugin add olama"
+    expect(RoutingConfig.unknownTypeMessage("olama", known, otherwise)).toBe(`unknown backend type "olama" (did you mean "ollama"?)`)
+    expect(RoutingConfig.unknownTypeMessage("mxl", known, otherwise)).toBe(`unknown backend type "mxl" (did you mean "mlx"?)`)
+    expect(RoutingConfig.unknownTypeMessage("local-router-backend-lamacpp", known, otherwise))
+      .toBe(`unknown backend type "local-router-backend-lamacpp" (did you mean "local-router-backend-llamacpp"?)`)
+    // Nothing near: the loader's own account stands.
+    expect(RoutingConfig.unknownTypeMessage("local-router-backend-vllm", known, otherwise)).toBe(otherwise)
+  })
+
+  it("is reported at the backend's type, with file, line and column; without it, any type parses", () => {
+    const text = edit("ollama: { type: ollama,", "ollama: { type: olama,")
+    expect(Result.isSuccess(RoutingConfig.parse(text, "routing.yaml"))).toBe(true)
+    const checked = RoutingConfig.parse(text, "routing.yaml", {
+      typeProblem: (type) => type === "olama" ? RoutingConfig.unknownTypeMessage(type, known, "not found") : undefined
+    })
+    if (Result.isSuccess(checked)) throw new Error("expected the unknown type to be refused")
+    expect(checked.failure.issues.map(String)).toEqual([
+      `routing.yaml:${positionOf(text, "olama,").line}:${positionOf(text, "olama,").column} backends.ollama.type: unknown backend type "olama" (did you mean "ollama"?)`
+    ])
+  })
 })

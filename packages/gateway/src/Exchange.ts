@@ -67,6 +67,10 @@ export const drain = (res: ServerResponse): Effect.Effect<void> =>
     return Effect.sync(off)
   })
 
+/** A rendered body's size (error bodies are whole bytes; anything else counts 0). */
+const bodyBytes = (response: HttpServerResponse.HttpServerResponse): number =>
+  response.body._tag === "Uint8Array" ? response.body.contentLength : 0
+
 const routeFailure = (context: Context, error: Router.RouteError, routerMs: number) =>
   Effect.map(context.known, (known) => {
     const apiError = ApiError.fromRouteError(error, context.model, known)
@@ -74,7 +78,7 @@ const routeFailure = (context: Context, error: Router.RouteError, routerMs: numb
     const gatewayMs = performance.now() - context.started - routerMs
     const response = context.error(apiError, Answered.timing(gatewayMs, routerMs))
     context.metrics.request(context.endpoint, response.status, (performance.now() - context.started) / 1000, gatewayMs / 1000)
-    context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed: undefined, status: response.status, outcome: "failed", trace: error.trace }))
+    context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed: undefined, status: response.status, outcome: "failed", bytes: bodyBytes(response), trace: error.trace }))
     return response
   })
 
@@ -121,6 +125,7 @@ export const whole = <A extends Made>(
             committed: undefined,
             status: response.status,
             outcome: typeof body === "string" ? "answered" : "failed",
+            bytes: bodyBytes(response),
             trace: answer.trace
           }))
           return response
@@ -166,11 +171,14 @@ export const stream = (
       return context.error(new ApiError.ApiError({ reason: "Internal", message: "the router's stream did not start with its commit" }))
     }
     const frames = encoder(routed)
+    // Bytes of frames written, for the request log; a Done is logged once its frames are out.
+    let sent = 0
+    let done: Router.Event & { readonly _tag: "Done" } | undefined
     const watch = (events: Chunk.Chunk<Router.Event>) => {
       const last = Chunk.lastUnsafe(events)
       if (last._tag === "Done") {
         context.metrics.trace(last.trace)
-        context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed, status: 200, outcome: "answered", trace: last.trace }))
+        done = last
       }
     }
     watch(head)
@@ -187,7 +195,10 @@ export const stream = (
     })
     const drained = drain(res)
     /** Write frames; wait while the client's socket is full. */
-    const write = (text: string): Effect.Effect<void> => (text === "" || res.write(text) || res.destroyed ? Effect.void : drained)
+    const write = (text: string): Effect.Effect<void> => {
+      sent += Buffer.byteLength(text)
+      return text === "" || res.write(text) || res.destroyed ? Effect.void : drained
+    }
     yield* write(frames.events(head))
     while (true) {
       const next = yield* Effect.result(answer.pull)
@@ -200,10 +211,15 @@ export const stream = (
       if (next._tag === "Failure") {
         const error = next.failure
         context.metrics.trace(error.trace)
-        context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed, status: 200, outcome: "cut", trace: error.trace }))
         const known = yield* context.known
-        res.end(frames.failed(ApiError.fromRouteError(error, context.model, known)))
-      } else res.end()
+        const frame = frames.failed(ApiError.fromRouteError(error, context.model, known))
+        // Logged before the end goes out: whoever reads the log on seeing the end finds the line.
+        context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed, status: 200, outcome: "cut", bytes: sent + Buffer.byteLength(frame), trace: error.trace }))
+        res.end(frame)
+      } else {
+        if (done) context.log.record(RequestLog.entry({ endpoint: context.endpoint, started: context.started, committed, status: 200, outcome: "answered", bytes: sent, trace: done.trace }))
+        res.end()
+      }
       // Written and ended: the platform sees the response ended and sends nothing more.
       return HttpServerResponse.empty()
     }

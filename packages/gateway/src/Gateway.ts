@@ -36,6 +36,7 @@ import * as MessagesRequest from "./anthropic/MessagesRequest.ts"
 import * as ApiError from "./ApiError.ts"
 import * as Exchange from "./Exchange.ts"
 import { GatewayError } from "./GatewayError.ts"
+import * as Health from "./Health.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Catalog from "./Catalog.ts"
 import * as Connections from "./Connections.ts"
@@ -108,6 +109,8 @@ export interface Options extends Settings {
   readonly vision?: VisionRoutes.VisionService | undefined
   /** The status page's actions on the app's servers (restart, pull); reload comes from `routing`. */
   readonly actions?: Actions.Actions | undefined
+  /** Every routed request as it finishes (serve writes them to its request log file). */
+  readonly onRequest?: ((entry: RequestLog.Entry) => void) | undefined
 }
 
 export interface Gateway {
@@ -186,7 +189,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const allowsOrigin = Access.origins([...Access.defaultOrigins, ...(options.origins ?? [])])
     const limits = { ...defaultLimits, ...options.limits }
     const metrics = Metrics.make()
-    const log = RequestLog.make()
+    const log = RequestLog.make(50, options.onRequest)
     const { router, routing } = options
     const startedAt = Date.now()
     const created = Math.floor(startedAt / 1000)
@@ -426,7 +429,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       { method: "POST", path: "/api/embed", dialect: "ollama", body: "json", handle: (request, started) => embed("embed", request, started) },
       { method: "POST", path: "/api/embeddings", dialect: "ollama", body: "json", handle: (request, started) => embed("embeddings", request, started) },
       { method: "POST", path: "/api/show", dialect: "ollama", body: "json", handle: show },
-      { method: "GET", path: "/health", dialect: "native", body: "none", handle: read(`{"status":"ok"}`) },
+      { method: "GET", path: "/health", dialect: "native", body: "none", handle: health },
       {
         method: "GET", path: "/status", dialect: "native", body: "none",
         handle: () => Effect.map(statusJson, json)
@@ -450,6 +453,11 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       })
       // The route speaks OpenAI; an Anthropic client's 404 is in its own shape.
       return anthropic ? Effect.catch(found, (error) => Effect.succeed(AnthropicError.response(error))) : found
+    }
+
+    function health() {
+      return Effect.map(Health.check({ snapshot: routing.snapshot, circuits: router.circuits, provider: options.status }), (h) =>
+        HttpServerResponse.text(JSON.stringify(h), { status: Health.httpStatus(h.status), contentType: "application/json; charset=utf-8" }))
     }
 
     function scrape() {

@@ -5,6 +5,9 @@
  * each minute of the last hour. Never the prompt or the answer: only what the trace says.
  *
  * Bounded: `keep` entries and sixty minutes of buckets, whatever the traffic.
+ *
+ * Each entry also goes to `sink` when one is given: serve writes it as one JSON line
+ * (`jsonLine`) to its rotating request log file, for `local-router logs`.
  */
 import type { Trace } from "@local-router/core"
 
@@ -25,6 +28,8 @@ export interface Entry {
   /** `cut`: failed after its first token (the caller got an explicit error event). */
   readonly outcome: Outcome
   readonly status: number
+  /** Bytes of the response body sent to the caller (frames of a stream included). */
+  readonly bytes: number
   readonly trace: Trace.Trace
 }
 
@@ -57,7 +62,7 @@ interface Bucket {
 const minuteMs = 60_000
 const hourMs = 60 * minuteMs
 
-export const make = (keep = 50): RequestLog => {
+export const make = (keep = 50, sink?: (entry: Entry) => void): RequestLog => {
   const entries: Array<Entry> = []
   const buckets = new Map<string, Array<Bucket>>()
   const bucketOf = (backend: string, at: number): Bucket => {
@@ -74,6 +79,7 @@ export const make = (keep = 50): RequestLog => {
   }
   return {
     record: (entry) => {
+      sink?.(entry)
       entries.push(entry)
       if (entries.length > keep) entries.shift()
       // A request no backend answered counts against each backend that failed it.
@@ -109,6 +115,7 @@ export const entry = (input: {
   readonly committed: number | undefined
   readonly status: number
   readonly outcome: Outcome
+  readonly bytes: number
   readonly trace: Trace.Trace
 }): Entry => {
   const now = performance.now()
@@ -123,6 +130,31 @@ export const entry = (input: {
     totalMs: Math.round(now - input.started),
     outcome: input.outcome,
     status: input.status,
+    bytes: input.bytes,
     trace: input.trace
   }
 }
+
+/** The API dialect a metrics endpoint label belongs to (`openai_chat` -> openai). */
+export const dialectOf = (endpoint: string): string => endpoint.split("_")[0] ?? endpoint
+
+/**
+ * One line of the request log file: what was asked of whom and how it went, never the prompt,
+ * the answer, a header or a key (the trace holds only names, models, outcomes and timings, and
+ * of it only the counts are written).
+ */
+export const jsonLine = (entry: Entry): string =>
+  JSON.stringify({
+    time: new Date(entry.at).toISOString(),
+    dialect: dialectOf(entry.endpoint),
+    endpoint: entry.endpoint,
+    category: entry.category,
+    backend: entry.backend,
+    model: entry.model,
+    attempts: entry.attempts,
+    firstTokenMs: entry.ttftMs,
+    totalMs: entry.totalMs,
+    status: entry.status,
+    outcome: entry.outcome,
+    bytes: entry.bytes
+  }) + "\n"

@@ -136,7 +136,7 @@ export interface Missing {
  * Supervised servers that are not up (by name, with their phase) and the models each lacks; read
  * from the provider's `servers` when it has them.
  */
-const serversNow = (supervisor: unknown) => {
+export const serversNow = (supervisor: unknown) => {
   const servers = typeof supervisor === "object" && supervisor !== null && "servers" in supervisor ? supervisor.servers : undefined
   const down = new Map<string, string>()
   const missing = new Map<string, Missing>()

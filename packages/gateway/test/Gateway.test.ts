@@ -109,7 +109,8 @@ describe("as a layer", () => {
       const useIt = Effect.flatMap(Gateway.Gateway, (gateway) => Effect.promise(() => fetch(`${gateway.url}/health`).then((r) => r.status)))
       return yield* Effect.provide(useIt, Gateway.layer({ port: 0, router, routing: { snapshot } }))
     }))
-    expect(health).toBe(200)
+    // It answered: listening. No backend is loaded in this snapshot, so no category can be answered.
+    expect(health).toBe(503)
   })
 })
 
@@ -273,10 +274,21 @@ describe("what the gateway refuses", () => {
 })
 
 describe("native endpoints", () => {
-  it("/health answers ok", async () => {
+  it("/health answers ok while every category has a backend to try, degraded (200) naming those that have none", async () => {
     running = await start()
     const response = await fetch(`${running.url}/health`)
-    expect(await json(response)).toEqual({ status: "ok" })
+    expect(response.status).toBe(200)
+    expect(await json(response)).toEqual({ status: "ok", unavailable: [], categories: 3 })
+    await running.close()
+    // The supervisor's view: mlx is not installed and cloud's server failed, so `code` has no backend left.
+    running = await start({}, { status: Effect.succeed({ servers: [{ name: "mlx", phase: "not-installed" }, { name: "cloud", phase: "failed" }] }) })
+    const degraded = await fetch(`${running.url}/health`)
+    expect(degraded.status).toBe(200)
+    expect(await json(degraded)).toEqual({
+      status: "degraded",
+      unavailable: [{ category: "code", why: "mlx: server not-installed; cloud: server failed" }],
+      categories: 3
+    })
   })
 
   it("/status shows the router's config, backends and circuits, and the supervisor's state when plugged in", async () => {

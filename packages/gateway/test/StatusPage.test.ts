@@ -48,6 +48,7 @@ describe("RequestLog", () => {
     totalMs: 9,
     outcome,
     status: outcome === "answered" ? 200 : 502,
+    bytes: 120,
     trace: trace(backend, outcome)
   })
 

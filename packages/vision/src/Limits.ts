@@ -15,7 +15,7 @@ export interface Limits {
   readonly maxPagePixels: number
   /** Longest a page may take to parse, render and extract text; the renderer is killed after. */
   readonly renderTimeoutMs: number
-  /** Heap cap of each render worker, in MiB; a page that needs more fails alone. */
+  /** Heap cap of each render process, in MiB; a page that needs more fails alone. */
   readonly workerMemoryMb: number
   /** Largest image (in pixels) inside a PDF that the renderer decodes; bigger ones are skipped. */
   readonly maxPdfImagePixels: number

@@ -1,8 +1,8 @@
 /**
- * An open PDF, rendered by worker threads from a RenderPool (pdfjs-dist drawing into an
- * @napi-rs/canvas). A worker borrowed for a page opens this document first if it holds another
- * one; a page that times out or crashes its worker (heap cap) costs that worker alone, and the
- * next page gets a fresh one.
+ * An open PDF, rendered by the render processes of a RenderPool (pdfjs-dist drawing into an
+ * @napi-rs/canvas). A renderer borrowed for a page opens this document first if it holds another
+ * one; a page that times out or crashes its renderer (heap cap) costs that renderer alone, and
+ * the next page gets a fresh one.
  */
 import * as Effect from "effect/Effect"
 import * as Semaphore from "effect/Semaphore"

@@ -8,14 +8,25 @@
  */
 import * as Effect from "effect/Effect"
 import { fileTypeFromBuffer } from "file-type"
-import sharp from "sharp"
+import type Sharp from "sharp"
 import type { Limits } from "./Limits.ts"
 import { VisionError } from "./VisionError.ts"
 
-// libvips keeps up to 50 MB of recent operations in case the same one runs again on the same
-// image; every upload here is new, so in a long-running serve the cache only held memory
-// (bench/fuzz: +26 MB of resident memory that never came back after 30,000 requests).
-sharp.cache(false)
+/**
+ * sharp (libvips), loaded the first time a picture needs decoding or scaling: a PDF page
+ * rendered within its backend's limits never does, and loading libvips maps ~7 MB that a
+ * long-running serve would carry for good (bench/pdf --serve).
+ */
+let loaded: Promise<typeof Sharp> | undefined
+const sharp: Effect.Effect<typeof Sharp> = Effect.promise(() =>
+  loaded ??= import("sharp").then(({ default: sharp }) => {
+    // libvips keeps up to 50 MB of recent operations in case the same one runs again on the
+    // same image; every upload here is new, so in a long-running serve the cache only held
+    // memory (bench/fuzz: +26 MB of resident memory that never came back after 30,000 requests).
+    sharp.cache(false)
+    return sharp
+  })
+)
 
 export type Mime = "image/png" | "image/jpeg"
 
@@ -68,7 +79,8 @@ export const fromBytes = (
       new VisionError({ reason: "CorruptImage", source, message: `${source}: cannot decode the ${accepted[mime]} image (${messageOf(cause)})` })
     const options = { limitInputPixels: limits.maxInputPixels, failOn: "truncated" } as const
     // Reading the header decodes no pixels, so it runs without the pixel cap: the cap is checked next, by us, with a clearer message.
-    const meta = yield* Effect.tryPromise({ try: () => sharp(bytes, { limitInputPixels: false }).metadata(), catch: corrupt })
+    const vips = yield* sharp
+    const meta = yield* Effect.tryPromise({ try: () => vips(bytes, { limitInputPixels: false }).metadata(), catch: corrupt })
     const { width, height } = meta
     if (!width || !height) return yield* corrupt("no dimensions")
     // The header is all a bomb needs to be recognised: refuse before a single pixel is decoded.
@@ -86,11 +98,11 @@ export const fromBytes = (
     const out: Mime = mime === "image/jpeg" ? "image/jpeg" : "image/png"
     if (keep) {
       // libvips streams the decode for statistics, so this checks every pixel without holding them.
-      yield* Effect.tryPromise({ try: () => sharp(bytes, options).stats(), catch: corrupt })
+      yield* Effect.tryPromise({ try: () => vips(bytes, options).stats(), catch: corrupt })
       return { data: bytes, mime: out, width, height }
     }
     const encoded = yield* Effect.tryPromise({
-      try: () => encode(sharp(bytes, options).rotate(), out).toBuffer({ resolveWithObject: true }),
+      try: () => encode(vips(bytes, options).rotate(), out).toBuffer({ resolveWithObject: true }),
       catch: corrupt
     })
     return { data: new Uint8Array(encoded.data), mime: out, width: encoded.info.width, height: encoded.info.height }
@@ -121,17 +133,17 @@ export const fit = (picture: Picture, limits: Fit): Effect.Effect<Picture, Visio
   })
 
 const resize = (picture: Picture, width: number, height: number, mime: Mime, quality = 90): Effect.Effect<Picture, VisionError> =>
-  Effect.tryPromise({
+  Effect.flatMap(sharp, (vips) => Effect.tryPromise({
     try: async () => {
-      const { data, info } = await encode(sharp(picture.data).resize(width, height, { fit: "fill" }), mime, quality)
+      const { data, info } = await encode(vips(picture.data).resize(width, height, { fit: "fill" }), mime, quality)
         .toBuffer({ resolveWithObject: true })
       return { data: new Uint8Array(data), mime, width: info.width, height: info.height }
     },
     catch: (cause) =>
       new VisionError({ reason: "CorruptImage", source: `<${picture.data.byteLength} bytes>`, message: `cannot scale the image: ${messageOf(cause)}` })
-  })
+  }))
 
-const encode = (image: sharp.Sharp, mime: Mime, quality = 92) =>
+const encode = (image: Sharp.Sharp, mime: Mime, quality = 92) =>
   mime === "image/jpeg" ? image.jpeg({ quality }) : image.png()
 
 const messageOf = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause)).split("\n")[0]!

@@ -28,7 +28,7 @@ export interface Settings {
   readonly limits?: Partial<Limits.Limits> | undefined
   /** Limits for backends whose routing.yaml entry declares no `images:` (default maxSide 2048). */
   readonly fallbackImageLimits?: Picture.Fit | undefined
-  /** Render worker threads kept warm between documents (default 2). */
+  /** Render processes kept warm between documents (default 2; each ends after 10 s idle). */
   readonly renderWorkers?: number | undefined
   /** Share another service's warm workers instead of starting this service's own. */
   readonly pool?: RenderPool.RenderPool | undefined

@@ -90,6 +90,13 @@ describe("PdfDocument", () => {
       expect((yield* Effect.flip(doc.render(4))).message).toContain("has no page 4: it has 3 pages")
     }))
 
+  it.effect("a PDF handed over as a Node Buffer (what an HTTP upload is) opens and renders in the render process", () =>
+    Effect.gen(function*() {
+      const doc = yield* open(Buffer.from(MinimalPdf.make({ pages: [{ lines: ["from a Buffer"] }] })))
+      expect(doc.pageCount).toBe(1)
+      expect((yield* doc.render(1, 36)).text).toBe("from a Buffer")
+    }))
+
   it.effect("bytes that are not a PDF are UnsupportedFormat before any worker starts", () =>
     Effect.gen(function*() {
       expect((yield* Effect.flip(open(new Uint8Array([0x89, 0x50, 0x4e, 0x47])))).reason).toBe("UnsupportedFormat")

@@ -1,5 +1,6 @@
 /**
- * `local-router ask "prompt" [-c category] [--stream] [--json]`: one question, routed. Through
+ * `local-router ask "prompt" [-c category] [--stream] [--json]`: one question, routed (`ask -`, or
+ * `ask` with stdin piped, reads the question from stdin). Through
  * the running serve when one answers at routing.yaml's `server:` address (so the request shows
  * in its request log and on the status page), else by a router in this process; the output and
  * exit codes are the same either way, and `--json` says which (`via`).
@@ -12,17 +13,56 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import { jsonOption, routingFile } from "../CliConfig.ts"
+import { CommandFailed, ExitCode } from "../ExitCode.ts"
 import { root } from "../Root.ts"
 import * as RunningServe from "../RunningServe.ts"
 
 const category = Flag.String("category").pipe(
   Flag.withAlias("c"),
-  Flag.withDescription("The category to route (see `local-router routes`)"),
+  Flag.withDescription("The category to route (default: default; see `local-router routes`)"),
   Flag.withDefault("default")
 )
 const stream = Flag.Boolean("stream").pipe(Flag.withDescription("Print tokens as they arrive"), Flag.withDefault(false))
 const system = Flag.String("system").pipe(Flag.withDescription("A system prompt"), Flag.optional)
+
+const usage = "local-router ask [flags] [<prompt>]"
+
+/**
+ * Is stdin something to read a prompt from without being told to: a pipe (`echo hi | ask`) or a
+ * file (`ask < q.txt`)? Not a terminal, and not a socket or /dev/null, which is what a process
+ * gets from a harness that never writes to it: reading those would wait forever.
+ */
+const stdinPiped = (): boolean => {
+  try {
+    const stat = fs.fstatSync(0)
+    return stat.isFIFO() || stat.isFile()
+  } catch {
+    return false
+  }
+}
+
+const readStdin = Effect.promise(async () => {
+  const chunks: Array<Buffer> = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString("utf8").trim()
+})
+
+/** The prompt: the argument, or stdin with `-` (or with no argument, when stdin is piped). */
+const promptOf = (given: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isSome(given) && given.value !== "-") return given.value
+    const fromStdin = Option.isSome(given) || stdinPiped()
+    const text = fromStdin ? yield* readStdin : ""
+    if (text) return text
+    return yield* new CommandFailed({
+      code: ExitCode.notFound,
+      reason: "Usage",
+      message: fromStdin ? "the prompt read from stdin is empty" : "Missing required argument: prompt (give it, or - to read it from stdin)",
+      details: { usage }
+    })
+  })
 
 const summary = (trace: Trace.Trace, describe: (trace: Trace.Trace) => string) => {
   const fallbacks = trace.attempts.filter((a) => a.outcome === "failed").length
@@ -32,12 +72,22 @@ const summary = (trace: Trace.Trace, describe: (trace: Trace.Trace) => string) =
 
 export const ask = Command.make(
   "ask",
-  { prompt: Argument.String("prompt"), category, stream, system, json: jsonOption },
+  {
+    prompt: Argument.String("prompt").pipe(
+      Argument.withDescription("The question, or - to read it from stdin (read from stdin too when none is given and stdin is piped)"),
+      Argument.optional
+    ),
+    category,
+    stream,
+    system,
+    json: jsonOption
+  },
   (args) =>
     Effect.gen(function*() {
+      const prompt = yield* promptOf(args.prompt)
       const parent = yield* root
       const { Trace } = yield* Effect.promise(() => import("@local-router/core"))
-      const request = { prompt: args.prompt, category: args.category, system: args.system._tag === "Some" ? args.system.value : undefined }
+      const request = { prompt, category: args.category, system: args.system._tag === "Some" ? args.system.value : undefined }
       const { headers, url } = yield* RunningServe.address(parent.config)
       const serve = yield* RunningServe.status(url, headers)
       const { r, via } = Option.isSome(serve)

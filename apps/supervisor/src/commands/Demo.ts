@@ -9,14 +9,22 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { routingFile } from "../CliConfig.ts"
 
-const repoConfig = path.resolve(import.meta.dirname, "../../../../routing.yaml")
+// The repo's commented routing.yaml: next to package.json in the installed package (scripts/pack.js
+// puts it there), at the repo's root in a clone (this file is apps/supervisor/{src,dist}/commands/).
+const repoConfig = [path.resolve(import.meta.dirname, "../../routing.yaml"), path.resolve(import.meta.dirname, "../../../../routing.yaml")]
+  .find((file) => fs.existsSync(file)) ?? path.resolve(import.meta.dirname, "../../../../routing.yaml")
 // A 1x1 PNG, enough for the simulated vision servers to show which bytes they received.
 const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
 
-const tokenMs = Flag.Int("token-ms").pipe(Flag.withDescription("Delay per simulated token"), Flag.withDefault(40))
+const tokenMs = Flag.Int("token-ms").pipe(
+  Flag.withDescription("Delay per simulated token, in milliseconds (default 40)"),
+  Flag.filter((n) => n >= 0, () => "Expected an integer of at least 0"),
+  Flag.withDefault(40)
+)
 const keep = Flag.Boolean("keep").pipe(Flag.withDescription("Keep the simulators running after the tour (Ctrl-C stops)"), Flag.withDefault(false))
 
 const show = (router: Router.Router, describe: typeof Trace.describe, title: string, request: Router.Request) =>
@@ -48,6 +56,9 @@ const show = (router: Router.Router, describe: typeof Trace.describe, title: str
       const trace = last.value.trace
       yield* Console.log(`\n  answered by ${trace.backend} (${trace.model})\n${describe(trace).replace(/^/gm, "    · ")}`)
     }
+    // What this request did to the circuits, so "its circuit opens" is seen, not taken on trust.
+    const open = Object.entries(yield* router.circuits).filter(([, state]) => state !== "closed")
+    if (open.length > 0) yield* Console.log(`  circuit ${open.map(([backend, state]) => `${backend}: ${state}`).join(", ")}`)
   })
 
 export const demo = Command.make("demo", { tokenMs, keep }, (args) =>
@@ -67,8 +78,11 @@ export const demo = Command.make("demo", { tokenMs, keep }, (args) =>
     const { loaderOptions } = yield* routingFile
     const { LiveRouting, Router, Trace } = yield* Effect.promise(() => import("@local-router/core"))
     const live = yield* LiveRouting.make(setup.file, { ...loaderOptions, watch: false })
-    const router = yield* Router.make(live.snapshot)
-    const step = (title: string, request: Router.Request) => show(router, Trace.describe, title, request)
+    // Circuits live in a router: each story gets a fresh one, so what one story did to a backend
+    // (a circuit it opened) never decides what the next one shows.
+    let router = yield* Router.make(live.snapshot)
+    const freshRouter = Effect.map(Router.make(live.snapshot), (made) => void (router = made))
+    const step = (title: string, request: Router.Request) => Effect.suspend(() => show(router, Trace.describe, title, request))
     const image = { role: "user" as const, content: "What is in this picture?", images: [{ data: new Uint8Array(png), mime: "image/png" }] }
 
     yield* step("Everything up: fast goes to MLX first", { category: "fast", prompt: "Explain local routing in one line" })
@@ -83,6 +97,8 @@ export const demo = Command.make("demo", { tokenMs, keep }, (args) =>
     yield* step("Ollama now answers 503 busy: the cloud is the last resort", { category: "fast", prompt: "Explain local routing in one line" })
     yield* step("MLX fails a third time in a row: its circuit opens", { category: "fast", prompt: "And again" })
     yield* step("The next request skips MLX at once (circuit open) instead of waiting on it", { category: "fast", prompt: "Once more" })
+    // A new story: Ollama's circuit, opened by its 503s above, starts closed again.
+    yield* freshRouter
     yield* Effect.promise(() => setup.sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 3 }]))
     yield* step("Ollama cuts its stream mid-answer: an explicit error, never a silently short answer", {
       category: "tiny",

@@ -7,12 +7,12 @@ import { existingFile, jsonOption, routingFile } from "../CliConfig.ts"
 import { root } from "../Root.ts"
 
 const prompt = Flag.String("prompt").pipe(Flag.withDescription("A question about the image (default: describe it)"), Flag.optional)
-const length = Flag.Literals("length", ["short", "normal", "long"]).pipe(Flag.withDescription("Caption length"), Flag.withDefault("normal" as const))
-const category = Flag.String("category").pipe(Flag.withDescription("The category to route"), Flag.withDefault("vision"))
+const length = Flag.Literals("length", ["short", "normal", "long"]).pipe(Flag.withDescription("Caption length (default normal)"), Flag.withDefault("normal" as const))
+const category = Flag.String("category").pipe(Flag.withDescription("The category to route (default vision)"), Flag.withDefault("vision"))
 
 export const describe = Command.make(
   "describe",
-  { image: existingFile("image"), prompt, length, category, json: jsonOption },
+  { image: existingFile("image", "The image: PNG, JPEG, WebP or GIF"), prompt, length, category, json: jsonOption },
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root

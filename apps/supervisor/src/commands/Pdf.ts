@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { existingFile, jsonOption, routingFile } from "../CliConfig.ts"
-import { ExitCode } from "../ExitCode.ts"
+import { CommandFailed, ExitCode } from "../ExitCode.ts"
 import { root } from "../Root.ts"
 
 const pages = Flag.String("pages").pipe(Flag.withDescription('Pages to read, e.g. "1-3,7" (default: all)'), Flag.optional)
@@ -19,13 +19,17 @@ const textFirst = Flag.Boolean("text-first").pipe(
   Flag.withDefault(false)
 )
 const prompt = Flag.String("prompt").pipe(Flag.withDescription("What to ask about each page"), Flag.optional)
-const category = Flag.String("category").pipe(Flag.withDescription("The vision category"), Flag.withDefault("vision_pdf"))
-const concurrency = Flag.Int("concurrency").pipe(Flag.withDescription("Pages in flight at once"), Flag.withDefault(2))
+const category = Flag.String("category").pipe(Flag.withDescription("The vision category (default vision_pdf)"), Flag.withDefault("vision_pdf"))
+const concurrency = Flag.Int("concurrency").pipe(
+  Flag.withDescription("Pages in flight at once (default 2)"),
+  Flag.filter((n) => n >= 1, () => "Expected an integer of at least 1"),
+  Flag.withDefault(2)
+)
 const password = Flag.String("password").pipe(Flag.withDescription("Password of an encrypted PDF"), Flag.optional)
 
 export const pdf = Command.make(
   "pdf",
-  { file: existingFile("file"), pages, textFirst, prompt, category, concurrency, password, json: jsonOption },
+  { file: existingFile("file", "The PDF to read"), pages, textFirst, prompt, category, concurrency, password, json: jsonOption },
   (args) =>
     Effect.gen(function*() {
       const parent = yield* root
@@ -35,7 +39,8 @@ export const pdf = Command.make(
       const vision = yield* Vision.make(r)
       const lines = args.json || !process.stderr.isTTY
       const bar = lines ? undefined : yield* progressBar
-      let failed = 0
+      const failed: Array<number> = []
+      let finished: { readonly pages: number; readonly succeeded: number; readonly durationMs: number } | undefined
       yield* vision.processPdf(args.file, {
         pages: Option.getOrUndefined(args.pages),
         textFirst: args.textFirst,
@@ -46,6 +51,8 @@ export const pdf = Command.make(
       }).pipe(
         Stream.runForEach((event) =>
           Effect.gen(function*() {
+            if (event._tag === "PageFailed") failed.push(event.page)
+            if (event._tag === "Finished") finished = event
             if (lines) return yield* Console.log(JSON.stringify(event))
             switch (event._tag) {
               case "Opened":
@@ -58,20 +65,27 @@ export const pdf = Command.make(
                   process.stdout.write(`\n── page ${event.page} (${event.result.path} via ${event.result.backend}/${event.result.model})\n${event.result.answer}\n`)
                 )
               case "PageFailed":
-                failed++
                 bar?.increment()
                 return yield* Console.error(`\n── page ${event.page} failed: ${event.error.message}`)
               case "Finished":
-                bar?.stop()
-                return yield* Console.error(`${event.succeeded} of ${event.pages} pages read in ${Math.round(event.durationMs)} ms`)
+                return bar?.stop()
             }
           })
         )
       )
-      if (lines) {
-        // JSON consumers count failures from the events; the exit code says whether any page failed.
+      // One summary line however the output goes (bar, JSON lines, a pipe); a page that failed
+      // makes the whole command fail (exit 3), so a script never takes a partial read for a full one.
+      const read = finished ? `${finished.succeeded} of ${finished.pages} pages read in ${Math.round(finished.durationMs)} ms` : "no pages read"
+      if (failed.length > 0) {
+        failed.sort((a, b) => a - b)
+        return yield* new CommandFailed({
+          code: ExitCode.noAnswer,
+          reason: "PagesFailed",
+          message: `${read}; ${failed.length} failed (page${failed.length === 1 ? "" : "s"} ${failed.join(", ")})`,
+          details: { failedPages: failed, pages: finished?.pages ?? null, succeeded: finished?.succeeded ?? 0 }
+        })
       }
-      if (failed > 0) process.exitCode = ExitCode.noAnswer
+      if (!args.json) yield* Console.error(read)
     }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Read a PDF page by page with a vision model (pages rendered locally with pdfjs-dist)"))
 

@@ -1,6 +1,8 @@
 /**
  * `local-router plugins [--json]`: the backend types routing.yaml can use and where each comes
  * from. `local-router plugin new <name> [--dir DIR]`: scaffold a backend package.
+ * `local-router plugin add <dir|tarball|npm name>` / `plugin remove <name>`: install a plugin into
+ * the plugin directory (PluginDir.ts), where local-router loads it from, or take it out.
  */
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
@@ -11,6 +13,7 @@ import * as Option from "effect/Option"
 import * as path from "node:path"
 import { jsonOption, routingFile } from "../CliConfig.ts"
 import { ExitCode } from "../ExitCode.ts"
+import type * as PluginDirModule from "../plugin/PluginDir.ts"
 import type * as ScaffoldModule from "../plugin/Scaffold.ts"
 import { root } from "../Root.ts"
 
@@ -48,12 +51,74 @@ const pluginNew = Command.make(
         "",
         "Next:",
         `  cd ${path.relative(process.cwd(), target) || "."} && npm install && npm test`,
-        `  then, next to your routing.yaml: npm install ${target}   and   type: ${pkg}`
+        `  local-router plugin add ${target}`,
+        `  and in routing.yaml:  type: ${pkg}`
       ].join("\n"))
     })
 ).pipe(Command.withDescription("Scaffold a backend plugin package: definition, README, and a test running core's contract suite against a simulated server"))
 
+const loadPluginDir = Effect.promise(() => import("../plugin/PluginDir.ts"))
+
+/** A plugin command's failure: one line on stderr (or a JSON object with --json), and its exit code. */
+const failed = (error: PluginDirModule.PluginError, json: boolean) =>
+  Effect.gen(function*() {
+    const code = error.reason === "NpmFailed" || error.reason === "NotAPlugin" ? ExitCode.rejected : ExitCode.notFound
+    yield* json
+      ? Console.log(JSON.stringify({ error: { code, reason: error.reason, message: error.message } }, null, 2))
+      : Console.error(`local-router: ${error.message}`)
+    yield* Effect.sync(() => {
+      process.exitCode = code
+    })
+  })
+
+const pluginAdd = Command.make(
+  "add",
+  {
+    plugin: Argument.String("plugin").pipe(
+      Argument.withMetavar("dir|tarball|name"),
+      Argument.withDescription("A plugin package: its directory, a packed .tgz, or its npm name (name@version)")
+    ),
+    json: jsonOption
+  },
+  ({ json, plugin }) =>
+    Effect.gen(function*() {
+      const PluginDir = yield* loadPluginDir
+      const { loaderOptions } = yield* routingFile
+      const { BackendLoader } = yield* Effect.promise(() => import("@local-router/core"))
+      const added = yield* PluginDir.add(plugin, loaderOptions.pluginDir)
+      // Loaded the way serve will load it: a package that is no plugin, or one for another
+      // contract, is taken out again rather than left to fail later.
+      const loaded = yield* Effect.result(BackendLoader.resolve(added.name, added.dir, loaderOptions))
+      if (loaded._tag === "Failure") {
+        yield* PluginDir.remove(added.name, added.dir)
+        return yield* failed(new PluginDir.PluginError({ reason: "NotAPlugin", message: `not added: ${loaded.failure.message}` }), json)
+      }
+      const { definition, from } = loaded.success
+      const result = { name: added.name, version: definition.version ?? null, contract: definition.contract, from, pluginDir: added.dir }
+      yield* Console.log(
+        json
+          ? JSON.stringify({ added: result }, null, 2)
+          : [
+            `added ${added.name} ${definition.version ?? ""} (contract ${definition.contract}) to ${added.dir}`,
+            `name it in routing.yaml:  backends: { <name>: { type: ${added.name}, url: "http://..." } }`
+          ].join("\n")
+      )
+    }).pipe(Effect.catchTag("PluginError", (error) => failed(error, json)))
+).pipe(Command.withDescription("Install a backend plugin where local-router loads plugins from (a directory, a .tgz, or an npm name)"))
+
+const pluginRemove = Command.make(
+  "remove",
+  { name: Argument.String("name").pipe(Argument.withDescription("The plugin's package name, as `plugins` lists it")), json: jsonOption },
+  ({ json, name }) =>
+    Effect.gen(function*() {
+      const PluginDir = yield* loadPluginDir
+      const { loaderOptions } = yield* routingFile
+      const removed = yield* PluginDir.remove(name, loaderOptions.pluginDir)
+      yield* Console.log(json ? JSON.stringify({ removed }, null, 2) : `removed ${removed.name} from ${removed.dir}`)
+    }).pipe(Effect.catchTag("PluginError", (error) => failed(error, json)))
+).pipe(Command.withDescription("Uninstall a backend plugin that `plugin add` installed"))
+
 export const pluginCommand = Command.make("plugin").pipe(
-  Command.withDescription("Write backend plugins"),
-  Command.withSubcommands([pluginNew])
+  Command.withDescription("Write, install and remove backend plugins"),
+  Command.withSubcommands([pluginNew, pluginAdd, pluginRemove])
 )

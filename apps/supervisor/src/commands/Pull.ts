@@ -2,7 +2,8 @@
  * `local-router pull [backend] [model]`: make models present. With no model, every model the
  * backend's `supervise.models` (by default: the models routing.yaml's categories use) lists
  * that the server does not have; with no backend, every supervised server. Progress bars on a
- * terminal, JSON lines otherwise. The servers must be running (`local-router serve` does this
+ * terminal, JSON lines otherwise (and with --json). A model that could not be pulled makes the
+ * command exit 7 once the others are done. The servers must be running (`local-router serve` does this
  * on start by itself).
  */
 import * as Argument from "effect/cli/Argument"
@@ -12,7 +13,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { routingFile } from "../CliConfig.ts"
+import { jsonOption, routingFile } from "../CliConfig.ts"
+import { CommandFailed, ExitCode } from "../ExitCode.ts"
 import { root } from "../Root.ts"
 import type * as Pull from "../supervisor/Pull.ts"
 
@@ -22,8 +24,8 @@ interface Bar {
   stop(): void
 }
 
-const progressView = Effect.promise(async () => {
-  if (!process.stdout.isTTY) {
+const progressView = (json: boolean) => Effect.promise(async () => {
+  if (json || !process.stdout.isTTY) {
     return {
       show: (backend: string, p: Pull.Progress) => Effect.sync(() => process.stdout.write(`${JSON.stringify({ backend, ...p })}\n`)),
       done: Effect.void
@@ -52,13 +54,27 @@ const progressView = Effect.promise(async () => {
   }
 })
 
+/** Failures grouped by what was said: a server that is not running is one line, not one per model. */
+const sameReason = (failures: ReadonlyArray<{ readonly model: string; readonly message: string }>) => {
+  const models = new Map<string, Array<string>>()
+  for (const f of failures) models.set(f.message, [...models.get(f.message) ?? [], f.model])
+  return [...models]
+}
+
 export const pull = Command.make(
   "pull",
   {
-    backend: Argument.String("backend").pipe(Argument.optional),
-    model: Argument.String("model").pipe(Argument.optional)
+    backend: Argument.String("backend").pipe(
+      Argument.withDescription("A supervised backend of routing.yaml (default: every one)"),
+      Argument.optional
+    ),
+    model: Argument.String("model").pipe(
+      Argument.withDescription("The model to pull (default: each the backend lists and does not have)"),
+      Argument.optional
+    ),
+    json: jsonOption
   },
-  ({ backend, model }) =>
+  ({ backend, json, model }) =>
     Effect.gen(function*() {
       const parent = yield* root
       const { loaderOptions, locate } = yield* routingFile
@@ -75,11 +91,16 @@ export const pull = Command.make(
       const loaded = yield* Plans.load(file, loaderOptions)
       const chosen = loaded.servers.filter((s) => Option.isNone(backend) || s.plan.name === backend.value)
       if (Option.isSome(backend) && chosen.length === 0) {
-        yield* Console.error(`no supervised backend named ${backend.value}; supervised: ${loaded.servers.map((s) => s.plan.name).join(", ") || "none"}`)
-        return yield* Effect.sync(() => void (process.exitCode = 2))
+        const supervised = loaded.servers.map((s) => s.plan.name)
+        return yield* new CommandFailed({
+          code: ExitCode.rejected,
+          reason: "UnknownBackend",
+          message: `no supervised backend named ${backend.value}; supervised: ${supervised.join(", ") || "none"}`,
+          details: { known: supervised }
+        })
       }
-      const view = yield* progressView
-      let failed = 0
+      const view = yield* progressView(json)
+      const failures: Array<{ readonly backend: string; readonly model: string; readonly reason: string; readonly message: string }> = []
       for (const server of chosen) {
         const made = Result.getOrUndefined(server.backend)
         const wanted = Option.isSome(model)
@@ -94,13 +115,24 @@ export const pull = Command.make(
             Effect.result
           )
           if (Result.isFailure(result)) {
-            failed++
-            yield* Console.error(`${server.plan.name}: ${result.failure.message}`)
+            // Some failures already name their backend ("mlx: its backend type cannot be loaded"): once is enough.
+            const said = result.failure.message
+            const named = said.startsWith(`${server.plan.name}: `) ? said : `${server.plan.name}: ${said}`
+            failures.push({ backend: server.plan.name, model: m, reason: result.failure.reason, message: named })
           }
         }
         log.close()
       }
       yield* view.done
-      if (failed > 0) process.exitCode = 1
+      if (failures.length > 0) {
+        return yield* new CommandFailed({
+          code: ExitCode.pullFailed,
+          reason: "PullFailed",
+          message: failures.length === 1
+            ? `could not pull ${failures[0]!.model}: ${failures[0]!.message}`
+            : `could not pull ${failures.length} models:\n${sameReason(failures).map(([message, models]) => `  ${models.join(", ")}: ${message}`).join("\n")}`,
+          details: { failures }
+        })
+      }
     }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Pull missing models on the supervised servers, with progress"))

@@ -1,5 +1,5 @@
 /**
- * `local-router serve [--host 127.0.0.1] [--port N] [--log-dir DIR]`: the command-line face
+ * `local-router serve [--host 127.0.0.1] [--port N] [--log-dir DIR] [--env-file FILE] [--request-log FILE|off]`: the command-line face
  * of serve/Serve.ts (see there), which is loaded when serve runs: like every command, this
  * file only declares its options, so no other command loads serve's modules, and serve loads
  * no other command's.
@@ -27,14 +27,22 @@ export const serve = Command.make(
     logDir: Flag.Directory("log-dir").pipe(
       Flag.withDescription("Where each server's <name>.log goes (default: ~/Library/Logs/local-router/servers on macOS)"),
       Flag.optional
+    ),
+    requestLog: Flag.String("request-log").pipe(
+      Flag.withDescription("Where each routed request is logged as a JSON line (rotated at 10 MB, 3 kept), or off (default: requests.jsonl in the log directory; see `local-router logs`)"),
+      Flag.optional
+    ),
+    envFile: Flag.String("env-file").pipe(
+      Flag.withDescription("NAME=value lines (API keys for routing.yaml's env:NAME) read before routing.yaml; variables already set win. The service passes ~/.config/local-router/service.env"),
+      Flag.optional
     )
   },
-  ({ host, logDir, port }) =>
+  ({ envFile, host, logDir, port, requestLog }) =>
     Effect.gen(function*() {
       const parent = yield* root
       const { locate } = yield* routingFile
       const file = yield* locate(parent.config)
       const Serve = yield* Effect.promise(() => import("../serve/Serve.ts"))
-      return yield* Serve.run({ file, host, port, logDir })
+      return yield* Serve.run({ file, host, port, logDir, envFile, requestLog })
     })
 ).pipe(Command.withDescription("Supervise the local model servers and serve the OpenAI/Ollama-compatible gateway, in the foreground"))

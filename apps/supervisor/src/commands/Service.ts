@@ -41,7 +41,12 @@ const install = Command.make("install", { platform: platformOption, dryRun }, ({
     const warning = Service.nodeWarning(s.node)
     if (warning) yield* Console.error(warning)
     const done = yield* Service.install(s)
-    yield* Console.log(`installed ${done.file}; ${done.state}\nlogs: ${Service.logDir(s)}`)
+    const envNote = { created: "created; put API keys for env:NAME here", tightened: "made readable only by you (0600)", kept: "kept" }[done.envFileWas]
+    yield* Console.log(
+      `installed ${done.file}: ${done.state}\n` +
+        `env file: ${done.envFile} (${envNote}; serve reads it at start)\n` +
+        `logs: ${Service.logDir(s)}`
+    )
   })).pipe(Command.withDescription("Write and load the login service that runs `local-router serve`"))
 
 const uninstall = Command.make("uninstall", { platform: platformOption }, ({ platform }) =>
@@ -55,13 +60,27 @@ const statusCommand = Command.make("status", { platform: platformOption, json: j
   Effect.gen(function*() {
     const { Service, s } = yield* setup(platform)
     const st = yield* Service.status(s)
-    if (json) return yield* Console.log(JSON.stringify({ file: Service.file(s), ...st }, null, 2))
-    yield* Console.log(`${Service.file(s)}: ${st.installed ? "installed" : "not installed"}; ${st.state}`)
+    const logs = Service.logDir(s)
+    const requests = `${logs}/requests.jsonl`
+    if (json) return yield* Console.log(JSON.stringify({ file: Service.file(s), ...st, logDir: logs, requestLog: requests }, null, 2))
+    yield* Console.log([
+      `service: ${st.summary}`,
+      `file: ${Service.file(s)}${st.installed ? "" : " (missing: `local-router service install` writes it)"}`,
+      `env file: ${st.envFile} (${st.envFileMode === undefined ? "missing: `local-router service install` creates it" : st.envFileMode === "0600" ? "0600" : `mode ${st.envFileMode}: should be 0600, it holds keys`}; NAME=value lines for routing.yaml's env:NAME keys)`,
+      `logs: ${logs}`,
+      `request log: ${requests} (\`local-router logs --follow\`)`
+    ].join("\n"))
   })).pipe(Command.withDescription("Whether the login service is installed and running"))
 
 const logs = Command.make("logs", {
   platform: platformOption,
-  lines: Flag.Int("lines").pipe(Flag.withAlias("n"), Flag.withDefault(50))
+  lines: Flag.Int("lines").pipe(
+    Flag.withAlias("n"),
+    Flag.withDescription("How many of the last lines to show (default 50)"),
+    // A usage error here, not a journalctl that refuses "-n -5" while local-router exits 0.
+    Flag.filter((n) => n >= 1, () => "Expected an integer of at least 1"),
+    Flag.withDefault(50)
+  )
 }, ({ lines, platform }) =>
   Effect.gen(function*() {
     const { Service, s } = yield* setup(platform)

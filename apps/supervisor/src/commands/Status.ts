@@ -105,8 +105,17 @@ const follow = (url: string, headers: Record<string, string>, show: (status: Wat
         for (const event of events.success) show(JSON.parse(event.data) as Watched)
       }
     },
-    catch: (error) => (error instanceof Error ? error.message : String(error))
+    catch: (error) => failureOf(url, error)
   })
+
+/** Why following failed, in words: fetch says only "fetch failed" and keeps the reason in its cause. */
+const failureOf = (url: string, error: unknown): string => {
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause
+  if (cause?.code === "ECONNREFUSED") return `no serve answers at ${url} (connection refused)`
+  // e.g. fetch's "bad port" for a port browsers refuse, such as 1 or 6000.
+  if (cause?.code || cause?.message) return `cannot reach serve at ${url} (${cause.code ?? cause.message})`
+  return error instanceof Error ? error.message : String(error)
+}
 
 const watch = (url: string, headers: Record<string, string>, json: boolean) => {
   const tty = process.stdout.isTTY === true
@@ -114,11 +123,16 @@ const watch = (url: string, headers: Record<string, string>, json: boolean) => {
     if (json) return void process.stdout.write(`${JSON.stringify(status)}\n`)
     process.stdout.write(`${tty ? "\x1b[2J\x1b[H" : "\n"}${screen(status, url)}\n`)
   }
+  // Each failure is said once, and again only when it changes: a serve that stays away for an
+  // hour is one line, not 3600.
+  let said: string | undefined
+  const sayOnce = (message: string) =>
+    message === said ? Effect.void : Effect.andThen(Effect.sync(() => void (said = message)), Console.error(message))
   return Effect.forever(
     follow(url, headers, show).pipe(
       Effect.matchEffect({
-        onFailure: (message) => Console.error(`status: ${message}; trying again every second (Ctrl-C stops)`),
-        onSuccess: () => Console.error("status: serve went away; waiting for it to come back (Ctrl-C stops)")
+        onFailure: (message) => sayOnce(`status: ${message}; trying again every second (Ctrl-C stops)`),
+        onSuccess: () => sayOnce("status: serve went away; waiting for it to come back (Ctrl-C stops)")
       }),
       Effect.andThen(Effect.sleep(Duration.seconds(1)))
     )

@@ -18,6 +18,7 @@ export interface SimulatedSetup {
   readonly sims: Readonly<Record<Server, Simulator.Running>>
   /** Environment the config needs (the simulated cloud's key variable). */
   readonly env: Readonly<Record<string, string>>
+  /** Stops the simulators, and removes `dir` when start made it (a `dir` given is left alone). */
   readonly stop: () => Promise<void>
 }
 
@@ -54,19 +55,24 @@ export const start = async (options: StartOptions): Promise<SimulatedSetup> => {
   const pace = options.tokenMs ? ["--token-ms", String(options.tokenMs)] : []
   const mlxModels = modelsFor(text, "mlx")
   const started: Array<Simulator.Running> = []
-  const launch = async (kind: Simulator.Kind, args: ReadonlyArray<string>) => {
-    const sim = await Simulator.start(kind, { args, readyTimeoutMs: 30_000 })
+  const launch = async (kind: Simulator.Kind, args: ReadonlyArray<string>, home?: string) => {
+    const sim = await Simulator.start(kind, { args, readyTimeoutMs: 30_000, ...(home ? { home } : {}) })
     started.push(sim)
     return sim
+  }
+  // One directory holds everything this set-up writes (Moondream Station's home included), so
+  // stop removes all of it.
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "local-router-demo-"))
+  const removeDir = () => {
+    if (options.dir === undefined) fs.rmSync(dir, { recursive: true, force: true })
   }
   try {
     const [mlx, ollama, moondream, cloud] = await Promise.all([
       launch("mlx", [...(mlxModels[0] ? ["--model", mlxModels[0], "--models", mlxModels.join(",")] : []), "--load-ms", "200", ...pace]),
       launch("ollama", pace),
-      launch("moondream", pace),
+      launch("moondream", pace, path.join(dir, "moondream-home")),
       launch("openai", pace)
     ])
-    const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "local-router-demo-"))
     const file = path.join(dir, "routing.yaml")
     const urls = { mlx: mlx.url, ollama: ollama.url, moondream: `${moondream.url}/v1`, cloud: `${cloud.url}/v1` }
     fs.writeFileSync(file, pointAt(text, urls, DEMO_KEY_ENV))
@@ -77,10 +83,12 @@ export const start = async (options: StartOptions): Promise<SimulatedSetup> => {
       env: { [DEMO_KEY_ENV]: "sk-simulated-demo-key" },
       stop: async () => {
         await Promise.all(started.map((s) => s.stop()))
+        removeDir()
       }
     }
   } catch (error) {
     await Promise.all(started.map((s) => s.stop()))
+    removeDir()
     throw error
   }
 }

@@ -1,7 +1,8 @@
 /**
  * What `local-router plugins` reports: every backend type local-router knows for a routing.yaml
- * (the built-ins, and each type the file names), where its definition was loaded from, its
- * version and the contract it implements — or why it could not be loaded.
+ * (the built-ins, the plugins installed in the plugin directory, and each type the file names),
+ * where its definition was loaded from, its version and the contract it implements — or why it
+ * could not be loaded.
  *
  * The JSON form is for scripts and keeps its shape: every key is always present, `null` when
  * it does not apply.
@@ -9,6 +10,7 @@
 import { Backend, BackendLoader, type RoutingConfig } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import * as PluginDir from "./PluginDir.ts"
 
 export interface Entry {
   readonly type: string
@@ -25,16 +27,19 @@ export interface Inventory {
   readonly file: string
   /** The contract this local-router implements; a plugin's major must match. */
   readonly contract: string
+  /** Where `local-router plugin add` installs plugins and local-router loads them from. */
+  readonly pluginDir: string | null
   readonly plugins: ReadonlyArray<Entry>
 }
 
 /**
  * The inventory from every type's load result: the built-ins first (in their registration
- * order), then the types routing.yaml names, in the order it names them.
+ * order), then the installed plugins and the types routing.yaml names, in that order.
  */
 export const of = (
   config: RoutingConfig.Config,
-  types: ReadonlyMap<string, Result.Result<BackendLoader.Loaded, BackendLoader.LoadError>>
+  types: ReadonlyMap<string, Result.Result<BackendLoader.Loaded, BackendLoader.LoadError>>,
+  pluginDir: string | null = null
 ): Inventory => {
   const usedBy = (type: string) => Object.values(config.backends).filter((b) => b.type === type).map((b) => b.name)
   const plugins = [...types].map(([type, loaded]): Entry =>
@@ -49,24 +54,32 @@ export const of = (
       }
       : { type, from: null, version: null, contract: null, backends: usedBy(type), error: { reason: loaded.failure.reason, message: loaded.failure.message } }
   )
-  return { file: config.file, contract: Backend.CONTRACT_VERSION, plugins }
+  return { file: config.file, contract: Backend.CONTRACT_VERSION, pluginDir, plugins }
 }
 
-/** Load every type: the application's built-ins, then those routing.yaml names (already tried by `check`). */
+/**
+ * Load every type: the application's built-ins, the plugins installed in the plugin directory,
+ * then those routing.yaml names (already tried by `check`).
+ */
 export const load = (checked: BackendLoader.Checked, options: BackendLoader.Options): Effect.Effect<Inventory> =>
   Effect.gen(function*() {
     const types = new Map<string, Result.Result<BackendLoader.Loaded, BackendLoader.LoadError>>()
-    for (const type of options.builtins?.keys() ?? []) {
+    const installed = options.pluginDir ? [...PluginDir.installed(options.pluginDir).keys()] : []
+    for (const type of [...options.builtins?.keys() ?? [], ...installed]) {
       types.set(type, checked.types.get(type) ?? (yield* Effect.result(BackendLoader.resolve(type, checked.config.dir, options))))
     }
     for (const [type, loaded] of checked.types) types.set(type, loaded)
-    return of(checked.config, types)
+    return of(checked.config, types, options.pluginDir ?? null)
   })
 
 /** A table for people: one line per type, the failures with their full reason below it. */
 export const describe = (inventory: Inventory): string => {
   const width = Math.max(...inventory.plugins.map((p) => p.type.length))
-  const lines = [`Backend types for ${inventory.file} (this local-router implements contract ${inventory.contract})`, ""]
+  const lines = [
+    `Backend types for ${inventory.file} (this local-router implements contract ${inventory.contract})`,
+    ...(inventory.pluginDir ? [`Plugins are installed in ${inventory.pluginDir} (local-router plugin add|remove)`] : []),
+    ""
+  ]
   for (const p of inventory.plugins) {
     const used = p.backends.length === 0 ? "unused" : `used by ${p.backends.join(", ")}`
     lines.push(

@@ -10,10 +10,16 @@
  * - `exports` as a plain path, which both `import` and local-router's resolver (`require.resolve`
  *   from routing.yaml's directory) understand;
  * - the contract version it was written against, fixed in the source: local-router refuses a
- *   definition whose major differs from its own.
+ *   definition whose major differs from its own;
+ * - this local-router's own core, packed into `vendor/` and named by a `file:` devDependency, so
+ *   `npm install && npm test` run the contract suite against the core the plugin will run on,
+ *   on any machine, with nothing published. A `file:` path to the installed local-router would
+ *   do that too, but only on this machine and only until local-router moves (another Node
+ *   version, another prefix); the tarball goes wherever the package goes (a clone, its CI).
  */
 import { Backend } from "@local-router/core"
 import * as Schema from "effect/Schema"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
@@ -46,17 +52,34 @@ const versions = () => {
   const require = createRequire(import.meta.url)
   const core = JSON.parse(fs.readFileSync(path.join(path.dirname(require.resolve("@local-router/core")), "..", "package.json"), "utf8")) as {
     version: string
-    dependencies: Record<string, string>
-    peerDependencies: Record<string, string>
+    dependencies?: Record<string, string>
+    peerDependencies?: Record<string, string>
   }
   const [major, minor] = core.version.split(".")
   return {
     core: core.version,
     coreRange: major === "0" ? `^0.${minor}.0` : `^${major}.0.0`,
-    effect: core.dependencies["effect"] ?? "4.1.5",
-    vitest: core.peerDependencies["vitest"] ?? "^5.1.2",
-    effectVitest: core.peerDependencies["@effect/vitest"] ?? "4.1.5"
+    effect: core.dependencies?.["effect"] ?? "4.1.5",
+    vitest: core.peerDependencies?.["vitest"] ?? "^5.1.2",
+    effectVitest: core.peerDependencies?.["@effect/vitest"] ?? "4.1.5"
   }
+}
+
+/** Where the plugin keeps the packed core its tests run against. */
+const vendored = (version: string) => `vendor/local-router-core-${version}.tgz`
+
+/**
+ * Put this local-router's core, packed, at `target`: the tarball an installed local-router ships
+ * for this (plugin-kit/, written by `./run pack` with core's dependencies stated), or, run from
+ * a clone, core's workspace package packed by npm.
+ */
+const packCore = (target: string) => {
+  const kit = path.resolve(import.meta.dirname, "../../plugin-kit", path.basename(target))
+  fs.mkdirSync(path.dirname(target), { recursive: true })
+  if (fs.existsSync(kit)) return fs.copyFileSync(kit, target)
+  const require = createRequire(import.meta.url)
+  const coreDir = path.resolve(path.dirname(require.resolve("@local-router/core")), "..")
+  execFileSync("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", path.dirname(target)], { cwd: coreDir, stdio: ["ignore", "ignore", "pipe"] })
 }
 
 /** Every file of the package, by path relative to its directory. */
@@ -73,7 +96,7 @@ export const files = (names: Names): ReadonlyMap<string, string> => {
     files: ["src", "README.md"],
     scripts: { test: "vitest run" },
     peerDependencies: { "@local-router/core": v.coreRange, effect: `^${v.effect}` },
-    devDependencies: { "@effect/vitest": v.effectVitest, "@local-router/core": `^${v.core}`, effect: v.effect, vitest: v.vitest }
+    devDependencies: { "@effect/vitest": v.effectVitest, "@local-router/core": `file:${vendored(v.core)}`, effect: v.effect, vitest: v.vitest }
   }
   return new Map([
     ["package.json", `${JSON.stringify(manifest, null, 2)}\n`],
@@ -86,7 +109,7 @@ export const files = (names: Names): ReadonlyMap<string, string> => {
   ])
 }
 
-/** Write the package into `dir`, which must not exist or be empty. */
+/** Write the package into `dir`, which must not exist or be empty, with core packed into vendor/. */
 export const write = (dir: string, names: Names): ReadonlyArray<string> | ScaffoldError => {
   if (fs.existsSync(dir) && (!fs.statSync(dir).isDirectory() || fs.readdirSync(dir).length > 0)) {
     return new ScaffoldError({ message: `${dir} already exists and is not empty; choose another --dir` })
@@ -98,6 +121,13 @@ export const write = (dir: string, names: Names): ReadonlyArray<string> | Scaffo
     fs.writeFileSync(target, text)
     written.push(target)
   }
+  const core = path.join(dir, vendored(versions().core))
+  try {
+    packCore(core)
+  } catch (error) {
+    return new ScaffoldError({ message: `could not pack @local-router/core into ${core}: ${String((error as { stderr?: unknown }).stderr ?? error).trim()}` })
+  }
+  written.push(core)
   return written
 }
 
@@ -322,11 +352,11 @@ contractSuite(${JSON.stringify(names.pkg)}, {
 
 const readme = (names: Names) => `# ${names.pkg}
 
-A [local-router](https://github.com/) backend. Install it next to your routing.yaml and name it
-by package:
+A local-router backend. Install it into local-router and name it by package in routing.yaml:
 
 \`\`\`sh
-npm install ${names.pkg}
+local-router plugin add .                 # this directory; or a packed .tgz, or its npm name once published
+local-router plugins                      # shows it loaded, with its version and contract
 \`\`\`
 
 \`\`\`yaml
@@ -344,7 +374,7 @@ categories:
     models: { ${names.short}: demo-model }
 \`\`\`
 
-\`local-router plugins\` shows where it was loaded from, its version and its contract.
+\`local-router plugin remove ${names.pkg}\` takes it out again.
 
 ## Develop
 
@@ -355,16 +385,22 @@ npm test        # core's contract suite against test/server.js, a small simulate
 
 \`src/index.js\` is the definition. Replace the generic OpenAI-compatible parts with what your
 server does differently, and make \`test/server.js\` behave like the real server (its loading
-answer, its error bodies, how it streams tool calls) so the tests prove it.
+answer, its error bodies, how it streams tool calls) so the tests prove it. After a change,
+\`local-router plugin add .\` again installs the new version.
 
 \`capabilities\` says what the server can do (local-router contract 2.0): \`tools\` is declared
 and tested; turn on \`jsonSchema\`, \`reasoning\` or \`embeddings\` only when your server has
 them, and name a model for each in the contract suite (\`jsonSchema\`, \`reasoning\`, \`embed\`)
 so the tests check it.
 
+\`vendor/local-router-core-*.tgz\` is the core of the local-router that wrote this package (it is
+not on the npm registry); the tests run against it. Keep it in version control so a clone, or
+CI, installs the same way. \`local-router plugin new\` from a newer local-router writes a newer one.
+
 ## Publish
 
-\`npm publish\`. The package ships JavaScript (\`src/\`): Node does not strip TypeScript types
-under node_modules, so a TypeScript plugin must publish compiled output. \`@local-router/core\`
-and \`effect\` stay peer dependencies so the plugin runs on the host's copies.
+\`npm publish\`. The package ships JavaScript (\`src/\`, not \`vendor/\`): Node does not strip
+TypeScript types under node_modules, so a TypeScript plugin must publish compiled output.
+\`@local-router/core\` and \`effect\` stay peer dependencies: \`local-router plugin add\` satisfies
+them with local-router's own copies, so the plugin runs on the host's core and Effect.
 `

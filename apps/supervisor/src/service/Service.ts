@@ -55,6 +55,41 @@ export const defaultSetup = (platform: Platform, entry: string, configFile: stri
 export const logDir = (s: Setup) =>
   s.platform === "darwin" ? path.join(s.home, "Library", "Logs", "local-router") : path.join(s.home, ".local", "state", "local-router", "logs")
 
+/**
+ * The service's secrets: NAME=value lines for routing.yaml's `env:NAME` references (a login
+ * service does not see the shell's exported variables). One place on both platforms, beside the
+ * default routing.yaml, readable only by its owner.
+ */
+export const envFile = (s: Pick<Setup, "home">) => path.join(s.home, ".config", "local-router", "service.env")
+
+const envFileTemplate = `# Environment for the local-router service: NAME=value lines (dotenv format, as Node reads it).
+# routing.yaml's env:NAME references (apiKey: env:OPENAI_API_KEY, token: env:LOCAL_ROUTER_TOKEN)
+# are looked up here, because a service started at login does not see your shell's variables.
+# This file stays readable only by you (mode 0600). serve reads it when it starts: after an edit,
+# run \`local-router service install\` again (it restarts the service).
+#
+# OPENAI_API_KEY=sk-...
+# ANTHROPIC_API_KEY=sk-ant-...
+`
+
+/**
+ * Create the env file when missing, and make an existing one 0600 again: it holds keys. Returns
+ * what was done, for install to say.
+ */
+export const ensureEnvFile = (s: Pick<Setup, "home">): "created" | "tightened" | "kept" => {
+  const f = envFile(s)
+  fs.mkdirSync(path.dirname(f), { recursive: true })
+  if (!fs.existsSync(f)) {
+    // `wx`: never overwrite a file that appeared meanwhile; the mode applies at creation.
+    fs.writeFileSync(f, envFileTemplate, { mode: 0o600, flag: "wx" })
+    fs.chmodSync(f, 0o600)
+    return "created"
+  }
+  if ((fs.statSync(f).mode & 0o777) === 0o600) return "kept"
+  fs.chmodSync(f, 0o600)
+  return "tightened"
+}
+
 export const file = (s: Setup) =>
   s.platform === "darwin"
     ? path.join(s.home, "Library", "LaunchAgents", `${LaunchAgent.label}.plist`)
@@ -64,7 +99,7 @@ export const file = (s: Setup) =>
  * Node's arguments for `serve` as the service runs it (bench/supervisor measures exactly these):
  * the built CLI (`entry`, dist/bin.js) with flags that each lower idle serve's memory.
  */
-export const serveArguments = (entry: string, configFile: string): ReadonlyArray<string> => [
+export const serveArguments = (entry: string, configFile: string, envFile?: string): ReadonlyArray<string> => [
   // A small young generation: `serve` lives for days and mostly waits on sockets, and this
   // keeps its resident memory ~40 MB lower for a few more, shorter scavenges.
   "--max-semi-space-size=1",
@@ -85,19 +120,32 @@ export const serveArguments = (entry: string, configFile: string): ReadonlyArray
   entry,
   "serve",
   "--config",
-  configFile
+  configFile,
+  // serve reads the secrets itself on both platforms (see commands/Serve.ts's --env-file).
+  ...(envFile ? ["--env-file", envFile] : [])
 ]
 
 /**
  * The environment serve runs in as the service, besides PATH and its config: no compile cache
- * (see bin.ts), which would cost a long-running serve ~7 MB for a start it made once.
+ * (see bin.ts), which would cost a long-running serve ~7 MB for a start it made once; and glibc's
+ * malloc told to give memory back (Linux; macOS's allocator ignores these). Page-sized buffers
+ * (a rendered PDF page, its base64) pass through serve; with glibc's defaults the mmap threshold
+ * grows after the first one is freed, later ones land in malloc's arenas, and the freed space
+ * stays there: a served 36-page PDF left serve ~22 MB above idle for good. Two arenas, a fixed
+ * mmap threshold (a page-sized buffer is its own mapping, unmapped when freed) and a low trim
+ * threshold leave it ~2.5 MB above idle (bench/pdf --serve vs --plain).
  */
-export const serveEnvironment: Readonly<Record<string, string>> = { NODE_DISABLE_COMPILE_CACHE: "1" }
+export const serveEnvironment: Readonly<Record<string, string>> = {
+  NODE_DISABLE_COMPILE_CACHE: "1",
+  MALLOC_ARENA_MAX: "2",
+  MALLOC_MMAP_THRESHOLD_: "65536",
+  MALLOC_TRIM_THRESHOLD_: "131072"
+}
 
 export const render = (s: Setup): string => {
   const input = {
     node: s.node,
-    programArguments: serveArguments(s.entry, s.configFile),
+    programArguments: serveArguments(s.entry, s.configFile, envFile(s)),
     environment: serveEnvironment,
     workingDirectory: path.dirname(s.configFile),
     path: s.path,
@@ -138,11 +186,14 @@ const target = (s: Setup) => `gui/${s.uid}/${LaunchAgent.label}`
 export interface Installed {
   readonly file: string
   readonly state: string
+  readonly envFile: string
+  readonly envFileWas: "created" | "tightened" | "kept"
 }
 
 export const install = (s: Setup): Effect.Effect<Installed, ServiceError> =>
   Effect.gen(function*() {
     const f = file(s)
+    const envFileWas = yield* Effect.sync(() => ensureEnvFile(s))
     yield* Effect.sync(() => {
       fs.mkdirSync(path.dirname(f), { recursive: true })
       // launchd refuses to spawn when the log directory is missing.
@@ -156,12 +207,14 @@ export const install = (s: Setup): Effect.Effect<Installed, ServiceError> =>
       yield* must("launchctl", ["enable", target(s)])
       yield* must("launchctl", ["bootstrap", `gui/${s.uid}`, f])
       const printed = yield* must("launchctl", ["print", target(s)])
-      return { file: f, state: summarizePrint(printed.stdout) }
+      return { file: f, state: describe(fromPrint(true, printed.stdout)), envFile: envFile(s), envFileWas }
     }
     yield* must("systemctl", ["--user", "daemon-reload"])
-    yield* must("systemctl", ["--user", "enable", "--now", SystemdUnit.unitName])
-    const shown = yield* run("systemctl", ["--user", "is-active", SystemdUnit.unitName])
-    return { file: f, state: shown.stdout.trim() || "unknown" }
+    yield* must("systemctl", ["--user", "enable", SystemdUnit.unitName])
+    // restart, not start: a second install must run the new unit and re-read the env file.
+    yield* must("systemctl", ["--user", "restart", SystemdUnit.unitName])
+    const shown = yield* run("systemctl", ["--user", "show", SystemdUnit.unitName, "--property", showProperties])
+    return { file: f, state: describe(fromShow(true, shown.stdout)), envFile: envFile(s), envFileWas }
   })
 
 export const uninstall = (s: Setup): Effect.Effect<{ readonly file: string; readonly removed: boolean }, ServiceError> =>
@@ -178,16 +231,95 @@ export const uninstall = (s: Setup): Effect.Effect<{ readonly file: string; read
     return { file: f, removed }
   })
 
-export const status = (s: Setup): Effect.Effect<{ readonly installed: boolean; readonly state: string; readonly detail: string }> =>
+/** What `service status` says: exactly one of these, never "unknown" when the file tells. */
+export type State =
+  | { readonly _tag: "NotInstalled" }
+  | { readonly _tag: "Running"; readonly pid: number | undefined }
+  | { readonly _tag: "Stopped"; readonly lastExit: string | undefined }
+  /** The file is there but the service manager has not loaded it (or cannot be asked). */
+  | { readonly _tag: "NotLoaded"; readonly detail: string }
+
+export const describe = (state: State): string => {
+  switch (state._tag) {
+    case "NotInstalled":
+      return "not installed"
+    case "Running":
+      return `installed and running${state.pid ? `, pid ${state.pid}` : ""}`
+    case "Stopped":
+      return `installed, not running${state.lastExit ? `, last exit ${state.lastExit}` : ""}`
+    case "NotLoaded":
+      return `installed, not loaded (${state.detail}): run \`local-router service install\` again`
+  }
+}
+
+const field = (text: string, name: string) => new RegExp(`^\\s*${name} = (.+)$`, "m").exec(text)?.[1]?.trim()
+
+/** `launchctl print` -> State: `state = running`, `pid = 123`, `last exit code = 78: EX_CONFIG`. */
+export const fromPrint = (installed: boolean, text: string): State => {
+  if (!installed) return { _tag: "NotInstalled" }
+  const pid = field(text, "pid")
+  if (field(text, "state") === "running") return { _tag: "Running", pid: pid ? Number(pid) : undefined }
+  const last = field(text, "last exit code")
+  return { _tag: "Stopped", lastExit: last && last !== "(never exited)" ? last : undefined }
+}
+
+const showProperties = "LoadState,ActiveState,SubState,MainPID,ExecMainCode,ExecMainStatus,Result"
+
+/** `systemctl --user show -p ...` (KEY=value lines) -> State. */
+export const fromShow = (installed: boolean, text: string): State => {
+  if (!installed) return { _tag: "NotInstalled" }
+  const v = (name: string) => new RegExp(`^${name}=(.*)$`, "m").exec(text)?.[1]?.trim()
+  if (v("LoadState") === "not-found") return { _tag: "NotLoaded", detail: "systemd does not know the unit" }
+  if (v("ActiveState") === "active" || v("ActiveState") === "reloading" || v("ActiveState") === "activating") {
+    const pid = Number(v("MainPID") ?? 0)
+    return { _tag: "Running", pid: pid > 0 ? pid : undefined }
+  }
+  const status = v("ExecMainStatus")
+  const result = v("Result")
+  // ExecMainCode 0: the service never ran since the unit was loaded.
+  const lastExit = v("ExecMainCode") && v("ExecMainCode") !== "0"
+    ? `${status ?? "?"}${result && result !== "success" ? ` (${result})` : ""}`
+    : undefined
+  return { _tag: "Stopped", lastExit }
+}
+
+export interface Status {
+  readonly installed: boolean
+  readonly state: State
+  /** One line for people: see `describe`. */
+  readonly summary: string
+  readonly envFile: string
+  /** Whether it exists and is 0600; undefined when missing. */
+  readonly envFileMode: string | undefined
+  /** The service manager's own output, for `--json` and bug reports. */
+  readonly detail: string
+}
+
+export const status = (s: Setup): Effect.Effect<Status> =>
   Effect.gen(function*() {
     const installed = fs.existsSync(file(s))
+    const env = envFile(s)
+    const envFileMode = fs.existsSync(env) ? (fs.statSync(env).mode & 0o777).toString(8).padStart(4, "0") : undefined
+    let state: State
+    let detail: string
     if (s.platform === "darwin") {
       const printed = yield* run("launchctl", ["print", target(s)])
-      return { installed, state: printed.code === 0 ? summarizePrint(printed.stdout) : "not loaded", detail: printed.stdout || printed.stderr }
+      detail = printed.stdout || printed.stderr
+      state = !installed
+        ? { _tag: "NotInstalled" }
+        : printed.code === 0
+        ? fromPrint(true, printed.stdout)
+        : { _tag: "NotLoaded", detail: `launchctl print: ${(printed.stderr || printed.stdout).trim().split("\n")[0] || `exit ${printed.code}`}` }
+    } else {
+      const shown = yield* run("systemctl", ["--user", "show", SystemdUnit.unitName, "--property", showProperties])
+      detail = shown.stdout || shown.stderr
+      state = !installed
+        ? { _tag: "NotInstalled" }
+        : shown.code === 0
+        ? fromShow(true, shown.stdout)
+        : { _tag: "NotLoaded", detail: `systemctl --user: ${(shown.stderr || shown.stdout).trim().split("\n")[0] || `exit ${shown.code}`}` }
     }
-    const shown = yield* run("systemctl", ["--user", "status", "--no-pager", SystemdUnit.unitName])
-    const active = yield* run("systemctl", ["--user", "is-active", SystemdUnit.unitName])
-    return { installed, state: active.stdout.trim() || "unknown", detail: shown.stdout || shown.stderr }
+    return { installed, state, summary: describe(state), envFile: env, envFileMode, detail }
   })
 
 export const logs = (s: Setup, lines: number): Effect.Effect<string> =>
@@ -201,10 +333,3 @@ export const logs = (s: Setup, lines: number): Effect.Effect<string> =>
     )
     : Effect.map(run("journalctl", ["--user", "-u", SystemdUnit.unitName, "-n", String(lines), "--no-pager"]), (r) => r.stdout || r.stderr)
 
-/** `state = running`, `pid = 123`, `last exit code = 0` out of `launchctl print`. */
-export const summarizePrint = (text: string): string => {
-  const field = (name: string) => new RegExp(`^\\s*${name} = (.+)$`, "m").exec(text)?.[1]?.trim()
-  return [field("state") ?? "unknown", field("pid") ? `pid ${field("pid")}` : "", field("last exit code") ? `last exit code ${field("last exit code")}` : ""]
-    .filter(Boolean)
-    .join(", ")
-}

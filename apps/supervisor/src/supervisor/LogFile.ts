@@ -23,12 +23,14 @@ export interface LogFile {
   close(): void
 }
 
-export const open = (dir: string, name: string, options: Options = {}): LogFile => {
+export const open = (dir: string, name: string, options: Options = {}): LogFile => openFile(path.join(dir, `${name}.log`), options)
+
+/** The same, at any path (serve's request log, `requests.jsonl`). */
+export const openFile = (file: string, options: Options = {}): LogFile => {
   const maxBytes = options.maxBytes ?? 5 * 1024 * 1024
   const keep = options.keep ?? 3
   const tailLines = options.tailLines ?? 40
-  fs.mkdirSync(dir, { recursive: true })
-  const file = path.join(dir, `${name}.log`)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
   let fd = fs.openSync(file, "a")
   let size = fs.fstatSync(fd).size
   const lines: Array<string> = []

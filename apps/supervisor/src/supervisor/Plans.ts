@@ -69,6 +69,39 @@ export const fromSnapshot = (snapshot: LiveRouting.Snapshot): Loaded => {
   return { version: snapshot.version, config: snapshot.config, servers, invalid }
 }
 
+export interface PullOnStart {
+  readonly backend: string
+  /** `supervise.pull.onStart` as it applies (default false). */
+  readonly onStart: boolean
+  /** Whether it is the default (no `pull.onStart` in the block). */
+  readonly isDefault: boolean
+  /** The models serve would pull on start when missing (all of the server's models). */
+  readonly models: ReadonlyArray<string>
+}
+
+/**
+ * For `local-router routes`: which supervised servers pull their missing models on start, out
+ * of a checked routing.yaml (BackendLoader.check's `config` and `types`), by the same Plan the
+ * supervisor runs.
+ */
+export const pullsOnStart = (
+  config: RoutingConfig.Config,
+  types: ReadonlyMap<string, Result.Result<BackendLoader.Loaded, unknown>>
+): ReadonlyArray<PullOnStart> =>
+  Object.values(config.backends).flatMap((entry) => {
+    const block = entry.supervise === undefined ? Result.succeed(undefined) : Schema.decodeUnknownResult(Supervise.Field)(entry.supervise)
+    if (Result.isFailure(block)) return []
+    const loaded = types.get(entry.type)
+    const definition = loaded && Result.isSuccess(loaded) ? loaded.success.definition : undefined
+    const plan = Supervise.plan({
+      entry,
+      block: block.success,
+      config,
+      defaults: definition?.supervise?.({ name: entry.name, url: entry.url, apiKey: undefined, apiKeyEnv: entry.apiKeyEnv, options: entry.options, configDir: config.dir })
+    })
+    return plan ? [{ backend: plan.name, onStart: plan.pull.onStart, isDefault: block.success?.pull?.onStart === undefined, models: plan.models }] : []
+  })
+
 /** Read routing.yaml once (no watch), for a command that runs no supervisor (`status`, `pull`). */
 export const load = (
   file: string,

@@ -38,6 +38,15 @@ export const transitions: Readonly<Record<Phase, ReadonlyArray<Phase>>> = {
 
 export const canMove = (from: Phase, to: Phase): boolean => transitions[from].includes(to)
 
+/**
+ * Whether a move is news: a server that stays `not-installed` (or `failed` on a taken port) is
+ * checked again every 30 s with the same outcome, and saying so each time buries every other line
+ * of a service's log. The same phase for the same reason is logged once; a change of either is
+ * logged again.
+ */
+export const isNews = (from: { readonly phase: Phase; readonly reason: string }, to: Phase, reason: string): boolean =>
+  from.phase !== to || from.reason !== reason
+
 /** Failure times still inside the crash-loop window. */
 export const recent = (restart: Restart, failures: ReadonlyArray<number>, now: number): ReadonlyArray<number> =>
   failures.filter((at) => now - at < restart.window)

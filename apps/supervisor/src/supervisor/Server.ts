@@ -165,10 +165,14 @@ export const make = (server: Plans.Server, options: Options): Effect.Effect<Serv
     /** The only way the phase changes: checked against Policy.transitions, logged with its reason. */
     const move = (to: Policy.Phase, reason: string, patch: Partial<Status> = {}) =>
       Effect.gen(function*() {
-        const from = (yield* SubscriptionRef.get(state)).phase
+        const current = yield* SubscriptionRef.get(state)
+        const from = current.phase
         if (from !== to && !Policy.canMove(from, to)) {
           return yield* Effect.die(new Error(`${plan.name}: transition ${from} -> ${to} is not allowed (${reason})`))
         }
+        // The same phase for the same reason again (a recheck that found nothing new): not logged,
+        // and `since` keeps saying when it began.
+        if (!Policy.isNews(current, to, reason)) return yield* update(patch)
         const now = yield* Clock.currentTimeMillis
         // In the log before anyone sees the phase: whoever reads the log on seeing it finds the line.
         log.note(`${from} -> ${to}: ${reason}`)

@@ -15,7 +15,7 @@
  *       restart: { backoffMin: 250ms, backoffMax: 30s, window: 60s, limit: 5 }
  *       stop: { signal: SIGTERM, grace: 10s }
  *       models: ["phi3.5:3.8b"]     # default: the models routing.yaml's categories name for it
- *       pull: { onStart: true, minFreeDisk: 2GB }
+ *       pull: { onStart: true, minFreeDisk: 2GB }   # default onStart: false (see below)
  *
  * A backend is supervised when its block says `enabled: true` or names a `command`, or when its
  * definition gives `supervise` defaults (ollama, mlx, moondream, a plugin that knows its server)
@@ -99,7 +99,9 @@ export const Block = Schema.Struct({
   stop: optional(Schema.Struct({ signal: optional(Signal), grace: optional(Millis) })),
   models: optional(Schema.Array(RoutingSchema.ModelName)),
   pull: optional(Schema.Struct({
-    onStart: optional(Schema.Boolean),
+    onStart: optional(Schema.Boolean).annotate({
+      description: "true: when the server is ready, pull the models routing.yaml names for it that it lacks. Default false: models are pulled only by `local-router pull` or the status page"
+    }),
     command: optional(Schema.Array(Schema.String).check(Schema.isMinLength(1))).annotate({
       description: "For servers without a pull API (mlx, moondream): e.g. [huggingface-cli, download, \"{model}\"]"
     }),
@@ -151,7 +153,10 @@ export const baseline = {
   restart: { backoffMin: 250, backoffMax: 30_000, window: 60_000, limit: 5 },
   // Below launchd's ExitTimeOut (30 s in our agent) so the supervisor exits in time.
   stop: { signal: "SIGTERM" as NodeJS.Signals, grace: 10_000 },
-  pull: { onStart: true, minFreeDisk: 2e9 }
+  // Pulling on start is opt-in: the models a routing.yaml names can be tens of GB (the repo's own
+  // names ~4 GB for Ollama alone, 60 GB for mlx), and a service that starts at login must not
+  // fill a disk or a metered link unasked. `local-router pull` does it when a person says so.
+  pull: { onStart: false, minFreeDisk: 2e9 }
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"])

@@ -1,7 +1,6 @@
 /**
- * Installing a plugin package the way `npm install` would, without the network: its files
- * copied into a `node_modules` next to a routing.yaml, and its peer dependencies
- * (`@local-router/core`, `effect`) linked to the workspace's. Directories live under
+ * A scaffolded plugin's dependencies linked to the workspace's, as an offline `npm install`
+ * would place them (the real `npm install` runs in Pack.test.ts). Directories live under
  * apps/supervisor/.tmp (git-ignored) so nothing escapes the repo.
  */
 import * as fs from "node:fs"
@@ -31,16 +30,4 @@ export const linkPackages = (dir: string, names: ReadonlyArray<string>): void =>
     const source = name === "vitest" || name === "@effect/vitest" ? rootPackage(name) : workspacePackage(name)
     fs.symlinkSync(source, target, "dir")
   }
-}
-
-/** Copy a package's published files (package.json's `files`, plus package.json) into `dir`/node_modules. */
-export const installCopy = (dir: string, packageDir: string): string => {
-  const manifest = JSON.parse(fs.readFileSync(path.join(packageDir, "package.json"), "utf8")) as { name: string; files?: ReadonlyArray<string> }
-  const target = path.join(dir, "node_modules", manifest.name)
-  fs.mkdirSync(target, { recursive: true })
-  for (const entry of ["package.json", ...(manifest.files ?? [])]) {
-    fs.cpSync(path.join(packageDir, entry), path.join(target, entry), { recursive: true })
-  }
-  linkPackages(dir, ["@local-router/core", "effect"])
-  return target
 }

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { promisify } from "node:util"
+import { Backend } from "@local-router/core"
 import { describe, expect, it } from "vitest"
 import { linkPackages, repo, tempDir } from "./Install.ts"
 
@@ -39,6 +40,13 @@ describe("local-router plugin new", () => {
     expect(manifest["name"]).toBe("local-router-backend-acme-echo")
     expect(manifest["peerDependencies"]).toEqual({ "@local-router/core": "^0.1.0", effect: "^4.1.5" })
     expect(manifest["devDependencies"]).toMatchObject({ effect: "4.1.5", "@effect/vitest": "4.1.5", vitest: "^5.1.2" })
+    // The core it tests against travels with it: packed into vendor/, with core's own dependencies.
+    expect(manifest["devDependencies"]?.["@local-router/core"]).toBe("file:vendor/local-router-core-0.1.0.tgz")
+    const vendored = JSON.parse(
+      (await promisify(execFile)("tar", ["-xzOf", path.join(pkgDir, "vendor/local-router-core-0.1.0.tgz"), "package/package.json"])).stdout
+    ) as { name: string; dependencies: Record<string, string> }
+    expect(vendored.name).toBe("@local-router/core")
+    expect(vendored.dependencies).toMatchObject({ effect: "4.1.5" })
     expect(manifest["exports"]).toEqual({ ".": "./src/index.js" })
     for (const file of ["src/index.js", "test/backend.test.js", "test/server.js", "README.md", "vitest.config.js"]) {
       expect(fs.existsSync(path.join(pkgDir, file)), file).toBe(true)
@@ -63,7 +71,7 @@ describe("local-router plugin new", () => {
     expect(tests.stdout).toContain("a tool result sent back gets an answer")
 
     const plugin = (JSON.parse(listed.stdout) as { plugins: ReadonlyArray<Record<string, unknown>> }).plugins.find((p) => p["type"] === "./acme/src/index.js")
-    expect(plugin).toMatchObject({ version: "0.1.0", contract: "2.0", backends: ["acme"], error: null })
+    expect(plugin).toMatchObject({ version: "0.1.0", contract: Backend.CONTRACT_VERSION, backends: ["acme"], error: null })
 
     expect(again.code).toBe(2)
     expect(again.stderr).toContain("already exists and is not empty")

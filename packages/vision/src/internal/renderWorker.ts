@@ -1,17 +1,17 @@
 /**
- * The body of a render worker thread: holds one open PDF and answers page requests. PDF
- * parsing and rendering run here, off the main thread, so that a hostile file that loops, hangs
- * or bloats the heap costs only this worker: the main side kills it on timeout and its heap is
- * capped by `resourceLimits`. Nothing here is exported; the protocol is in RenderProtocol.ts.
+ * The body of a render process (RenderPool forks it): holds one open PDF and answers page
+ * requests over the IPC channel. PDF parsing and rendering run here, out of serve's process, so
+ * that a hostile file that loops, hangs or bloats the heap costs only this renderer (the pool
+ * kills it on timeout, and its heap is capped by --max-old-space-size), and the memory Skia and
+ * pdfjs used goes back to the system when it ends. Nothing here is exported; the protocol is in
+ * RenderProtocol.ts.
  */
 import { createCanvas } from "@napi-rs/canvas"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import { parentPort } from "node:worker_threads"
 import * as pdfjs from "pdfjs-dist/legacy/build/pdf.mjs"
 import type { Reply, Request } from "./RenderProtocol.ts"
 
-const port = parentPort!
 const assets = path.dirname(createRequire(import.meta.url).resolve("pdfjs-dist/package.json"))
 let doc: pdfjs.PDFDocumentProxy | undefined
 
@@ -28,7 +28,8 @@ const open = async (request: Extract<Request, { op: "open" }>): Promise<Reply> =
   await previous?.loadingTask.destroy()
   try {
     doc = await pdfjs.getDocument({
-      data: request.data,
+      // pdfjs refuses a Buffer, and the pipe hands a Buffer over as a Buffer: view it plainly.
+      data: new Uint8Array(request.data.buffer, request.data.byteOffset, request.data.byteLength),
       ...(request.password === undefined ? {} : { password: request.password }),
       // Fonts, CMaps and image decoders come from the package on disk, never from the network.
       standardFontDataUrl: `${assets}/standard_fonts/`,
@@ -99,7 +100,9 @@ const render = async (request: Extract<Request, { op: "render" | "text" }>): Pro
   }
 }
 
-port.on("message", (request: Request) => {
+process.on("message", (request: Request) => {
   const reply = request.op === "open" ? open(request) : render(request)
-  void reply.then((r) => port.postMessage(r, r.ok && r.op === "render" ? [r.png.buffer as ArrayBuffer] : []))
+  void reply.then((r) => process.send?.(r))
 })
+// The pool went away (serve ended, even by SIGKILL): so does this renderer.
+process.on("disconnect", () => process.exit(0))

@@ -1,0 +1,31 @@
+/**
+ * Where the plugin directory is: one place, chosen from the environment the way the XDG base
+ * directory convention says, with an override of local-router's own.
+ */
+import { describe, expect, it } from "vitest"
+import * as PluginDir from "../../src/plugin/PluginDir.ts"
+
+describe("the plugin directory", () => {
+  it.each([
+    [{ HOME: "/home/ann" }, "/home/ann/.local/share/local-router/plugins"],
+    [{ HOME: "/home/ann", XDG_DATA_HOME: "/data/ann" }, "/data/ann/local-router/plugins"],
+    [{ HOME: "/home/ann", XDG_DATA_HOME: "" }, "/home/ann/.local/share/local-router/plugins"],
+    [{ HOME: "/home/ann", XDG_DATA_HOME: "/data/ann", LOCAL_ROUTER_PLUGIN_DIR: "/opt/lr-plugins" }, "/opt/lr-plugins"]
+  ])("%o -> %s", (env, expected) => {
+    expect(PluginDir.location(env)).toBe(expected)
+  })
+
+  it("lists the installed plugins, not its links to local-router's own core and effect", async () => {
+    const fs = await import("node:fs")
+    const os = await import("node:os")
+    const path = await import("node:path")
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lr-plugindir-"))
+    fs.writeFileSync(
+      path.join(dir, "package.json"),
+      JSON.stringify({ dependencies: { "@local-router/core": "file:/x/core", effect: "file:/x/effect", "local-router-backend-a": "file:tarballs/a-1.0.0.tgz", b: "^2.0.0" } })
+    )
+    expect([...PluginDir.installed(dir)]).toEqual([["local-router-backend-a", "file:tarballs/a-1.0.0.tgz"], ["b", "^2.0.0"]])
+    expect([...PluginDir.installed(path.join(dir, "missing"))]).toEqual([])
+    fs.rmSync(dir, { recursive: true })
+  })
+})
