@@ -131,7 +131,8 @@ describe("pdf", () => {
 
   const withFirstPageRefused = async () => {
     // The first page's request is refused (400: no fallback would help), the others answered.
-    await ollama.setFaults([{ kind: "status", status: 400, message: "bad image", count: 1 }])
+    // Only the chat route: an image request first asks /api/show what the model can do.
+    await ollama.setFaults([{ kind: "status", status: 400, message: "bad image", route: "/api/chat", count: 1 }])
   }
 
   it("--json: a page that failed makes the command exit 3, the error object last with the failed pages", async () => {

@@ -32,7 +32,7 @@ describe("local-router demo", () => {
       expect(block, `scenario "${title}" in:\n${stdout}`).toBeDefined()
       return block!
     }
-    expect([...shown.keys()]).toHaveLength(8)
+    expect([...shown.keys()]).toHaveLength(9)
     expect(at("Everything up: fast goes to MLX first")).toMatch(/answered by mlx \(/)
     expect(at("An image: vision goes to Moondream Station")).toMatch(/answered by moondream \(/)
     expect(at("A PDF page: vision_pdf goes to Ollama llava:7b")).toMatch(/answered by ollama \(llava:7b\)/)
@@ -51,6 +51,12 @@ describe("local-router demo", () => {
     const cut = at("Ollama cuts its stream mid-answer: an explicit error, never a silently short answer")
     expect(cut).toMatch(/✗ ollama failed after the answer had started \(StreamCut\)/)
     expect(cut).not.toMatch(/answered by|skipped|circuit open/)
+    // A tool call falls back from the dead MLX past a model without tool support to one with it.
+    const tool = at("A tool call (category code): MLX is dead, Ollama's phi3.5 has no tool support, the cloud makes the call")
+    expect(tool).toMatch(/tool call get_weather\(\{"city":"Paris"/)
+    expect(tool).toMatch(/· mlx \([^)]+\) failed Unreachable/)
+    expect(tool).toMatch(/· ollama \(phi3\.5:3\.8b\) skipped phi3\.5:3\.8b: no tool support/)
+    expect(tool).toMatch(/answered by cloud \(/)
     const dir = demoDir(stdout)
     expect(dir).toMatch(/local-router-demo-/)
     expect(fs.existsSync(dir!)).toBe(false)

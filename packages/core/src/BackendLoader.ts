@@ -109,8 +109,13 @@ export const resolve = (type: string, configDir: string, options: Options = {}):
         return yield* new LoadError({
           reason: "NotFound",
           type,
-          message: `backend package "${type}" not found; searched from ${searched.join(" and ")}. ` +
-            (options.pluginDir ? `Install it with: local-router plugin add ${type}` : `Install it next to routing.yaml: (cd ${configDir} && npm install ${type})`)
+          // A near miss of a built-in is a typo, never a package to install.
+          message: RoutingConfig.unknownTypeMessage(
+            type,
+            options.builtins?.keys() ?? [],
+            `backend package "${type}" not found; searched from ${searched.join(" and ")}. ` +
+              (options.pluginDir ? `Install it with: local-router plugin add ${type}` : `Install it next to routing.yaml: (cd ${configDir} && npm install ${type})`)
+          )
         })
       }
     }

@@ -104,10 +104,10 @@ export const demo = Command.make("demo", { tokenMs, keep }, (args) =>
       category: "tiny",
       prompt: "Count to ten"
     })
-    // A coding agent's turn: tools offered, the model asked to call one. A new router (as after a
-    // restart) so MLX, still dead, is tried again rather than skipped by its open circuit.
-    const fresh = yield* Router.make(live.snapshot)
-    yield* show(fresh, Trace.describe, "A tool call (category code): MLX is dead, Ollama's phi3.5 has no tool support, the cloud makes the call", {
+    // A coding agent's turn: tools offered, the model asked to call one. A fresh router (as after
+    // a restart) so MLX, still dead, is tried again rather than skipped by its open circuit.
+    yield* freshRouter
+    yield* step("A tool call (category code): MLX is dead, Ollama's phi3.5 has no tool support, the cloud makes the call", {
       category: "code",
       prompt: "What is the weather in Paris? Call get_weather city=Paris",
       tools: [
