@@ -65,7 +65,7 @@ export const run = ({ envFile, file, host, logDir, port, requestLog }: Options) 
       status: StatusApi.view(supervisor),
       actions: StatusApi.actions(supervisor, scope),
       vision: yield* LazyVision.make(router, scope),
-      onRequest: requests && ((entry) => requests.write(RequestLog.jsonLine(entry), "stdout"))
+      onRequest: requests && RequestFile.writer((line) => requests.write(line, "stdout"), requests.file, (entry) => RequestLog.jsonLine(entry))
     })
     const servers = yield* supervisor.servers
     yield* Console.log(

@@ -107,4 +107,24 @@ describe("request log", () => {
       // The last lines, reaching into the previous generation right after a rotation.
       expect(RequestFile.lastLines(file, 12).map((l) => JSON.parse(l).n)).toEqual(Array.from({ length: 12 }, (_, i) => 48 + i))
     }).pipe(Effect.scoped), 30_000)
+
+  it("a request log that cannot be written is said once on stderr and never fails a request; a later good write resets it", () => {
+    const said: Array<string> = []
+    let full = true
+    const written: Array<string> = []
+    const write = RequestFile.writer<number>((line) => {
+      if (full) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
+      written.push(line)
+    }, "/logs/requests.jsonl", (n) => `{"n":${n}}\n`, (text) => said.push(text))
+    expect(() => write(1)).not.toThrow()
+    expect(() => write(2)).not.toThrow()
+    expect(said).toHaveLength(1)
+    expect(said[0]).toMatch(/cannot write the request log \/logs\/requests\.jsonl: ENOSPC: no space left on device, write \(requests are still answered\)\n$/)
+    full = false
+    write(3)
+    expect(written).toEqual([`{"n":3}\n`])
+    full = true
+    write(4)
+    expect(said).toHaveLength(2)
+  })
 })
