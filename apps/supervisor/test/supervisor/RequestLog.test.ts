@@ -67,6 +67,9 @@ describe("request log", () => {
       expect(ollama.firstTokenMs).toEqual(expect.any(Number))
       expect(ollama.totalMs as number).toBeGreaterThanOrEqual(ollama.firstTokenMs as number)
 
+      // status names the file the running serve writes.
+      expect((yield* cli(["status", "--config", file, "--port", String(api)])).stdout).toContain(`request log: ${log} (local-router logs --follow)`)
+
       const last = (yield* cli(["logs", "-n", "1", "--file", log])).stdout
       expect(last).toMatch(/^\S+Z {2}200 {2}answered {2}ollama c_ollama -> ollama\/phi3\.5:3\.8b {2}1 attempt {2}first token \d+ ms {2}total \d+ ms {2}\d+(\.\d)? (B|kB)\n$/)
       const raw = (yield* cli(["logs", "-n", "2", "--json", "--file", log])).stdout.trim().split("\n")
