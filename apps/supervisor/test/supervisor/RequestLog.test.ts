@@ -12,6 +12,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import * as RequestFile from "../../src/serve/RequestFile.ts"
 import * as LogFile from "../../src/supervisor/LogFile.ts"
+import * as MinimalPdf from "../../../../packages/vision/test/support/MinimalPdf.ts"
 import { freePort, repo, routing, tempDir, until, writeRouting } from "./Fixture.ts"
 
 const bin = path.join(repo, "apps/supervisor/dist/bin.js")
@@ -25,7 +26,12 @@ describe("request log", () => {
     Effect.gen(function*() {
       const [api, a] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
       const dir = tempDir()
-      const file = writeRouting(dir, routing({ ollama: { kind: "ollama", port: a! } }))
+      const config = routing({ ollama: { kind: "ollama", port: a! } })
+      const file = writeRouting(dir, {
+        ...config,
+        priorities: { ...config.priorities, pdf: ["ollama"] },
+        categories: { ...config.categories, vision_pdf: { input: "pdf", models: { ollama: "llava:7b" } } }
+      })
       const log = path.join(dir, "requests.jsonl")
       const serve = spawn(process.execPath, [bin, "serve", "--config", file, "--port", String(api), "--log-dir", `${dir}/logs`, "--request-log", log], {
         stdio: ["ignore", "pipe", "pipe"]
@@ -86,6 +92,19 @@ describe("request log", () => {
       expect((yield* post("/v1/chat/completions", { model: "c_ollama", messages: [{ role: "user", content: "again" }] })).status).toBe(200)
       yield* until("the new request is followed", () => followed.includes("\n"), 10_000)
       expect(followed.trim().split("\n").map((l) => JSON.parse(l).endpoint)).toEqual(["openai_chat"])
+
+      // A PDF: each page is a routed request of its own, one line each.
+      const pdf = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${api}/v1/vision/pdf`, { method: "POST", headers: { "content-type": "application/pdf" }, body: Buffer.from(MinimalPdf.make({ pages: [{ lines: ["one"] }, { lines: ["two"] }] })) })
+          .then(async (r) => ({ status: r.status, body: await r.text() }))
+      )
+      expect(pdf.status, pdf.body).toBe(200)
+      const pages = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.endpoint === "vision_pdf")
+      expect(pages).toHaveLength(2)
+      for (const page of pages) {
+        expect(page).toMatchObject({ dialect: "vision", category: "vision_pdf", backend: "ollama", model: "llava:7b", attempts: 1, status: 200, outcome: "answered" })
+        expect(page.bytes as number).toBeGreaterThan(0)
+      }
     }).pipe(Effect.scoped), 60_000)
 
   it.live("the file rotates at its size cap keeping three generations, and a follower reads across each rotation", () =>
