@@ -43,5 +43,10 @@ export const status = (url: string, headers: Record<string, string>) =>
     // The supervisor's own API, or the gateway's /status carrying the supervisor's view.
     const servers = body.servers ?? body.supervisor?.servers
     if (!Array.isArray(servers)) throw new Error("no servers in the answer")
-    return { servers: servers as ReadonlyArray<ServerView>, configError: body.supervisor?.configError ?? null }
+    const own = body.supervisor?.supervisor ?? (body as Partial<View>).supervisor
+    return {
+      servers: servers as ReadonlyArray<ServerView>,
+      configError: body.supervisor?.configError ?? null,
+      requestLog: (own as View["supervisor"] | undefined)?.requestLog ?? null
+    }
   }).pipe(Effect.option)

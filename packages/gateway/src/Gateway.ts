@@ -356,13 +356,13 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       const form = type?.startsWith("multipart/form-data") ? VisionRoutes.multipart(request.source, kind, maxBodyBytes) : undefined
       if (form) {
         return Effect.flatMap(form, (input) =>
-          kind === "image" ? VisionRoutes.describe(vision, input, started) : VisionRoutes.pdf(vision, input, started))
+          kind === "image" ? VisionRoutes.describe(vision, input, started, log) : VisionRoutes.pdf(vision, input, started, log))
       }
       return Effect.flatMap(RequestBody.bytes(request.source, maxBodyBytes), (body) => {
         const q = request.url.indexOf("?")
         const input = VisionRoutes.upload(request.headers["content-type"], body, new URLSearchParams(q < 0 ? "" : request.url.slice(q + 1)), kind)
         if (Result.isFailure(input)) return Effect.fail(input.failure)
-        return kind === "image" ? VisionRoutes.describe(vision, input.success, started) : VisionRoutes.pdf(vision, input.success, started)
+        return kind === "image" ? VisionRoutes.describe(vision, input.success, started, log) : VisionRoutes.pdf(vision, input.success, started, log)
       }).pipe(
         Effect.tapError((error) => Effect.sync(() => metrics.request(`vision_${kind}`, ApiError.status(error.reason), (performance.now() - started) / 1000, 0))),
         Effect.tap((response) => Effect.sync(() => metrics.request(`vision_${kind}`, response.status, (performance.now() - started) / 1000, 0)))

@@ -152,4 +152,5 @@ export const status = Command.make("status", { json: jsonOption, host: hostOptio
     if (json) return yield* Console.log(JSON.stringify({ from, servers }, null, 2))
     yield* Console.log(`Servers, from ${from}:\n\n${table(servers)}`)
     if (Option.isSome(live) && live.value.configError) yield* Console.log(`\nrouting.yaml edit rejected:\n${live.value.configError}`)
+    if (Option.isSome(live) && live.value.requestLog) yield* Console.log(`\nrequest log: ${live.value.requestLog} (local-router logs --follow)`)
   }).pipe(Effect.scoped)).pipe(Command.withDescription("Show each supervised server's state, pid, uptime, restarts, models and last error"))

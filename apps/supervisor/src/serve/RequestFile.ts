@@ -15,13 +15,37 @@ import * as Paths from "../supervisor/Paths.ts"
 
 export const fileName = "requests.jsonl"
 
-/** 10 MB holds ~35,000 requests (a line is ~300 bytes). */
+/** 10 MiB holds ~45,000 requests (a line is ~230 bytes; appending one takes ~2 µs). */
 export const maxBytes = 10 * 1024 * 1024
 export const keep = 3
 
 /** Where serve writes it unless told otherwise: beside the servers/ directory of logs. */
 export const defaultFile = (env?: Readonly<Record<string, string | undefined>>, platform?: NodeJS.Platform) =>
   path.join(Paths.logRoot(env, platform), fileName)
+
+/**
+ * What the gateway calls for each finished request: the line appended, and a failed write (a
+ * full disk, a removed directory) said once on stderr and then left alone, so a request log
+ * that cannot be written never fails or slows the requests it describes.
+ */
+export const writer = <E>(
+  append: (line: string) => void,
+  file: string,
+  line: (entry: E) => string,
+  report: (text: string) => void = (text) => process.stderr.write(text)
+) => {
+  let said = false
+  return (entry: E): void => {
+    try {
+      append(line(entry))
+      said = false
+    } catch (error) {
+      if (said) return
+      said = true
+      report(`[${new Date().toISOString()}] local-router serve: cannot write the request log ${file}: ${(error as Error).message} (requests are still answered)\n`)
+    }
+  }
+}
 
 /** The last `n` lines, reaching into the previous generation when the file was just rotated. */
 export const lastLines = (file: string, n: number): ReadonlyArray<string> => {

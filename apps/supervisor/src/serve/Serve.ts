@@ -62,10 +62,10 @@ export const run = ({ envFile, file, host, logDir, port, requestLog }: Options) 
       port: Option.getOrElse(port, () => settings.port),
       router,
       routing: live,
-      status: StatusApi.view(supervisor),
+      status: StatusApi.view(supervisor, { requestLog: requests?.file }),
       actions: StatusApi.actions(supervisor, scope),
       vision: yield* LazyVision.make(router, scope),
-      onRequest: requests && ((entry) => requests.write(RequestLog.jsonLine(entry), "stdout"))
+      onRequest: requests && RequestFile.writer((line) => requests.write(line, "stdout"), requests.file, (entry) => RequestLog.jsonLine(entry))
     })
     const servers = yield* supervisor.servers
     yield* Console.log(

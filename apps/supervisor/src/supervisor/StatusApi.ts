@@ -15,16 +15,31 @@ export interface ServerView extends Server.Status {
 }
 
 export interface View {
-  readonly supervisor: { readonly pid: number; readonly uptimeMs: number; readonly config: string; readonly configVersion: number; readonly configError: string | null }
+  readonly supervisor: {
+    readonly pid: number
+    readonly uptimeMs: number
+    readonly config: string
+    readonly configVersion: number
+    readonly configError: string | null
+    /** Where serve logs each request (`local-router logs`); null when it does not. */
+    readonly requestLog?: string | null
+  }
   readonly servers: ReadonlyArray<ServerView>
 }
 
 /** The JSON of `GET /status`: also what `local-router status --json` prints. */
-export const view = (supervisor: Supervisor.Supervisor): Effect.Effect<View> =>
+export const view = (supervisor: Supervisor.Supervisor, serve: { readonly requestLog?: string | undefined } = {}): Effect.Effect<View> =>
   Effect.map(supervisor.snapshot, (s) => {
     const now = Date.now()
     return {
-      supervisor: { pid: s.pid, uptimeMs: now - s.startedAt, config: s.file, configVersion: s.version, configError: s.configError ?? null },
+      supervisor: {
+        pid: s.pid,
+        uptimeMs: now - s.startedAt,
+        config: s.file,
+        configVersion: s.version,
+        configError: s.configError ?? null,
+        requestLog: serve.requestLog ?? null
+      },
       servers: s.servers.map((server) => ({
         ...server,
         uptimeMs: server.startedAt !== undefined && server.pid !== undefined ? now - server.startedAt : undefined

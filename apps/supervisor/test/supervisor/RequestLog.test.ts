@@ -12,6 +12,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import * as RequestFile from "../../src/serve/RequestFile.ts"
 import * as LogFile from "../../src/supervisor/LogFile.ts"
+import * as MinimalPdf from "../../../../packages/vision/test/support/MinimalPdf.ts"
 import { freePort, repo, routing, tempDir, until, writeRouting } from "./Fixture.ts"
 
 const bin = path.join(repo, "apps/supervisor/dist/bin.js")
@@ -25,7 +26,12 @@ describe("request log", () => {
     Effect.gen(function*() {
       const [api, a] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
       const dir = tempDir()
-      const file = writeRouting(dir, routing({ ollama: { kind: "ollama", port: a! } }))
+      const config = routing({ ollama: { kind: "ollama", port: a! } })
+      const file = writeRouting(dir, {
+        ...config,
+        priorities: { ...config.priorities, pdf: ["ollama"] },
+        categories: { ...config.categories, vision_pdf: { input: "pdf", models: { ollama: "llava:7b" } } }
+      })
       const log = path.join(dir, "requests.jsonl")
       const serve = spawn(process.execPath, [bin, "serve", "--config", file, "--port", String(api), "--log-dir", `${dir}/logs`, "--request-log", log], {
         stdio: ["ignore", "pipe", "pipe"]
@@ -67,6 +73,9 @@ describe("request log", () => {
       expect(ollama.firstTokenMs).toEqual(expect.any(Number))
       expect(ollama.totalMs as number).toBeGreaterThanOrEqual(ollama.firstTokenMs as number)
 
+      // status names the file the running serve writes.
+      expect((yield* cli(["status", "--config", file, "--port", String(api)])).stdout).toContain(`request log: ${log} (local-router logs --follow)`)
+
       const last = (yield* cli(["logs", "-n", "1", "--file", log])).stdout
       expect(last).toMatch(/^\S+Z {2}200 {2}answered {2}ollama c_ollama -> ollama\/phi3\.5:3\.8b {2}1 attempt {2}first token \d+ ms {2}total \d+ ms {2}\d+(\.\d)? (B|kB)\n$/)
       const raw = (yield* cli(["logs", "-n", "2", "--json", "--file", log])).stdout.trim().split("\n")
@@ -83,6 +92,19 @@ describe("request log", () => {
       expect((yield* post("/v1/chat/completions", { model: "c_ollama", messages: [{ role: "user", content: "again" }] })).status).toBe(200)
       yield* until("the new request is followed", () => followed.includes("\n"), 10_000)
       expect(followed.trim().split("\n").map((l) => JSON.parse(l).endpoint)).toEqual(["openai_chat"])
+
+      // A PDF: each page is a routed request of its own, one line each.
+      const pdf = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${api}/v1/vision/pdf`, { method: "POST", headers: { "content-type": "application/pdf" }, body: Buffer.from(MinimalPdf.make({ pages: [{ lines: ["one"] }, { lines: ["two"] }] })) })
+          .then(async (r) => ({ status: r.status, body: await r.text() }))
+      )
+      expect(pdf.status, pdf.body).toBe(200)
+      const pages = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.endpoint === "vision_pdf")
+      expect(pages).toHaveLength(2)
+      for (const page of pages) {
+        expect(page).toMatchObject({ dialect: "vision", category: "vision_pdf", backend: "ollama", model: "llava:7b", attempts: 1, status: 200, outcome: "answered" })
+        expect(page.bytes as number).toBeGreaterThan(0)
+      }
     }).pipe(Effect.scoped), 60_000)
 
   it.live("the file rotates at its size cap keeping three generations, and a follower reads across each rotation", () =>
@@ -107,4 +129,24 @@ describe("request log", () => {
       // The last lines, reaching into the previous generation right after a rotation.
       expect(RequestFile.lastLines(file, 12).map((l) => JSON.parse(l).n)).toEqual(Array.from({ length: 12 }, (_, i) => 48 + i))
     }).pipe(Effect.scoped), 30_000)
+
+  it("a request log that cannot be written is said once on stderr and never fails a request; a later good write resets it", () => {
+    const said: Array<string> = []
+    let full = true
+    const written: Array<string> = []
+    const write = RequestFile.writer<number>((line) => {
+      if (full) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
+      written.push(line)
+    }, "/logs/requests.jsonl", (n) => `{"n":${n}}\n`, (text) => said.push(text))
+    expect(() => write(1)).not.toThrow()
+    expect(() => write(2)).not.toThrow()
+    expect(said).toHaveLength(1)
+    expect(said[0]).toMatch(/cannot write the request log \/logs\/requests\.jsonl: ENOSPC: no space left on device, write \(requests are still answered\)\n$/)
+    full = false
+    write(3)
+    expect(written).toEqual([`{"n":3}\n`])
+    full = true
+    write(4)
+    expect(said).toHaveLength(2)
+  })
 })

@@ -29,6 +29,7 @@ import * as Answered from "../Answered.ts"
 import * as ApiError from "../ApiError.ts"
 import * as ImageInput from "../ImageInput.ts"
 import * as RequestBody from "../RequestBody.ts"
+import * as RequestLog from "../RequestLog.ts"
 
 /** A failure of the vision service: a VisionError (the file) or a RouteError (no backend). */
 export interface Failure {
@@ -204,7 +205,8 @@ const lengthOf = (value: string | undefined) =>
 export const describe = (
   service: VisionService,
   input: Upload,
-  started: number
+  started: number,
+  log?: RequestLog.RequestLog
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError> =>
   Effect.suspend(() => {
     const asked = performance.now()
@@ -213,17 +215,26 @@ export const describe = (
       length: lengthOf(text(input.fields, "length")),
       category: text(input.fields, "category")
     }).pipe(
+      Effect.tapError((failure) =>
+        Effect.sync(() => {
+          if (!log || !failure.trace) return
+          const error = fromFailure(failure)
+          log.record(RequestLog.entry({ endpoint: "vision_image", started, committed: undefined, status: ApiError.status(error.reason), outcome: "failed", bytes: 0, trace: failure.trace }))
+        })
+      ),
       Effect.mapError(fromFailure),
       Effect.map((answer) => {
         const routerMs = performance.now() - asked
+        const body = JSON.stringify({
+          answer: answer.answer,
+          backend: answer.backend,
+          model: answer.model,
+          image: answer.image,
+          attempts: answer.trace.attempts
+        })
+        log?.record(RequestLog.entry({ endpoint: "vision_image", started, committed: undefined, status: 200, outcome: "answered", bytes: Buffer.byteLength(body), trace: answer.trace }))
         return HttpServerResponse.text(
-          JSON.stringify({
-            answer: answer.answer,
-            backend: answer.backend,
-            model: answer.model,
-            image: answer.image,
-            attempts: answer.trace.attempts
-          }),
+          body,
           {
             contentType: "application/json; charset=utf-8",
             headers: Answered.headers(
@@ -236,6 +247,20 @@ export const describe = (
       })
     )
   })
+
+/**
+ * A page's answer in the request log: each page is a routed request of its own (its category,
+ * backend, model and attempts); its time is the router's for that page.
+ */
+const logPage = (log: RequestLog.RequestLog | undefined, event: PdfEvent, bytes: number) => {
+  if (!log) return
+  const page = event._tag === "PageDone" ? { trace: event.result.trace, status: 200, outcome: "answered" as const }
+    : event._tag === "PageFailed" && event.error.trace
+    ? { trace: event.error.trace, status: ApiError.status(fromFailure(event.error).reason), outcome: "failed" as const }
+    : undefined
+  if (!page) return
+  log.record(RequestLog.entry({ endpoint: "vision_pdf", started: performance.now() - page.trace.durationMs, committed: undefined, status: page.status, outcome: page.outcome, bytes, trace: page.trace }))
+}
 
 const line = (event: PdfEvent): string => {
   switch (event._tag) {
@@ -274,7 +299,8 @@ const line = (event: PdfEvent): string => {
 export const pdf = (
   service: VisionService,
   input: Upload,
-  started: number
+  started: number,
+  log?: RequestLog.RequestLog
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope> =>
   Effect.gen(function*() {
     const dpi = Number(input.fields.dpi)
@@ -303,13 +329,21 @@ export const pdf = (
         },
         onSuccess: (events) => {
           let out = ""
-          for (const event of events) out += line(event)
+          for (const event of events) {
+            const text = line(event)
+            logPage(log, event, Buffer.byteLength(text))
+            out += text
+          }
           return Effect.succeed(out === "" ? [] : [Buffer.from(out)])
         }
       })
     }))
     let head = ""
-    for (const event of first) head += line(event)
+    for (const event of first) {
+      const text = line(event)
+      logPage(log, event, Buffer.byteLength(text))
+      head += text
+    }
     return HttpServerResponse.stream(Stream.concat(Stream.make<[Uint8Array]>(Buffer.from(head)), rest), {
       contentType: "application/x-ndjson",
       headers: { ...Answered.timing(performance.now() - started), "cache-control": "no-cache" }
