@@ -333,7 +333,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
     const route = <A>(request: Request, read: (attempt: Generation) => Effect.Effect<Result.Result<A, BackendError>>) =>
       Effect.gen(function*() {
         const snap = yield* snapshot
-        const check = yield* Effect.mapError(Effect.fromResult(JsonCheck.forFormat(request.responseFormat)), (problem) =>
+        const check = yield* Effect.mapError(JsonCheck.forFormat(request.responseFormat), (problem) =>
           new RouteError({
             reason: "InvalidRequest",
             message: problem,

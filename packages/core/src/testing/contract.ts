@@ -15,7 +15,6 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Result from "effect/Result"
 import type { Backend, GenerateEvent, GenerateRequest, Image, Tool } from "../Backend.ts"
 import { BackendError } from "../BackendError.ts"
 import * as Events from "../Events.ts"
@@ -225,7 +224,7 @@ export const contractSuite = (name: string, target: ContractTarget): void => {
             responseFormat: cityFormat
           })
           checkShape(events)
-          const check = Result.getOrThrow(JsonCheck.forFormat(cityFormat))!
+          const check = (yield* JsonCheck.forFormat(cityFormat))!
           const text = events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : [])).join("")
           expect(check(text)).toBeUndefined()
         }))
