@@ -37,10 +37,16 @@ const routes = [
   "/api/ps",
   "/api/chat",
   "/api/generate",
+  "/api/show",
+  "/api/embed",
+  "/api/embeddings",
   "/v1/models",
   "/v1/models/c_ollama",
   "/v1/models/ollama/phi3.5:3.8b",
   "/v1/chat/completions",
+  "/v1/embeddings",
+  "/v1/messages",
+  "/v1/messages/count_tokens",
   "/v1/vision/describe",
   "/v1/vision/pdf",
   "/health",
@@ -125,8 +131,20 @@ const routedBody = fc.record({
   messages: fc.array(message, { maxLength: 3 }),
   stream: fc.boolean(),
   prompt: fc.option(fc.string({ maxLength: 30 }), { nil: undefined }),
-  options: fc.option(fc.dictionary(fc.constantFrom("temperature", "num_predict", "stop", "seed"), fc.jsonValue({ maxDepth: 1 })), { nil: undefined })
-}).map((b) => JSON.stringify(b))
+  options: fc.option(fc.dictionary(fc.constantFrom("temperature", "num_predict", "stop", "seed"), fc.jsonValue({ maxDepth: 1 })), { nil: undefined }),
+  // The agent fields every dialect reads (OpenAI, Ollama, Anthropic, embeddings), plausible or not.
+  agent: fc.option(
+    fc.dictionary(
+      fc.constantFrom("tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "format", "think", "input", "dimensions", "encoding_format", "max_tokens", "system", "thinking", "name"),
+      fc.oneof(
+        fc.jsonValue({ maxDepth: 3 }),
+        fc.constant([{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }]),
+        fc.constant({ type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "string", pattern: "^a+$" } } } } })
+      )
+    ),
+    { nil: undefined }
+  )
+}).map(({ agent, ...b }) => JSON.stringify({ ...b, ...agent }))
 
 const body = fc.oneof(
   { weight: 2, arbitrary: fc.constant("") },
