@@ -7,10 +7,10 @@ import * as PluginDir from "../../src/plugin/PluginDir.ts"
 
 describe("the plugin directory", () => {
   it.each([
-    [{ HOME: "/home/ann" }, "/home/ann/.local/share/local-router/plugins"],
-    [{ HOME: "/home/ann", XDG_DATA_HOME: "/data/ann" }, "/data/ann/local-router/plugins"],
-    [{ HOME: "/home/ann", XDG_DATA_HOME: "" }, "/home/ann/.local/share/local-router/plugins"],
-    [{ HOME: "/home/ann", XDG_DATA_HOME: "/data/ann", LOCAL_ROUTER_PLUGIN_DIR: "/opt/lr-plugins" }, "/opt/lr-plugins"]
+    [{ HOME: "/users/ann" }, "/users/ann/.local/share/local-router/plugins"],
+    [{ HOME: "/users/ann", XDG_DATA_HOME: "/srv/data/ann" }, "/srv/data/ann/local-router/plugins"],
+    [{ HOME: "/users/ann", XDG_DATA_HOME: "" }, "/users/ann/.local/share/local-router/plugins"],
+    [{ HOME: "/users/ann", XDG_DATA_HOME: "/srv/data/ann", LOCAL_ROUTER_PLUGIN_DIR: "/srv/lr-plugins" }, "/srv/lr-plugins"]
   ])("%o -> %s", (env, expected) => {
     expect(PluginDir.location(env)).toBe(expected)
   })

@@ -279,7 +279,7 @@ const chat = async (config: Config, ex: Exchange): Promise<void> => {
   })
 }
 
-/** handle_embeddings_impl (OAI form): 501 without --embeddings; `dimensions` is not implemented. */
+/** handle_embeddings_impl (OAI form): 501 without --embeddings; `dimensions` is ignored and the model's own size answered, as llama-server does (llama.cpp issue 25210). */
 const embeddings = (config: Config, ex: Exchange): void => {
   if (!config.embeddings) return error(ex, 501, "This server does not support embeddings. Start it with `--embeddings`")
   if (ex.jsonError !== undefined || !isRecord(ex.json)) return error(ex, 500, "[json.exception.parse_error.101] parse error at line 1, column 1: syntax error while parsing value - invalid literal")
