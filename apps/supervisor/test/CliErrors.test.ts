@@ -46,7 +46,9 @@ const usageErrors: ReadonlyArray<readonly [string, ReadonlyArray<string>, RegExp
   ["plugin new without a name", ["plugin", "new"], /^Missing required argument: name$/, "local-router plugin new [flags] <name>"],
   ["service logs with a bad count", ["service", "logs", "--lines", "many"], /^Invalid value for flag --lines: "many"\./, "local-router service logs [flags]"],
   ["service logs with a count below 1", ["service", "logs", "--lines", "-5"], /^Invalid value for flag --lines: "-5"\. Expected an integer of at least 1$/, "local-router service logs [flags]"],
-  ["status with a bad port", ["status", "--port", "http"], /^Invalid value for flag --port: "http"\./, "local-router status [flags]"]
+  ["status with a bad port", ["status", "--port", "http"], /^Invalid value for flag --port: "http"\./, "local-router status [flags]"],
+  ["status with a port out of range", ["status", "--port", "70000"], /^Invalid value for flag --port: "70000"\. Expected a port number from 0 to 65535$/, "local-router status [flags]"],
+  ["serve with a negative port", ["serve", "--port", "-1"], /^Invalid value for flag --port: "-1"\. Expected a port number from 0 to 65535$/, "local-router serve [flags]"]
 ]
 
 describe("usage errors exit 2 with one plain line and the command's usage, on every command", () => {

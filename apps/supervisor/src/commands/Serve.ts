@@ -16,6 +16,8 @@ export const hostOption = Flag.String("host").pipe(
 )
 export const portOption = Flag.Int("port").pipe(
   Flag.withDescription("Port to listen on (default: server.port in routing.yaml, else 4141)"),
+  // The range routing.yaml's server.port takes; a usage error, not Node's RangeError at listen.
+  Flag.filter((n) => n >= 0 && n <= 65535, () => "Expected a port number from 0 to 65535"),
   Flag.optional
 )
 

@@ -322,7 +322,7 @@ export const status = (s: Setup): Effect.Effect<Status> =>
     return { installed, state, summary: describe(state), envFile: env, envFileMode, detail }
   })
 
-export const logs = (s: Setup, lines: number): Effect.Effect<string> =>
+export const logs = (s: Setup, lines: number): Effect.Effect<string, ServiceError> =>
   s.platform === "darwin"
     ? Effect.sync(() =>
       ["supervisor.out.log", "supervisor.err.log"].map((name) => {
@@ -331,5 +331,5 @@ export const logs = (s: Setup, lines: number): Effect.Effect<string> =>
         return `==> ${f} <==\n${text}`
       }).join("\n\n")
     )
-    : Effect.map(run("journalctl", ["--user", "-u", SystemdUnit.unitName, "-n", String(lines), "--no-pager"]), (r) => r.stdout || r.stderr)
+    : Effect.map(must("journalctl", ["--user", "-u", SystemdUnit.unitName, "-n", String(lines), "--no-pager"]), (r) => r.stdout.trimEnd())
 

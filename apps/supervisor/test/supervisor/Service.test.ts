@@ -151,4 +151,24 @@ describe("local-router service", () => {
       "systemctl --user show local-router.service --property LoadState,ActiveState,SubState,MainPID,ExecMainCode,ExecMainStatus,Result"
     ])
   }, 60_000)
+
+  it("Linux: service logs prints journalctl's lines, and fails (exit 6, its message) when journalctl does", async () => {
+    const home = tempDir("lr-home-")
+    const tools = tempDir("lr-tools-")
+    const calls = fakeTools(tools)
+    const config = path.join(repo, "routing.yaml")
+    const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
+    const journal = path.join(tools, "journalctl")
+    fs.writeFileSync(journal, `#!/bin/sh\necho "journalctl $*" >> "${tools}/calls.log"\necho "Dec 07 serve[777]: listening on 127.0.0.1:4141"\n`, { mode: 0o755 })
+    const shown = await cli(["service", "logs", "-n", "5", "--platform", "linux", "--config", config], env)
+    expect(shown.code).toBe(0)
+    expect(shown.stdout).toBe("Dec 07 serve[777]: listening on 127.0.0.1:4141\n")
+    expect(calls()).toEqual(["journalctl --user -u local-router.service -n 5 --no-pager"])
+
+    fs.writeFileSync(journal, `#!/bin/sh\necho "Failed to get journal access: Permission denied" >&2\nexit 1\n`, { mode: 0o755 })
+    const failed = await cli(["service", "logs", "--platform", "linux", "--config", config], env)
+    expect(failed.code).toBe(6)
+    expect(failed.stdout).toBe("")
+    expect(failed.stderr).toContain("journalctl --user -u local-router.service -n 50 --no-pager failed (1): Failed to get journal access: Permission denied")
+  }, 60_000)
 })
