@@ -2,10 +2,10 @@
  * The Router: for a request (a category, or a pinned backend/model), walk the candidates its
  * plan gives in priority order, each under its deadlines, and fall back on reasons that mean
  * "try elsewhere". This module composes; the parts live apart: `Plan` (pure: which candidates,
- * which are skipped and why), `Fallback` (pure: what an attempt's end means), `CircuitBreaker`
- * (when a backend rests, for its cool-down or as long as its server's Retry-After asked) and
- * `Attempt` (one candidate's answer under its four deadlines, read whole, through the commit
- * gate, or as embeddings).
+ * which are skipped and why), `Reports` (what servers said their models can do), `Fallback`
+ * (pure: what an attempt's end means), `CircuitBreaker` (when a backend rests, for its
+ * cool-down or as long as its server's Retry-After asked) and `Attempt` (one candidate's
+ * answer under its four deadlines, read whole, through the commit gate, or as embeddings).
  * Every answer and every error carries the trace of what was tried.
  *
  * Streams pass a commit gate: nothing reaches the caller before the first event it would see
@@ -22,11 +22,9 @@
  * Requests read the config snapshot once, when they start: a hot reload swaps the snapshot
  * for later requests while those in flight finish on the one they began with.
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Layer from "effect/Layer"
@@ -53,6 +51,7 @@ import * as Events from "./Events.ts"
 import * as Fallback from "./Fallback.ts"
 import * as JsonCheck from "./internal/JsonCheck.ts"
 import * as Plan from "./Plan.ts"
+import * as Reports from "./Reports.ts"
 import { RouteError } from "./RouteError.ts"
 import type { BackendConfig, Config } from "./RoutingConfig.ts"
 import type * as Trace from "./Trace.ts"
@@ -78,6 +77,7 @@ export interface Snapshot {
   readonly backends: ReadonlyMap<string, Slot>
 }
 
+/** A generate request: where to route it (a category, or a pinned backend/model), the conversation, and what the answer must be. */
 export interface Request {
   /** A category from routing.yaml, e.g. `fast`. */
   readonly category?: string | undefined
@@ -119,6 +119,7 @@ export interface CategoryCapabilities {
   }>
 }
 
+/** The wide service callers use (built by `make` over the narrow `Backend`s of a snapshot). */
 export interface Router {
   /** Answer whole: any failure, even mid-answer, falls back invisibly; so does an answer that does not match the JSON Schema asked for. */
   readonly run: (request: Request) => Effect.Effect<Answer, RouteError>
@@ -141,140 +142,12 @@ export interface Router {
 /** The router, as a service. */
 export const Router = Context.Service<Router>("@local-router/core/Router")
 
-/** How long an unanswered "what can this model do?" is remembered before the server is asked again. */
-const UNKNOWN_REMEMBERED_MS = 30_000
-/** The longest the router waits for a server to say what a model can do (less when the backend's connect deadline is shorter). */
-const ASK_TIMEOUT_MS = 5_000
-
-const fmtMs = (ms: number) => (ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`)
-
 /** A router over the snapshots `snapshot` reads (each request reads it once): `LiveRouting`'s, or a fixed one. */
 export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =>
   Effect.sync(() => {
     // Each backend's circuit. Only this module's synchronous code reads and writes it.
-    const circuits = new Map<string, CircuitBreaker.State>()
-    const circuitOf = (backend: string) => circuits.get(backend) ?? CircuitBreaker.initial
-    /** Ask the backend's circuit; why not, when it refuses. */
-    const admit = (backend: string, now: number): string | undefined => {
-      const { circuit, skip } = Plan.admit(circuitOf(backend), now)
-      circuits.set(backend, circuit)
-      return skip
-    }
-
-    // What servers reported about their models, for one config version (a reload starts afresh);
-    // an unanswered question is asked again after a while (the server may have been down).
-    let reportsVersion = -1
-    const reports = new Map<string, { readonly at: number; readonly report: Capabilities.Reported }>()
-    const keyOf = (backend: string, model: string) => `${backend}\u0000${model}`
-    /** Ask the servers that can tell what the request's models can do (those not known yet), all at once. */
-    const askServers = (snap: Snapshot, target: Parameters<typeof Plan.toAsk>[1], fallbackCategory: string) =>
-      Effect.clockWith((clock) => {
-        if (reportsVersion !== snap.version) {
-          reportsVersion = snap.version
-          reports.clear()
-        }
-        const now = clock.currentTimeMillisUnsafe()
-        const stale = Plan.toAsk(snap, target, fallbackCategory).filter(({ backend, model }) => {
-          const known = reports.get(keyOf(backend, model))
-          return known === undefined || (known.report._tag === "Unknown" && now - known.at >= UNKNOWN_REMEMBERED_MS)
-        })
-        const ask = ({ backend, connectMs, model, service }: (typeof stale)[number]) => {
-          const limit = Math.min(ASK_TIMEOUT_MS, connectMs)
-          return Effect.suspend(() => service.modelCapabilities!(model)).pipe(
-            Effect.map((capabilities): Capabilities.Reported => ({ _tag: "Reported", capabilities })),
-            Effect.timeoutOrElse({
-              duration: Duration.millis(limit),
-              orElse: () => Effect.succeed<Capabilities.Reported>({ _tag: "Unknown", why: `${backend} did not say what ${model} supports within ${fmtMs(limit)}` })
-            }),
-            Effect.catchCause((cause) =>
-              Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause as Cause.Cause<never>) : Effect.succeed<Capabilities.Reported>({
-                _tag: "Unknown",
-                why: `${backend} could not say what ${model} supports (${describeCause(cause)})`
-              })
-            ),
-            Effect.map((report) => {
-              if (reportsVersion === snap.version) reports.set(keyOf(backend, model), { at: clock.currentTimeMillisUnsafe(), report })
-            })
-          )
-        }
-        return Effect.as(
-          Effect.forEach(stale, ask, { concurrency: "unbounded", discard: true }),
-          (backend: string, model: string) => (reportsVersion === snap.version ? reports.get(keyOf(backend, model))?.report : undefined)
-        )
-      })
-
-    /** The plan for a request: its servers are asked what their models can do first, when it needs more than text. */
-    const planOf = (snap: Snapshot, request: Request) =>
-      Effect.gen(function*() {
-        const first = yield* Effect.fromResult(Plan.forRequest(snap, request))
-        if (!Capabilities.needsAny(Capabilities.needsOf(request, first.messages))) return first
-        return yield* Effect.fromResult(Plan.forRequest(snap, request, yield* askServers(snap, request, "default")))
-      })
-
-    const walk = <A>(
-      snap: Snapshot,
-      plan: Plan.Plan,
-      what: string,
-      attempt: (attempt: Attempt.Attempt) => Effect.Effect<Result.Result<A, BackendError>>
-    ) =>
-      Effect.gen(function*() {
-        const clock = yield* Clock.Clock
-        const started = clock.currentTimeMillisUnsafe()
-        const attempts: Array<Trace.Attempt> = []
-        const traceOf = (now: number, answered?: Plan.Try): Trace.Trace => ({
-          ...(plan.category ? { category: plan.category.name } : { pinned: true }),
-          ...(answered ? { backend: answered.backend, model: answered.model } : {}),
-          ...(plan.space === undefined ? {} : { space: plan.space }),
-          attempts: [...attempts],
-          configVersion: snap.version,
-          durationMs: now - started
-        })
-        let unavailable = false
-        for (const candidate of plan.candidates) {
-          if (candidate._tag === "Skip") {
-            if (candidate.kind === "health") unavailable = true
-            attempts.push(skipped(candidate, candidate.reason))
-            continue
-          }
-          const refused = admit(candidate.backend, clock.currentTimeMillisUnsafe())
-          if (refused !== undefined) {
-            unavailable = true
-            attempts.push(skipped(candidate, refused))
-            continue
-          }
-          const t0 = clock.currentTimeMillisUnsafe()
-          /** Trace how the attempt ended and settle its circuit; what the request does next, and the trace so far. */
-          const end = (outcome: Fallback.Outcome) => {
-            const now = clock.currentTimeMillisUnsafe()
-            const decision = Fallback.decide(outcome)
-            if (outcome._tag !== "Cancelled") attempts.push(entryOf(candidate, outcomeOf(outcome), now - t0))
-            circuits.set(candidate.backend, Fallback.settle(circuitOf(candidate.backend), decision, policyOf(snap, candidate.backend), now))
-            const answered = outcome._tag === "Answered" || decision.stop === "StreamFailed"
-            return { decision, trace: traceOf(now, answered ? candidate : undefined) }
-          }
-          const result = yield* attempt({
-            candidate,
-            number: attempts.length + 1,
-            end: (outcome) => end(outcome).trace
-          }).pipe(Effect.onInterrupt(() => Effect.sync(() => end(Fallback.Outcome.Cancelled()))))
-          if (Result.isSuccess(result)) return result.success
-          const { decision, trace } = end(Fallback.Outcome.Failed({ error: result.failure, committed: false }))
-          if (decision.next === "stop") {
-            return yield* new RouteError({ reason: "BadRequest", message: `${candidate.backend} rejected the request: ${result.failure.message}`, trace })
-          }
-        }
-        const tried = attempts.some((a) => a.outcome === "failed")
-        // Nothing was tried, nothing is merely down, and some lacked what the request needs: the request asks for what no candidate has.
-        const unsupported = !tried && !unavailable && plan.candidates.some((c) => c._tag === "Skip" && c.kind === "capability")
-        const listing = attempts.map((a) => `  ${a.backend} ${a.outcome}${a.reason ? ` (${a.reason})` : ""}${a.message ? `: ${a.message}` : ""}`).join("\n")
-        return yield* new RouteError({
-          reason: tried ? "AllFailed" : unsupported ? "Unsupported" : "NoCandidates",
-          message: `${tried ? "every backend failed" : unsupported ? "no backend supports what the request needs" : "no backend could be tried"} for ${what}:\n${listing}`,
-          trace: traceOf(clock.currentTimeMillisUnsafe())
-        })
-      })
-
-    const whatOf = (plan: Plan.Plan, pin: Request["pin"]) => (plan.category ? `category "${plan.category.name}"` : `${pin?.backend}/${pin?.model}`)
+    const circuits: Circuits = new Map()
+    const askServers = Reports.make()
 
     /** Plan and walk a generate request; `read` reads each attempt (whole, or through the commit gate). */
     const route = <A>(request: Request, read: (attempt: Attempt.Generation) => Effect.Effect<Result.Result<A, BackendError>>) =>
@@ -286,8 +159,8 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
             message: problem,
             trace: { ...(request.category ? { category: request.category } : {}), attempts: [], configVersion: snap.version, durationMs: 0 }
           }))
-        const plan = yield* planOf(snap, request)
-        return yield* walk(snap, plan, whatOf(plan, request.pin), (attempt) =>
+        const plan = yield* planOf(snap, request, askServers)
+        return yield* walk(circuits, snap, plan, whatOf(plan, request.pin), (attempt) =>
           Effect.flatMap(
             request.prepare ? request.prepare(attempt.candidate.entry) : Effect.succeed(plan.messages),
             (messages) => read({ ...attempt, request: toGenerate(messages, request, attempt.candidate.model), check })
@@ -317,43 +190,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
         // A malformed request is refused before any server is asked anything.
         yield* Effect.fromResult(Plan.forEmbed(snap, request))
         const plan = yield* Effect.fromResult(Plan.forEmbed(snap, request, yield* askServers(snap, request, "embed")))
-        return yield* walk(snap, plan, whatOf(plan, request.pin), Attempt.embedding(request))
-      })
-
-    const capabilities = (target: Parameters<Router["capabilities"]>[0]): Effect.Effect<CategoryCapabilities, RouteError> =>
-      Effect.gen(function*() {
-        const snap = yield* snapshot
-        const { config } = snap
-        const refuse = (reason: RouteError["reason"], message: string, known: ReadonlyArray<string>) =>
-          new RouteError({ reason, message, known, trace: { attempts: [], configVersion: snap.version, durationMs: 0 } })
-        if (target.pin && !config.backends[target.pin.backend]) {
-          const known = Object.keys(config.backends)
-          return yield* refuse("UnknownBackend", `unknown backend "${target.pin.backend}"; backends are: ${known.join(", ")}`, known)
-        }
-        const category = target.pin ? undefined : config.categories[target.category ?? "default"]
-        if (!target.pin && !category) {
-          const known = Object.keys(config.categories)
-          return yield* refuse("UnknownCategory", `unknown category "${target.category ?? "default"}"; categories are: ${known.join(", ")}`, known)
-        }
-        const fallbackCategory = category?.name ?? "default"
-        const lookup = yield* askServers(snap, target, fallbackCategory)
-        const candidates = Plan.toAskAll(snap, target, fallbackCategory).map(({ backend, model, service }) => {
-          const report = lookup(backend, model)
-          return {
-            backend,
-            model,
-            capabilities: Capabilities.resolve(
-              service.capabilities,
-              config.backends[backend]!.capabilities,
-              report?._tag === "Reported" ? report.capabilities : undefined,
-              category?.capabilities[backend]
-            ),
-            ...(report?._tag === "Unknown" ? { detail: report.why } : {})
-          }
-        })
-        const keys = ["text", "images", "streaming", "pull", "tools", "jsonSchema", "reasoning", "embeddings"] as const
-        const any = Object.fromEntries(keys.map((key) => [key, candidates.some((c) => c.capabilities[key])])) as unknown as BackendCapabilities
-        return { any, candidates }
+        return yield* walk(circuits, snap, plan, whatOf(plan, request.pin), Attempt.embedding(request))
       })
 
     return Router.of({
@@ -361,7 +198,7 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
       pull,
       stream: (request) => Events.toStream(() => pull(request)),
       embed,
-      capabilities,
+      capabilities: (target) => Effect.flatMap(snapshot, (snap) => capabilitiesOf(snap, target, askServers)),
       circuits: Effect.clockWith((clock) =>
         Effect.sync(() => {
           const now = clock.currentTimeMillisUnsafe()
@@ -373,6 +210,137 @@ export const make = (snapshot: Effect.Effect<Snapshot>): Effect.Effect<Router> =
 
 /** The router as a layer, over the snapshots `snapshot` reads. */
 export const layer = (snapshot: Effect.Effect<Snapshot>): Layer.Layer<Router> => Layer.effect(Router, make(snapshot))
+
+/** Each backend's circuit, by name. */
+type Circuits = Map<string, CircuitBreaker.State>
+
+const circuitOf = (circuits: Circuits, backend: string) => circuits.get(backend) ?? CircuitBreaker.initial
+
+/** Ask the backend's circuit; why not, when it refuses. */
+const admit = (circuits: Circuits, backend: string, now: number): string | undefined => {
+  const { circuit, skip } = Plan.admit(circuitOf(circuits, backend), now)
+  circuits.set(backend, circuit)
+  return skip
+}
+
+/** The plan for a request: its servers are asked what their models can do first, when it needs more than text. */
+const planOf = (snap: Snapshot, request: Request, askServers: Reports.Ask) =>
+  Effect.gen(function*() {
+    const first = yield* Effect.fromResult(Plan.forRequest(snap, request))
+    if (!Capabilities.needsAny(Capabilities.needsOf(request, first.messages))) return first
+    return yield* Effect.fromResult(Plan.forRequest(snap, request, yield* askServers(snap, request, "default")))
+  })
+
+/**
+ * Walk the plan's candidates in order: skips are traced, each candidate's circuit is asked when
+ * the walk reaches it, and `attempt` reads those let through until one answers or an outcome
+ * says stop. Every end of an attempt is traced and settles the backend's circuit.
+ */
+const walk = <A>(
+  circuits: Circuits,
+  snap: Snapshot,
+  plan: Plan.Plan,
+  what: string,
+  attempt: (attempt: Attempt.Attempt) => Effect.Effect<Result.Result<A, BackendError>>
+) =>
+  Effect.gen(function*() {
+    const clock = yield* Clock.Clock
+    const started = clock.currentTimeMillisUnsafe()
+    const attempts: Array<Trace.Attempt> = []
+    const traceOf = (now: number, answered?: Plan.Try): Trace.Trace => ({
+      ...(plan.category ? { category: plan.category.name } : { pinned: true }),
+      ...(answered ? { backend: answered.backend, model: answered.model } : {}),
+      ...(plan.space === undefined ? {} : { space: plan.space }),
+      attempts: [...attempts],
+      configVersion: snap.version,
+      durationMs: now - started
+    })
+    let unavailable = false
+    for (const candidate of plan.candidates) {
+      if (candidate._tag === "Skip") {
+        if (candidate.kind === "health") unavailable = true
+        attempts.push(skipped(candidate, candidate.reason))
+        continue
+      }
+      const refused = admit(circuits, candidate.backend, clock.currentTimeMillisUnsafe())
+      if (refused !== undefined) {
+        unavailable = true
+        attempts.push(skipped(candidate, refused))
+        continue
+      }
+      const t0 = clock.currentTimeMillisUnsafe()
+      /** Trace how the attempt ended and settle its circuit; what the request does next, and the trace so far. */
+      const end = (outcome: Fallback.Outcome) => {
+        const now = clock.currentTimeMillisUnsafe()
+        const decision = Fallback.decide(outcome)
+        if (outcome._tag !== "Cancelled") attempts.push(entryOf(candidate, outcomeOf(outcome), now - t0))
+        circuits.set(candidate.backend, Fallback.settle(circuitOf(circuits, candidate.backend), decision, policyOf(snap, candidate.backend), now))
+        const answered = outcome._tag === "Answered" || decision.stop === "StreamFailed"
+        return { decision, trace: traceOf(now, answered ? candidate : undefined) }
+      }
+      const result = yield* attempt({
+        candidate,
+        number: attempts.length + 1,
+        end: (outcome) => end(outcome).trace
+      }).pipe(Effect.onInterrupt(() => Effect.sync(() => end(Fallback.Outcome.Cancelled()))))
+      if (Result.isSuccess(result)) return result.success
+      const { decision, trace } = end(Fallback.Outcome.Failed({ error: result.failure, committed: false }))
+      if (decision.next === "stop") {
+        return yield* new RouteError({ reason: "BadRequest", message: `${candidate.backend} rejected the request: ${result.failure.message}`, trace })
+      }
+    }
+    const tried = attempts.some((a) => a.outcome === "failed")
+    // Nothing was tried, nothing is merely down, and some lacked what the request needs: the request asks for what no candidate has.
+    const unsupported = !tried && !unavailable && plan.candidates.some((c) => c._tag === "Skip" && c.kind === "capability")
+    const listing = attempts.map((a) => `  ${a.backend} ${a.outcome}${a.reason ? ` (${a.reason})` : ""}${a.message ? `: ${a.message}` : ""}`).join("\n")
+    return yield* new RouteError({
+      reason: tried ? "AllFailed" : unsupported ? "Unsupported" : "NoCandidates",
+      message: `${tried ? "every backend failed" : unsupported ? "no backend supports what the request needs" : "no backend could be tried"} for ${what}:\n${listing}`,
+      trace: traceOf(clock.currentTimeMillisUnsafe())
+    })
+  })
+
+const whatOf = (plan: Plan.Plan, pin: Request["pin"]) => (plan.category ? `category "${plan.category.name}"` : `${pin?.backend}/${pin?.model}`)
+
+/** What a category (or pinned backend/model) can do, after asking the servers that report per model. */
+const capabilitiesOf = (
+  snap: Snapshot,
+  target: Parameters<Router["capabilities"]>[0],
+  askServers: Reports.Ask
+): Effect.Effect<CategoryCapabilities, RouteError> =>
+  Effect.gen(function*() {
+    const { config } = snap
+    const refuse = (reason: RouteError["reason"], message: string, known: ReadonlyArray<string>) =>
+      new RouteError({ reason, message, known, trace: { attempts: [], configVersion: snap.version, durationMs: 0 } })
+    if (target.pin && !config.backends[target.pin.backend]) {
+      const known = Object.keys(config.backends)
+      return yield* refuse("UnknownBackend", `unknown backend "${target.pin.backend}"; backends are: ${known.join(", ")}`, known)
+    }
+    const category = target.pin ? undefined : config.categories[target.category ?? "default"]
+    if (!target.pin && !category) {
+      const known = Object.keys(config.categories)
+      return yield* refuse("UnknownCategory", `unknown category "${target.category ?? "default"}"; categories are: ${known.join(", ")}`, known)
+    }
+    const fallbackCategory = category?.name ?? "default"
+    const lookup = yield* askServers(snap, target, fallbackCategory)
+    const candidates = Plan.toAskAll(snap, target, fallbackCategory).map(({ backend, model, service }) => {
+      const report = lookup(backend, model)
+      return {
+        backend,
+        model,
+        capabilities: Capabilities.resolve(
+          service.capabilities,
+          config.backends[backend]!.capabilities,
+          report?._tag === "Reported" ? report.capabilities : undefined,
+          category?.capabilities[backend]
+        ),
+        ...(report?._tag === "Unknown" ? { detail: report.why } : {})
+      }
+    })
+    const keys = ["text", "images", "streaming", "pull", "tools", "jsonSchema", "reasoning", "embeddings"] as const
+    const any = Object.fromEntries(keys.map((key) => [key, candidates.some((c) => c.capabilities[key])])) as unknown as BackendCapabilities
+    return { any, candidates }
+  })
 
 const policyOf = (snap: Snapshot, backend: string): CircuitBreaker.Policy => ({
   ...snap.config.defaults.breaker,
@@ -415,8 +383,3 @@ const toGenerate = (messages: ReadonlyArray<Message>, request: Request, model: s
   ...(request.responseFormat ? { responseFormat: request.responseFormat } : {}),
   ...(request.reasoning ? { reasoning: request.reasoning } : {})
 })
-
-const describeCause = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause)
-  return error instanceof Error ? error.message : String(error)
-}
