@@ -50,7 +50,7 @@ import * as Models from "./openai/Models.ts"
 import * as OpenAiError from "./openai/OpenAiError.ts"
 import * as RequestBody from "./RequestBody.ts"
 import * as RequestLog from "./RequestLog.ts"
-import * as Routes from "./Routes.ts"
+import * as RouteTable from "./RouteTable.ts"
 import * as Status from "./Status.ts"
 import * as StatusPage from "./StatusPage.ts"
 import * as VisionRoutes from "./vision/VisionRoutes.ts"
@@ -159,7 +159,7 @@ const nativeError = (error: ApiError.ApiError, headers?: Record<string, string>)
     ...(headers ? { headers } : {})
   })
 
-const renderError = (dialect: Routes.Dialect) =>
+const renderError = (dialect: RouteTable.Dialect) =>
   dialect === "openai"
     ? OpenAiError.response
     : dialect === "ollama"
@@ -231,7 +231,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     const known = Effect.map(routing.snapshot, (snapshot) => Catalog.entries(snapshot).map((e) => e.id))
 
     const routed = (
-      dialect: Exclude<Routes.Dialect, "native">,
+      dialect: Exclude<RouteTable.Dialect, "native">,
       endpoint: string,
       request: Incoming,
       started: number,
@@ -253,7 +253,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
 
     const exchange = (
       request: Incoming,
-      dialect: Exclude<Routes.Dialect, "native">,
+      dialect: Exclude<RouteTable.Dialect, "native">,
       endpoint: string,
       started: number,
       model: string
@@ -394,7 +394,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       return Effect.flatMap(RequestBody.json(request.source, 64 * 1024), (body) => Actions.run(kind, body, options.actions, routing.reload))
     }
 
-    const table = Routes.make<Handler>([
+    const table = RouteTable.make<Handler>([
       { method: "POST", path: "/v1/chat/completions", dialect: "openai", body: "json", handle: chatCompletions },
       { method: "POST", path: "/v1/messages", dialect: "anthropic", body: "json", handle: messages },
       { method: "POST", path: "/v1/messages/count_tokens", dialect: "anthropic", body: "json", handle: countTokens },
@@ -500,7 +500,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
       const q = raw.indexOf("?")
       const path = q < 0 ? raw : raw.slice(0, q)
       const origin = request.headers.origin
-      let dialect = Routes.dialectOf(path)
+      let dialect = RouteTable.dialectOf(path)
       const handled = Effect.suspend((): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError, Scope.Scope> => {
         const match = table.match(request.method, path)
         dialect = match._tag === "Found" ? match.route.dialect : match.dialect
@@ -520,7 +520,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
           case "BadPath":
             return Effect.fail(ApiError.invalid(match.message))
         }
-        const wrongType = Routes.refusedType(match.route.body, request.headers["content-type"])
+        const wrongType = RouteTable.refusedType(match.route.body, request.headers["content-type"])
         if (wrongType) return Effect.fail(new ApiError.ApiError({ reason: "UnsupportedMediaType", message: wrongType }))
         return match.route.handle(request, started, match.param)
       }).pipe(
@@ -541,7 +541,7 @@ export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Sco
     /** OPTIONS: what the path allows; for a browser's preflight, what the real request may do. */
     const preflight = (request: Incoming, path: string): HttpServerResponse.HttpServerResponse => {
       const allow = table.allow(path)
-      if (allow === undefined) return renderError(Routes.dialectOf(path))(new ApiError.ApiError({ reason: "NotFound", message: `no route for ${clip(path)}` }))
+      if (allow === undefined) return renderError(RouteTable.dialectOf(path))(new ApiError.ApiError({ reason: "NotFound", message: `no route for ${clip(path)}` }))
       const asked = request.headers["access-control-request-headers"]
       return HttpServerResponse.empty({
         status: 204,

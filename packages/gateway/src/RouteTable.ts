@@ -1,7 +1,7 @@
 /**
- * The gateway's route table: one row per method and path. Which dialect a route answers in
- * (OpenAI, Ollama or native JSON), what body it reads, a 405 with its `Allow` header, and a
- * preflight's allowed methods all derive from the rows, so adding a route is adding a row.
+ * Route matching: rows of method and path in, a match out. Which dialect a route answers in
+ * (OpenAI, Ollama, Anthropic or native JSON), what body it reads, a 405 with its `Allow` header,
+ * and a preflight's allowed methods all derive from the rows, so adding a route is adding a row.
  *
  * A path is matched as it came on the wire, never normalised (`/v1/../health` is not
  * `/health`). The one parameter form, `/prefix/{name}`, takes the rest of the path and
@@ -49,6 +49,7 @@ export interface Table<H> {
   readonly allow: (path: string) => string | undefined
 }
 
+/** A table of rows; a path's rows are tried in their order. */
 export const make = <H>(routes: ReadonlyArray<Route<H>>): Table<H> => {
   const exact = new Map<string, Array<Route<H>>>()
   const prefixed: Array<{ readonly prefix: string; readonly routes: Array<Route<H>> }> = []
