@@ -1,7 +1,8 @@
 /**
  * Route matching: rows of method and path in, a match out. Which dialect a route answers in
  * (OpenAI, Ollama, Anthropic or native JSON), what body it reads, a 405 with its `Allow` header,
- * and a preflight's allowed methods all derive from the rows, so adding a route is adding a row.
+ * and a preflight's allowed methods all derive from the rows (the gateway's are in Routes.ts), so
+ * adding a route is adding a row.
  *
  * A path is matched as it came on the wire, never normalised (`/v1/../health` is not
  * `/health`). The one parameter form, `/prefix/{name}`, takes the rest of the path and
