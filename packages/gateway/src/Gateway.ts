@@ -17,15 +17,13 @@
  * - The server, its connections and requests in flight live in the caller's scope: closing
  *   it stops listening and interrupts what is running (which aborts the upstream requests).
  */
-import { NodeHttp, type Router, type RoutingConfig } from "@local-router/core"
+import { NodeHttp, type Router } from "@local-router/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
 import type * as http from "node:http"
@@ -42,53 +40,13 @@ import * as Metrics from "./Metrics.ts"
 import * as RequestLog from "./RequestLog.ts"
 import * as Routes from "./Routes.ts"
 import * as RouteTable from "./RouteTable.ts"
+import { defaultHost, defaultLimits, defaultMaxBodyBytes, defaultPort, type Limits, type Settings } from "./Settings.ts"
 import * as Status from "./Status.ts"
 import * as StatusPage from "./StatusPage.ts"
 import type * as VisionRoutes from "./vision/VisionRoutes.ts"
 
 export { GatewayError } from "./GatewayError.ts"
-
-export interface Settings {
-  /** Address to bind; default 127.0.0.1. Anything but loopback needs `token`. */
-  readonly host?: string | undefined
-  /** Port; default 4141; 0 = any free port (see `Gateway.address`). */
-  readonly port?: number | undefined
-  readonly token?: Redacted.Redacted<string> | undefined
-  /**
-   * Browser origins allowed besides `Access.defaultOrigins` (this machine's pages, desktop apps),
-   * exact or with `*` (`["*"]` for any). A request carrying any other `Origin` is refused (403).
-   */
-  readonly origins?: ReadonlyArray<string> | undefined
-  /** Largest request body accepted (413 above it); default 32 MiB. */
-  readonly maxBodyBytes?: number | undefined
-  /** Connection limits; each omitted one keeps its default (`defaultLimits`). */
-  readonly limits?: Partial<Limits> | undefined
-}
-
-/** What one client's connections may cost serve. */
-export interface Limits {
-  /** A request's line and headers must arrive within this, or it gets 408 and is closed (slow-loris). */
-  readonly headersTimeoutMs: number
-  /** The whole request, body included, must arrive within this (a slow upload); answers may take longer. */
-  readonly requestTimeoutMs: number
-  /** An idle keep-alive connection is closed after this. */
-  readonly keepAliveTimeoutMs: number
-  /** Largest request line plus headers; more is 431. */
-  readonly maxHeaderBytes: number
-  /** Open connections one client address may hold; past it a new one is answered 503 and closed. */
-  readonly maxConnectionsPerClient: number
-  /** Open connections in all; past it a new one is closed at once. */
-  readonly maxConnections: number
-}
-
-export const defaultLimits: Limits = {
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 120_000,
-  keepAliveTimeoutMs: 5_000,
-  maxHeaderBytes: 16 * 1024,
-  maxConnectionsPerClient: 128,
-  maxConnections: 512
-}
+export { defaultHost, defaultLimits, defaultMaxBodyBytes, defaultPort, type Limits, type Settings, settingsFromConfig } from "./Settings.ts"
 
 export interface Options extends Settings {
   readonly router: Router.Router
@@ -112,36 +70,6 @@ export interface Gateway {
 }
 
 export const Gateway = Context.Service<Gateway>("@local-router/gateway/Gateway")
-
-export const defaultHost = "127.0.0.1"
-export const defaultPort = 4141
-export const defaultMaxBodyBytes = 32 * 1024 * 1024
-
-/**
- * The settings routing.yaml's `server:` block asks for. The token comes from the variable it
- * names (`token: env:NAME`), else from LOCAL_ROUTER_TOKEN.
- */
-export const settingsFromConfig = (
-  server: RoutingConfig.ServerConfig,
-  env: Readonly<Record<string, string | undefined>> = process.env
-): Result.Result<Settings, GatewayError> => {
-  const fromFile = server.tokenEnv === undefined ? undefined : env[server.tokenEnv]
-  if (server.tokenEnv !== undefined && !fromFile) {
-    return Result.fail(new GatewayError({
-      reason: "TokenMissing",
-      message: `routing.yaml sets server.token: env:${server.tokenEnv}, but ${server.tokenEnv} is not set`
-    }))
-  }
-  const token = fromFile || env.LOCAL_ROUTER_TOKEN
-  return Result.succeed({
-    host: server.host,
-    port: server.port,
-    token: token ? Redacted.make(token) : undefined,
-    origins: server.origins,
-    limits: server.limits,
-    maxBodyBytes: server.maxBodyBytes
-  })
-}
 
 /** Bind, then serve until the scope closes. */
 export const make = (options: Options): Effect.Effect<Gateway, GatewayError, Scope.Scope> =>
