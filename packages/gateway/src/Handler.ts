@@ -156,12 +156,11 @@ export const model = (
   id: string,
   render: (snapshot: Router.Snapshot) => Effect.Effect<string | undefined>
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError> =>
-  Effect.flatMap(Effect.flatMap(ctx.routing.snapshot, render), (body) => {
-    return body === undefined
+  Effect.flatMap(Effect.flatMap(ctx.routing.snapshot, render), (body) =>
+    body === undefined
       ? Effect.flatMap(ctx.known, (list) =>
         Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category or backend/model`, known: list })))
-      : Effect.succeed(json(body))
-  })
+      : Effect.succeed(json(body)))
 
 /** A listing read from the current snapshot, as JSON. */
 export const fromSnapshot = (ctx: Context, render: (snapshot: Router.Snapshot) => Effect.Effect<string>): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
