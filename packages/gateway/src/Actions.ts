@@ -12,6 +12,8 @@ import type { LiveRouting } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { ApiError } from "./ApiError.ts"
+import type * as Handler from "./Handler.ts"
+import * as RequestBody from "./RequestBody.ts"
 
 /** The app's side of the actions (the supervisor's servers); a failure's message is for a person. */
 export interface Actions {
@@ -82,4 +84,16 @@ export const run = (
       : yield* Effect.mapError(actions.pull(server, yield* text(body, "model")), refused)
     return done(message)
   })
+}
+
+/** The route for `kind`: refused unless it comes from this gateway's page or from no page; the body at most 64 KiB. */
+export const handle = (kind: Kind): Handler.Handler => (ctx, request) => {
+  const refused = refusal(request.headers)
+  if (refused) {
+    return Effect.andThen(
+      Effect.logWarning(`gateway: refused the ${kind} action: ${refused}`),
+      Effect.fail(new ApiError({ reason: "Forbidden", message: refused }))
+    )
+  }
+  return Effect.flatMap(RequestBody.json(request.source, 64 * 1024), (body) => run(kind, body, ctx.actions, ctx.routing.reload))
 }

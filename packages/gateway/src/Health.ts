@@ -12,6 +12,8 @@
  */
 import type { CircuitBreaker, Router } from "@local-router/core"
 import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Handler from "./Handler.ts"
 import * as Status from "./Status.ts"
 
 export type Level = "ok" | "degraded" | "unavailable"
@@ -51,3 +53,8 @@ export const check = (input: {
     const { down, missing } = Status.serversNow(input.provider ? yield* input.provider : null)
     return of(Status.routesNow(snapshot, circuits, down, missing))
   })
+
+/** The route: the health as JSON, 503 when nothing can be answered. */
+export const handle = (ctx: Handler.Context) =>
+  Effect.map(check({ snapshot: ctx.routing.snapshot, circuits: ctx.router.circuits, provider: ctx.supervisor }), (h) =>
+    HttpServerResponse.text(JSON.stringify(h), { status: httpStatus(h.status), contentType: "application/json; charset=utf-8" }))

@@ -7,8 +7,11 @@
  * /metrics is scraped, not tracked on the request path.
  */
 import type { CircuitBreaker, Trace } from "@local-router/core"
+import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { createRequire } from "node:module"
 import type * as PromClient from "prom-client"
+import type * as Handler from "./Handler.ts"
 
 /**
  * prom-client's metric and registry classes, required one by one: its index also loads the
@@ -119,3 +122,13 @@ export const make = (): Metrics => {
     render: () => registry.metrics()
   }
 }
+
+/** `GET /metrics`: the breaker gauges set from the router now, then the exposition text. */
+export const scrape = (ctx: Handler.Context) =>
+  Effect.flatMap(ctx.router.circuits, (circuits) => {
+    ctx.metrics.breakers(circuits)
+    return Effect.map(
+      Effect.promise(() => ctx.metrics.render()),
+      (text) => HttpServerResponse.text(text, { contentType: ctx.metrics.registry.contentType })
+    )
+  })

@@ -7,6 +7,7 @@
 import { type CircuitBreaker, type ConfigError, type LiveRouting, Plan, type Router } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import * as Handler from "./Handler.ts"
 import type * as RequestLog from "./RequestLog.ts"
 
 /** The app's view of its servers (the supervisor's state), as JSON-ready data. */
@@ -73,6 +74,9 @@ export const render = (input: {
       ...(input.requests ? { requests: { recent: input.requests.recent(), hour: input.requests.hour(now) } } : {})
     })
   })
+
+/** `GET /status`: the gateway's status (`render`'s effect, made once per gateway), read now. */
+export const handle = (ctx: Handler.Context) => Effect.map(ctx.status, Handler.json)
 
 /** One category's route as it would go now: the backend that would answer and why each one before it would not. */
 export interface CategoryRoute {

@@ -11,6 +11,8 @@ import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
+import * as ApiError from "./ApiError.ts"
+import type * as Handler from "./Handler.ts"
 
 /** How often the events stream looks at the status; a change reaches the page within this. */
 const tickMs = 500
@@ -99,3 +101,19 @@ export const events = (status: Effect.Effect<string>): HttpServerResponse.HttpSe
 
 /** Browsers ask for HTML; Ollama's clients do not. */
 export const wantsHtml = (accept: string | undefined): boolean => accept !== undefined && accept.includes("text/html")
+
+const route = (pick: (assets: Assets) => Asset | undefined): Handler.Handler => (ctx, request) => {
+  const found = pick(ctx.page)
+  return found
+    ? Effect.succeed(serve(found, request.headers["accept-encoding"]))
+    : Effect.fail(new ApiError.ApiError({ reason: "NotFound", message: "the status page was not built into this local-router (run ./run setup)" }))
+}
+
+/** `GET /ui`. */
+export const handlePage = route((assets) => assets.page)
+
+/** `GET /ui/app.js`: 404 in a build without the page's script. */
+export const handleScript = route((assets) => assets.script)
+
+/** `GET /status/events`. */
+export const handleEvents = (ctx: Handler.Context) => Effect.succeed(events(ctx.status))

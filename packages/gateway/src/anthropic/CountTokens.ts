@@ -12,8 +12,11 @@
  *   header declares (a fixed 1600 when the header cannot be read).
  */
 import type { Backend, Router } from "@local-router/core"
+import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
+import * as Handler from "../Handler.ts"
 import * as ImageInput from "../ImageInput.ts"
 import * as MessagesRequest from "./MessagesRequest.ts"
 
@@ -63,3 +66,15 @@ export const count = (
   }
   return Result.succeed(JSON.stringify({ input_tokens: estimate(decoded.success) }))
 }
+
+/** The route: the estimate, marked as one. */
+export const handle: Handler.Handler = (ctx, request, started) =>
+  Handler.routed(ctx, "anthropic", "anthropic_count_tokens", request, started, (body, snapshot) =>
+    Effect.flatMap(ctx.known, (names) =>
+      Effect.map(Effect.fromResult(count(body, snapshot, names)), (counted) => {
+        ctx.metrics.request("anthropic_count_tokens", 200, (performance.now() - started) / 1000, (performance.now() - started) / 1000)
+        return HttpServerResponse.text(counted, {
+          contentType: "application/json; charset=utf-8",
+          headers: { [estimateHeader]: method }
+        })
+      })))

@@ -22,8 +22,11 @@
  */
 import type { Backend, Router } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
-import type { StreamEncoder } from "../Exchange.ts"
+import * as Effect from "effect/Effect"
+import * as Exchange from "../Exchange.ts"
+import * as Handler from "../Handler.ts"
 import * as AnthropicError from "./AnthropicError.ts"
+import * as MessagesRequest from "./MessagesRequest.ts"
 
 export const stopReason = (reason: Backend.FinishReason, calledTools: boolean): "end_turn" | "max_tokens" | "tool_use" => {
   if (reason === "length") return "max_tokens"
@@ -93,7 +96,7 @@ type Open =
  * One stream's encoder. Anthropic allows one open block at a time, so a block closes when
  * something of another kind begins; a tool call's block closes at its end.
  */
-export const encoder = (model: string, routed: { readonly backend: string; readonly model: string }): StreamEncoder => {
+export const encoder = (model: string, routed: { readonly backend: string; readonly model: string }): Exchange.StreamEncoder => {
   const id = newId()
   let started = false
   let next = 0
@@ -192,3 +195,13 @@ export const encoder = (model: string, routed: { readonly backend: string; reado
     failed: (error) => frame("error", AnthropicError.body(error))
   }
 }
+
+/** `POST /v1/messages`: the request read by MessagesRequest, the answer whole or as SSE. */
+export const handle: Handler.Handler = (ctx, request, started) =>
+  Handler.routed(ctx, "anthropic", "anthropic_messages", request, started, (body, snapshot) =>
+    Effect.flatMap(Effect.fromResult(MessagesRequest.decode(body, snapshot)), (decoded) => {
+      const context = Handler.exchange(ctx, request, "anthropic", "anthropic_messages", started, decoded.model)
+      return decoded.stream
+        ? Exchange.stream(context, decoded.request, "text/event-stream; charset=utf-8", (routedTo) => encoder(decoded.model, routedTo))
+        : Exchange.run(context, decoded.request, render(decoded.model))
+    }))

@@ -13,6 +13,8 @@
 import type { Router } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Catalog from "../Catalog.ts"
+import * as Handler from "../Handler.ts"
+import * as AnthropicError from "./AnthropicError.ts"
 
 /** Whether a request to the shared models path came from an Anthropic client. */
 export const wanted = (headers: Readonly<Record<string, string | undefined>>): boolean => headers["anthropic-version"] !== undefined
@@ -55,3 +57,13 @@ export const one = (router: Router.Router, snapshot: Router.Snapshot, id: string
   if (!entry) return Effect.succeed(undefined)
   return Effect.map(Catalog.capabilities(router, snapshot, id), (caps) => caps && JSON.stringify(card({ ...entry, capabilities: caps }, createdAt)))
 }
+
+/** `GET /v1/models` for an Anthropic client. */
+export const handleList = (ctx: Handler.Context) => Handler.fromSnapshot(ctx, (snapshot) => list(ctx.router, snapshot, ctx.modifiedAt))
+
+/** `GET /v1/models/{id}` for an Anthropic client. The path's dialect is OpenAI's; this caller's 404 is in its own shape. */
+export const handleOne = (ctx: Handler.Context, id: string) =>
+  Effect.catch(
+    Handler.model(ctx, id, (snapshot) => one(ctx.router, snapshot, id, ctx.modifiedAt)),
+    (error) => Effect.succeed(AnthropicError.response(error))
+  )

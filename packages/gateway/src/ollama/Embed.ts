@@ -9,9 +9,12 @@
  *   `embedding: []`, as on Ollama.
  */
 import type { Router } from "@local-router/core"
+import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
 import * as Embedding from "../Embedding.ts"
+import * as Exchange from "../Exchange.ts"
+import * as Handler from "../Handler.ts"
 
 export type Kind = "embed" | "embeddings"
 
@@ -55,3 +58,15 @@ export const render = (kind: Kind, model: string) => (answer: Router.Embedded): 
 
 export const empty = (kind: Kind, model: string): string =>
   kind === "embeddings" ? JSON.stringify({ embedding: [] }) : JSON.stringify({ model, embeddings: [] })
+
+/** The route for `kind`: nothing to embed is answered at once, else one model's vectors, whole. */
+export const handle = (kind: Kind): Handler.Handler => {
+  const endpoint = `ollama_${kind}`
+  return (ctx, request, started) =>
+    Handler.routed(ctx, "ollama", endpoint, request, started, (body, snapshot) =>
+      Effect.flatMap(Effect.fromResult(decode(kind, body, snapshot)), (decoded) => {
+        if (decoded.empty) return Effect.succeed(Handler.json(empty(kind, decoded.model)))
+        const context = Handler.exchange(ctx, request, "ollama", endpoint, started, decoded.model)
+        return Exchange.whole(context, ctx.router.embed(decoded.request), render(kind, decoded.model))
+      }))
+}

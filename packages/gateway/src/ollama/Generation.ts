@@ -13,10 +13,13 @@
  */
 import type { Backend, Router } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
-import type { StreamEncoder } from "../Exchange.ts"
+import * as Exchange from "../Exchange.ts"
+import * as Handler from "../Handler.ts"
 import * as ImageInput from "../ImageInput.ts"
 import * as AgentFields from "./AgentFields.ts"
 import * as OllamaError from "./OllamaError.ts"
@@ -218,7 +221,7 @@ export const loaded = (kind: Kind, model: string): string =>
  * A tool call is written whole on the line after its end, as Ollama sends calls: never as
  * fragments, arguments as an object, `id` and `function.index`.
  */
-export const encoder = (kind: Kind, model: string, backend: string): StreamEncoder => {
+export const encoder = (kind: Kind, model: string, backend: string): Exchange.StreamEncoder => {
   // Each line is stamped; the stamp is recomputed only when the millisecond changes.
   let stampedAt = 0
   let stamp = ""
@@ -292,4 +295,25 @@ export const encoder = (kind: Kind, model: string, backend: string): StreamEncod
     // A stream already ended by a broken call's error line says nothing more.
     failed: (error) => (broken ? "" : OllamaError.line(error) + "\n")
   }
+}
+
+/** The route for `kind`: the load call answered at once, else the answer whole or as NDJSON. */
+export const handle = (kind: Kind): Handler.Handler => {
+  const endpoint = `ollama_${kind}`
+  return (ctx, request, started) =>
+    Handler.routed(ctx, "ollama", endpoint, request, started, (body, snapshot) =>
+      Effect.flatMap(Effect.fromResult(decode(kind, body, snapshot)), (decoded) => {
+        if (decoded.load) {
+          const line = loaded(kind, decoded.model)
+          return Effect.succeed(
+            decoded.stream
+              ? HttpServerResponse.text(`${line}\n`, { contentType: "application/x-ndjson" })
+              : Handler.json(line)
+          )
+        }
+        const context = Handler.exchange(ctx, request, "ollama", endpoint, started, decoded.model)
+        return decoded.stream
+          ? Exchange.stream(context, decoded.request, "application/x-ndjson", (routedTo) => encoder(kind, decoded.model, routedTo.backend))
+          : Exchange.run(context, decoded.request, render(kind, decoded.model))
+      }))
 }

@@ -7,7 +7,9 @@
  */
 import type { Router } from "@local-router/core"
 import * as Effect from "effect/Effect"
+import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
+import * as Handler from "../Handler.ts"
 
 /**
  * The Ollama API version these routes follow; clients compare it against their minimum. One
@@ -76,3 +78,26 @@ export const show = (router: Router.Router, snapshot: Router.Snapshot, id: strin
       modified_at: modifiedAt
     }))
 }
+
+const versionBody = JSON.stringify({ version })
+
+/** `GET /api/version`. */
+export const handleVersion = () => Effect.succeed(Handler.json(versionBody))
+
+/** `GET /api/tags`. */
+export const handleTags = (ctx: Handler.Context) => Handler.fromSnapshot(ctx, (snapshot) => tags(ctx.router, snapshot, ctx.modifiedAt))
+
+/** `GET /api/ps`: empty, since the servers behind the router load models, not the gateway (/status says more). */
+export const handlePs = () => Effect.succeed(Handler.json(`{"models":[]}`))
+
+/** `POST /api/show`: `name` is what older clients send for `model`; an unknown name is a 404 listing the categories. */
+export const handleShow: Handler.Handler = (ctx, request, started) =>
+  Handler.routed(ctx, "ollama", "ollama_show", request, started, (body, snapshot) => {
+    const id = typeof body.model === "string" && body.model !== "" ? body.model : body.name
+    if (typeof id !== "string" || id === "") return Effect.fail(ApiError.invalid("model is required"))
+    return Effect.flatMap(show(ctx.router, snapshot, id, ctx.modifiedAt), (answer) =>
+      answer === undefined
+        ? Effect.flatMap(ctx.known, (list) =>
+          Effect.fail(new ApiError.ApiError({ reason: "UnknownModel", message: `model "${id}" not found: use a category (${list.join(", ")}) or backend/model`, known: list })))
+        : Effect.succeed(Handler.json(answer)))
+  })

@@ -14,11 +14,13 @@
  */
 import type { Backend, Router } from "@local-router/core"
 import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
 import * as Catalog from "../Catalog.ts"
+import * as Exchange from "../Exchange.ts"
+import * as Handler from "../Handler.ts"
 import * as ImageInput from "../ImageInput.ts"
-import type { StreamEncoder } from "../Exchange.ts"
 import * as AgentFields from "./AgentFields.ts"
 import * as OpenAiError from "./OpenAiError.ts"
 
@@ -209,7 +211,7 @@ export const render = (model: string) => (answer: Router.Answer): string =>
  * of the arguments. The first chunk's `content` is null when the turn opens with a tool call
  * or reasoning, as OpenAI's own tool turns begin.
  */
-export const encoder = (model: string, includeUsage: boolean): StreamEncoder => {
+export const encoder = (model: string, includeUsage: boolean): Exchange.StreamEncoder => {
   const id = newId()
   const created = Math.floor(Date.now() / 1000)
   const envelope = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"system_fingerprint":null,"choices":[`
@@ -261,3 +263,13 @@ export const encoder = (model: string, includeUsage: boolean): StreamEncoder => 
     failed: (error) => `data: ${JSON.stringify(OpenAiError.body(error))}\n\n`
   }
 }
+
+/** The route: the answer whole, or as SSE when the caller asks for a stream. */
+export const handle: Handler.Handler = (ctx, request, started) =>
+  Handler.routed(ctx, "openai", "openai_chat", request, started, (body, snapshot) =>
+    Effect.flatMap(Effect.fromResult(decode(body, snapshot)), (decoded) => {
+      const context = Handler.exchange(ctx, request, "openai", "openai_chat", started, decoded.model)
+      return decoded.stream
+        ? Exchange.stream(context, decoded.request, "text/event-stream", () => encoder(decoded.model, decoded.includeUsage))
+        : Exchange.run(context, decoded.request, render(decoded.model))
+    }))

@@ -7,9 +7,12 @@
  * the `x-local-router-*` headers and in `local_router` (with the trace).
  */
 import type { Router } from "@local-router/core"
+import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
 import * as Embedding from "../Embedding.ts"
+import * as Exchange from "../Exchange.ts"
+import * as Handler from "../Handler.ts"
 
 export interface Decoded {
   readonly model: string
@@ -46,3 +49,11 @@ export const render = (model: string, base64: boolean) => (answer: Router.Embedd
     local_router: { backend: answer.backend, model: answer.model, trace: answer.trace }
   })
 }
+
+/** The route: the vectors of one model, whole. */
+export const handle: Handler.Handler = (ctx, request, started) =>
+  Handler.routed(ctx, "openai", "openai_embeddings", request, started, (body, snapshot) =>
+    Effect.flatMap(Effect.fromResult(decode(body, snapshot)), (decoded) => {
+      const context = Handler.exchange(ctx, request, "openai", "openai_embeddings", started, decoded.model)
+      return Exchange.whole(context, ctx.router.embed(decoded.request), render(decoded.model, decoded.base64))
+    }))

@@ -7,6 +7,7 @@
 import type { Router } from "@local-router/core"
 import * as Effect from "effect/Effect"
 import * as Catalog from "../Catalog.ts"
+import * as Handler from "../Handler.ts"
 
 const card = (entry: Catalog.Entry & { readonly capabilities: Catalog.Capabilities }, created: number) => ({
   id: entry.id,
@@ -31,3 +32,9 @@ export const one = (router: Router.Router, snapshot: Router.Snapshot, id: string
   if (!entry) return Effect.succeed(undefined)
   return Effect.map(Catalog.capabilities(router, snapshot, id), (caps) => caps && JSON.stringify(card({ ...entry, capabilities: caps }, created)))
 }
+
+/** `GET /v1/models`. */
+export const handleList = (ctx: Handler.Context) => Handler.fromSnapshot(ctx, (snapshot) => list(ctx.router, snapshot, ctx.created))
+
+/** `GET /v1/models/{id}`: a 404 for a name that is neither a category nor a pinned model. */
+export const handleOne = (ctx: Handler.Context, id: string) => Handler.model(ctx, id, (snapshot) => one(ctx.router, snapshot, id, ctx.created))

@@ -27,6 +27,7 @@ import * as MP from "effect/http/MultipartParser"
 import type { IncomingMessage } from "node:http"
 import * as Answered from "../Answered.ts"
 import * as ApiError from "../ApiError.ts"
+import type * as Handler from "../Handler.ts"
 import * as ImageInput from "../ImageInput.ts"
 import * as RequestBody from "../RequestBody.ts"
 import * as RequestLog from "../RequestLog.ts"
@@ -349,3 +350,30 @@ export const pdf = (
       headers: { ...Answered.timing(performance.now() - started), "cache-control": "no-cache" }
     })
   })
+
+/**
+ * The route for `kind` (`image`: describe, `pdf`): the upload as a multipart form, or as the raw
+ * body or JSON, handed to the app's vision service; 404 when the app plugs in none.
+ */
+export const handle = (kind: "image" | "pdf"): Handler.Handler => {
+  const endpoint = `vision_${kind}`
+  const answer = kind === "image" ? describe : pdf
+  return (ctx, request, started) => {
+    const vision = ctx.vision
+    if (!vision) {
+      return Effect.fail(new ApiError.ApiError({ reason: "NotFound", message: "the vision endpoints are not enabled in this local-router" }))
+    }
+    const type = request.headers["content-type"]
+    const form = type?.startsWith("multipart/form-data") ? multipart(request.source, kind, ctx.maxBodyBytes) : undefined
+    if (form) return Effect.flatMap(form, (input) => answer(vision, input, started, ctx.log))
+    return Effect.flatMap(RequestBody.bytes(request.source, ctx.maxBodyBytes), (body) => {
+      const q = request.url.indexOf("?")
+      const input = upload(request.headers["content-type"], body, new URLSearchParams(q < 0 ? "" : request.url.slice(q + 1)), kind)
+      if (Result.isFailure(input)) return Effect.fail(input.failure)
+      return answer(vision, input.success, started, ctx.log)
+    }).pipe(
+      Effect.tapError((error) => Effect.sync(() => ctx.metrics.request(endpoint, ApiError.status(error.reason), (performance.now() - started) / 1000, 0))),
+      Effect.tap((response) => Effect.sync(() => ctx.metrics.request(endpoint, response.status, (performance.now() - started) / 1000, 0)))
+    )
+  }
+}
