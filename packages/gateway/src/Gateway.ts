@@ -330,6 +330,12 @@ const send = (res: http.ServerResponse, response: HttpServerResponse.HttpServerR
       headers["content-type"] = body.contentType
       if (body.contentLength !== undefined) headers["content-length"] = String(body.contentLength)
       res.writeHead(response.status, headers)
+      // A HEAD gets the headers alone: Node drops a HEAD's body writes and would hold the
+      // headers until the end, which an event stream (/status/events) never reaches.
+      if (res.req.method === "HEAD") {
+        res.end()
+        return Effect.void
+      }
       const drained = Exchange.drain(res)
       return body.stream.pipe(
         Stream.runForEach((chunk) => (res.write(chunk) || res.destroyed ? Effect.void : drained)),

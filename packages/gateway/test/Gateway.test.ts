@@ -271,6 +271,13 @@ describe("what the gateway refuses", () => {
     const options = await fetch(`${running.url}/api/tags`, { method: "OPTIONS" })
     expect([options.status, options.headers.get("allow")]).toEqual([204, "GET, HEAD, OPTIONS"])
   })
+
+  it("HEAD of the status page's event stream answers its headers at once (the stream itself never ends)", async () => {
+    running = await start()
+    const head = await fetch(`${running.url}/status/events`, { method: "HEAD", signal: AbortSignal.timeout(5_000) })
+    expect([head.status, head.headers.get("content-type")]).toEqual([200, "text/event-stream"])
+    expect(await head.text()).toBe("")
+  })
 })
 
 describe("native endpoints", () => {

@@ -51,7 +51,14 @@ const routes = [
   "/v1/vision/pdf",
   "/health",
   "/status",
-  "/metrics"
+  "/status/events",
+  "/metrics",
+  // The status page: its files, and the actions it posts (restart, pull, reload).
+  "/ui",
+  "/ui/app.js",
+  "/actions/restart",
+  "/actions/pull",
+  "/actions/reload"
 ]
 
 const method = fc.oneof(
@@ -152,6 +159,8 @@ const body = fc.oneof(
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
   { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 200 }) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 2_000 }).map((b) => Buffer.from(b).toString("latin1")) },
+  // What the status page's actions read: a backend and a model, real or not.
+  { weight: 1, arbitrary: fc.record({ backend: fc.constantFrom("ollama", "nope", "", "../ollama"), model: fc.constantFrom("phi3.5:3.8b", "x:y", "") }).map((b) => JSON.stringify(b)) },
   { weight: 1, arbitrary: fc.constantFrom("{", "[]", "null", `{"model":"c_ollama","messages":"x"}`, "%PDF-1.4\n%%EOF", "\x89PNG\r\n\x1a\n") },
   // Real files, whole or cut short, for the upload routes to open and render.
   { weight: 1, arbitrary: fc.tuple(fc.array(fc.string({ maxLength: 30 }), { maxLength: 3 }), fc.nat()).map(([lines, cut]) => {
@@ -220,6 +229,8 @@ const complete = (data: Buffer, head: boolean): boolean => {
   const headers = data.subarray(0, end).toString("latin1").toLowerCase()
   const status = Number(headers.slice(9, 12))
   if (head || status === 204 || status === 304 || (status >= 100 && status < 200)) return true
+  // An event stream (/status/events) never ends: its headers are the answer.
+  if (/\ncontent-type: *text\/event-stream/.test(headers)) return true
   const body = data.subarray(end + 4)
   const length = /\ncontent-length: *(\d+)/.exec(headers)
   if (length) return body.length >= Number(length[1])
