@@ -43,13 +43,17 @@ const cli = async (args: ReadonlyArray<string>, env: Record<string, string>) => 
   }
 }
 
+/** An empty HOME, the fake service tools first on PATH, and the repo's routing.yaml. */
+const machine = () => {
+  const home = tempDir("lr-home-")
+  const tools = tempDir("lr-tools-")
+  const calls = fakeTools(tools)
+  return { home, tools, calls, config: path.join(repo, "routing.yaml"), env: { HOME: home, PATH: `${tools}:${process.env.PATH}` } }
+}
+
 describe("local-router service", () => {
   it("macOS: install writes a LaunchAgent and loads it with launchctl; status and uninstall use print and bootout", async () => {
-    const home = tempDir("lr-home-")
-    const tools = tempDir("lr-tools-")
-    const calls = fakeTools(tools)
-    const config = path.join(repo, "routing.yaml")
-    const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
+    const { calls, config, env, home } = machine()
 
     const installed = await cli(["service", "install", "--platform", "darwin", "--config", config], env)
     expect(installed.stderr).toBe("")
@@ -109,11 +113,7 @@ describe("local-router service", () => {
   }, 60_000)
 
   it("status says one of: not installed / installed and running, pid N / installed, not running, last exit", async () => {
-    const home = tempDir("lr-home-")
-    const tools = tempDir("lr-tools-")
-    fakeTools(tools)
-    const config = path.join(repo, "routing.yaml")
-    const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
+    const { config, env, home, tools } = machine()
     const status = async () => (await cli(["service", "status", "--platform", "linux", "--config", config], env)).stdout.split("\n")[0]
     expect(await status()).toBe("service: not installed")
     expect((await cli(["service", "install", "--platform", "linux", "--config", config], env)).code).toBe(0)
@@ -127,11 +127,7 @@ describe("local-router service", () => {
   }, 60_000)
 
   it("Linux: a systemd --user unit, enabled with systemctl --user; --dry-run prints it and changes nothing", async () => {
-    const home = tempDir("lr-home-")
-    const tools = tempDir("lr-tools-")
-    const calls = fakeTools(tools)
-    const config = path.join(repo, "routing.yaml")
-    const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
+    const { calls, config, env, home } = machine()
     const dry = await cli(["service", "install", "--platform", "linux", "--dry-run", "--config", config], env)
     expect(dry.stdout).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --v8-pool-size=1 --no-sparkplug --bytecode-old-age=2 ${bin} serve --config ${config} --env-file ${home}/.config/local-router/service.env\n`)
     expect(dry.stdout).toContain("Environment=NODE_DISABLE_COMPILE_CACHE=1\nEnvironment=MALLOC_ARENA_MAX=2\nEnvironment=MALLOC_MMAP_THRESHOLD_=65536\nEnvironment=MALLOC_TRIM_THRESHOLD_=131072\n")
@@ -153,11 +149,7 @@ describe("local-router service", () => {
   }, 60_000)
 
   it("Linux: service logs prints journalctl's lines, and fails (exit 6, its message) when journalctl does", async () => {
-    const home = tempDir("lr-home-")
-    const tools = tempDir("lr-tools-")
-    const calls = fakeTools(tools)
-    const config = path.join(repo, "routing.yaml")
-    const env = { HOME: home, PATH: `${tools}:${process.env.PATH}` }
+    const { calls, config, env, tools } = machine()
     const journal = path.join(tools, "journalctl")
     fs.writeFileSync(journal, `#!/bin/sh\necho "journalctl $*" >> "${tools}/calls.log"\necho "Dec 07 serve[777]: listening on 127.0.0.1:4141"\n`, { mode: 0o755 })
     const shown = await cli(["service", "logs", "-n", "5", "--platform", "linux", "--config", config], env)
