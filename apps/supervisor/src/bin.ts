@@ -8,9 +8,16 @@ import { enableCompileCache } from "node:module"
 // so serve as the service runs it sets NODE_DISABLE_COMPILE_CACHE (Service.serveEnvironment).
 enableCompileCache()
 
-const [NodeServices, { runMain }, Cause, Effect, Exit, Layer, Logger, Runtime, Cli] = await Promise.all([
-  import("@effect/platform-node/NodeServices"),
-  import("@effect/platform-node/NodeRuntime"),
+// The Node services the CLI runs on come from @effect/platform-node-shared, which
+// @effect/platform-node re-exports: the same modules, without that package's redis and undici
+// (~20 MB of every install that nothing here loads).
+const [NodeChildProcessSpawner, NodeFileSystem, NodePath, NodeStdio, NodeTerminal, { runMain }, Cause, Effect, Exit, Layer, Logger, Runtime, Cli] = await Promise.all([
+  import("@effect/platform-node-shared/NodeChildProcessSpawner"),
+  import("@effect/platform-node-shared/NodeFileSystem"),
+  import("@effect/platform-node-shared/NodePath"),
+  import("@effect/platform-node-shared/NodeStdio"),
+  import("@effect/platform-node-shared/NodeTerminal"),
+  import("@effect/platform-node-shared/NodeRuntime"),
   import("effect/Cause"),
   import("effect/Effect"),
   import("effect/Exit"),
@@ -29,4 +36,10 @@ const teardown: typeof Runtime.defaultTeardown = (exit, onExit) =>
 // each, `timestamp=<ISO date> level=... fiber=#n message="..."`, on stdout.
 const logger = Logger.layer([Logger.withConsoleLog(Logger.formatSimple)])
 
-Cli.run(process.argv.slice(2)).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, logger)), runMain({ teardown }))
+// What @effect/platform-node's NodeServices.layer is: effect/cli's commands run with these.
+const services = Layer.provideMerge(
+  NodeChildProcessSpawner.layer,
+  Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeStdio.layer, NodeTerminal.layer)
+)
+
+Cli.run(process.argv.slice(2)).pipe(Effect.provide(Layer.mergeAll(services, logger)), runMain({ teardown }))
