@@ -3,7 +3,7 @@ export const ExitCode = {
   ok: 0,
   /** routing.yaml is invalid. */
   invalidConfig: 1,
-  /** No routing.yaml, or bad command-line usage. */
+  /** No routing.yaml, bad command-line usage, or a Node too old to run local-router (checked in bin.ts). */
   notFound: 2,
   /** No backend could answer (all failed or none could be tried); for `pdf`, any page failed. */
   noAnswer: 3,

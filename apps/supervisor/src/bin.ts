@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 // The `local-router` command. Installed and started (by ./run, the service) as its build,
 // dist/bin.js: plain JavaScript, see scripts/build.js.
-import { enableCompileCache } from "node:module"
+import * as NodeModule from "node:module"
+
+// Before anything else loads: on an older Node the first import would fail with a SyntaxError
+// that names a Node internal (npm only warns about `engines` when it installs).
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number)
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(`local-router: needs Node 22.18 or newer; this is Node ${process.versions.node} (${process.execPath})\n`)
+  process.exit(2)
+}
 
 // Node keeps the code it compiled for our modules and packages on disk, for a faster start of
 // every short command. It also holds every entry it read for the life of the process (~7 MB),
 // so serve as the service runs it sets NODE_DISABLE_COMPILE_CACHE (Service.serveEnvironment).
-enableCompileCache()
+NodeModule.enableCompileCache()
 
 // The Node services the CLI runs on come from @effect/platform-node-shared, which
 // @effect/platform-node re-exports: the same modules, without that package's redis and undici

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { execFile, spawn } from "node:child_process"
+import { execFile, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -24,6 +24,32 @@ const cli = async (args: ReadonlyArray<string>, options: { cwd?: string; env?: R
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lr-cli-"))
+
+
+// The machine's own `node` when it is older than local-router needs (this project's CI image
+// has Node 20 as /usr/bin/node next to the pinned toolchain): what a user with an old Node sees.
+const oldNode = (() => {
+  for (const candidate of ["/usr/bin/node", "/usr/local/bin/node"]) {
+    try {
+      const version = String(execFileSync(candidate, ["--version"])).trim()
+      const [major = 0, minor = 0] = version.slice(1).split(".").map(Number)
+      if (major < 22 || (major === 22 && minor < 18)) return { path: candidate, version: version.slice(1) }
+    } catch {
+      // not there
+    }
+  }
+  return undefined
+})()
+
+describe("an older Node", () => {
+  it.skipIf(oldNode === undefined)("gets one plain line naming the Node it needs and the one it found, exit 2", async () => {
+    const run = await promisify(execFile)(oldNode!.path, [bin, "--version"]).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr })
+    )
+    expect(run).toEqual({ code: 2, stderr: `local-router: needs Node 22.18 or newer; this is Node ${oldNode!.version} (${oldNode!.path})\n` })
+  })
+})
 
 describe("local-router CLI", () => {
   it("--version and --help", async () => {
