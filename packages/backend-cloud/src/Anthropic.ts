@@ -17,7 +17,8 @@
  * - Thinking: reasoning On is `thinking: {type: "enabled", budget_tokens}` with a budget from
  *   the effort, added to the answer's token limit (Anthropic counts thinking inside
  *   `max_tokens`); `thinking_delta` is a ReasoningDelta. Thinking is not sent back in history:
- *   Anthropic wants the block's signature with it, which the contract does not carry.
+ *   Anthropic wants the block's signature with it, which the contract does not carry; so the
+ *   turn that answers tool results goes without thinking (Anthropic refuses it otherwise).
  * - No JSON Schema by default (capabilities). A request that has one (for a model routing.yaml
  *   declares `jsonSchema` for) is sent as `output_config.format`, Anthropic's structured
  *   outputs; plain JSON mode has no Anthropic spelling and is left to the prompt.
@@ -48,7 +49,12 @@ export const body = (client: Client, request: Backend.GenerateRequest): Record<s
   // Anthropic refuses thinking together with a forced tool (`any` / `tool`): the call the
   // caller requires is kept, and the thinking it also asked for is left out.
   const forced = tools.length > 0 && (request.toolChoice?._tag === "Required" || request.toolChoice?._tag === "Named")
-  const budget = forced ? undefined : thinkingBudget(request.reasoning)
+  // With thinking on, Anthropic wants the assistant message that made the latest tool calls to
+  // start with the thinking block it came with, signature included; the contract carries no
+  // signature, so the turn that answers tool results is sent without thinking (the API's own
+  // advice: "To avoid this requirement, disable thinking"). The next question thinks again.
+  const answeringTools = (request.messages.findLast((m) => m.role === "assistant")?.toolCalls?.length ?? 0) > 0
+  const budget = forced || answeringTools ? undefined : thinkingBudget(request.reasoning)
   const choice = toolChoiceOf(request.toolChoice, request.parallelToolCalls)
   return {
     ...request.extra,

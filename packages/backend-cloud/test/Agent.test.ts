@@ -257,6 +257,44 @@ describe("cloud (anthropic): tool_use, tool_result, thinking on the wire", () =>
       expect(body["max_tokens"]).toBe(1124)
     }))
 
+  it.effect("thinking on through a tool call and its result (Claude Code's loop): the result turn is sent without thinking, which Anthropic would refuse without the first turn's signed block", () =>
+    Effect.gen(function*() {
+      const backend = yield* makeAnthropic()
+      const question: Backend.Message = { role: "user", content: "use get_weather city=Oslo" }
+      const reasoning = { _tag: "On", effort: "low" } as const
+      const first = yield* collect(backend, { model: "claude-sonnet-4-5", messages: [question], tools: [weather], reasoning })
+      expect(reasoningOf(first).length).toBeGreaterThan(0)
+      expect((yield* lastBody(() => anthropic))["thinking"]).toEqual({ type: "enabled", budget_tokens: 2048 })
+      const calls = toolCallsOf(first)
+      const second = yield* collect(backend, {
+        model: "claude-sonnet-4-5",
+        tools: [weather],
+        reasoning,
+        messages: [
+          question,
+          { role: "assistant", content: "", reasoning: reasoningOf(first), toolCalls: calls },
+          ...calls.map((call): Backend.Message => ({ role: "tool", content: "4 C", toolCallId: call.id, toolName: call.name }))
+        ]
+      })
+      expect(textOf(second).length).toBeGreaterThan(0)
+      expect(second.at(-1)).toMatchObject({ _tag: "Done", finishReason: "stop" })
+      expect(yield* lastBody(() => anthropic)).not.toHaveProperty("thinking")
+      // A new question after the loop thinks again.
+      yield* collect(backend, {
+        model: "claude-sonnet-4-5",
+        tools: [weather],
+        reasoning,
+        messages: [
+          question,
+          { role: "assistant", content: "", toolCalls: calls },
+          ...calls.map((call): Backend.Message => ({ role: "tool", content: "4 C", toolCallId: call.id, toolName: call.name })),
+          { role: "assistant", content: "It is 4 C in Oslo." },
+          { role: "user", content: "And tomorrow?" }
+        ]
+      })
+      expect((yield* lastBody(() => anthropic))["thinking"]).toEqual({ type: "enabled", budget_tokens: 2048 })
+    }))
+
   it.effect("tool choice: a named tool is Anthropic's {type: tool}; disable_parallel_tool_use keeps one call", () =>
     Effect.gen(function*() {
       const events = yield* collect(yield* makeAnthropic(), {

@@ -133,6 +133,24 @@ describe("sim-anthropic thinking", () => {
     const high = await client.messages.create({ model: "m", max_tokens: 2000, thinking: { type: "enabled", budget_tokens: 2000 }, messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e)
     expect(high).toBeInstanceOf(BadRequestError)
   })
+  it("with thinking on, the tool_result turn needs the thinking block that began the tool call: sent back it answers, left out it is the API's 400", async () => {
+    const thinking = { type: "enabled", budget_tokens: 1024 } as const
+    const first = await client.messages.create({ model: "m", max_tokens: 4096, thinking, tools: [weather], messages: [{ role: "user", content: "get_weather" }] })
+    const use = first.content.find((b) => b.type === "tool_use")!
+    const result: Anthropic.MessageParam = { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "22 C" }] }
+    const kept = await client.messages.create({ model: "m", max_tokens: 4096, thinking, tools: [weather], messages: [{ role: "user", content: "get_weather" }, { role: "assistant", content: first.content }, result] })
+    expect(kept.stop_reason).toBe("end_turn")
+    const dropped = await client.messages
+      .create({ model: "m", max_tokens: 4096, thinking, tools: [weather], messages: [{ role: "user", content: "get_weather" }, { role: "assistant", content: [use] }, result] })
+      .catch((e: unknown) => e)
+    expect(dropped).toBeInstanceOf(BadRequestError)
+    expect((dropped as BadRequestError).message).toContain(
+      "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block"
+    )
+    // Without thinking, the same history is fine.
+    const off = await client.messages.create({ model: "m", max_tokens: 4096, tools: [weather], messages: [{ role: "user", content: "get_weather" }, { role: "assistant", content: [use] }, result] })
+    expect(off.stop_reason).toBe("end_turn")
+  })
 })
 
 describe("sim-anthropic count_tokens", () => {

@@ -71,6 +71,19 @@ const agentProblem = (b: Record<string, unknown>): string | undefined => {
     }
     const choice = b["tool_choice"]
     if (isRecord(choice) && (choice["type"] === "any" || choice["type"] === "tool")) return "Thinking may not be enabled when tool_choice forces tool use."
+    // With thinking on, the assistant message that made the latest tool calls must start with
+    // the thinking block (and its signature) it was answered with.
+    const all = b["messages"] as ReadonlyArray<unknown>
+    const last = all.findLastIndex((m) => isRecord(m) && m["role"] === "assistant")
+    const final = all[last]
+    const content = isRecord(final) ? final["content"] : undefined
+    const blocks = Array.isArray(content) ? (content as Array<unknown>) : [{ type: "text" }]
+    if (blocks.some((x) => isRecord(x) && x["type"] === "tool_use")) {
+      const first = isRecord(blocks[0]) ? String(blocks[0]["type"]) : "text"
+      if (first !== "thinking" && first !== "redacted_thinking") {
+        return `messages.${last}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${first}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking`
+      }
+    }
   }
   const messages = b["messages"] as ReadonlyArray<unknown>
   for (let i = 0; i < messages.length; i++) {
