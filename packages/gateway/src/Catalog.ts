@@ -84,12 +84,36 @@ export const capabilities = (router: Router.Router, snapshot: Router.Snapshot, i
   )
 }
 
+/** A catalog entry with what it can do. */
+export type Listed = Entry & { readonly capabilities: Capabilities }
+
 /** Capabilities of every catalog entry, in catalog order. */
 export const withCapabilities = (
   router: Router.Router,
   snapshot: Router.Snapshot
-): Effect.Effect<ReadonlyArray<Entry & { readonly capabilities: Capabilities }>> =>
+): Effect.Effect<ReadonlyArray<Listed>> =>
   Effect.all(
     entries(snapshot).map((entry) => Effect.map(capabilities(router, snapshot, entry.id), (caps) => ({ ...entry, capabilities: caps ?? none }))),
     { concurrency: "unbounded" }
   )
+
+/** One catalog entry with its capabilities; undefined for a name the catalog does not list. */
+export const entryWithCapabilities = (
+  router: Router.Router,
+  snapshot: Router.Snapshot,
+  id: string
+): Effect.Effect<Listed | undefined> => {
+  const entry = entries(snapshot).find((e) => e.id === id)
+  if (!entry) return Effect.succeed(undefined)
+  return Effect.map(capabilities(router, snapshot, id), (caps) => caps && { ...entry, capabilities: caps })
+}
+
+/** Capabilities as the model lists put them on the wire (`json_schema` in snake case), for OpenAI and Anthropic clients alike. */
+export const wireCapabilities = (caps: Capabilities) => ({
+  text: caps.text,
+  images: caps.images,
+  tools: caps.tools,
+  json_schema: caps.jsonSchema,
+  reasoning: caps.reasoning,
+  embeddings: caps.embeddings
+})

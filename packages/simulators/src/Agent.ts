@@ -133,6 +133,15 @@ export const structuredAnswer = (format: Format, prompt: string, text: string): 
 
 // ---- Reading the wires' shapes into neutral terms ----
 
+/** The `function.arguments` of every tool call in a chat history, as the client sent them. */
+export const historyArguments = (messages: unknown): ReadonlyArray<unknown> => {
+  if (!Array.isArray(messages)) return []
+  return messages.flatMap((m) => {
+    const calls = (m as { tool_calls?: unknown } | null)?.tool_calls
+    return Array.isArray(calls) ? calls.map((c) => (c as { function?: { arguments?: unknown } } | null)?.function?.arguments) : []
+  })
+}
+
 /** OpenAI/Ollama `tools: [{type:"function", function:{name, parameters}}]`. */
 export const functionTools = (tools: unknown): ReadonlyArray<Tool> =>
   Array.isArray(tools)

@@ -19,7 +19,7 @@ import * as AnthropicError from "./AnthropicError.ts"
 /** Whether a request to the shared models path came from an Anthropic client. */
 export const wanted = (headers: Readonly<Record<string, string | undefined>>): boolean => headers["anthropic-version"] !== undefined
 
-const card = (entry: Catalog.Entry & { readonly capabilities: Catalog.Capabilities }, createdAt: string) => ({
+const card = (entry: Catalog.Listed, createdAt: string) => ({
   type: "model",
   id: entry.id,
   display_name: entry.backend === undefined ? `${entry.id} (local-router category)` : entry.id,
@@ -32,14 +32,7 @@ const card = (entry: Catalog.Entry & { readonly capabilities: Catalog.Capabiliti
   local_router: {
     owned_by: entry.backend ?? "local-router",
     ...(entry.description === undefined ? {} : { description: entry.description }),
-    capabilities: {
-      text: entry.capabilities.text,
-      images: entry.capabilities.images,
-      tools: entry.capabilities.tools,
-      json_schema: entry.capabilities.jsonSchema,
-      reasoning: entry.capabilities.reasoning,
-      embeddings: entry.capabilities.embeddings
-    }
+    capabilities: Catalog.wireCapabilities(entry.capabilities)
   }
 })
 
@@ -52,11 +45,8 @@ export const list = (router: Router.Router, snapshot: Router.Snapshot, createdAt
       last_id: entries.at(-1)?.id ?? null
     }))
 
-export const one = (router: Router.Router, snapshot: Router.Snapshot, id: string, createdAt: string): Effect.Effect<string | undefined> => {
-  const entry = Catalog.entries(snapshot).find((e) => e.id === id)
-  if (!entry) return Effect.succeed(undefined)
-  return Effect.map(Catalog.capabilities(router, snapshot, id), (caps) => caps && JSON.stringify(card({ ...entry, capabilities: caps }, createdAt)))
-}
+export const one = (router: Router.Router, snapshot: Router.Snapshot, id: string, createdAt: string): Effect.Effect<string | undefined> =>
+  Effect.map(Catalog.entryWithCapabilities(router, snapshot, id), (entry) => entry && JSON.stringify(card(entry, createdAt)))
 
 /** `GET /v1/models` for an Anthropic client. */
 export const handleList = (ctx: Handler.Context) => Handler.fromSnapshot(ctx, (snapshot) => list(ctx.router, snapshot, ctx.modifiedAt))

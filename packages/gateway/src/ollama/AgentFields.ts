@@ -11,33 +11,14 @@
 import type { Backend } from "@local-router/core"
 import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
+import * as FunctionTools from "../FunctionTools.ts"
 
 const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const fail = (message: string) => Result.fail(ApiError.invalid(message))
 
 /** `tools[]`, OpenAI's shape as Ollama takes it. */
-export const tools = (raw: unknown): Result.Result<ReadonlyArray<Backend.Tool> | undefined, ApiError.ApiError> => {
-  if (raw === undefined || raw === null) return Result.succeed(undefined)
-  if (!Array.isArray(raw)) return fail("tools must be an array of {type:\"function\",function:{name,parameters}}")
-  const out: Array<Backend.Tool> = []
-  for (let i = 0; i < raw.length; i++) {
-    const tool = raw[i]
-    const fn = isObject(tool) ? tool.function : undefined
-    if (!isObject(tool) || !isObject(fn) || (tool.type !== undefined && tool.type !== "function")) {
-      return fail(`tools[${i}] must be {type:"function",function:{name,description,parameters}}`)
-    }
-    if (typeof fn.name !== "string" || fn.name === "") return fail(`tools[${i}].function.name must be a non-empty string`)
-    if (fn.parameters !== undefined && fn.parameters !== null && !isObject(fn.parameters)) {
-      return fail(`tools[${i}].function.parameters must be a JSON Schema object`)
-    }
-    const parameters = isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} }
-    out.push(typeof fn.description === "string" && fn.description !== ""
-      ? { name: fn.name, description: fn.description, parameters }
-      : { name: fn.name, parameters })
-  }
-  return Result.succeed(out.length > 0 ? out : undefined)
-}
+export const tools = (raw: unknown): Result.Result<ReadonlyArray<Backend.Tool> | undefined, ApiError.ApiError> => FunctionTools.read(raw, "ollama")
 
 /** `format`: `"json"`, a JSON Schema object, or nothing (`""` too); Ollama's own message otherwise. */
 export const format = (raw: unknown): Result.Result<Backend.ResponseFormat | undefined, ApiError.ApiError> => {

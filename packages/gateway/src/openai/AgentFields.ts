@@ -9,6 +9,7 @@
 import type { Backend } from "@local-router/core"
 import * as Result from "effect/Result"
 import * as ApiError from "../ApiError.ts"
+import * as FunctionTools from "../FunctionTools.ts"
 
 type Fields = Pick<Backend.GenerateRequest, "tools" | "toolChoice" | "parallelToolCalls" | "responseFormat" | "reasoning">
 
@@ -17,27 +18,7 @@ const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const fail = (message: string) => Result.fail(ApiError.invalid(message))
 
 /** `tools[]`: function tools only (custom tools have no equivalent on the servers behind). */
-export const tools = (raw: unknown): Result.Result<ReadonlyArray<Backend.Tool> | undefined, ApiError.ApiError> => {
-  if (raw === undefined || raw === null) return Result.succeed(undefined)
-  if (!Array.isArray(raw)) return fail("tools must be an array of {type:\"function\",function:{name,parameters}}")
-  const out: Array<Backend.Tool> = []
-  for (let i = 0; i < raw.length; i++) {
-    const tool = raw[i]
-    if (!isObject(tool) || tool.type !== "function") return fail(`tools[${i}].type must be "function" (the only tool type local servers run)`)
-    const fn = tool.function
-    if (!isObject(fn) || typeof fn.name !== "string" || fn.name === "") return fail(`tools[${i}].function.name must be a non-empty string`)
-    if (fn.description !== undefined && fn.description !== null && typeof fn.description !== "string") {
-      return fail(`tools[${i}].function.description must be a string`)
-    }
-    if (fn.parameters !== undefined && fn.parameters !== null && !isObject(fn.parameters)) {
-      return fail(`tools[${i}].function.parameters must be a JSON Schema object`)
-    }
-    // OpenAI's own default for a tool without parameters: it takes an empty object.
-    const parameters = isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} }
-    out.push(typeof fn.description === "string" ? { name: fn.name, description: fn.description, parameters } : { name: fn.name, parameters })
-  }
-  return Result.succeed(out.length > 0 ? out : undefined)
-}
+export const tools = (raw: unknown): Result.Result<ReadonlyArray<Backend.Tool> | undefined, ApiError.ApiError> => FunctionTools.read(raw, "openai")
 
 export const toolChoice = (
   raw: unknown,

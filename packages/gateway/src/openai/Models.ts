@@ -9,29 +9,19 @@ import * as Effect from "effect/Effect"
 import * as Catalog from "../Catalog.ts"
 import * as Handler from "../Handler.ts"
 
-const card = (entry: Catalog.Entry & { readonly capabilities: Catalog.Capabilities }, created: number) => ({
+const card = (entry: Catalog.Listed, created: number) => ({
   id: entry.id,
   object: "model",
   created,
   owned_by: entry.backend ?? "local-router",
-  capabilities: {
-    text: entry.capabilities.text,
-    images: entry.capabilities.images,
-    tools: entry.capabilities.tools,
-    json_schema: entry.capabilities.jsonSchema,
-    reasoning: entry.capabilities.reasoning,
-    embeddings: entry.capabilities.embeddings
-  }
+  capabilities: Catalog.wireCapabilities(entry.capabilities)
 })
 
 export const list = (router: Router.Router, snapshot: Router.Snapshot, created: number): Effect.Effect<string> =>
   Effect.map(Catalog.withCapabilities(router, snapshot), (entries) => JSON.stringify({ object: "list", data: entries.map((entry) => card(entry, created)) }))
 
-export const one = (router: Router.Router, snapshot: Router.Snapshot, id: string, created: number): Effect.Effect<string | undefined> => {
-  const entry = Catalog.entries(snapshot).find((e) => e.id === id)
-  if (!entry) return Effect.succeed(undefined)
-  return Effect.map(Catalog.capabilities(router, snapshot, id), (caps) => caps && JSON.stringify(card({ ...entry, capabilities: caps }, created)))
-}
+export const one = (router: Router.Router, snapshot: Router.Snapshot, id: string, created: number): Effect.Effect<string | undefined> =>
+  Effect.map(Catalog.entryWithCapabilities(router, snapshot, id), (entry) => entry && JSON.stringify(card(entry, created)))
 
 /** `GET /v1/models`. */
 export const handleList = (ctx: Handler.Context) => Handler.fromSnapshot(ctx, (snapshot) => list(ctx.router, snapshot, ctx.created))

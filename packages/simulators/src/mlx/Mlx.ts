@@ -71,19 +71,13 @@ export const pyDumps = (v: unknown): string => {
 
 /** process_message_content: history `arguments` are json.loads-ed, which fails on anything but a JSON string. */
 const historyArgumentsError = (messages: unknown): string | undefined => {
-  if (!Array.isArray(messages)) return undefined
-  for (const m of messages) {
-    const calls = (m as { tool_calls?: unknown } | null)?.tool_calls
-    if (!Array.isArray(calls)) continue
-    for (const c of calls) {
-      const args = (c as { function?: { arguments?: unknown } } | null)?.function?.arguments
-      if (args === undefined || args === null || args === "") continue
-      if (typeof args !== "string") return `the JSON object must be str, bytes or bytearray, not ${Array.isArray(args) ? "list" : typeof args === "object" ? "dict" : typeof args === "number" ? "int" : "bool"}`
-      try {
-        JSON.parse(args)
-      } catch {
-        return "Expecting value: line 1 column 1 (char 0)"
-      }
+  for (const args of Agent.historyArguments(messages)) {
+    if (args === undefined || args === null || args === "") continue
+    if (typeof args !== "string") return `the JSON object must be str, bytes or bytearray, not ${Array.isArray(args) ? "list" : typeof args === "object" ? "dict" : typeof args === "number" ? "int" : "bool"}`
+    try {
+      JSON.parse(args)
+    } catch {
+      return "Expecting value: line 1 column 1 (char 0)"
     }
   }
   return undefined

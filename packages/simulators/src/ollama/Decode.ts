@@ -3,6 +3,7 @@
  * real server returns: missing body, decoder errors, `[]byte` images that are not bare
  * base64, `keep_alive` durations, model name grammar.
  */
+import * as Agent from "../Agent.ts"
 import type { Exchange } from "../Harness.ts"
 
 export type Decoded = { readonly ok: true; readonly body: Record<string, unknown> } | { readonly ok: false; readonly status: number; readonly error: string }
@@ -108,16 +109,8 @@ export const format = (value: unknown): { format: { kind: "json" } | { kind: "sc
  * a string (the OpenAI spelling) fails the request body's decoding.
  */
 export const toolCallArgumentsError = (messages: unknown): string | undefined => {
-  if (!Array.isArray(messages)) return undefined
-  for (const m of messages) {
-    const calls = (m as { tool_calls?: unknown } | null)?.tool_calls
-    if (!Array.isArray(calls)) continue
-    for (const c of calls) {
-      const args = (c as { function?: { arguments?: unknown } } | null)?.function?.arguments
-      if (args !== undefined && args !== null && (typeof args !== "object" || Array.isArray(args))) {
-        return `json: cannot unmarshal ${Array.isArray(args) ? "array" : typeof args} into Go struct field ToolCallFunction.messages.tool_calls.function.arguments of type api.ToolCallFunctionArguments`
-      }
-    }
-  }
-  return undefined
+  const bad = Agent.historyArguments(messages).find((args) => args !== undefined && args !== null && (typeof args !== "object" || Array.isArray(args)))
+  return bad === undefined
+    ? undefined
+    : `json: cannot unmarshal ${Array.isArray(bad) ? "array" : typeof bad} into Go struct field ToolCallFunction.messages.tool_calls.function.arguments of type api.ToolCallFunctionArguments`
 }
