@@ -9,46 +9,18 @@
  * features"): a tool is called when its name is a word of the last user message, `key=value`
  * pins an argument, and a tool result is answered `Result of <tool>: <result>`.
  */
-import { definition as mlx } from "@local-router/backend-mlx"
-import { definition as ollamaBackend } from "@local-router/backend-ollama"
-import { type Backend, LiveRouting, Router } from "@local-router/core"
-import { Simulator } from "@local-router/simulators"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { Ollama } from "ollama"
 import OpenAI from "openai"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { Gateway } from "../src/index.ts"
+import { describe, expect, it } from "vitest"
 import { weather } from "./AgentYaml.ts"
-
-const builtins = new Map<string, Backend.Definition>([
-  ["mlx", mlx as Backend.Definition],
-  ["ollama", ollamaBackend as Backend.Definition]
-])
+import * as SimulatedGateway from "./SimulatedGateway.ts"
 
 const mlxModel = "mlx-community/Qwen3-8B-4bit"
 
-let sims: { mlx: Simulator.Running; ollama: Simulator.Running }
-let scope: Scope.Closeable
-let url: string
-let dir: string
-
-beforeAll(async () => {
-  const [mlxSim, ollamaSim] = await Promise.all([
-    Simulator.start("mlx", { args: ["--model", mlxModel] }),
-    Simulator.start("ollama", { args: ["--models", "qwen3:8b,phi3.5:3.8b,nomic-embed-text"] })
-  ])
-  sims = { mlx: mlxSim, ollama: ollamaSim }
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-agent-e2e-"))
-  const file = path.join(dir, "routing.yaml")
-  fs.writeFileSync(file, `backends:
-  mlx: { type: mlx, url: "${mlxSim.url}" }
-  ollama: { type: ollama, url: "${ollamaSim.url}" }
-defaults:
+const e2e = SimulatedGateway.use({
+  mlx: ["--model", mlxModel],
+  ollama: ["--models", "qwen3:8b,phi3.5:3.8b,nomic-embed-text"],
+  routing: `defaults:
   timeouts: { connect: 5s, firstToken: 5s, idle: 5s, total: 30s }
   breaker: { failures: 100, cooldown: 1s }
 priorities:
@@ -75,28 +47,11 @@ categories:
   embed:
     input: embed
     models: { ollama: nomic-embed-text }
-`)
-  scope = Effect.runSync(Scope.make())
-  url = await Effect.runPromise(Effect.gen(function*() {
-    const live = yield* LiveRouting.make(file, { builtins, watch: false })
-    const router = yield* Router.make(live.snapshot)
-    const gateway = yield* Gateway.make({ port: 0, router, routing: live })
-    return gateway.url
-  }).pipe(Scope.provide(scope)))
-}, 60_000)
-
-afterEach(async () => {
-  await Promise.all([sims.mlx.clearFaults(), sims.ollama.clearFaults()])
+`
 })
 
-afterAll(async () => {
-  if (scope) await Effect.runPromise(Scope.close(scope, Exit.void))
-  await Promise.all([sims?.mlx.stop(), sims?.ollama.stop()])
-  if (dir) fs.rmSync(dir, { recursive: true, force: true })
-})
-
-const openai = () => new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
-const ollama = () => new Ollama({ host: url })
+const openai = () => new OpenAI({ baseURL: `${e2e.url}/v1`, apiKey: "unused", maxRetries: 0 })
+const ollama = () => new Ollama({ host: e2e.url })
 
 const calls = (message: OpenAI.ChatCompletionMessage) =>
   (message.tool_calls ?? []).map((c) => c.type === "function" ? { name: c.function.name, arguments: JSON.parse(c.function.arguments) as unknown } : c)
@@ -130,7 +85,7 @@ describe("agents: clients -> gateway -> backends -> simulators", () => {
   })
 
   it("a tool call falls back from a dead MLX server to Ollama, invisibly", async () => {
-    await sims.mlx.setFaults([{ kind: "dropConnection" }])
+    await e2e.sims.mlx.setFaults([{ kind: "dropConnection" }])
     const { data, response } = await openai().chat.completions
       .create({ model: "agent", messages: [{ role: "user", content: "use get_weather city=Lima" }], tools: [weather], stream: true })
       .withResponse()
@@ -229,7 +184,7 @@ describe("agents: clients -> gateway -> backends -> simulators", () => {
   })
 
   it("a cut in the middle of a streamed tool call is an error the client throws, never a finished call", async () => {
-    await sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 1, route: "/api/chat" }])
+    await e2e.sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 1, route: "/api/chat" }])
     const error = await openai().chat.completions
       .stream({
         model: "local",
@@ -248,7 +203,7 @@ describe("agents: clients -> gateway -> backends -> simulators", () => {
     const rejected = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as Error)
 
     it("MLX hanging before its first tool call: the idle deadline moves the call to Ollama, invisibly", async () => {
-      await sims.mlx.setFaults([{ kind: "hangAfterTokens", tokens: 0 }])
+      await e2e.sims.mlx.setFaults([{ kind: "hangAfterTokens", tokens: 0 }])
       const { data, response } = await openai().chat.completions
         .create({ model: "quick", messages: [{ role: "user", content: "use get_weather city=Kyiv" }], tools: [weather], reasoning_effort: "none" })
         .withResponse()
@@ -257,7 +212,7 @@ describe("agents: clients -> gateway -> backends -> simulators", () => {
     })
 
     it("MLX hanging after its reasoning began: the client gets an error after the reasoning it saw, never a clean end", async () => {
-      await sims.mlx.setFaults([{ kind: "hangAfterTokens", tokens: 2 }])
+      await e2e.sims.mlx.setFaults([{ kind: "hangAfterTokens", tokens: 2 }])
       const seen: Array<string> = []
       const error = await rejected((async () => {
         const stream = await openai().chat.completions.create({ model: "quick", messages: [{ role: "user", content: "Think about snow" }], stream: true })
@@ -272,7 +227,7 @@ describe("agents: clients -> gateway -> backends -> simulators", () => {
     })
 
     it("Ollama cutting its stream mid-thinking: the ollama client throws after the thinking it saw", async () => {
-      await sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 2, route: "/api/chat" }])
+      await e2e.sims.ollama.setFaults([{ kind: "cutAfterTokens", tokens: 2, route: "/api/chat" }])
       const thinking: Array<string> = []
       const error = await rejected((async () => {
         for await (const part of await ollama().chat({ model: "local", messages: [{ role: "user", content: "Why is grass green" }], think: true, stream: true })) {
@@ -284,18 +239,18 @@ describe("agents: clients -> gateway -> backends -> simulators", () => {
     })
 
     it("Ollama answering 503 to a tool request: the ollama client's call falls back to MLX before anything is sent", async () => {
-      await sims.ollama.setFaults([{ kind: "status", status: 503, route: "/api/chat" }])
-      await sims.mlx.clearRequests()
+      await e2e.sims.ollama.setFaults([{ kind: "status", status: 503, route: "/api/chat" }])
+      await e2e.sims.mlx.clearRequests()
       const answer = await ollama().chat({ model: "ollamaFirst", messages: [{ role: "user", content: "get_weather city=Quito" }], tools: [weather], think: false, stream: false })
       const call = answer.message.tool_calls![0]! as { id?: string; function: { name: string; arguments: unknown } }
       expect(call.function).toMatchObject({ name: "get_weather", arguments: { city: "Quito" } })
       // mlx_lm's ids are uuid4s (Ollama's are call_xxxxxxxx): the call is MLX's.
       expect(call.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
-      expect((await sims.mlx.requests()).filter((r) => r.path === "/v1/chat/completions")).toHaveLength(1)
+      expect((await e2e.sims.mlx.requests()).filter((r) => r.path === "/v1/chat/completions")).toHaveLength(1)
     })
 
     it("MLX sending an in-band error in the middle of a two-call turn: the openai client throws, and sees no finished turn", async () => {
-      await sims.mlx.setFaults([{ kind: "errorBody", afterTokens: 1 }])
+      await e2e.sims.mlx.setFaults([{ kind: "errorBody", afterTokens: 1 }])
       const error = await rejected(
         openai().chat.completions.stream({
           model: "agent",

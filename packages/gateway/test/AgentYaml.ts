@@ -4,17 +4,9 @@
  * abilities declare), `plain` has only the cloud backend, left without tools, and `embed`
  * makes vectors on ollama, falling back to cloud only because both name the same space.
  */
-import type { Abilities, Name } from "./TestGateway.ts"
+import { type Abilities, backends, type Name } from "./TestGateway.ts"
 
-export const yaml = `backends:
-  mlx: { type: scripted }
-  ollama: { type: scripted }
-  cloud: { type: scripted }
-  vision: { type: scripted }
-defaults:
-  timeouts: { connect: 2s, firstToken: 2s, idle: 2s, total: 20s }
-  breaker: { failures: 100, cooldown: 30s }
-priorities:
+export const yaml = `${backends}priorities:
   text: [mlx, ollama, cloud]
   image: [vision, cloud]
   embed: [ollama, cloud]

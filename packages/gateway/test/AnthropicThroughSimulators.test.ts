@@ -10,41 +10,17 @@
  * turn ending in tool results is answered "Result of <tool>: <text>".
  */
 import Anthropic from "@anthropic-ai/sdk"
-import { definition as mlx } from "@local-router/backend-mlx"
-import { definition as ollamaBackend } from "@local-router/backend-ollama"
-import { type Backend, LiveRouting, Router } from "@local-router/core"
-import { type Fault, Simulator } from "@local-router/simulators"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { Gateway } from "../src/index.ts"
-
-const builtins = new Map<string, Backend.Definition>([
-  ["mlx", mlx as Backend.Definition],
-  ["ollama", ollamaBackend as Backend.Definition]
-])
+import { type Fault } from "@local-router/simulators"
+import { describe, expect, it } from "vitest"
+import * as SimulatedGateway from "./SimulatedGateway.ts"
 
 const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64")
 const mlxModel = "mlx-community/Qwen3-8B-4bit"
 
-let sims: { mlx: Simulator.Running; ollama: Simulator.Running }
-let scope: Scope.Closeable
-let url: string
-let dir: string
-
-beforeAll(async () => {
-  const [mlxSim, ollamaSim] = await Promise.all([Simulator.start("mlx", { args: ["--model", mlxModel] }), Simulator.start("ollama", { args: ["--models", "qwen3:8b,phi3.5:3.8b,llava:7b"] })])
-  sims = { mlx: mlxSim, ollama: ollamaSim }
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-anthropic-e2e-"))
-  const file = path.join(dir, "routing.yaml")
-  fs.writeFileSync(file, `backends:
-  mlx: { type: mlx, url: "${mlxSim.url}" }
-  ollama: { type: ollama, url: "${ollamaSim.url}" }
-defaults:
+const e2e = SimulatedGateway.use({
+  mlx: ["--model", mlxModel],
+  ollama: ["--models", "qwen3:8b,phi3.5:3.8b,llava:7b"],
+  routing: `defaults:
   timeouts: { connect: 5s, firstToken: 5s, idle: 2s, total: 30s }
   breaker: { failures: 100, cooldown: 1s }
 priorities:
@@ -63,27 +39,10 @@ categories:
   vision:
     input: image
     models: { ollama: "llava:7b" }
-`)
-  scope = Effect.runSync(Scope.make())
-  url = await Effect.runPromise(Effect.gen(function*() {
-    const live = yield* LiveRouting.make(file, { builtins, watch: false })
-    const router = yield* Router.make(live.snapshot)
-    const gateway = yield* Gateway.make({ port: 0, router, routing: live })
-    return gateway.url
-  }).pipe(Scope.provide(scope)))
-}, 60_000)
-
-afterEach(async () => {
-  await Promise.all([sims.mlx.clearFaults(), sims.ollama.clearFaults()])
+`
 })
 
-afterAll(async () => {
-  if (scope) await Effect.runPromise(Scope.close(scope, Exit.void))
-  await Promise.all([sims?.mlx.stop(), sims?.ollama.stop()])
-  if (dir) fs.rmSync(dir, { recursive: true, force: true })
-})
-
-const anthropic = () => new Anthropic({ baseURL: url, apiKey: "unused", maxRetries: 0 })
+const anthropic = () => new Anthropic({ baseURL: e2e.url, apiKey: "unused", maxRetries: 0 })
 
 const weather: Anthropic.Tool = {
   name: "get_weather",
@@ -182,7 +141,7 @@ describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
   })
 
   it("a tool call falls back from a dead MLX server to Ollama, and the trace says so", async () => {
-    await sims.mlx.setFaults([{ kind: "status", status: 503 }])
+    await e2e.sims.mlx.setFaults([{ kind: "status", status: 503 }])
     const { data, response } = await anthropic().messages
       .create({ model: "agent", max_tokens: 512, tools: [weather], thinking: { type: "disabled" }, messages: [{ role: "user", content: "use get_weather city=Rome" }] })
       .withResponse()
@@ -221,7 +180,7 @@ describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
     }).withResponse()
     expect(response.headers.get("x-local-router-model")).toBe("llava:7b")
     expect(data.content[0]!.type).toBe("text")
-    const sent = (await sims.ollama.requests()).at(-1)!
+    const sent = (await e2e.sims.ollama.requests()).at(-1)!
     expect(JSON.stringify(sent)).toContain(png.toString("base64"))
   })
 
@@ -255,7 +214,7 @@ describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
   for (const fault of after) {
     for (const [name, params] of streams) {
       it(`${fault.kind} in a ${name} stream: the SDK throws an APIError, it never sees message_stop`, async () => {
-        await sims.ollama.setFaults([fault])
+        await e2e.sims.ollama.setFaults([fault])
         const stream = anthropic().messages.stream(params)
         const events: Array<string> = []
         stream.on("streamEvent", (event) => events.push(event.type))
@@ -278,7 +237,7 @@ describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
   ]
   for (const fault of before) {
     it(`${fault.kind}${"status" in fault ? ` ${fault.status}` : ""} on MLX before the first token: a streamed tool call comes from Ollama instead`, async () => {
-      await sims.mlx.setFaults([fault])
+      await e2e.sims.mlx.setFaults([fault])
       const stream = anthropic().messages.stream({
         model: "agent",
         max_tokens: 512,
@@ -296,7 +255,7 @@ describe("@anthropic-ai/sdk -> gateway -> backends -> simulators", () => {
 
   // Last: the servers' Retry-After may rest their circuits for a moment.
   it("every server answering 429: the SDK gets a RateLimitError (429 rate_limit_error)", async () => {
-    await Promise.all([sims.mlx.setFaults([{ kind: "status", status: 429, retryAfter: 0 }]), sims.ollama.setFaults([{ kind: "status", status: 429, retryAfter: 0 }])])
+    await Promise.all([e2e.sims.mlx.setFaults([{ kind: "status", status: 429, retryAfter: 0 }]), e2e.sims.ollama.setFaults([{ kind: "status", status: 429, retryAfter: 0 }])])
     const error = await thrown(anthropic().messages.create({ model: "agent", max_tokens: 64, messages: [{ role: "user", content: "hi" }] }))
     expect(error).toBeInstanceOf(Anthropic.RateLimitError)
     const body = (error as InstanceType<typeof Anthropic.APIError>).error as { error: { type: string; message: string } }

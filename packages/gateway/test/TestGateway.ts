@@ -11,7 +11,8 @@ import * as Scope from "effect/Scope"
 import type { VisionService } from "../src/vision/VisionRoutes.ts"
 import { Gateway } from "../src/index.ts"
 
-export const yaml = `backends:
+/** The four scripted backends and their defaults: the head of every routing.yaml these tests use. */
+export const backends = `backends:
   mlx: { type: scripted }
   ollama: { type: scripted }
   cloud: { type: scripted }
@@ -19,7 +20,9 @@ export const yaml = `backends:
 defaults:
   timeouts: { connect: 2s, firstToken: 2s, idle: 2s, total: 20s }
   breaker: { failures: 100, cooldown: 30s }
-priorities:
+`
+
+export const yaml = `${backends}priorities:
   text: [mlx, ollama, cloud]
   image: [vision, cloud]
 categories:
