@@ -146,7 +146,11 @@ const routedBody = fc.record({
       fc.oneof(
         fc.jsonValue({ maxDepth: 3 }),
         fc.constant([{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }]),
-        fc.constant({ type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "string", pattern: "^a+$" } } } } })
+        // Schema patterns, the hostile ones too: one that backtracks exponentially, lookaround, an escape.
+        fc.constantFrom("^a+$", "^(a+)+$", "(?=a)a", "(a)\\1", "^\\u0041{1,5000}$").map((pattern) => ({
+          type: "json_schema",
+          json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "string", pattern } } } }
+        }))
       )
     ),
     { nil: undefined }
